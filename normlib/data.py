@@ -1,0 +1,209 @@
+"""CIFAR-10 as uint8 arrays: from torchvision, a cifar-10-batches-py folder, or an image-folder dir/archive; cached."""
+import hashlib
+import io
+import os
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+ENV_DATA = "NORMLIB_DATA"  # where a local copy is: folder or archive (the documented setting)
+ENV_CACHE = "NORMLIB_CACHE"  # where decoded arrays (and torchvision downloads) go
+ARCHIVES = (".tar", ".tar.xz", ".txz", ".tar.gz", ".tgz", ".zip")
+HINT = f"set {ENV_DATA} (or the run's `data` parameter) to a CIFAR-10 copy: a cifar-10-batches-py folder, " \
+       "or an image-folder layout train/<class>/*, test/<class>/* as a folder or .tar/.tar.xz/.zip"
+
+
+@dataclass
+class Cifar:
+    """Images as (N, 32, 32, 3) uint8 and labels as (N,) int64, plus where they came from."""
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    source: str
+    sha256: str  # checksum of the decoded arrays: the same for the same images, whatever the source
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "normlib")
+
+
+def arrays_sha256(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
+
+
+def source_key(path: Path) -> str:
+    """Cheap identity of a source: content hash for a file, names+sizes+mtimes for a folder."""
+    h = hashlib.sha256()
+    if path.is_file():
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    else:
+        for p in sorted(path.rglob("*")):
+            st = p.stat()
+            h.update(f"{p.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _decode(items) -> dict:
+    """items: (split, class name, file name, bytes) -> {split: (x, y)} in sorted order."""
+    from PIL import Image
+    out = {"train": ([], []), "test": ([], [])}
+    for split, cls, _, blob in sorted(items, key=lambda t: t[:3]):
+        img = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"), dtype=np.uint8)
+        if img.shape != (32, 32, 3):
+            raise ValueError(f"data: image {split}/{cls}/{_} has shape {img.shape}, expected (32, 32, 3)")
+        out[split][0].append(img)
+        out[split][1].append(CLASSES.index(cls))
+    for split, (xs, _) in out.items():
+        if not xs:
+            raise FileNotFoundError(f"data: no images under {split}/<class>/ ; {HINT}")
+    return {s: (np.stack(xs), np.asarray(ys, dtype=np.int64)) for s, (xs, ys) in out.items()}
+
+
+def _image_entry(name: str):
+    """'.../train/cat/0001.jpg' -> ('train', 'cat', '0001.jpg'), else None."""
+    parts = name.replace("\\", "/").strip("/").split("/")
+    if len(parts) >= 3 and parts[-3] in ("train", "test") and parts[-2] in CLASSES:
+        return parts[-3], parts[-2], parts[-1]
+    return None
+
+
+def _iter_archive(path: Path):
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                entry = None if info.is_dir() else _image_entry(info.filename)
+                if entry:
+                    yield (*entry, z.read(info))
+    else:
+        with tarfile.open(path) as t:
+            for m in t:
+                entry = _image_entry(m.name) if m.isfile() else None
+                if entry:
+                    yield (*entry, t.extractfile(m).read())
+
+
+def _iter_folder(path: Path):
+    for split in ("train", "test"):
+        for f in (path / split).glob("*/*"):
+            entry = _image_entry(str(f.relative_to(path)))
+            if entry and f.is_file():
+                yield (*entry, f.read_bytes())
+
+
+def _torchvision(root: Path, download: bool) -> dict:
+    from torchvision.datasets import CIFAR10
+    out = {}
+    for split in ("train", "test"):
+        ds = CIFAR10(str(root), train=split == "train", download=download)
+        out[split] = (np.asarray(ds.data, dtype=np.uint8), np.asarray(ds.targets, dtype=np.int64))
+    return out
+
+
+def _decode_source(path: Path) -> dict:
+    if path.is_file() and path.name.endswith(ARCHIVES):
+        return _decode(_iter_archive(path))
+    if path.is_dir() and (path / "train").is_dir() and (path / "test").is_dir():
+        return _decode(_iter_folder(path))
+    if path.is_dir() and path.name == "cifar-10-batches-py":
+        return _torchvision(path.parent, download=False)
+    if path.is_dir() and (path / "cifar-10-batches-py").is_dir():
+        return _torchvision(path, download=False)
+    raise FileNotFoundError(f"data={str(path)!r}: not a CIFAR-10 copy; {HINT}")
+
+
+def _load_cached(cache: Path, source: str) -> Cifar:
+    with np.load(cache) as z:
+        arrays = [z[k] for k in ("train_x", "train_y", "test_x", "test_y")]
+        sha = str(z["sha256"])
+    if arrays_sha256(*arrays) != sha:
+        raise ValueError(f"data cache {cache} is corrupt (checksum mismatch): delete it to decode {source} again")
+    return Cifar(*arrays, source=source, sha256=sha)
+
+
+def _store(cache: Path, splits: dict, source: str) -> Cifar:
+    (tx, ty), (vx, vy) = splits["train"], splits["test"]
+    sha = arrays_sha256(tx, ty, vx, vy)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
+    np.savez(tmp, train_x=tx, train_y=ty, test_x=vx, test_y=vy, sha256=sha)
+    os.replace(tmp, cache)  # atomic: a reader never sees half a cache
+    return Cifar(tx, ty, vx, vy, source=source, sha256=sha)
+
+
+def resolve(data: str = "") -> str:
+    """The source a run will use: the parameter, else $NORMLIB_DATA, else '' (torchvision download)."""
+    return data or os.environ.get(ENV_DATA, "")
+
+
+def load(data: str = "") -> Cifar:
+    """CIFAR-10 from `data` (or $NORMLIB_DATA, or a torchvision download), decoded once and cached."""
+    data = resolve(data)
+    if data == "synthetic":
+        return synthetic()
+    if data:
+        path = Path(data).expanduser().resolve()
+        if not path.exists():
+            raise FileNotFoundError(f"data={data!r}: no such file or folder; {HINT}")
+        cache = cache_dir() / f"cifar10-{source_key(path)}.npz"
+        if cache.exists():
+            return _load_cached(cache, str(path))
+        return _store(cache, _decode_source(path), str(path))
+    root = cache_dir() / "torchvision"
+    cache = cache_dir() / "cifar10-torchvision.npz"
+    if cache.exists():
+        return _load_cached(cache, "torchvision CIFAR10")
+    try:
+        splits = _torchvision(root, download=True)
+    except Exception as e:  # no network, refused download, ...
+        raise FileNotFoundError(f"data: {ENV_DATA} is unset and the torchvision download to {root} failed "
+                                f"({type(e).__name__}: {e}); {HINT}") from None
+    return _store(cache, splits, "torchvision CIFAR10")
+
+
+def synthetic(n_train: int = 2000, n_test: int = 500, seed: int = 0) -> Cifar:
+    """Learnable fake CIFAR-10 for tests: each class has its own mean colour and a noise texture."""
+    rng = np.random.default_rng(seed)
+    means = rng.integers(40, 216, size=(10, 1, 1, 3))
+
+    def make(n):
+        y = np.arange(n) % 10
+        x = means[y] + rng.normal(0, 40, size=(n, 32, 32, 3))
+        return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64)
+
+    tx, ty = make(n_train)
+    vx, vy = make(n_test)
+    return Cifar(tx, ty, vx, vy, source="synthetic", sha256=arrays_sha256(tx, ty, vx, vy))
+
+
+def stratified(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of a random subset of n with classes as equal as possible (n=0 or >=len: all)."""
+    if n <= 0 or n >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    counts = np.full(len(classes), n // len(classes))
+    counts[rng.permutation(len(classes))[: n % len(classes)]] += 1
+    return np.sort(np.concatenate([idx[:k] for idx, k in zip(per_class, counts)]))
+
+
+def splits(data: Cifar, train_size: int, test_size: int, val_size: int, seed: int) -> dict:
+    """{'train'|'val'|'test': (x, y)}: stratified, seeded subsets; val is carved out of the training pool."""
+    pool = stratified(data.train_y, train_size, seed)
+    val = pool[stratified(data.train_y[pool], val_size, seed + 1)] if val_size else pool[:0]
+    train = np.setdiff1d(pool, val)
+    test = stratified(data.test_y, test_size, seed)
+    out = {"train": (data.train_x[train], data.train_y[train]), "test": (data.test_x[test], data.test_y[test])}
+    if val_size:
+        out["val"] = (data.train_x[val], data.train_y[val])
+    return out
