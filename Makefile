@@ -1,0 +1,22 @@
+# Entry points; the README explains each. Override e.g. `make sweep GRID=params/full.yaml JOBS=4`.
+PY ?= python3
+GRID ?= params/quick.yaml
+JOBS ?=
+
+install:  ## torch first (a local build on these machines), then the project and its test tools
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[test]'
+
+test:  ## unit tests, the papermill end-to-end test, and the notebooks with their tiny defaults
+	$(PY) -m pytest -q --nbval-lax tests notebooks
+
+quick:  ## the quick grid (CPU, minutes) -> reports/quick/report.html
+	$(PY) -m normlib.sweep params/quick.yaml
+
+full:  ## the seed's grid (use a GPU) -> reports/full/report.html
+	$(PY) -m normlib.sweep params/full.yaml
+
+sweep:
+	$(PY) -m normlib.sweep $(GRID) $(if $(JOBS),--jobs $(JOBS))
+
+.PHONY: install test quick full sweep
