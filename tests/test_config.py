@@ -11,7 +11,7 @@ def test_notebook_parameters_mirror_runconfig():
     assert list(declared) == list(fields)
     for name, default in fields.items():
         p = declared[name]
-        assert p["inferred_type_name"] == config.FIELDS[name].type
+        assert p["inferred_type_name"] == config.FIELDS[name].type.__name__
         assert eval(p["default"]) == default, name  # literals written by us, in our own notebook
         assert p["help"], f"{name} has no comment"
 
