@@ -337,8 +337,9 @@ def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA) -> list:
         else:
             rest = cmp[cmp.batch_size >= n]
             verdict, ev = "holds", (
-                f"N = {n}. BatchNorm is significantly below GroupNorm at {poor_txt}; at batch sizes {_bs_list(rest.batch_size)} "
-                f"it is not (BatchNorm − GroupNorm from {rest['diff'].min():+.2f} to {rest['diff'].max():+.2f} points, "
+                f"N = {n}. BatchNorm is significantly below GroupNorm at {poor_txt}; at batch sizes "
+                f"{_bs_list(rest.batch_size)} it is not (BatchNorm − GroupNorm from {rest['diff'].min():+.2f} to "
+                f"{rest['diff'].max():+.2f} points, "
                 f"smallest Holm p {rest.p_less_holm.min():.3g})")
         out.append(Outcome(CLAIMS[0], r1, verdict, ev))
     # 2. GroupNorm's stability
@@ -357,7 +358,8 @@ def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA) -> list:
                            f"{'≤' if rng <= tol else '>'} {tol:g}; trend {tr_txt}{bn_txt}"))
     # 3. BatchNorm's advantage where it performs well
     if few or n is None:
-        why = "rule 1 could not be evaluated" if few else "rule 1 finds no batch size range where BatchNorm performs well"
+        why = ("rule 1 could not be evaluated" if few else
+               "rule 1 finds no batch size range where BatchNorm performs well")
         out.append(Outcome(CLAIMS[2], r3, "cannot be evaluated", why))
     else:
         well = cmp[cmp.batch_size >= n]
@@ -395,6 +397,16 @@ def _value(key, v) -> str:
     if key == "steps" and v == 0:
         return "0 (set by epochs)"
     return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def varied(runs: pd.DataFrame) -> list:
+    """The protocol parameters that take more than one value among these runs (seeds aside)."""
+    return [k for k in PROTOCOL_KEYS if k in runs and runs[k].nunique() > 1]
+
+
+def _epoch_axis(ax):
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def protocol(runs: pd.DataFrame) -> str:
@@ -538,6 +550,7 @@ def plot_curves(epochs, norms=None):
             g = m[m.batch_size == bs]
             ax.plot(g.epoch, g.test_acc, marker=".", color=cmap(i / max(len(sizes) - 1, 1)), label=f"bs {bs}")
         ax.set(title=_label(norm), xlabel="epoch", ylabel="test accuracy (%)")
+        _epoch_axis(ax)
     axes[-1].legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -585,8 +598,8 @@ def batch_size_section(g: Grid, metric: str, alpha: float = ALPHA) -> list:
         "learning curves (test accuracy per epoch, mean over seeds)"]),
              f"**Results** ({metric}, %, mean ± sample std over seeds, the seed's layout):", seed_table(runs, metric),
              f"**Statistics per batch size**: 95% CI of each mean; BatchNorm − GroupNorm with the 95% CI of the "
-             f"difference (Welch), Welch's two-sided p and the Holm-corrected p across the {len(s.batch_size.unique())} "
-             f"batch sizes:", stats_table(s),
+             f"difference (Welch), Welch's two-sided p and the Holm-corrected p across the "
+             f"{s.batch_size.nunique()} batch sizes:", stats_table(s),
              "**Two different standard deviations** (the seed reports only the second and calls it an average "
              "standard deviation):", spread_table(sp)]
     items += ["**Analysis**\n\n" + analysis(runs, metric, alpha),
@@ -624,9 +637,10 @@ def metrics_section(g: Grid, metric: str) -> list:
     ok = g.ok
     if ok.empty:
         return []
-    t = ok.groupby(["norm", "batch_size"])[names].mean().reset_index()
+    keys = varied(ok) or ["norm"]
+    t = ok.groupby(keys)[names].mean().reset_index()
     gap = t.best_acc - t.final_acc
-    table = pd.DataFrame({"norm": [_label(n) for n in t.norm], "batch size": t.batch_size.astype(int),
+    table = pd.DataFrame({**{k: [_label(v) if k == "norm" else v for v in t[k]] for k in keys},
                           **{n: [f"{v:.2f}" for v in t[n]] for n in names}})
     epochs = int(ok.epochs_run.median())
     text = (f"Picking the best epoch on the test set (the seed's metric) instead of taking the final epoch raises the "
@@ -656,7 +670,8 @@ def seed_section(g: Grid, metric: str) -> list:
         for norm in ("batch", "group"):
             short = "BN" if norm == "batch" else "GN"
             sd = seed[(seed.norm == norm) & (seed.batch_size == bs)]
-            row[f"seed {short} (published)"] = f"{sd['mean'].iloc[0]:.2f} ± {sd['std'].iloc[0]:.2f}" if len(sd) else "—"
+            row[f"seed {short} (published)"] = (f"{sd['mean'].iloc[0]:.2f} ± {sd['std'].iloc[0]:.2f}" if len(sd)
+                                                else "—")
             for m, st in mine.items():
                 r = st.loc[(norm, bs)] if (norm, bs) in st.index else None
                 row[f"ours {short} {m}"] = _ms(r["mean"], r["std"], r.n) if r is not None else "—"
@@ -665,7 +680,7 @@ def seed_section(g: Grid, metric: str) -> list:
     b, gsd = ssp.set_index("norm").loc["batch"], ssp.set_index("norm").loc["group"]
     t = seed[seed.norm == "batch"].set_index("batch_size")["mean"]
     seed_protocol = {"epochs": 10, "train_size": 0, "test_size": 0, "num_blocks": 4, "width": 64, "activation": "relu",
-                     "lr": 0.001, "steps": 0, "lr_scaling": "none", "groups": 4}  # the seed's code; train/test size 0 = all images
+                     "lr": 0.001, "steps": 0, "lr_scaling": "none", "groups": 4}  # the seed's code; size 0 = all
     same = {k: sorted(ours[k].unique().tolist(), key=str) for k in seed_protocol}
     differ = {k: v for k, v in same.items() if v != [seed_protocol[k]]}
     text = [
@@ -681,8 +696,8 @@ def seed_section(g: Grid, metric: str) -> list:
         f"{b.run_to_run:.2f} and {gsd.run_to_run:.2f}. Ours ({metric}): sensitivity "
         + ", ".join(f"{r.across_bs:.2f} ({_label(r.norm)})" for _, r in osp.iterrows()) + "; run-to-run spread "
         + ", ".join(f"{r.run_to_run:.2f} ({_label(r.norm)})" for _, r in osp.iterrows()) + ".",
-        f"By the seed's table, BatchNorm gains {t[16] - t[2]:.2f} points from batch size 2 to 16; the seed's prose gives "
-        f"the gain from 2 to 4 ({t[4] - t[2]:.2f}) for it."]
+        f"By the seed's table, BatchNorm gains {t[16] - t[2]:.2f} points from batch size 2 to 16; the seed's prose "
+        f"gives the gain from 2 to 4 ({t[4] - t[2]:.2f}) for it."]
     return [intro("Comparison with the seed", g), pd.DataFrame(rows), "\n\n".join(text)]
 
 
@@ -734,7 +749,7 @@ def bn_diagnostics_section(g: Grid) -> list:
     rows = []
     for bs, r in last.groupby("batch_size"):
         row = {"batch size": int(bs), "mean gap (final epoch)": f"{r.bn_mean_gap.mean():.3f}",
-               "|log var ratio| (final epoch)": f"{r.bn_var_logratio.mean():.3f}"}
+               "abs log var ratio (final epoch)": f"{r.bn_var_logratio.mean():.3f}"}
         if has_acc:
             d, h = _paired(r.diag_batchstat_acc - r.diag_running_acc)
             row.update({"running-stat acc": f"{r.diag_running_acc.mean():.2f}",
@@ -743,9 +758,9 @@ def bn_diagnostics_section(g: Grid) -> list:
         rows.append(row)
     t = pd.DataFrame(rows)
     m = last.groupby("batch_size")[["bn_mean_gap", "bn_var_logratio"]].mean()
-    text = (f"From batch size {int(m.index[0])} to {int(m.index[-1])} the mean gap goes from {m.bn_mean_gap.iloc[0]:.3f} "
-            f"to {m.bn_mean_gap.iloc[-1]:.3f} and the |log variance ratio| from {m.bn_var_logratio.iloc[0]:.3f} to "
-            f"{m.bn_var_logratio.iloc[-1]:.3f} (final epoch, mean over seeds).")
+    text = (f"From batch size {int(m.index[0])} to {int(m.index[-1])} the mean gap goes from "
+            f"{m.bn_mean_gap.iloc[0]:.3f} to {m.bn_mean_gap.iloc[-1]:.3f} and the |log variance ratio| from "
+            f"{m.bn_var_logratio.iloc[0]:.3f} to {m.bn_var_logratio.iloc[-1]:.3f} (final epoch, mean over seeds).")
     if has_acc:
         diffs = {int(bs): _paired(r.diag_batchstat_acc - r.diag_running_acc) for bs, r in last.groupby("batch_size")}
         n_diag = min(DIAG_TEST, int(last.test_images.min())) if "test_images" in last else DIAG_TEST
@@ -764,6 +779,7 @@ def bn_diagnostics_section(g: Grid) -> list:
             r = mm[mm.batch_size == bs]
             ax.plot(r.epoch, r[col], marker=".", color=cmap(i / max(len(sizes) - 1, 1)), label=f"bs {bs}")
         ax.set(xlabel="epoch", ylabel=lab, yscale="log", title=lab)
+        _epoch_axis(ax)
     axes[-1].legend(fontsize=7)
     fig.tight_layout()
     items.append(fig)
@@ -808,7 +824,8 @@ def control_section(main: Grid, ctrl: Grid, metric: str, alpha: float = ALPHA) -
     items = [intro(f"Control: {kind}", ctrl, [
         f"accuracy vs batch size, main grid `{main.name}` (solid) and this control (dashed), mean ± 95% CI"]),
         f"Baseline: the main grid `{main.name}` (protocol — {protocol(base)})."
-        + (f" **The two grids also differ in {', '.join(confound)}: the comparison is confounded.**" if confound else "")]
+        + (f" **The two grids also differ in {', '.join(confound)}: the comparison is confounded.**"
+           if confound else "")]
     setup = []
     for bs in sorted(shared.batch_size.unique()):
         b, c = base[base.batch_size == bs], other[other.batch_size == bs]
@@ -934,7 +951,9 @@ def depth_section(g: Grid, metric: str, alpha: float = ALPHA) -> list:
     items = [intro("Depth: accuracy and gradients vs number of blocks", g, [
         "accuracy vs number of blocks, one line per activation (and norm), mean ± 95% CI",
         "mean |gradient| of each conv layer's weights in the first epoch (layer 0 = stem), mean over seeds, one line "
-        "per number of blocks, log scale"])]
+        "per number of blocks, log scale"]),
+             "The seed lists accuracy and gradient magnitude by number of blocks without the code behind them; here "
+             "both are measured from the records."]
     t = s.assign(cell=[_ms(m, sd, n) for m, sd, n in zip(s["mean"], s["std"], s.n)]).pivot(
         index="num_blocks", columns="setting", values="cell")
     items.append(t.rename_axis("blocks").reset_index())
@@ -951,9 +970,11 @@ def depth_section(g: Grid, metric: str, alpha: float = ALPHA) -> list:
             avg = p.groupby("num_blocks").grad.mean()
             deep = p[p.num_blocks == p.num_blocks.max()].sort_values("layer")
             line += (f" Mean |gradient| over layers (first epoch): {avg.iloc[0]:.2e} with {_n(avg.index[0], 'block')}, "
-                     f"{avg.iloc[-1]:.2e} with {_n(avg.index[-1], 'block')} ({avg.iloc[-1] / avg.iloc[0] - 1:+.0%}). In the "
+                     f"{avg.iloc[-1]:.2e} with {_n(avg.index[-1], 'block')} "
+                     f"({avg.iloc[-1] / avg.iloc[0] - 1:+.0%}). In the "
                      f"{int(deep.num_blocks.iloc[0])}-block network the stem's gradient is {deep.grad.iloc[0]:.2e} and "
-                     f"the last conv's {deep.grad.iloc[-1]:.2e} (stem / last = {deep.grad.iloc[0] / deep.grad.iloc[-1]:.2f}).")
+                     f"the last conv's {deep.grad.iloc[-1]:.2e} "
+                     f"(stem / last = {deep.grad.iloc[0] / deep.grad.iloc[-1]:.2f}).")
         lines.append(line)
     items += ["\n\n".join(lines), plot_lines(s, "num_blocks", "setting", f"{metric} vs depth", label=str)]
     if len(prof):
