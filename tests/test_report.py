@@ -285,7 +285,8 @@ def test_summary_notebook_renders_every_section(reports_root):
     text = "\n".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells for o in c.get("outputs", []))
     for title in ("BatchNorm vs GroupNorm across batch sizes", "The seed's expected outcomes",
                   "Comparison with the seed", "Choice of metric", "BatchNorm diagnostics",
-                  "Control: learning rate scaled linearly", "GroupNorm: number of groups", "All normalizations", "Depth", "Provenance"):
+                  "Control: learning rate scaled linearly", "GroupNorm: number of groups", "All normalizations",
+                  "Depth", "Provenance"):
         assert f"## {title}" in text, title
     assert "67.83 ± 2.21" in text  # the seed's published table, side by side
     figures = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
