@@ -209,13 +209,6 @@ def compare(s: pd.DataFrame, a: str = "batch", b: str = "group", key: str = "bat
     return out
 
 
-def comparison(runs: pd.DataFrame, a: str = "batch", b: str = "group", metric: str = "final_acc") -> pd.DataFrame:
-    """Per batch size: mean of a minus mean of b, and the Welch p-value over seeds (two-sided, and Holm-corrected)."""
-    c = compare(stats(runs, metric), a, b)
-    return c.rename(columns={"diff": f"{a} - {b}", "p": "p (Welch)", "p_holm": "p (Holm)"})[
-        ["batch_size", f"{a} - {b}", "p (Welch)", "p (Holm)"]]
-
-
 def trend(s: pd.DataFrame, key: str = "batch_size") -> dict:
     """Least-squares slope of accuracy per doubling of `key`, fitted to every run (computed exactly from the per-group
     n, mean and std, so it also works on a published table): slope, its 95% CI half-width and two-sided p."""
