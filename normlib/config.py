@@ -1,4 +1,7 @@
 """Run parameters: one annotated source of truth, mirrored by the run notebook's parameters cell."""
+import difflib
+import math
+import re
 from dataclasses import asdict, dataclass, fields
 
 NORMS = ("batch", "group", "layer", "instance", "none")
@@ -47,53 +50,83 @@ CHOICES = {"norm": NORMS, "activation": ACTIVATIONS, "lr_scaling": LR_SCALINGS, 
 MINIMUM = {"groups": 1, "batch_size": 1, "epochs": 1, "steps": 0, "lr": 0.0, "base_batch": 1, "num_blocks": 0,
            "width": 1, "train_size": 0, "test_size": 0, "val_size": 0, "eval_batch": 1, "threads": 0,
            "seed": 0, "subset_seed": 0}
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 def _type_name(t) -> str:
     return t if isinstance(t, str) else t.__name__
 
 
-def check(params: dict) -> list:
-    """Every problem with a run's parameters as 'field=value: allowed ...' lines; [] when valid."""
+def type_ok(value, want: str) -> bool:
+    """Whether value is a plain literal of the type name (an int is a float; a bool is neither)."""
+    if want == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return {"int": isinstance(value, int) and not isinstance(value, bool), "bool": isinstance(value, bool),
+            "str": isinstance(value, str)}.get(want, False)
+
+
+def suggest(name: str, allowed) -> str:
+    """' (did you mean 'norm'?)' for a near miss, else ''."""
+    close = difflib.get_close_matches(str(name), list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_value(key: str, value) -> str:
+    """The problem with one parameter value as 'field=value: allowed ...', or '' when it is valid."""
+    if key not in FIELDS:
+        return f"{key}={value!r}: unknown parameter{suggest(key, FIELDS)}; allowed {', '.join(FIELDS)}"
+    want = _type_name(FIELDS[key].type)
+    if not type_ok(value, want):
+        hint = ""
+        if want == "float" and isinstance(value, float):
+            hint = " (a finite number)"
+        elif isinstance(value, str) and want in ("int", "float"):
+            try:
+                float(value)
+                hint = " (YAML reads 1e-3 as text: write 1.0e-3 or 0.001)" if want == "float" else " (unquoted)"
+            except ValueError:
+                pass
+        return f"{key}={value!r}: must be of type {want}{hint}"
+    if key in CHOICES and value not in CHOICES[key]:
+        return f"{key}={value!r}: allowed {', '.join(CHOICES[key])}"
+    if key in MINIMUM and (value < MINIMUM[key] or (key == "lr" and value == 0)):
+        return f"{key}={value!r}: must be {'> 0' if key == 'lr' else f'>= {MINIMUM[key]}'}"
+    if key == "device" and not DEVICE.fullmatch(value):
+        return f"device={value!r}: allowed auto, cpu, cuda, cuda:N"
+    if isinstance(value, str) and any(not c.isprintable() for c in value):
+        return f"{key}={value!r}: must not contain control characters (newlines, tabs, ...)"
+    return ""
+
+
+def check_combination(cfg: RunConfig, n_train: int = TRAIN_IMAGES, n_test: int = TEST_IMAGES) -> list:
+    """Problems between fields of a run whose values are each valid; n_train/n_test: images in its data."""
     errors = []
-    for key, value in params.items():
-        if key not in FIELDS:
-            errors.append(f"{key}={value!r}: unknown parameter; allowed {', '.join(FIELDS)}")
-            continue
-        want = _type_name(FIELDS[key].type)
-        ok = {"int": isinstance(value, int) and not isinstance(value, bool),
-              "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-              "bool": isinstance(value, bool), "str": isinstance(value, str)}[want]
-        if not ok:
-            errors.append(f"{key}={value!r}: must be of type {want}")
-        elif key in CHOICES and value not in CHOICES[key]:
-            errors.append(f"{key}={value!r}: allowed {', '.join(CHOICES[key])}")
-        elif key in MINIMUM and (value < MINIMUM[key] or (key == "lr" and value == 0)):
-            errors.append(f"{key}={value!r}: must be {'> 0' if key == 'lr' else f'>= {MINIMUM[key]}'}")
-    if errors:
-        return errors
-    cfg = RunConfig(**params)
-    train = (cfg.train_size or TRAIN_IMAGES) - cfg.val_size
-    if cfg.train_size > TRAIN_IMAGES:
-        errors.append(f"train_size={cfg.train_size}: must be <= {TRAIN_IMAGES} (0 = all)")
-    if cfg.test_size > TEST_IMAGES:
-        errors.append(f"test_size={cfg.test_size}: must be <= {TEST_IMAGES} (0 = all)")
-    if train < 1:
+    train = (cfg.train_size or n_train) - cfg.val_size
+    if cfg.train_size > n_train:
+        errors.append(f"train_size={cfg.train_size}: must be <= {n_train} (0 = all)")
+    elif train < 1:
         errors.append(f"val_size={cfg.val_size}: must leave training images (train_size={cfg.train_size})")
     elif cfg.batch_size > train:
         errors.append(f"batch_size={cfg.batch_size}: must be <= the {train} training images")
+    if cfg.test_size > n_test:
+        errors.append(f"test_size={cfg.test_size}: must be <= {n_test} (0 = all)")
     if cfg.norm == "batch" and cfg.batch_size == 1:
-        errors.append("batch_size=1: BatchNorm needs at least 2 images per batch")
+        errors.append("batch_size=1: BatchNorm needs at least 2 images per batch (allowed with norm group, layer, "
+                      "instance, none)")
     if cfg.norm == "group" and cfg.width % cfg.groups:
-        errors.append(f"groups={cfg.groups}: must divide width={cfg.width}")
-    if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
-        errors.append(f"device={cfg.device!r}: allowed auto, cpu, cuda, cuda:N")
+        errors.append(f"groups={cfg.groups}: must divide width={cfg.width} (the channels of every conv)")
     return errors
 
 
-def validate(params: dict) -> RunConfig:
+def check(params: dict, n_train: int = TRAIN_IMAGES, n_test: int = TEST_IMAGES) -> list:
+    """Every problem with a run's parameters as 'field=value: allowed ...' lines; [] when valid."""
+    errors = [e for e in (check_value(k, v) for k, v in params.items()) if e]
+    return errors or check_combination(RunConfig(**params), n_train, n_test)
+
+
+def validate(params: dict, n_train: int = TRAIN_IMAGES, n_test: int = TEST_IMAGES) -> RunConfig:
     """RunConfig from a dict of overrides, or ValueError naming every bad field."""
-    errors = check(params)
+    errors = check(params, n_train, n_test)
     if errors:
         raise ValueError("; ".join(errors))
     return RunConfig(**params)

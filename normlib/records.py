@@ -8,10 +8,12 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
 SCHEMA = 1
 REQUIRED = ("schema", "status", "params", "history", "provenance")
+LIBRARIES = ("torch", "torchvision", "numpy", "pandas", "papermill", "ipykernel")  # versions in every record
 
 
 def now() -> str:
@@ -23,8 +25,14 @@ def write_json(path, obj) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, allow_nan=True))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(json.dumps(obj, indent=1, allow_nan=True))
+            f.flush()
+            os.fsync(f.fileno())  # the rename must not reach the disk before the data does
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read(path) -> dict:
@@ -37,15 +45,22 @@ def read(path) -> dict:
 
 
 def is_done(rec: dict, params: dict) -> bool:
-    """A finished, successful record of exactly these parameters (the `out` path aside)."""
-    if not rec or rec.get("status") != "ok" or rec.get("schema") != SCHEMA:
+    """A finished, successful record of exactly these parameters (the `out` path aside), with its epochs 1..n."""
+    if not rec or rec.get("status") != "ok" or rec.get("schema") != SCHEMA or "final_acc" not in rec:
         return False
     from .config import RunConfig
     full = lambda p: {**RunConfig(**p).dict(), "out": ""}  # noqa: E731  (defaults filled in; `out` aside)
     try:
-        return full(rec["params"]) == full(params) and len(rec["history"]) > 0
-    except TypeError:  # a record from another version of the parameters
+        epochs = [h["epoch"] for h in rec["history"]]
+        return full(rec["params"]) == full(params) and epochs == list(range(1, len(epochs) + 1)) and epochs != []
+    except (TypeError, KeyError):  # a record from another version of the parameters
         return False
+
+
+def failed(params: dict, error: str, started: str = None, **extra) -> dict:
+    """The record of a run that did not finish: its parameters, the reason and what environment it ran in."""
+    return {"schema": SCHEMA, "status": "failed", "error": error, "params": params, "history": [], **extra,
+            "provenance": {**environment(), "started": started, "ended": now()}}
 
 
 def git_state() -> dict:
@@ -74,30 +89,72 @@ def device_name(device) -> str:
     return platform.processor() or "cpu"
 
 
+def versions() -> dict:
+    """Versions of Python and of the libraries a result depends on (None for one not installed)."""
+    out = {"python": sys.version.split()[0]}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def environment() -> dict:
+    """Where a run ran, without the device or data: versions, host, git commit and whether the tree was dirty."""
+    return {**versions(), "host": socket.gethostname(), **git_state()}
+
+
 def provenance(device, data) -> dict:
-    import numpy
     import torch
     import torchvision
-    return {"python": sys.version.split()[0], "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": numpy.__version__, "device": device_name(device), "torch_threads": torch.get_num_threads(),
-            "host": socket.gethostname(), "data_source": data.source, "data_sha256": data.sha256, **git_state()}
+    return {**environment(), "torch": torch.__version__, "torchvision": torchvision.__version__,  # with build tags
+            "torch_cuda": torch.version.cuda, "device": device_name(device),
+            "torch_threads": torch.get_num_threads(), "data_source": data.source, "data_sha256": data.sha256}
+
+
+class Locked(RuntimeError):
+    """Another process holds the lock: it is executing this run (or this sweep) now."""
+
+
+def lock_path(out) -> Path:
+    return Path(out).with_name(f".{Path(out).name}.lock")
 
 
 @contextmanager
-def run_lock(out):
-    """Hold an exclusive lock for a run's output; the OS releases it when the process dies, even on SIGKILL."""
-    path = Path(out).with_name(f".{Path(out).name}.lock")
+def lock(path, what: str):
+    """Hold an exclusive flock on `path`, which then holds the holder's pid; Locked when another process holds it.
+    The OS releases it when the holder dies, even on SIGKILL, so a stale lock file never blocks anyone."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
+    with open(path, "a+") as f:  # not "w": that would truncate the holder's pid before we know we hold it
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"out={str(out)!r}: this run is already being executed by another process") from None
+            holder = lock_holder(path)
+            raise Locked(f"{what} is being executed by another process (pid {holder or '?'})") from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
         yield
 
 
+def run_lock(out):
+    """Lock of one run, held by the process that trains it (in a sweep: its notebook's kernel)."""
+    return lock(lock_path(out), f"out={str(out)!r}: this run")
+
+
+def lock_holder(path) -> int:
+    """Pid written by the last holder of a lock file (it may have died since), or None."""
+    try:
+        return int(Path(path).read_text().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
 def is_locked(out) -> bool:
-    path = Path(out).with_name(f".{Path(out).name}.lock")
+    """Whether some live process holds the run lock of `out` now."""
+    path = lock_path(out)
     if not path.exists():
         return False
     with open(path) as f:

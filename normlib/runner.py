@@ -1,5 +1,6 @@
 """One run end to end: validate parameters, load data, train with a checkpoint per epoch, write the record."""
 import os
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -12,23 +13,59 @@ from .config import RunConfig
 from .train import pick_device, train
 
 
+def checkpoint_path(out) -> Path:
+    return Path(f"{out}.ckpt.pt")
+
+
+def load_checkpoint(ckpt: Path, cfg: RunConfig):
+    """The checkpoint of this run, or None (with a note on stderr) when there is none or it cannot be used."""
+    if not ckpt.exists():
+        return None
+    try:
+        state = torch.load(ckpt, weights_only=True)  # tensors and plain values only: loading runs no code
+    except Exception as e:  # truncated or corrupt file
+        print(f"checkpoint {ckpt} is unreadable ({type(e).__name__}): starting the run over", file=sys.stderr)
+        return None
+    if state.get("params") != cfg.dict():
+        print(f"checkpoint {ckpt} was written with other parameters: starting the run over", file=sys.stderr)
+        return None
+    return state
+
+
 def run(params) -> dict:
-    """Validate, load data, train (resuming from the run's checkpoint if any) and return the run record;
-    when `out` is set the record is written there atomically and the checkpoint removed."""
+    """Validate, load data, train (resuming from the run's checkpoint if any) and return the run record.
+
+    With `out` set the run holds a lock on it for its whole length (a second process with the same `out` gets
+    records.Locked), returns the existing record without training when `out` already holds a complete record of the
+    same parameters, saves `<out>.ckpt.pt` after every epoch and resumes from it (the same record, bit for bit on
+    the CPU, timings aside), and writes the record atomically, then removes the checkpoint."""
     cfg = params if isinstance(params, RunConfig) else config.validate(dict(params))
     started, t0 = records.now(), time.perf_counter()
     data = datalib.load(cfg.data)
+    errors = config.check_combination(cfg, len(data.train_y), len(data.test_y))  # against the images there are
+    if errors:
+        raise ValueError(f"data={data.source!r}: " + "; ".join(errors))
     parts = datalib.splits(data, cfg.train_size, cfg.test_size, cfg.val_size, cfg.subset_seed)
-    ckpt = Path(f"{cfg.out}.ckpt.pt") if cfg.out else None
+    ckpt = checkpoint_path(cfg.out) if cfg.out else None
     with records.run_lock(cfg.out) if cfg.out else nullcontext():
-        resume = torch.load(ckpt, weights_only=False) if ckpt and ckpt.exists() else None
-        if resume and resume.get("params") != cfg.dict():
-            resume = None  # a checkpoint of other parameters: start over
+        if cfg.out:
+            existing = records.read(cfg.out)
+            if records.is_done(existing, cfg.dict()):
+                print(f"out={cfg.out!r} already holds a complete record of these parameters: not training again "
+                      f"(delete it to rerun)", file=sys.stderr)
+                return existing
+            ckpt.with_name(ckpt.name + ".tmp").unlink(missing_ok=True)  # half a save by a killed process
+        resume = load_checkpoint(ckpt, cfg) if ckpt else None
+        if resume:
+            started = resume.get("started", started)
+        before = resume.get("wall_seconds", 0.0) if resume else 0.0  # wall time of the interrupted attempts
+        resumed_at = len(resume["history"]) if resume else 0  # train() extends that list in place
 
         def save(state):
             tmp = ckpt.with_name(ckpt.name + ".tmp")
-            torch.save({**state, "params": cfg.dict()}, tmp)
-            os.replace(tmp, ckpt)
+            torch.save({**state, "params": cfg.dict(), "started": started,
+                        "wall_seconds": before + time.perf_counter() - t0}, tmp)
+            os.replace(tmp, ckpt)  # atomic: a kill leaves the previous checkpoint or this one
 
         result = train(cfg, parts, resume, save if ckpt else None)
         hist = result["history"]
@@ -37,8 +74,8 @@ def run(params) -> dict:
                "images": {k: len(v[1]) for k, v in parts.items()},
                "final_acc": hist[-1]["test_acc"], "best_acc": max(h["test_acc"] for h in hist), "history": hist,
                "provenance": {**records.provenance(pick_device(cfg.device), data), "started": started,
-                              "ended": records.now(), "wall_seconds": time.perf_counter() - t0,
-                              "resumed_at_epoch": len(resume["history"]) if resume else 0}}
+                              "ended": records.now(), "wall_seconds": before + time.perf_counter() - t0,
+                              "resumed_at_epoch": resumed_at}}
         if cfg.out:
             records.write_json(cfg.out, rec)
             ckpt.unlink(missing_ok=True)
