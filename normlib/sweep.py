@@ -144,7 +144,9 @@ def load_grid(path) -> dict:
     except OSError as e:
         raise GridError(f"params={where!r}: cannot read ({e.strerror})") from None
     except yaml.YAMLError as e:
-        raise GridError(f"params={where!r}: not valid YAML ({' '.join(str(e).split())})") from None
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise GridError(f"params={where!r}: not valid YAML: {getattr(e, 'problem', None) or e}{at}") from None
     if not isinstance(spec, dict):
         raise GridError(f"params={where!r}: must be a mapping with keys {', '.join(GRID_KEYS)}")
     errors = []
@@ -197,7 +199,7 @@ def check_runs(runs: list, where: str, sizes: dict = None) -> list:
         n = sizes[source] if sizes else (config.TRAIN_IMAGES, config.TEST_IMAGES)
         for problem in config.check_combination(config.RunConfig(**params), *n):
             if sizes and "must be <=" in problem:
-                problem += f" (data={source!r} has {n[0]} training and {n[1]} test images)"
+                problem += f"; data={source!r} has {n[0]} training and {n[1]} test images"
             found.setdefault(problem, []).append(rid)
     return [f"{where}: run {rids[0]}: {problem}" + (f" (and {len(rids) - 1} more runs)" if len(rids) > 1 else "")
             for problem, rids in found.items()]

@@ -1,0 +1,139 @@
+"""One run end to end: per-epoch checkpoints, resuming to the same record after a kill, locks, failures."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from normlib import config, records, runner
+from normlib import train as trainlib
+
+TINY = dict(data="synthetic", train_size=100, test_size=50, width=8, num_blocks=1, batch_size=10, threads=1)
+TIMING = ("train_seconds", "eval_seconds")
+
+
+@pytest.fixture(autouse=True)
+def keep_threads():
+    n = torch.get_num_threads()  # runs set threads=1; give the other tests their threads back
+    yield
+    torch.set_num_threads(n)
+
+
+def without_timing(history: list) -> list:
+    return [{k: v for k, v in h.items() if k not in TIMING} for h in history]
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_record(tmp_path):
+    params = {**TINY, "norm": "batch", "epochs": 30}
+    whole = runner.run({**params, "out": str(tmp_path / "whole.json")})
+    out = tmp_path / "killed.json"
+    ckpt = runner.checkpoint_path(out)
+    code = f"from normlib import runner; runner.run({ {**params, 'out': str(out)} !r})"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 120
+        while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert ckpt.exists() and not out.exists(), "the run ended before it could be killed"
+    done_epochs = len(torch.load(ckpt, weights_only=True)["history"])
+    assert 1 <= done_epochs < 30
+    rec = runner.run({**params, "out": str(out)})
+    assert rec["provenance"]["resumed_at_epoch"] >= done_epochs
+    assert without_timing(rec["history"]) == without_timing(whole["history"])  # bit for bit on the CPU
+    assert [h["epoch"] for h in rec["history"]] == list(range(1, 31))
+    assert rec["final_acc"] == whole["final_acc"] and rec["steps"] == whole["steps"]
+    assert json.loads(out.read_text())["history"] == rec["history"]
+    assert not ckpt.exists()
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("norm", config.NORMS)
+def test_resume_in_process_matches_for_every_norm(tmp_path, monkeypatch, norm):
+    params = {**TINY, "norm": norm, "epochs": 3, "diagnostics": True}
+    whole = runner.run(params)
+    real_train = trainlib.train
+
+    def train_until_epoch_2(cfg, parts, resume, on_epoch):
+        def hook(state):
+            on_epoch(state)
+            if len(state["history"]) == 2:
+                raise Interrupt
+
+        return real_train(cfg, parts, resume, hook)
+
+    out = tmp_path / "r.json"
+    monkeypatch.setattr(runner, "train", train_until_epoch_2)
+    with pytest.raises(Interrupt):
+        runner.run({**params, "out": str(out)})
+    assert runner.checkpoint_path(out).exists() and not out.exists()
+    monkeypatch.setattr(runner, "train", real_train)
+    rec = runner.run({**params, "out": str(out)})
+    assert rec["provenance"]["resumed_at_epoch"] == 2
+    assert without_timing(rec["history"]) == without_timing(whole["history"])
+
+
+def test_record_carries_provenance(tmp_path):
+    rec = runner.run({**TINY, "norm": "group", "groups": 2, "epochs": 2, "seed": 3, "out": str(tmp_path / "r.json")})
+    assert rec["status"] == "ok" and rec["error"] is None
+    assert rec["params"]["seed"] == 3 and rec["params"]["groups"] == 2
+    prov = rec["provenance"]
+    for key in ("python", "torch", "torchvision", "numpy", "device", "host", "git_commit", "git_dirty", "data_source",
+                "data_sha256", "started", "ended", "wall_seconds", "resumed_at_epoch"):
+        assert key in prov, key
+    assert prov["data_source"] == "synthetic" and len(prov["data_sha256"]) == 64
+    assert prov["started"] <= prov["ended"] and prov["wall_seconds"] > 0
+    assert all(h["train_seconds"] > 0 and h["eval_seconds"] > 0 for h in rec["history"])  # wall time per epoch
+    assert records.read(tmp_path / "r.json") == json.loads(json.dumps(rec))
+
+
+def test_complete_record_is_not_trained_again(tmp_path, monkeypatch):
+    params = {**TINY, "norm": "layer", "epochs": 1, "out": str(tmp_path / "r.json")}
+    first = runner.run(params)
+    monkeypatch.setattr(runner, "train", lambda *a: pytest.fail("trained a run that has a complete record"))
+    assert runner.run(params) == json.loads(json.dumps(first))
+
+
+def test_a_run_held_by_another_process_is_refused(tmp_path):
+    out = tmp_path / "r.json"
+    with records.run_lock(out):
+        with pytest.raises(records.Locked, match="another process"):
+            runner.run({**TINY, "epochs": 1, "out": str(out)})
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", "other params"])
+def test_unusable_checkpoint_starts_over_and_says_so(tmp_path, capsys, content):
+    params = {**TINY, "norm": "instance", "epochs": 1, "out": str(tmp_path / "r.json")}
+    ckpt = runner.checkpoint_path(params["out"])
+    if content == "other params":
+        torch.save({"params": {**config.RunConfig(**params).dict(), "seed": 99}, "history": []}, ckpt)
+    else:
+        ckpt.write_bytes(content)
+    (tmp_path / "r.json.ckpt.pt.tmp").write_bytes(b"half a save")
+    rec = runner.run(params)
+    assert rec["provenance"]["resumed_at_epoch"] == 0
+    assert "starting the run over" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".r.json.lock", "r.json"]
+
+
+def test_nan_run_raises_and_writes_no_record(tmp_path):
+    out = tmp_path / "r.json"
+    with pytest.raises(FloatingPointError, match="train loss nan in epoch 1"):
+        runner.run({**TINY, "norm": "none", "lr": 1e20, "epochs": 2, "out": str(out)})
+    assert not out.exists()
+
+
+def test_sizes_are_checked_against_the_data():
+    with pytest.raises(ValueError, match=r"data='synthetic': train_size=3000: must be <= 2000"):
+        runner.run({**TINY, "train_size": 3000})
