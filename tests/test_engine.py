@@ -1,0 +1,125 @@
+"""The fast engine against a plain eager loop: same losses, same evaluation, whatever the layout and chunking."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from normlib import train
+from normlib.config import NORMS, RunConfig
+from normlib.model import Network
+
+SMALL = dict(width=16, num_blocks=2)  # a narrow network: seconds on two cores
+
+
+def cfg(**kw):
+    base = dict(data="synthetic", train_size=0, test_size=0, epochs=2, batch_size=8, threads=1, **SMALL)
+    return RunConfig(**{**base, **kw})
+
+
+def seed_tensors(x, y):
+    """The seed's ToTensor + Normalize(0.5, 0.5) on the whole set, NCHW contiguous."""
+    x = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().float() / 255
+    return (x - 0.5) / 0.5, torch.from_numpy(y)
+
+
+def eager_reference(c: RunConfig, splits: dict) -> dict:
+    """The plainest loop that trains like the engine: NCHW, whole batches, the same permutation order."""
+    torch.manual_seed(c.seed)
+    model = Network(c.norm, c.num_blocks, c.width, c.groups, c.activation)
+    opt = torch.optim.Adam(model.parameters(), lr=c.lr)
+    gen = torch.Generator().manual_seed(c.seed)
+    (x, y), (tx, ty) = seed_tensors(*splits["train"]), seed_tensors(*splits["test"])
+    convs = [m.weight for m in model.conv_layers()]
+    history = []
+    for _ in range(c.epochs):
+        model.train()
+        perm = torch.randperm(len(x), generator=gen)
+        losses, grad_abs = [], torch.zeros(len(convs))
+        for i in range(0, len(x), c.batch_size):
+            idx = perm[i:i + c.batch_size]
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            grad_abs += torch.stack([w.grad.abs().mean() for w in convs])
+            opt.step()
+            losses.append(loss.item())
+        model.eval()
+        with torch.no_grad():
+            out = model(tx)
+        history.append({"train_loss": sum(losses) / len(losses), "test_loss": F.cross_entropy(out, ty).item(),
+                        "test_acc": 100.0 * (out.argmax(1) == ty).float().mean().item(),
+                        "grad_abs": (grad_abs / len(losses)).tolist()})
+    return {"history": history, "model": model}
+
+
+@pytest.mark.parametrize("norm,batch_size", [("batch", 2), ("batch", 40), ("group", 2), ("group", 40),
+                                             ("layer", 40), ("none", 40)])
+def test_engine_matches_eager_reference(norm, batch_size, tiny_splits):
+    """batch 40 > MICRO_BATCH: the group/layer/none runs go through the chunked path on a CPU."""
+    c = cfg(norm=norm, batch_size=batch_size, epochs=2 if batch_size > 2 else 1,
+            train_size=0 if batch_size > 2 else 60)
+    splits = tiny_splits if batch_size > 2 else {k: (v[0][:60], v[1][:60]) for k, v in tiny_splits.items()}
+    got, want = train.train(c, splits), eager_reference(c, splits)
+    for g, w in zip(got["history"], want["history"], strict=True):
+        assert math.isclose(g["train_loss"], w["train_loss"], rel_tol=1e-4), (g["train_loss"], w["train_loss"])
+        assert math.isclose(g["test_loss"], w["test_loss"], rel_tol=1e-3), (g["test_loss"], w["test_loss"])
+        assert abs(g["test_acc"] - w["test_acc"]) <= 1.0  # at most one of 100 test images flips
+        assert g["grad_abs"] == pytest.approx(w["grad_abs"], rel=1e-3)
+    mean_free = norm in ("batch", "instance")  # the conv bias before such a norm has no effect: its gradient is
+    for (name, p), q in zip(got["model"].named_parameters(), want["model"].parameters()):  # rounding noise
+        if not (mean_free and name.startswith("blocks.") and name.endswith("conv.bias")):
+            torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4, msg=lambda m: f"{name}: {m}")
+
+
+@pytest.mark.parametrize("norm", [n for n in NORMS if n != "batch"])
+def test_chunking_does_not_change_training(norm, tiny_splits, monkeypatch):
+    a = train.train(cfg(norm=norm, batch_size=48, epochs=1), tiny_splits)["history"][0]
+    monkeypatch.setitem(train.MICRO_BATCH, "cpu", 5)  # 48 = 9 chunks of 5 and one of 3
+    b = train.train(cfg(norm=norm, batch_size=48, epochs=1), tiny_splits)["history"][0]
+    assert math.isclose(a["train_loss"], b["train_loss"], rel_tol=1e-5)
+    assert a["train_acc"] == b["train_acc"] and a["grad_abs"] == pytest.approx(b["grad_abs"], rel=1e-2)
+
+
+def test_batchnorm_is_never_chunked():
+    cpu = torch.device("cpu")
+    assert train.micro_batch(cfg(norm="batch", batch_size=128), cpu) == 128
+    assert train.micro_batch(cfg(norm="group", batch_size=128), cpu) == train.MICRO_BATCH["cpu"]
+
+
+def test_batches_stay_channels_last(tiny_splits):
+    x, _ = train.to_device(*tiny_splits["train"], torch.device("cpu"))
+    idx = torch.randperm(len(x))[:7]
+    for t in (x, x[idx], x[idx][2:5]):
+        assert t.is_contiguous(memory_format=torch.channels_last) and t.dtype == torch.float32
+    want, _ = seed_tensors(*tiny_splits["train"])
+    torch.testing.assert_close(x, want, rtol=0, atol=1e-6)  # x/127.5 - 1 == (x/255 - 0.5)/0.5 up to rounding
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_chunked_evaluation_equals_evaluation_at_training_batch_size(norm, tiny_splits):
+    """The seed evaluates at the training batch size; the engine in large chunks: the same accuracy."""
+    model = train.train(cfg(norm=norm, epochs=1), tiny_splits)["model"]
+    x, y = train.to_device(*tiny_splits["test"], torch.device("cpu"))
+    at_train = train.evaluate(model, x, y, batch=3)  # 100 images: 33 batches and a last one of 1
+    for batch in (train.EVAL_BATCH["cpu"], len(x)):
+        loss, acc = train.evaluate(model, x, y, batch=batch)
+        assert acc == at_train[1] and math.isclose(loss, at_train[0], rel_tol=1e-5)
+    nchw = Network(norm, **SMALL)  # the seed's layout and loop
+    nchw.load_state_dict(model.state_dict())
+    nchw.eval()
+    sx, sy = seed_tensors(*tiny_splits["test"])
+    with torch.no_grad():
+        correct = sum((nchw(sx[i:i + 3]).argmax(1) == sy[i:i + 3]).sum().item() for i in range(0, len(sx), 3))
+    assert 100.0 * correct / len(sx) == at_train[1]
+
+
+def test_eval_batch_zero_means_the_device_default():
+    assert train.eval_batch(cfg(eval_batch=0), torch.device("cpu")) == train.EVAL_BATCH["cpu"]
+    assert train.eval_batch(cfg(eval_batch=7), torch.device("cpu")) == 7
+
+
+def test_unknown_compile_mode_names_the_allowed_ones():
+    model = Network("group", **SMALL)
+    with pytest.raises(ValueError, match="compile='fast': allowed none, default, reduce-overhead"):
+        train.compiled(model, torch.optim.Adam(model.parameters()), "fast")
