@@ -1,0 +1,73 @@
+"""How the report writes numbers, names and a set of runs' protocol: every format the generated text shares."""
+import numpy as np
+import pandas as pd
+
+NORM_LABEL = {"batch": "BatchNorm", "group": "GroupNorm", "layer": "LayerNorm", "instance": "InstanceNorm",
+              "none": "No norm"}
+PROTOCOL_KEYS = ("norm", "batch_size", "groups", "epochs", "steps", "lr", "lr_scaling", "base_batch", "num_blocks",
+                 "width", "activation", "train_size", "test_size", "val_size", "subset_seed", "precision")
+
+
+def norm_label(norm) -> str:
+    return NORM_LABEL.get(norm, str(norm))
+
+
+def int_list(values) -> str:
+    return ", ".join(str(int(v)) for v in values)
+
+
+def plural(count, noun) -> str:
+    return f"{int(count)} {noun}{'' if int(count) == 1 else 's'}"
+
+
+def ms(mean, std, n) -> str:
+    """A 'mean ± std (n=…)' cell; the std is left out for one run, a dash for none."""
+    return f"{mean:.2f} ± {std:.2f} (n={int(n)})" if n > 1 else (f"{mean:.2f} (n=1)" if n == 1 else "—")
+
+
+def pm(value, half) -> str:
+    """A signed value with its ± half-width, the half-width left out when it is nan."""
+    return f"{value:+.2f}" + ("" if np.isnan(half) else f" ± {half:.2f}")
+
+
+def ms_cells(s: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
+    """A stats() frame pivoted into 'mean ± std (n)' cells: one row per value of index, one column per columns."""
+    return s.assign(cell=[ms(m, sd, n) for m, sd, n in zip(s["mean"], s["std"], s.n)]).pivot(
+        index=index, columns=columns, values="cell")
+
+
+def pval(p) -> str:
+    return "n/a" if p is None or np.isnan(p) else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
+
+
+def param_text(key, v) -> str:
+    """A run parameter's value as the report writes it (a size of 0 is 'all', steps 0 defer to epochs)."""
+    if key in ("train_size", "test_size") and v == 0:
+        return "all"
+    if key == "steps" and v == 0:
+        return "0 (set by epochs)"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def varied(runs: pd.DataFrame) -> list:
+    """The protocol parameters that take more than one value among these runs (seeds aside)."""
+    return [k for k in PROTOCOL_KEYS if k in runs and runs[k].nunique() > 1]
+
+
+def protocol(runs: pd.DataFrame) -> str:
+    """The parameters of a set of runs: what the grid varies, what it holds fixed, seeds, device and data."""
+    ok = runs[runs.status == "ok"] if "status" in runs else runs
+    varies, fixed = [], []
+    for key in PROTOCOL_KEYS:
+        if key not in ok or (key == "groups" and not (ok.norm == "group").any()) or (
+                key == "base_batch" and not (ok.lr_scaling == "linear").any()):
+            continue
+        vals = sorted(ok[key].dropna().unique().tolist(), key=lambda v: (isinstance(v, str), v))
+        text = ", ".join(param_text(key, v) for v in vals)
+        (varies if len(vals) > 1 else fixed).append(f"{key} {text}")
+    seeds = ok.groupby([k for k in PROTOCOL_KEYS if k in ok], dropna=False).seed.nunique()
+    seeds_txt = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
+    env = "; ".join(f"{what} {', '.join(map(str, ok[col].dropna().unique()))}" for what, col in
+                    (("device", "prov_device"), ("data", "prov_data_source")) if col in ok)
+    return (f"varied: {'; '.join(varies) or 'nothing'}; {seeds_txt} seed(s) per setting. Fixed: {'; '.join(fixed)}. "
+            f"{env}")
