@@ -1,0 +1,272 @@
+"""Engine vs the seed's pipeline on this machine, in one process on the same images: per-run training and
+evaluation throughput, peak memory, achieved GFLOP/s against the device's FP32 peak, and the wall time of a
+small grid run by the sweep (runs side by side) against the same runs through the seed's pipeline in turn.
+
+usage: python -m bench.bench [--train-images 1024] [--test-images 1000] [--batch-sizes 2 16 128]
+                             [--norms batch group] [--compile MODE] [--grid params/bench.yaml | --no-grid]
+Writes reports/bench/<device>.md and .json (device: cpu, or cuda-<name>). About 12 minutes on 2 CPU cores.
+Needs CIFAR-10: set NORMLIB_DATA (see normlib/data.py).
+"""
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from normlib import data as datalib
+from normlib import train as engine
+from normlib.config import RunConfig
+from normlib.model import Network
+from normlib.sweep import load_grid, sweep
+
+from . import reference
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOP_PER_CYCLE = 32  # FP32 per core and cycle: 2 FMA pipes x 8 lanes x 2 (AVX2, or AVX-512 double-pumped: Zen 4)
+TRAIN_FLOP_FACTOR = 3  # forward + backward (gradients of inputs and of weights, each about one forward)
+CUDA_FP32_TFLOPS = {"H100": 67.0, "H200": 67.0, "A100": 19.5, "L4": 30.3, "A10": 31.2, "T4": 8.1}  # non-tensor
+TARGETS = {"grid wall time": ("<=", 0.5), "train bs 2": (">=", 1.3), "train bs 128": (">=", 1.3),
+           "eval bs 2": (">=", 1.5)}  # engine / reference, from the issue
+
+
+@dataclasses.dataclass
+class BenchConfig(RunConfig):
+    compile: str = "none"  # torch.compile mode for the engine (not yet a run parameter)
+
+
+def forward_flops(model, shape=(1, 3, 32, 32)) -> float:
+    """FLOPs of one image's forward pass: 2 x multiply-adds of every convolution and linear layer."""
+    total = []
+
+    def hook(m, inputs, out):
+        k = m.weight[0].numel()  # in_channels/groups x kh x kw, or in_features
+        total.append(2.0 * out.numel() * k)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        model.eval()(torch.zeros(shape))
+    for h in handles:
+        h.remove()
+    return sum(total) / shape[0]
+
+
+def device_info(device: torch.device) -> dict:
+    """Name, file tag and FP32 peak (GFLOP/s, with how it was computed) of the device."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        tflops = next((v for k, v in CUDA_FP32_TFLOPS.items() if k in name), None)
+        return {"name": name, "tag": "cuda-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
+                "peak_gflops": tflops * 1e3 if tflops else None,
+                "peak_how": f"FP32 non-tensor peak of {name} (datasheet)" if tflops else "unknown"}
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    mhz = max(float(v) for v in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", cpuinfo, re.M))
+    model = (re.findall(r"^model name\s*:\s*(.+)$", cpuinfo, re.M) or [platform.processor()])[0]
+    cores = len(os.sched_getaffinity(0))
+    return {"name": f"{model} ({cores} cores)", "tag": "cpu", "peak_gflops": cores * FLOP_PER_CYCLE * mhz / 1e3,
+            "peak_how": f"{cores} cores x {FLOP_PER_CYCLE} FLOP/cycle x {mhz:.0f} MHz (/proc/cpuinfo; turbo may exceed it)"}
+
+
+class PeakMemory:
+    """Peak memory added by a block, MiB: on CUDA the allocator's peak; on a CPU this process's resident-set
+    high-water mark, reset on entry through /proc/self/clear_refs (DataLoader workers are not counted)."""
+
+    def __init__(self, device):
+        self.cuda = device.type == "cuda"
+
+    @staticmethod
+    def _status(key) -> int:
+        return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(key))
+
+    def __enter__(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+            self.base = self._status("VmRSS:")
+        return self
+
+    def __exit__(self, *exc):
+        peak = torch.cuda.max_memory_allocated() if self.cuda else self._status("VmHWM:")
+        self.mib = (peak - self.base) / 2**20
+
+
+def timed_eval(model, x, y, batch, device) -> float:
+    """Seconds to evaluate the whole set once (after one warm-up chunk)."""
+    engine.evaluate(model, x[:batch], y[:batch], batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    engine.evaluate(model, x, y, batch)
+    return time.perf_counter() - t
+
+
+def per_run(norm, batch_size, splits, device, compile_mode, flops) -> list:
+    """Rows for one (norm, batch size): the seed's pipeline, the engine, and optionally the compiled engine."""
+    n_train, n_test = len(splits["train"][1]), len(splits["test"][1])
+    rows = []
+    with PeakMemory(device) as mem:
+        ref = reference.run(norm, batch_size, seed=0, epochs=1, splits=splits, device=device)["history"][0]
+    rows.append({"pipeline": "reference", "train_ips": n_train / ref["train_seconds"],
+                 "eval_ips": n_test / ref["eval_seconds"], "eval_batch": batch_size, "peak_mib": mem.mib,
+                 "test_acc": ref["test_acc"]})
+    modes = ["none"] + ([compile_mode] if compile_mode != "none" else [])
+    for mode in modes:
+        cfg = BenchConfig(norm=norm, batch_size=batch_size, epochs=1 if mode == "none" else 2, train_size=n_train,
+                          test_size=n_test, eval_batch=0, device=device.type, compile=mode)
+        with PeakMemory(device) as mem:
+            out = engine.train(cfg, splits)
+        hist = out["history"]
+        x, y = engine.to_device(*splits["test"], device)
+        ebatch = engine.eval_batch(cfg, device)
+        row = {"pipeline": "engine" if mode == "none" else f"engine, compile={mode}",
+               "train_ips": n_train / hist[0]["train_seconds"], "eval_ips": n_test / timed_eval(out["model"], x, y,
+                                                                                              ebatch, device),
+               "eval_batch": ebatch, "eval_ips_1000": n_test / timed_eval(out["model"], x, y, 1000, device),
+               "peak_mib": mem.mib, "test_acc": hist[0]["test_acc"]}
+        if mode != "none":  # the first epoch pays for compilation; the second shows the steady state
+            row["train_ips_steady"] = n_train / hist[1]["train_seconds"]
+        rows.append(row)
+    for row in rows:
+        row.update(norm=norm, batch_size=batch_size, train_gflops=row["train_ips"] * flops * TRAIN_FLOP_FACTOR / 1e9,
+                   eval_gflops=row["eval_ips"] * flops / 1e9, train_x=row["train_ips"] / rows[0]["train_ips"],
+                   eval_x=row["eval_ips"] / rows[0]["eval_ips"])
+    return rows
+
+
+def grid_wall(grid_path, data: datalib.Cifar, device) -> dict:
+    """Wall seconds of a grid: through the sweep (papermill, runs side by side) and through the seed's
+    pipeline, one run after another in this process."""
+    grid = load_grid(grid_path)
+    out_root = Path(tempfile.mkdtemp(prefix="normlib-bench-"))
+    env = dict(os.environ)
+    try:
+        t = time.perf_counter()
+        code = sweep(grid_path, out_root, report=False)
+        engine_s = time.perf_counter() - t
+    finally:
+        os.environ.clear()
+        os.environ.update(env)  # the sweep sets OMP_NUM_THREADS for its kernels
+        shutil.rmtree(out_root, ignore_errors=True)
+    if code:
+        raise RuntimeError(f"grid={grid_path}: the sweep failed (exit code {code})")
+    t = time.perf_counter()
+    for _, p in grid["runs"]:
+        c = RunConfig(**p)
+        splits = datalib.splits(data, c.train_size, c.test_size, c.val_size, c.subset_seed)
+        reference.run(c.norm, c.batch_size, c.seed, c.epochs, splits, device, c.num_blocks)
+    ref_s = time.perf_counter() - t
+    jobs = grid["jobs"] or os.cpu_count()
+    return {"grid": str(grid_path), "runs": len(grid["runs"]), "jobs": jobs, "engine_seconds": engine_s,
+            "reference_seconds": ref_s, "ratio": engine_s / ref_s, "params": grid["runs"][0][1]}
+
+
+def verdicts(rows, grid) -> list:
+    """(target, wanted, measured, met) for the issue's targets; the worse norm counts."""
+    def worst(bs, key):
+        vals = [r[key] for r in rows if r["pipeline"] == "engine" and r["batch_size"] == bs]
+        return min(vals) if vals else None
+
+    got = {"grid wall time": grid["ratio"] if grid else None, "train bs 2": worst(2, "train_x"),
+           "train bs 128": worst(128, "train_x"), "eval bs 2": worst(2, "eval_x")}
+    out = []
+    for name, (op, want) in TARGETS.items():
+        g = got[name]
+        out.append((name, f"{op} {want}x", g, None if g is None else (g <= want if op == "<=" else g >= want)))
+    return out
+
+
+def markdown(meta, rows, grid) -> str:
+    lines = [f"# Engine vs seed pipeline: {meta['device']['name']}", "",
+             f"`{meta['command']}` on {meta['date']}; torch {meta['torch']}, {meta['threads']} threads, "
+             f"load average {meta['load_before']:.2f} before, {meta['load_after']:.2f} after "
+             f"({meta['cpus']} CPUs; a load above 0 means other processes shared the machine).", "",
+             f"Per run: {meta['train_images']} training / {meta['test_images']} test CIFAR-10 images, one epoch, "
+             f"seed 0. FLOPs per image: {meta['gflop_forward']:.3f} G forward, "
+             f"{meta['gflop_forward'] * TRAIN_FLOP_FACTOR:.3f} G training (x{TRAIN_FLOP_FACTOR}). "
+             f"Peak: {meta['device']['peak_gflops'] or float('nan'):.0f} GFLOP/s = {meta['device']['peak_how']}. "
+             "Reference = the seed notebook's pipeline (bench/reference.py): DataLoader with 2 workers, per-image "
+             "PIL -> ToTensor -> Normalize, NCHW, evaluation at the training batch size. Engine = normlib.train "
+             "with its defaults (diagnostics on) and eval_batch 0 (auto: "
+             f"{meta['eval_batch_auto']}); the `eval @1000` column is evaluation in chunks of 1000.", "",
+             "| norm | batch | pipeline | train img/s | eval img/s | eval @1000 | train GFLOP/s | % of peak "
+             "| peak MiB | train x ref | eval x ref |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    peak = meta["device"]["peak_gflops"]
+    for r in rows:
+        steady = f" ({r['train_ips_steady']:.1f} steady)" if "train_ips_steady" in r else ""
+        at1000 = f"{r['eval_ips_1000']:.0f}" if "eval_ips_1000" in r else "-"
+        pct = f"{100 * r['train_gflops'] / peak:.0f}%" if peak else "-"
+        lines.append(f"| {r['norm']} | {r['batch_size']} | {r['pipeline']} | {r['train_ips']:.1f}{steady} "
+                     f"| {r['eval_ips']:.0f} (bs {r['eval_batch']}) | {at1000} | {r['train_gflops']:.1f} | {pct} "
+                     f"| {r['peak_mib']:.0f} | {r['train_x']:.2f} | {r['eval_x']:.2f} |")
+    if grid:
+        p = grid["params"]
+        lines += ["", f"Grid `{grid['grid']}`: {grid['runs']} runs (train_size {p.get('train_size')}, test_size "
+                      f"{p.get('test_size')}, {p.get('epochs')} epoch(s)).", "",
+                  "| grid | wall s | engine / reference |", "|---|---:|---:|",
+                  f"| reference, one run after another in one process | {grid['reference_seconds']:.0f} | |",
+                  f"| engine via normlib.sweep, {grid['jobs']} jobs side by side (papermill) | "
+                  f"{grid['engine_seconds']:.0f} | {grid['ratio']:.2f} |"]
+    lines += ["", "| target (engine / reference) | wanted | measured | met |", "|---|---|---:|---|"]
+    for name, want, got, met in meta["verdicts"]:
+        lines.append(f"| {name} | {want} | {'-' if got is None else f'{got:.2f}x'} | "
+                     f"{'-' if met is None else 'yes' if met else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--train-images", type=int, default=1024, help="training images per run (default 1024)")
+    ap.add_argument("--test-images", type=int, default=1000, help="test images per run (default 1000)")
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[2, 16, 128])
+    ap.add_argument("--norms", nargs="+", default=["batch", "group"])
+    ap.add_argument("--compile", default="none", choices=engine.COMPILE_MODES,
+                    help="also time the engine under torch.compile with this mode (default none: skip)")
+    ap.add_argument("--grid", default=str(ROOT / "params" / "bench.yaml"), help="grid for the wall-time comparison")
+    ap.add_argument("--no-grid", action="store_true", help="skip the grid comparison")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    ap.add_argument("--out", default=str(ROOT / "reports" / "bench"), help="folder for <device>.md and .json")
+    a = ap.parse_args(argv)
+    device = engine.pick_device(a.device)
+    engine.configure(device)
+    info = device_info(device)
+    data = datalib.load()
+    splits = datalib.splits(data, a.train_images, a.test_images, 0, 0)
+    meta = {"command": "python -m bench.bench " + " ".join(sys.argv[1:] if argv is None else argv),
+            "date": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(), "device": info, "load_before": os.getloadavg()[0],
+            "train_images": len(splits["train"][1]), "test_images": len(splits["test"][1]),
+            "gflop_forward": forward_flops(Network("batch")) / 1e9, "data_sha256": data.sha256,
+            "eval_batch_auto": engine.EVAL_BATCH[device.type]}
+    rows = []
+    for bs in a.batch_sizes:
+        for norm in a.norms:
+            rows += per_run(norm, bs, splits, device, a.compile, meta["gflop_forward"] * 1e9)
+            for r in rows[-(2 if a.compile == "none" else 3):]:
+                print(f"{norm:6s} bs {bs:4d} {r['pipeline']:28s} train {r['train_ips']:7.1f} img/s "
+                      f"({r['train_x']:.2f}x)  eval {r['eval_ips']:7.0f} img/s ({r['eval_x']:.2f}x)", flush=True)
+    grid = None if a.no_grid else grid_wall(a.grid, data, device)
+    meta["load_after"] = os.getloadavg()[0]
+    meta["verdicts"] = verdicts(rows, grid)
+    text = markdown(meta, rows, grid)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{info['tag']}.md").write_text(text)
+    (out / f"{info['tag']}.json").write_text(json.dumps({"meta": meta, "runs": rows, "grid": grid}, indent=1))
+    print(text)
+    print(f"written: {out / info['tag']}.md and .json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
