@@ -357,16 +357,19 @@ def stop_on_signals(stop: threading.Event):
 
 def clean_stale(folder: Path, runs: list) -> int:
     """Remove the temporary files a killed sweep left behind (and checkpoints of finished runs), for runs whose lock
-    no process holds; returns how many."""
+    no process holds; returns how many. A finished run whose notebook was never renamed (the sweep died after its
+    kernel wrote the record) gets its temporary notebook instead, as far as papermill had saved it."""
     runs_dir, removed = folder / "runs", []
     for rid, params in runs:
         out = runs_dir / f"{rid}.json"
         if records.is_locked(out):
             continue
-        stale = [*runs_dir.glob(f".{rid}.tmp*.ipynb"), *runs_dir.glob(f".{rid}.json.tmp*"),
-                 runs_dir / f"{rid}.json.ckpt.pt.tmp"]
+        notebooks = sorted(runs_dir.glob(f".{rid}.tmp*.ipynb"), key=lambda p: p.stat().st_mtime)
+        stale = [*notebooks, *runs_dir.glob(f".{rid}.json.tmp*"), runs_dir / f"{rid}.json.ckpt.pt.tmp"]
         if records.is_done(records.read(out), params):
             stale.append(runs_dir / f"{rid}.json.ckpt.pt")
+            if notebooks and not (runs_dir / f"{rid}.ipynb").exists():
+                os.replace(notebooks[-1], runs_dir / f"{rid}.ipynb")
         removed += [p for p in stale if p.exists()]
     removed += [*folder.glob(".summary.tmp*.ipynb"), *folder.glob(".report.html.tmp*"), *folder.glob(".grid.json.tmp*")]
     for p in removed:
