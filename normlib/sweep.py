@@ -1,4 +1,4 @@
-"""Expand a params grid into papermill runs of notebooks/run.ipynb, resumable and fault-isolated, then render the report.
+"""Expand a params grid into papermill runs of notebooks/run.ipynb, resumable and isolated, then render the report.
 
 usage: python -m normlib.sweep params/quick.yaml [--out reports] [--jobs N] [--timeout S] [--lock-wait S]
                                                   [--no-report | --report-only]
@@ -226,7 +226,9 @@ def check_data(runs: list, where: str) -> dict:
         try:
             d = datalib.load(source)
         except Exception as e:  # missing, unreadable, not CIFAR-10, a cache whose checksum fails, no download
-            msg = " ".join(f"{e}".split()) or type(e).__name__
+            msg = " ".join(f"{e}".split())
+            if not msg.startswith("data"):  # not one of data.py's own messages, e.g. a truncated cache file
+                msg = f"{type(e).__name__}: {msg}"
             field = f"data={datalib.resolve(source)!r}:"
             errors.append(msg if msg.startswith("data=") else f"{field} {msg.removeprefix('data:').strip()}")
             continue
@@ -440,7 +442,10 @@ def _sweep(g: dict, folder: Path, runs_dir: Path, timeout: int, lock_wait: float
         rid, params, out = item
         if stop.is_set():
             return unfinished.append(rid)
-        status, reason = execute(params, out, runs_dir / f"{rid}.ipynb", timeout, stop)
+        try:
+            status, reason = execute(params, out, runs_dir / f"{rid}.ipynb", timeout, stop)
+        except Exception as e:  # the sweep's own side (disk full, ...): still this run's failure only
+            status, reason = "failed", f"sweep: {type(e).__name__}: {e}"
         {"ok": done, "interrupted": unfinished}.get(status, []).append(rid)
         if status == "failed":
             failures[rid] = reason

@@ -95,8 +95,8 @@ def test_run_lock_excludes_a_second_holder_and_names_the_first(tmp_path):
 
 def test_run_lock_dies_with_a_killed_holder(tmp_path):
     out = tmp_path / "r.json"
-    code = f"from normlib import records; import time\nwith records.run_lock({str(out)!r}):\n print('held', flush=True)\n" \
-           f" time.sleep(60)"
+    code = (f"from normlib import records; import time\nwith records.run_lock({str(out)!r}):\n"
+            f" print('held', flush=True)\n time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "held"

@@ -23,6 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(data="synthetic", train_size=100, test_size=50, width=8, num_blocks=1, diagnostics=False, batch_size=10)
 
 
+@pytest.fixture(autouse=True)
+def keep_environment(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # an in-process sweep sets it for its kernels; undo after
+
+
 def write_grid(folder: Path, name: str, fixed: dict, grid: dict, jobs: int = 2) -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"description": f"test grid {name}", "jobs": jobs, "fixed": fixed, "grid": grid}))
@@ -111,7 +116,8 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
     ("top-level typo", BASE.replace("grid:", "grdi:"), [], "grdi={'norm': ['batch', 'group'], 'batch_size': [2]}: "
                                                            "unknown key (did you mean 'grid'?); allowed description"),
     ("wrong type", BASE.replace("width: 8", "width: '8'"), [], "fixed.width='8': must be of type int"),
-    ("bool for int", BASE.replace("width: 8", "width: 8\n  epochs: true"), [], "fixed.epochs=True: must be of type int"),
+    ("bool for int", BASE.replace("width: 8", "width: 8\n  epochs: true"), [],
+     "fixed.epochs=True: must be of type int"),
     ("YAML 1.1 float", BASE.replace("width: 8", "width: 8\n  lr: 1e-3"), [],
      "fixed.lr='1e-3': must be of type float (YAML reads 1e-3 as text: write 1.0e-3 or 0.001)"),
     ("infinite float", BASE.replace("width: 8", "width: 8\n  lr: .inf"), [],
