@@ -19,7 +19,9 @@ in a params file is evaluated as code.
 Resuming. A run is skipped when its record is complete and of the same parameters; it is run again when its record is
 missing, half-written, failed or of other parameters, and then resumes from its per-epoch checkpoint
 `runs/<run>.json.ckpt.pt` at its last finished epoch. Records, checkpoints, executed notebooks and the report are
-written under a temporary name and renamed; temporary files left by a killed sweep are removed by the next one.
+written under a temporary name and renamed; temporary files left by a killed sweep are removed by the next one (the
+temporary notebook of a run that an orphaned kernel finished becomes that run's notebook). As a last guard,
+normlib.runner.run returns an existing complete record of the same parameters instead of training again.
 
 Isolation. A run that fails (an exception, a non-finite loss, out of memory, a dead kernel, a cell past --timeout) gets
 a failed record with the reason and its executed notebook showing the error; the other runs go on.
