@@ -122,9 +122,12 @@ def _decode_source(path: Path) -> dict:
 
 
 def _load_cached(cache: Path, source: str) -> Cifar:
-    with np.load(cache) as z:
-        arrays = [z[k] for k in ("train_x", "train_y", "test_x", "test_y")]
-        sha = str(z["sha256"])
+    try:
+        with np.load(cache) as z:
+            arrays = [z[k] for k in ("train_x", "train_y", "test_x", "test_y")]
+            sha = str(z["sha256"])
+    except Exception as e:  # truncated or foreign file: zipfile, KeyError, ValueError, ...
+        raise ValueError(f"data cache {cache} is corrupt ({type(e).__name__}): delete it to decode {source} again")
     if arrays_sha256(*arrays) != sha:
         raise ValueError(f"data cache {cache} is corrupt (checksum mismatch): delete it to decode {source} again")
     return Cifar(*arrays, source=source, sha256=sha)

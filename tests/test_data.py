@@ -67,6 +67,9 @@ def test_cache_is_used_and_checked(folder, tmp_path):
     np.savez(caches[0], **arrays)
     with pytest.raises(ValueError, match="corrupt"):
         datalib.load(str(folder))
+    caches[0].write_bytes(caches[0].read_bytes()[:1000])  # truncated
+    with pytest.raises(ValueError, match="corrupt"):
+        datalib.load(str(folder))
 
 
 def test_missing_data_message(tmp_path):
