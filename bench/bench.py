@@ -3,7 +3,8 @@ evaluation throughput, peak memory, achieved GFLOP/s against the device's FP32 p
 small grid run by the sweep (runs side by side) against the same runs through the seed's pipeline in turn.
 
 usage: python -m bench.bench [--train-images 1024] [--test-images 1000] [--batch-sizes 2 16 128]
-                             [--norms batch group] [--compile MODE] [--grid params/bench.yaml | --no-grid]
+                             [--norms batch group] [--compile default|none|...] [--bf16]
+                             [--grid params/bench.yaml | --no-grid]
 Writes reports/bench/<device>.md and .json (device: cpu, or cuda-<name>). About 12 minutes on 2 CPU cores.
 Needs CIFAR-10: set NORMLIB_DATA (see normlib/data.py).
 """
@@ -100,18 +101,28 @@ class PeakMemory:
         self.mib = (peak - self.base) / 2**20
 
 
-def timed_eval(model, x, y, batch, device) -> float:
+def timed_eval(model, x, y, batch, device, amp) -> float:
     """Seconds to evaluate the whole set once (after one warm-up chunk)."""
-    engine.evaluate(model, x[:batch], y[:batch], batch)
+    engine.evaluate(model, x[:batch], y[:batch], batch, amp)
     if device.type == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
-    engine.evaluate(model, x, y, batch)
+    engine.evaluate(model, x, y, batch, amp)
     return time.perf_counter() - t
 
 
-def per_run(norm, batch_size, splits, device, compile_mode, flops) -> list:
-    """Rows for one (norm, batch size): the seed's pipeline, the engine, and optionally the compiled engine."""
+def variants(compile_mode: str, bf16: bool) -> list:
+    """(label, engine settings) of the engine rows: eager FP32 (the default), then the optional ones."""
+    out = [("engine", {})]
+    if compile_mode != "none":
+        out.append((f"engine, compile={compile_mode}", {"compile": compile_mode}))
+    if bf16:
+        out.append(("engine, bf16 autocast", {"precision": "bf16"}))
+    return out
+
+
+def per_run(norm, batch_size, splits, device, engines, flops) -> list:
+    """Rows for one (norm, batch size): the seed's pipeline, then each engine variant, on the same images."""
     n_train, n_test = len(splits["train"][1]), len(splits["test"][1])
     rows = []
     with PeakMemory(device) as mem:
@@ -119,21 +130,21 @@ def per_run(norm, batch_size, splits, device, compile_mode, flops) -> list:
     rows.append({"pipeline": "reference", "train_ips": n_train / ref["train_seconds"],
                  "eval_ips": n_test / ref["eval_seconds"], "eval_batch": batch_size, "peak_mib": mem.mib,
                  "test_acc": ref["test_acc"]})
-    modes = ["none"] + ([compile_mode] if compile_mode != "none" else [])
-    for mode in modes:
-        cfg = BenchConfig(norm=norm, batch_size=batch_size, epochs=1 if mode == "none" else 2, train_size=n_train,
-                          test_size=n_test, eval_batch=0, device=device.type, compile=mode)
+    for label, settings in engines:
+        compiling = settings.get("compile", "none") != "none"
+        cfg = BenchConfig(norm=norm, batch_size=batch_size, epochs=2 if compiling else 1, train_size=n_train,
+                          test_size=n_test, eval_batch=0, device=device.type, **settings)
         with PeakMemory(device) as mem:
             out = engine.train(cfg, splits)
         hist = out["history"]
         x, y = engine.to_device(*splits["test"], device)
         ebatch = engine.eval_batch(cfg, device)
-        row = {"pipeline": "engine" if mode == "none" else f"engine, compile={mode}",
-               "train_ips": n_train / hist[0]["train_seconds"], "eval_ips": n_test / timed_eval(out["model"], x, y,
-                                                                                              ebatch, device),
-               "eval_batch": ebatch, "eval_ips_1000": n_test / timed_eval(out["model"], x, y, 1000, device),
-               "peak_mib": mem.mib, "test_acc": hist[0]["test_acc"]}
-        if mode != "none":  # the first epoch pays for compilation; the second shows the steady state
+        amp = lambda: engine.autocast(cfg, device)  # noqa: E731
+        row = {"pipeline": label, "train_ips": n_train / hist[0]["train_seconds"],
+               "eval_ips": n_test / timed_eval(out["model"], x, y, ebatch, device, amp), "eval_batch": ebatch,
+               "eval_ips_1000": n_test / timed_eval(out["model"], x, y, 1000, device, amp), "peak_mib": mem.mib,
+               "test_acc": hist[0]["test_acc"]}
+        if compiling:  # the first epoch pays for compilation; the second shows the steady state
             row["train_ips_steady"] = n_train / hist[1]["train_seconds"]
         rows.append(row)
     for row in rows:
@@ -193,12 +204,13 @@ def markdown(meta, rows, grid) -> str:
              f"Per run: {meta['train_images']} training / {meta['test_images']} test CIFAR-10 images, one epoch, "
              f"seed 0. FLOPs per image: {meta['gflop_forward']:.3f} G forward, "
              f"{meta['gflop_forward'] * TRAIN_FLOP_FACTOR:.3f} G training (x{TRAIN_FLOP_FACTOR}). "
-             f"Peak: {meta['device']['peak_gflops'] or float('nan'):.0f} GFLOP/s = {meta['device']['peak_how']}. "
+             f"Nominal peak: {meta['device']['peak_gflops'] or float('nan'):.0f} GFLOP/s = {meta['device']['peak_how']}; "
+             "a core that boosts its clock can exceed it. "
              "Reference = the seed notebook's pipeline (bench/reference.py): DataLoader with 2 workers, per-image "
              "PIL -> ToTensor -> Normalize, NCHW, evaluation at the training batch size. Engine = normlib.train "
              "with its defaults (diagnostics on) and eval_batch 0 (auto: "
              f"{meta['eval_batch_auto']}); the `eval @1000` column is evaluation in chunks of 1000.", "",
-             "| norm | batch | pipeline | train img/s | eval img/s | eval @1000 | train GFLOP/s | % of peak "
+             "| norm | batch | pipeline | train img/s | eval img/s | eval @1000 | train GFLOP/s | % of nominal peak "
              "| peak MiB | train x ref | eval x ref |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     peak = meta["device"]["peak_gflops"]
@@ -230,8 +242,9 @@ def main(argv=None) -> int:
     ap.add_argument("--test-images", type=int, default=1000, help="test images per run (default 1000)")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[2, 16, 128])
     ap.add_argument("--norms", nargs="+", default=["batch", "group"])
-    ap.add_argument("--compile", default="none", choices=engine.COMPILE_MODES,
-                    help="also time the engine under torch.compile with this mode (default none: skip)")
+    ap.add_argument("--compile", default="default", choices=engine.COMPILE_MODES,
+                    help="also time the engine under torch.compile with this mode, two epochs (none: skip)")
+    ap.add_argument("--bf16", action="store_true", help="also time the engine with bf16 autocast (precision=bf16)")
     ap.add_argument("--grid", default=str(ROOT / "params" / "bench.yaml"), help="grid for the wall-time comparison")
     ap.add_argument("--no-grid", action="store_true", help="skip the grid comparison")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -248,11 +261,12 @@ def main(argv=None) -> int:
             "train_images": len(splits["train"][1]), "test_images": len(splits["test"][1]),
             "gflop_forward": forward_flops(Network("batch")) / 1e9, "data_sha256": data.sha256,
             "eval_batch_auto": engine.EVAL_BATCH[device.type]}
-    rows = []
+    rows, engines = [], variants(a.compile, a.bf16)
     for bs in a.batch_sizes:
         for norm in a.norms:
-            rows += per_run(norm, bs, splits, device, a.compile, meta["gflop_forward"] * 1e9)
-            for r in rows[-(2 if a.compile == "none" else 3):]:
+            new = per_run(norm, bs, splits, device, engines, meta["gflop_forward"] * 1e9)
+            rows += new
+            for r in new:
                 print(f"{norm:6s} bs {bs:4d} {r['pipeline']:28s} train {r['train_ips']:7.1f} img/s "
                       f"({r['train_x']:.2f}x)  eval {r['eval_ips']:7.0f} img/s ({r['eval_x']:.2f}x)", flush=True)
     grid = None if a.no_grid else grid_wall(a.grid, data, device)

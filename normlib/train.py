@@ -185,7 +185,9 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
                 probe_stats, probe = probe.close(), None
             idx = perm[i:i + cfg.batch_size]
             xb, yb = x[idx], y[idx]  # (B, 3, 32, 32), still channels_last
-            fwd = model if probe else forward  # hooks need the eager module
+            # compiled code for the usual shapes only: hooks need the eager module, and an odd-sized last batch
+            # or chunk would cost a recompilation
+            fwd = forward if not probe and len(idx) == cfg.batch_size else model
             opt.zero_grad(set_to_none=True)
             if len(idx) <= micro:
                 with amp():
@@ -197,7 +199,7 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
                 loss = torch.zeros((), device=device)
                 for j in range(0, len(idx), micro):
                     with amp():
-                        out = fwd(xb[j:j + micro])
+                        out = (fwd if j + micro <= len(idx) else model)(xb[j:j + micro])
                         part = F.cross_entropy(out.float(), yb[j:j + micro], reduction="sum") / len(idx)
                     part.backward()
                     loss += part.detach()
