@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from normlib import data as datalib
 from normlib import train as engine
@@ -51,7 +52,8 @@ def forward_flops(model, shape=(1, 3, 32, 32)) -> float:
         k = m.weight[0].numel()  # in_channels/groups x kh x kw, or in_features
         total.append(2.0 * out.numel() * k)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    handles = [m.register_forward_hook(hook) for m in layers]
     with torch.no_grad():
         model.eval()(torch.zeros(shape))
     for h in handles:
@@ -72,7 +74,7 @@ def device_info(device: torch.device) -> dict:
     model = (re.findall(r"^model name\s*:\s*(.+)$", cpuinfo, re.M) or [platform.processor()])[0]
     cores = len(os.sched_getaffinity(0))
     return {"name": f"{model} ({cores} cores)", "tag": "cpu", "peak_gflops": cores * FLOP_PER_CYCLE * mhz / 1e3,
-            "peak_how": f"{cores} cores x {FLOP_PER_CYCLE} FLOP/cycle x {mhz:.0f} MHz (/proc/cpuinfo; turbo may exceed it)"}
+            "peak_how": f"{cores} cores x {FLOP_PER_CYCLE} FLOP/cycle x {mhz:.0f} MHz (/proc/cpuinfo)"}
 
 
 class PeakMemory:
@@ -154,31 +156,49 @@ def per_run(norm, batch_size, splits, device, engines, flops) -> list:
     return rows
 
 
-def grid_wall(grid_path, data: datalib.Cifar, device) -> dict:
-    """Wall seconds of a grid: through the sweep (papermill, runs side by side) and through the seed's
-    pipeline, one run after another in this process."""
-    grid = load_grid(grid_path)
+def timed_sweep(grid_path) -> float:
+    """Wall seconds of the sweep of a grid, into a temporary folder."""
     out_root = Path(tempfile.mkdtemp(prefix="normlib-bench-"))
     env = dict(os.environ)
     try:
         t = time.perf_counter()
         code = sweep(grid_path, out_root, report=False)
-        engine_s = time.perf_counter() - t
+        seconds = time.perf_counter() - t
     finally:
         os.environ.clear()
         os.environ.update(env)  # the sweep sets OMP_NUM_THREADS for its kernels
         shutil.rmtree(out_root, ignore_errors=True)
     if code:
         raise RuntimeError(f"grid={grid_path}: the sweep failed (exit code {code})")
+    return seconds
+
+
+def grid_wall(grid_path, data: datalib.Cifar, device, bf16: bool) -> dict:
+    """Wall seconds of a grid: through the sweep (papermill, runs side by side; also with precision bf16 if asked)
+    and through the seed's pipeline, one run after another in this process."""
+    grid = load_grid(grid_path)
+    out = {"grid": str(grid_path), "runs": len(grid["runs"]), "jobs": grid["jobs"] or os.cpu_count(),
+           "params": grid["runs"][0][1], "engine_seconds": timed_sweep(grid_path)}
+    if bf16:
+        spec = yaml.safe_load(Path(grid_path).read_text())
+        spec["fixed"] = {**spec.get("fixed", {}), "precision": "bf16"}
+        tmp = Path(tempfile.mkdtemp(prefix="normlib-bench-grid-"))
+        try:
+            path = tmp / f"{Path(grid_path).stem}_bf16.yaml"
+            path.write_text(yaml.safe_dump(spec))
+            out["engine_bf16_seconds"] = timed_sweep(path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     t = time.perf_counter()
     for _, p in grid["runs"]:
         c = RunConfig(**p)
         splits = datalib.splits(data, c.train_size, c.test_size, c.val_size, c.subset_seed)
         reference.run(c.norm, c.batch_size, c.seed, c.epochs, splits, device, c.num_blocks)
-    ref_s = time.perf_counter() - t
-    jobs = grid["jobs"] or os.cpu_count()
-    return {"grid": str(grid_path), "runs": len(grid["runs"]), "jobs": jobs, "engine_seconds": engine_s,
-            "reference_seconds": ref_s, "ratio": engine_s / ref_s, "params": grid["runs"][0][1]}
+    out["reference_seconds"] = time.perf_counter() - t
+    out["ratio"] = out["engine_seconds"] / out["reference_seconds"]
+    if bf16:
+        out["ratio_bf16"] = out["engine_bf16_seconds"] / out["reference_seconds"]
+    return out
 
 
 def verdicts(rows, grid) -> list:
@@ -204,7 +224,8 @@ def markdown(meta, rows, grid) -> str:
              f"Per run: {meta['train_images']} training / {meta['test_images']} test CIFAR-10 images, one epoch, "
              f"seed 0. FLOPs per image: {meta['gflop_forward']:.3f} G forward, "
              f"{meta['gflop_forward'] * TRAIN_FLOP_FACTOR:.3f} G training (x{TRAIN_FLOP_FACTOR}). "
-             f"Nominal peak: {meta['device']['peak_gflops'] or float('nan'):.0f} GFLOP/s = {meta['device']['peak_how']}; "
+             f"Nominal peak: {meta['device']['peak_gflops'] or float('nan'):.0f} GFLOP/s = "
+             f"{meta['device']['peak_how']}; "
              "a core that boosts its clock can exceed it. "
              "Reference = the seed notebook's pipeline (bench/reference.py): DataLoader with 2 workers, per-image "
              "PIL -> ToTensor -> Normalize, NCHW, evaluation at the training batch size. Engine = normlib.train "
@@ -229,6 +250,9 @@ def markdown(meta, rows, grid) -> str:
                   f"| reference, one run after another in one process | {grid['reference_seconds']:.0f} | |",
                   f"| engine via normlib.sweep, {grid['jobs']} jobs side by side (papermill) | "
                   f"{grid['engine_seconds']:.0f} | {grid['ratio']:.2f} |"]
+        if "ratio_bf16" in grid:
+            lines.append(f"| the same with precision bf16 | {grid['engine_bf16_seconds']:.0f} "
+                         f"| {grid['ratio_bf16']:.2f} |")
     lines += ["", "| target (engine / reference) | wanted | measured | met |", "|---|---|---:|---|"]
     for name, want, got, met in meta["verdicts"]:
         lines.append(f"| {name} | {want} | {'-' if got is None else f'{got:.2f}x'} | "
@@ -244,7 +268,8 @@ def main(argv=None) -> int:
     ap.add_argument("--norms", nargs="+", default=["batch", "group"])
     ap.add_argument("--compile", default="default", choices=engine.COMPILE_MODES,
                     help="also time the engine under torch.compile with this mode, two epochs (none: skip)")
-    ap.add_argument("--bf16", action="store_true", help="also time the engine with bf16 autocast (precision=bf16)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="also time the engine with bf16 autocast (precision=bf16), per run and on the grid")
     ap.add_argument("--grid", default=str(ROOT / "params" / "bench.yaml"), help="grid for the wall-time comparison")
     ap.add_argument("--no-grid", action="store_true", help="skip the grid comparison")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -269,7 +294,7 @@ def main(argv=None) -> int:
             for r in new:
                 print(f"{norm:6s} bs {bs:4d} {r['pipeline']:28s} train {r['train_ips']:7.1f} img/s "
                       f"({r['train_x']:.2f}x)  eval {r['eval_ips']:7.0f} img/s ({r['eval_x']:.2f}x)", flush=True)
-    grid = None if a.no_grid else grid_wall(a.grid, data, device)
+    grid = None if a.no_grid else grid_wall(a.grid, data, device, a.bf16)
     meta["load_after"] = os.getloadavg()[0]
     meta["verdicts"] = verdicts(rows, grid)
     text = markdown(meta, rows, grid)
