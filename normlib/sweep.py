@@ -1,7 +1,7 @@
 """Expand a params grid into papermill runs of notebooks/run.ipynb, resumable and isolated, then render the report.
 
 usage: python -m normlib.sweep params/quick.yaml [--out reports] [--jobs N] [--timeout S] [--lock-wait S]
-                                                  [--no-report | --report-only]
+                                                  [--no-report | --report-only [--extra G1,G2]]
 
 Exit status: 0 every run of the grid has a complete record (and the report was rendered); 1 some run failed or was
 skipped, or the report failed (a summary says which and why); 2 bad input: nothing was run and nothing written;
@@ -494,15 +494,16 @@ class RenderError(RuntimeError):
     """The summary notebook failed; its executed copy shows where."""
 
 
-def render(name: str, folder: Path) -> Path:
-    """Execute the summary notebook on a grid's records and convert it to HTML without code inputs."""
+def render(name: str, folder: Path, extra: str = "") -> Path:
+    """Execute the summary notebook on a grid's records (and the `extra` grids beside it, comma-separated) and
+    convert it to HTML without code inputs."""
     import nbformat
     import papermill as pm
     from nbconvert import HTMLExporter
     executed = folder / "summary.ipynb"
     tmp = folder / f".summary.tmp{os.getpid()}.ipynb"
     try:
-        pm.execute_notebook(str(SUMMARY_NOTEBOOK), str(tmp), parameters={"grid": name, "reports": str(folder.parent)},
+        pm.execute_notebook(str(SUMMARY_NOTEBOOK), str(tmp), parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
                             progress_bar=False, kernel_name="python3")
     except Exception as e:
         if tmp.exists():
@@ -529,6 +530,8 @@ def main(argv=None) -> int:
                     help=f"seconds to wait for runs locked by other processes, then skip them (default {LOCK_WAIT:g})")
     ap.add_argument("--no-report", action="store_true", help="run the grid but do not render the report")
     ap.add_argument("--report-only", action="store_true", help="render the report from existing records")
+    ap.add_argument("--extra", default="", help="with --report-only: other grids under OUT to add as report "
+                    "sections, comma-separated (e.g. full_lr_linear,full_equal_steps)")
     a = ap.parse_args(argv)
     try:
         if a.report_only:
@@ -536,7 +539,10 @@ def main(argv=None) -> int:
             folder = Path(a.out).resolve() / grid["name"]
             if not (folder / "runs").is_dir():
                 raise GridError(f"out={a.out!r}: no runs of grid {grid['name']!r} in {folder}; run the sweep first")
-            render(grid["name"], folder)
+            for other in filter(None, a.extra.split(",")):
+                if not (folder.parent / other.strip() / "runs").is_dir():
+                    raise GridError(f"extra={other!r}: no runs of that grid in {folder.parent}; run its sweep first")
+            render(grid["name"], folder, a.extra)
             return 0
         t0 = time.time()
         code = sweep(a.params, a.out, a.jobs, a.timeout, not a.no_report, a.lock_wait)
