@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -123,15 +124,47 @@ def variants(compile_mode: str, bf16: bool) -> list:
     return out
 
 
-def per_run(norm, batch_size, splits, device, engines, flops) -> list:
-    """Rows for one (norm, batch size): the seed's pipeline, then each engine variant, on the same images."""
+def reference_row(norm: str, batch_size: int, train_images: int, test_images: int, device: str) -> dict:
+    """One epoch of the seed's pipeline on the benchmark's images, with its peak memory."""
+    device = torch.device(device)
+    splits = datalib.splits(datalib.load(), train_images, test_images, 0, 0)
     n_train, n_test = len(splits["train"][1]), len(splits["test"][1])
-    rows = []
     with PeakMemory(device) as mem:
         ref = reference.run(norm, batch_size, seed=0, epochs=1, splits=splits, device=device)["history"][0]
-    rows.append({"pipeline": "reference", "train_ips": n_train / ref["train_seconds"],
-                 "eval_ips": n_test / ref["eval_seconds"], "eval_batch": batch_size, "peak_mib": mem.mib,
-                 "test_acc": ref["test_acc"]})
+    return {"pipeline": "reference", "train_ips": n_train / ref["train_seconds"],
+            "eval_ips": n_test / ref["eval_seconds"], "eval_batch": batch_size, "peak_mib": mem.mib,
+            "test_acc": ref["test_acc"]}
+
+
+def reference_grid(grid_path: str, device: str) -> float:
+    """Wall seconds of a grid's runs through the seed's pipeline, one after another in one process."""
+    data = datalib.load()
+    t = time.perf_counter()
+    for _, p in load_grid(grid_path)["runs"]:
+        c = RunConfig(**p)
+        splits = datalib.splits(data, c.train_size, c.test_size, c.val_size, c.subset_seed)
+        reference.run(c.norm, c.batch_size, c.seed, c.epochs, splits, torch.device(device), c.num_blocks)
+    return time.perf_counter() - t
+
+
+def in_fresh_process(fn, **kwargs):
+    """fn(**kwargs) in a new Python process, as a notebook kernel would run it: the engine's process-wide
+    settings (normlib.train.configure) must not speed up the reference. (A multiprocessing child will not do:
+    DataLoader workers forked from one run ten times slower.)"""
+    call = json.dumps({"fn": fn.__name__, "kwargs": kwargs})
+    done = subprocess.run([sys.executable, "-m", "bench.bench", "--call", call], cwd=ROOT, capture_output=True,
+                          text=True)
+    if done.returncode:
+        raise RuntimeError(f"{fn.__name__}({kwargs}) failed in its process:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def per_run(norm, batch_size, splits, device, engines, flops) -> list:
+    """Rows for one (norm, batch size): the seed's pipeline (in a fresh process), then each engine variant
+    (in this one), on the same images."""
+    n_train, n_test = len(splits["train"][1]), len(splits["test"][1])
+    rows = [in_fresh_process(reference_row, norm=norm, batch_size=batch_size, train_images=n_train,
+                             test_images=n_test, device=str(device))]
     for label, settings in engines:
         compiling = settings.get("compile", "none") != "none"
         cfg = BenchConfig(norm=norm, batch_size=batch_size, epochs=2 if compiling else 1, train_size=n_train,
@@ -173,7 +206,7 @@ def timed_sweep(grid_path) -> float:
     return seconds
 
 
-def grid_wall(grid_path, data: datalib.Cifar, device, bf16: bool) -> dict:
+def grid_wall(grid_path, device, bf16: bool) -> dict:
     """Wall seconds of a grid: through the sweep (papermill, runs side by side; also with precision bf16 if asked)
     and through the seed's pipeline, one run after another in this process."""
     grid = load_grid(grid_path)
@@ -189,12 +222,7 @@ def grid_wall(grid_path, data: datalib.Cifar, device, bf16: bool) -> dict:
             out["engine_bf16_seconds"] = timed_sweep(path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    t = time.perf_counter()
-    for _, p in grid["runs"]:
-        c = RunConfig(**p)
-        splits = datalib.splits(data, c.train_size, c.test_size, c.val_size, c.subset_seed)
-        reference.run(c.norm, c.batch_size, c.seed, c.epochs, splits, device, c.num_blocks)
-    out["reference_seconds"] = time.perf_counter() - t
+    out["reference_seconds"] = in_fresh_process(reference_grid, grid_path=str(grid_path), device=str(device))
     out["ratio"] = out["engine_seconds"] / out["reference_seconds"]
     if bf16:
         out["ratio_bf16"] = out["engine_bf16_seconds"] / out["reference_seconds"]
@@ -274,7 +302,13 @@ def main(argv=None) -> int:
     ap.add_argument("--no-grid", action="store_true", help="skip the grid comparison")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     ap.add_argument("--out", default=str(ROOT / "reports" / "bench"), help="folder for <device>.md and .json")
+    ap.add_argument("--call", help=argparse.SUPPRESS)  # in_fresh_process: run one reference function, print JSON
     a = ap.parse_args(argv)
+    if a.call:
+        spec = json.loads(a.call)
+        fn = {"reference_row": reference_row, "reference_grid": reference_grid}[spec["fn"]]
+        print(json.dumps(fn(**spec["kwargs"])))
+        return 0
     device = engine.pick_device(a.device)
     engine.configure(device)
     info = device_info(device)
@@ -294,7 +328,7 @@ def main(argv=None) -> int:
             for r in new:
                 print(f"{norm:6s} bs {bs:4d} {r['pipeline']:28s} train {r['train_ips']:7.1f} img/s "
                       f"({r['train_x']:.2f}x)  eval {r['eval_ips']:7.0f} img/s ({r['eval_x']:.2f}x)", flush=True)
-    grid = None if a.no_grid else grid_wall(a.grid, data, device, a.bf16)
+    grid = None if a.no_grid else grid_wall(a.grid, device, a.bf16)
     meta["load_after"] = os.getloadavg()[0]
     meta["verdicts"] = verdicts(rows, grid)
     text = markdown(meta, rows, grid)

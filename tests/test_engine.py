@@ -1,5 +1,7 @@
 """The fast engine against a plain eager loop: same losses, same evaluation, whatever the layout and chunking."""
 import math
+import platform
+import resource
 
 import pytest
 import torch
@@ -123,3 +125,38 @@ def test_unknown_compile_mode_names_the_allowed_ones():
     model = Network("group", **SMALL)
     with pytest.raises(ValueError, match="compile='fast': allowed none, default, reduce-overhead"):
         train.compiled(model, torch.optim.Adam(model.parameters()), "fast")
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+def test_cpu_steps_reuse_memory_instead_of_faulting_it_in():
+    train.configure(torch.device("cpu"))
+    x = torch.randn(128, 64, 32, 32)  # 32 MiB: one activation at batch 128
+    for _ in range(4):  # the heap grows to its working size
+        torch.relu(x).sum()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(8):
+        torch.relu(x).sum()
+    fresh_pages = 8 * x.numel() * 4 // 4096  # what mapping each result afresh would cost
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < fresh_pages // 4
+
+
+def test_bn_probe_reads_the_batch_statistics_bn_computed():
+    """The probe recovers each batch's statistics from BN's running-average update; compare with computing them."""
+    torch.manual_seed(0)
+    model = Network("batch", **SMALL).train()
+    x = torch.randn(8, 3, 32, 32) * 2 + 1
+    for _ in range(3):  # running statistics away from their initial values
+        model(x + torch.randn_like(x))
+    seen = []
+    hooks = [bn.register_forward_pre_hook(lambda bn, i: seen.append(
+        (bn.running_mean.clone(), bn.running_var.clone(), *torch.var_mean(i[0], (0, 2, 3), unbiased=False))))
+        for bn in model.modules() if isinstance(bn, torch.nn.BatchNorm2d)]
+    probe = train.BNProbe(model)
+    model(x)
+    got = probe.close()
+    for h in hooks:
+        h.remove()
+    mean_gap = sum(((m - rm).abs() / (rv + 1e-5).sqrt()).mean() for rm, rv, v, m in seen) / len(seen)
+    var_gap = sum(((v + 1e-5) / (rv + 1e-5)).log().abs().mean() for rm, rv, v, m in seen) / len(seen)
+    assert got["bn_mean_gap"] == pytest.approx(mean_gap.item(), rel=1e-4)
+    assert got["bn_var_logratio"] == pytest.approx(var_gap.item(), rel=1e-4)
