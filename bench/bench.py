@@ -256,9 +256,13 @@ def markdown(meta, rows, grid) -> str:
              f"{meta['device']['peak_how']}; "
              "a core that boosts its clock can exceed it. "
              "Reference = the seed notebook's pipeline (bench/reference.py): DataLoader with 2 workers, per-image "
-             "PIL -> ToTensor -> Normalize, NCHW, evaluation at the training batch size. Engine = normlib.train "
+             "PIL -> ToTensor -> Normalize, NCHW, evaluation at the training batch size; it runs in a fresh "
+             "process of its own (the engine's process-wide settings do not reach it). Engine = normlib.train "
              "with its defaults (diagnostics on) and eval_batch 0 (auto: "
-             f"{meta['eval_batch_auto']}); the `eval @1000` column is evaluation in chunks of 1000.", "",
+             f"{meta['eval_batch_auto']}); the `eval @1000` column is evaluation in chunks of 1000. Train img/s "
+             "is over the whole epoch, compilation included; `steady` is the second epoch. Peak MiB: resident-set "
+             "high-water mark added by the run (CPU; DataLoader workers not counted) or the CUDA allocator's peak.",
+             "",
              "| norm | batch | pipeline | train img/s | eval img/s | eval @1000 | train GFLOP/s | % of nominal peak "
              "| peak MiB | train x ref | eval x ref |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
