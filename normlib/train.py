@@ -184,7 +184,9 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
     (x, y), n = xs["train"], len(xs["train"][0])
     per_epoch = math.ceil(n / cfg.batch_size)  # the last, partial batch is kept, as in the seed's DataLoader
     total = cfg.steps or cfg.epochs * per_epoch
-    diag_idx = torch.from_numpy(datalib.stratified(splits["test"][1], DIAG_TEST, cfg.subset_seed)).to(device)
+    diag_idx = datalib.stratified(splits["test"][1], DIAG_TEST, cfg.subset_seed)  # sorted, so class-ordered
+    # on the image-folder copy: shuffle it, or each batch-statistics batch would hold a single class
+    diag_idx = torch.from_numpy(np.random.default_rng(cfg.subset_seed).permutation(diag_idx)).to(device)
     has_bn = cfg.norm == "batch"
     micro, ebatch = micro_batch(cfg, device), eval_batch(cfg, device)
     history, step = [], 0

@@ -79,3 +79,15 @@ def test_resume_from_checkpoint_is_bit_exact(tiny_splits):
         train.train(cfg(norm="batch", epochs=3), tiny_splits, on_epoch=interrupt)
     resumed = train.train(cfg(norm="batch", epochs=3), tiny_splits, resume=saved[0])["history"]
     assert strip_times(resumed) == strip_times(full)
+
+
+def test_batch_stat_diagnostic_batches_mix_classes(monkeypatch, tiny):
+    """The test set of the image-folder copy is ordered by class: the diagnostic batches must not be."""
+    from normlib import data as datalib
+    order = tiny.test_y.argsort(kind="stable")
+    parts = datalib.splits(tiny, 0, 0, 0, 0)
+    parts["test"] = (parts["test"][0][order], parts["test"][1][order])
+    seen = []
+    monkeypatch.setattr(train, "batch_stat_accuracy", lambda m, x, y, b: seen.append(y[:b].unique().numel()) or 0.0)
+    train.train(cfg(norm="batch", epochs=1, batch_size=16), parts)
+    assert seen and seen[0] > 1
