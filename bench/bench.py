@@ -3,7 +3,7 @@ evaluation throughput, peak memory, achieved GFLOP/s against the device's FP32 p
 small grid run by the sweep (runs side by side) against the same runs through the seed's pipeline in turn.
 
 usage: python -m bench.bench [--train-images 1024] [--test-images 1000] [--batch-sizes 2 16 128]
-                             [--norms batch group] [--compile default|none|...] [--bf16]
+                             [--norms batch group] [--compile default|none|...] [--bf16] [--repeats 1]
                              [--grid params/bench.yaml | --no-grid]
 Writes reports/bench/<device>.md and .json (device: cpu, or cuda-<name>). About 12 minutes on 2 CPU cores.
 Needs CIFAR-10: set NORMLIB_DATA (see normlib/data.py).
@@ -159,29 +159,47 @@ def in_fresh_process(fn, **kwargs):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def per_run(norm, batch_size, splits, device, engines, flops) -> list:
-    """Rows for one (norm, batch size): the seed's pipeline (in a fresh process), then each engine variant
-    (in this one), on the same images."""
+def engine_row(label, settings, norm, batch_size, splits, device) -> dict:
+    """One engine run (two epochs when compiling) and its evaluation speed, in this process."""
     n_train, n_test = len(splits["train"][1]), len(splits["test"][1])
-    rows = [in_fresh_process(reference_row, norm=norm, batch_size=batch_size, train_images=n_train,
-                             test_images=n_test, device=str(device))]
-    for label, settings in engines:
-        compiling = settings.get("compile", "none") != "none"
-        cfg = BenchConfig(norm=norm, batch_size=batch_size, epochs=2 if compiling else 1, train_size=n_train,
-                          test_size=n_test, eval_batch=0, device=device.type, **settings)
-        with PeakMemory(device) as mem:
-            out = engine.train(cfg, splits)
-        hist = out["history"]
-        x, y = engine.to_device(*splits["test"], device)
-        ebatch = engine.eval_batch(cfg, device)
-        amp = lambda: engine.autocast(cfg, device)  # noqa: E731
-        row = {"pipeline": label, "train_ips": n_train / hist[0]["train_seconds"],
-               "eval_ips": n_test / timed_eval(out["model"], x, y, ebatch, device, amp), "eval_batch": ebatch,
-               "eval_ips_1000": n_test / timed_eval(out["model"], x, y, 1000, device, amp), "peak_mib": mem.mib,
-               "test_acc": hist[0]["test_acc"]}
-        if compiling:  # the first epoch pays for compilation; the second shows the steady state
-            row["train_ips_steady"] = n_train / hist[1]["train_seconds"]
-        rows.append(row)
+    compiling = settings.get("compile", "none") != "none"
+    cfg = BenchConfig(norm=norm, batch_size=batch_size, epochs=2 if compiling else 1, train_size=n_train,
+                      test_size=n_test, eval_batch=0, device=device.type, **settings)
+    with PeakMemory(device) as mem:
+        out = engine.train(cfg, splits)
+    hist = out["history"]
+    x, y = engine.to_device(*splits["test"], device)
+    ebatch = engine.eval_batch(cfg, device)
+    amp = lambda: engine.autocast(cfg, device)  # noqa: E731
+    row = {"pipeline": label, "train_ips": n_train / hist[0]["train_seconds"],
+           "eval_ips": n_test / timed_eval(out["model"], x, y, ebatch, device, amp), "eval_batch": ebatch,
+           "eval_ips_1000": n_test / timed_eval(out["model"], x, y, 1000, device, amp), "peak_mib": mem.mib,
+           "test_acc": hist[0]["test_acc"]}
+    if compiling:  # the first epoch pays for compilation; the second shows the steady state
+        row["train_ips_steady"] = n_train / hist[1]["train_seconds"]
+    return row
+
+
+def best(rows: list) -> dict:
+    """The repeats of one measurement merged: the highest speed of each kind (the least disturbed run)."""
+    out = dict(rows[0])
+    for key in ("train_ips", "eval_ips", "eval_ips_1000", "train_ips_steady"):
+        if key in out:
+            out[key] = max(r[key] for r in rows)
+    return out
+
+
+def per_run(norm, batch_size, splits, device, engines, flops, repeats: int = 1) -> list:
+    """Rows for one (norm, batch size): the seed's pipeline (in a fresh process), then each engine variant
+    (in this one), on the same images; with repeats, each speed is the best of that many interleaved runs."""
+    n_train, n_test = len(splits["train"][1]), len(splits["test"][1])
+    trials = []
+    for _ in range(repeats):
+        trial = [in_fresh_process(reference_row, norm=norm, batch_size=batch_size, train_images=n_train,
+                                  test_images=n_test, device=str(device))]
+        trial += [engine_row(label, settings, norm, batch_size, splits, device) for label, settings in engines]
+        trials.append(trial)
+    rows = [best(list(same)) for same in zip(*trials)]
     for row in rows:
         row.update(norm=norm, batch_size=batch_size, train_gflops=row["train_ips"] * flops * TRAIN_FLOP_FACTOR / 1e9,
                    eval_gflops=row["eval_ips"] * flops / 1e9, train_x=row["train_ips"] / rows[0]["train_ips"],
@@ -250,7 +268,8 @@ def markdown(meta, rows, grid) -> str:
              f"load average {meta['load_before']:.2f} before, {meta['load_after']:.2f} after "
              f"({meta['cpus']} CPUs; a load above 0 means other processes shared the machine).", "",
              f"Per run: {meta['train_images']} training / {meta['test_images']} test CIFAR-10 images, one epoch, "
-             f"seed 0. FLOPs per image: {meta['gflop_forward']:.3f} G forward, "
+             f"seed 0, best of {meta['repeats']} interleaved repeat(s). "
+             f"FLOPs per image: {meta['gflop_forward']:.3f} G forward, "
              f"{meta['gflop_forward'] * TRAIN_FLOP_FACTOR:.3f} G training (x{TRAIN_FLOP_FACTOR}). "
              f"Nominal peak: {meta['device']['peak_gflops'] or float('nan'):.0f} GFLOP/s = "
              f"{meta['device']['peak_how']}; "
@@ -302,6 +321,8 @@ def main(argv=None) -> int:
                     help="also time the engine under torch.compile with this mode, two epochs (none: skip)")
     ap.add_argument("--bf16", action="store_true",
                     help="also time the engine with bf16 autocast (precision=bf16), per run and on the grid")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="per-run measurements repeated, interleaved; the best speed of each counts (default 1)")
     ap.add_argument("--grid", default=str(ROOT / "params" / "bench.yaml"), help="grid for the wall-time comparison")
     ap.add_argument("--no-grid", action="store_true", help="skip the grid comparison")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -323,11 +344,11 @@ def main(argv=None) -> int:
             "cpus": os.cpu_count(), "device": info, "load_before": os.getloadavg()[0],
             "train_images": len(splits["train"][1]), "test_images": len(splits["test"][1]),
             "gflop_forward": forward_flops(Network("batch")) / 1e9, "data_sha256": data.sha256,
-            "eval_batch_auto": engine.EVAL_BATCH[device.type]}
+            "eval_batch_auto": engine.EVAL_BATCH[device.type], "repeats": a.repeats}
     rows, engines = [], variants(a.compile, a.bf16)
     for bs in a.batch_sizes:
         for norm in a.norms:
-            new = per_run(norm, bs, splits, device, engines, meta["gflop_forward"] * 1e9)
+            new = per_run(norm, bs, splits, device, engines, meta["gflop_forward"] * 1e9, a.repeats)
             rows += new
             for r in new:
                 print(f"{norm:6s} bs {bs:4d} {r['pipeline']:28s} train {r['train_ips']:7.1f} img/s "
