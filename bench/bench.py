@@ -148,9 +148,10 @@ def reference_grid(grid_path: str, device: str) -> float:
 
 
 def in_fresh_process(fn, **kwargs):
-    """fn(**kwargs) in a new Python process, as a notebook kernel would run it: the engine's process-wide
-    settings (normlib.train.configure) must not speed up the reference. (A multiprocessing child will not do:
-    DataLoader workers forked from one run ten times slower.)"""
+    """fn(**kwargs) in a new Python process, as a notebook kernel of the sweep would run it: the engine's
+    process-wide settings (normlib.train.configure) must not reach the reference, and its retained memory must
+    not hide the next run's peak. (A multiprocessing child will not do: DataLoader workers forked from one run
+    ten times slower.)"""
     call = json.dumps({"fn": fn.__name__, "kwargs": kwargs})
     done = subprocess.run([sys.executable, "-m", "bench.bench", "--call", call], cwd=ROOT, capture_output=True,
                           text=True)
@@ -159,22 +160,24 @@ def in_fresh_process(fn, **kwargs):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def engine_row(label, settings, norm, batch_size, splits, device) -> dict:
-    """One engine run (two epochs when compiling) and its evaluation speed, in this process."""
+def engine_row(label: str, settings: dict, norm: str, batch_size: int, train_images: int, test_images: int,
+               device: str) -> dict:
+    """One engine run on the benchmark's images (two epochs when compiling), with its peak memory and its
+    evaluation speed."""
+    device = torch.device(device)
+    splits = datalib.splits(datalib.load(), train_images, test_images, 0, 0)
     n_train, n_test = len(splits["train"][1]), len(splits["test"][1])
     compiling = settings.get("compile", "none") != "none"
     cfg = BenchConfig(norm=norm, batch_size=batch_size, epochs=2 if compiling else 1, train_size=n_train,
-                      test_size=n_test, eval_batch=0, device=device.type, **settings)
+                      test_size=n_test, device=device.type, **settings)
     with PeakMemory(device) as mem:
         out = engine.train(cfg, splits)
     hist = out["history"]
     x, y = engine.to_device(*splits["test"], device)
-    ebatch = engine.eval_batch(cfg, device)
     amp = lambda: engine.autocast(cfg, device)  # noqa: E731
     row = {"pipeline": label, "train_ips": n_train / hist[0]["train_seconds"],
-           "eval_ips": n_test / timed_eval(out["model"], x, y, ebatch, device, amp), "eval_batch": ebatch,
-           "eval_ips_1000": n_test / timed_eval(out["model"], x, y, 1000, device, amp), "peak_mib": mem.mib,
-           "test_acc": hist[0]["test_acc"]}
+           "eval_ips": n_test / timed_eval(out["model"], x, y, cfg.eval_batch, device, amp),
+           "eval_batch": cfg.eval_batch, "peak_mib": mem.mib, "test_acc": hist[0]["test_acc"]}
     if compiling:  # the first epoch pays for compilation; the second shows the steady state
         row["train_ips_steady"] = n_train / hist[1]["train_seconds"]
     return row
@@ -183,21 +186,20 @@ def engine_row(label, settings, norm, batch_size, splits, device) -> dict:
 def best(rows: list) -> dict:
     """The repeats of one measurement merged: the highest speed of each kind (the least disturbed run)."""
     out = dict(rows[0])
-    for key in ("train_ips", "eval_ips", "eval_ips_1000", "train_ips_steady"):
+    for key in ("train_ips", "eval_ips", "train_ips_steady"):
         if key in out:
             out[key] = max(r[key] for r in rows)
     return out
 
 
-def per_run(norm, batch_size, splits, device, engines, flops, repeats: int = 1) -> list:
-    """Rows for one (norm, batch size): the seed's pipeline (in a fresh process), then each engine variant
-    (in this one), on the same images; with repeats, each speed is the best of that many interleaved runs."""
-    n_train, n_test = len(splits["train"][1]), len(splits["test"][1])
+def per_run(norm, batch_size, images: dict, device, engines, flops, repeats: int = 1) -> list:
+    """Rows for one (norm, batch size): the seed's pipeline, then each engine variant, each in a fresh process
+    on the same images; with repeats, each speed is the best of that many interleaved runs."""
+    run = dict(norm=norm, batch_size=batch_size, device=str(device), **images)
     trials = []
     for _ in range(repeats):
-        trial = [in_fresh_process(reference_row, norm=norm, batch_size=batch_size, train_images=n_train,
-                                  test_images=n_test, device=str(device))]
-        trial += [engine_row(label, settings, norm, batch_size, splits, device) for label, settings in engines]
+        trial = [in_fresh_process(reference_row, **run)]
+        trial += [in_fresh_process(engine_row, label=label, settings=settings, **run) for label, settings in engines]
         trials.append(trial)
     rows = [best(list(same)) for same in zip(*trials)]
     for row in rows:
@@ -277,21 +279,19 @@ def markdown(meta, rows, grid) -> str:
              "Reference = the seed notebook's pipeline (bench/reference.py): DataLoader with 2 workers, per-image "
              "PIL -> ToTensor -> Normalize, NCHW, evaluation at the training batch size; it runs in a fresh "
              "process of its own (the engine's process-wide settings do not reach it). Engine = normlib.train "
-             "with its defaults (diagnostics on) and eval_batch 0 (auto: "
-             f"{meta['eval_batch_auto']}); the `eval @1000` column is evaluation in chunks of 1000. Train img/s "
+             "with its defaults (diagnostics on, evaluation in batches of eval_batch). Train img/s "
              "is over the whole epoch, compilation included; `steady` is the second epoch. Peak MiB: resident-set "
              "high-water mark added by the run (CPU; DataLoader workers not counted) or the CUDA allocator's peak.",
              "",
-             "| norm | batch | pipeline | train img/s | eval img/s | eval @1000 | train GFLOP/s | % of nominal peak "
+             "| norm | batch | pipeline | train img/s | eval img/s | train GFLOP/s | % of nominal peak "
              "| peak MiB | train x ref | eval x ref |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     peak = meta["device"]["peak_gflops"]
     for r in rows:
         steady = f" ({r['train_ips_steady']:.1f} steady)" if "train_ips_steady" in r else ""
-        at1000 = f"{r['eval_ips_1000']:.0f}" if "eval_ips_1000" in r else "-"
         pct = f"{100 * r['train_gflops'] / peak:.0f}%" if peak else "-"
         lines.append(f"| {r['norm']} | {r['batch_size']} | {r['pipeline']} | {r['train_ips']:.1f}{steady} "
-                     f"| {r['eval_ips']:.0f} (bs {r['eval_batch']}) | {at1000} | {r['train_gflops']:.1f} | {pct} "
+                     f"| {r['eval_ips']:.0f} (bs {r['eval_batch']}) | {r['train_gflops']:.1f} | {pct} "
                      f"| {r['peak_mib']:.0f} | {r['train_x']:.2f} | {r['eval_x']:.2f} |")
     if grid:
         p = grid["params"]
@@ -331,24 +331,23 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.call:
         spec = json.loads(a.call)
-        fn = {"reference_row": reference_row, "reference_grid": reference_grid}[spec["fn"]]
+        fn = {f.__name__: f for f in (reference_row, engine_row, reference_grid)}[spec["fn"]]
         print(json.dumps(fn(**spec["kwargs"])))
         return 0
     device = engine.pick_device(a.device)
-    engine.configure(device)
     info = device_info(device)
-    data = datalib.load()
+    data = datalib.load()  # decoded and cached once, before the runs' processes read it
     splits = datalib.splits(data, a.train_images, a.test_images, 0, 0)
+    images = {"train_images": len(splits["train"][1]), "test_images": len(splits["test"][1])}
     meta = {"command": "python -m bench.bench " + " ".join(sys.argv[1:] if argv is None else argv),
             "date": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpus": os.cpu_count(), "device": info, "load_before": os.getloadavg()[0],
-            "train_images": len(splits["train"][1]), "test_images": len(splits["test"][1]),
-            "gflop_forward": forward_flops(Network("batch")) / 1e9, "data_sha256": data.sha256,
-            "eval_batch_auto": engine.EVAL_BATCH[device.type], "repeats": a.repeats}
+            **images, "gflop_forward": forward_flops(Network("batch")) / 1e9, "data_sha256": data.sha256,
+            "repeats": a.repeats}
     rows, engines = [], variants(a.compile, a.bf16)
     for bs in a.batch_sizes:
         for norm in a.norms:
-            new = per_run(norm, bs, splits, device, engines, meta["gflop_forward"] * 1e9, a.repeats)
+            new = per_run(norm, bs, images, device, engines, meta["gflop_forward"] * 1e9, a.repeats)
             rows += new
             for r in new:
                 print(f"{norm:6s} bs {bs:4d} {r['pipeline']:28s} train {r['train_ips']:7.1f} img/s "

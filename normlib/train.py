@@ -1,12 +1,14 @@
 """Training engine: data resident on the device as one tensor, batches by indexing a seeded permutation.
 
 Speed, measured by `python -m bench.bench` against the seed's pipeline (bench/reference.py; results in
-reports/bench/<device>.md): on a 2-core CPU the convolutions already run near the FP32 peak, so the gains
-come from what surrounds them: no DataLoader (one indexing op per batch from a device-side permutation),
-channels_last activations (oneDNN's native layout, about 1.3x over NCHW at batch 128), batch-independent
-norms computed in cache-sized chunks of MICRO_BATCH images, cheap diagnostics (one fused reduction per
-step, no host syncs inside the loop), and evaluation in chunks of EVAL_BATCH images. On CUDA: cuDNN
-autotuning, TF32, fused Adam; `compile` (torch.compile, optional) fuses the norm/activation kernels.
+reports/bench/<device>.md). On the 2-core CPU the reference's convolutions already run at 60-95% of the nominal
+FP32 peak, so the gains come from what surrounds them: freed memory reused instead of page-faulted in afresh
+every step (keep_freed_memory: 1.4-1.6x at batch 128), channels_last activations (oneDNN's native layout, about
+1.3x over NCHW at batch 128), no DataLoader (one indexing op per batch from a device-side permutation; x[idx]
+stays channels_last), evaluation in large batches, and diagnostics without extra passes or host syncs in the
+loop. Measured there: training 1.1-1.3x the reference at batch 2, 1.7-1.9x at batch 128; evaluation 1.8-2.2x.
+On CUDA: cuDNN autotuning, TF32, fused Adam. torch.compile (`compile`, optional) adds up to 10% per step once
+compiled, which costs 10-30 s: a gain only for long runs.
 """
 import ctypes
 import math
@@ -25,12 +27,6 @@ from .model import Network
 
 DIAG_BATCHES = 16  # training batches per epoch whose BN statistics are compared with the running ones
 DIAG_TEST = 1000  # test images evaluated with batch statistics (stratified subset)
-MICRO_BATCH = {"cpu": 16}  # images per forward/backward when the norm does not mix images; absent: whole batch
-# (on a CPU a 16-image chunk keeps its activations in cache: about 1.3x faster at batch 128 on 2 cores. The
-# gradient is the same sum over images, added in another order. BatchNorm is never chunked: its statistics
-# are those of the whole batch.)
-EVAL_BATCH = {"cpu": 32, "cuda": 1024}  # evaluation chunk when the run's eval_batch is 0 (auto): on a CPU small
-# chunks stay in cache (about 1.5x faster than 1000 on 2 cores); on a GPU large ones fill the device
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")  # torch.compile modes
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt() parameters
 
@@ -43,9 +39,10 @@ def pick_device(name: str) -> torch.device:
 
 def keep_freed_memory() -> bool:
     """glibc: serve every allocation from the heap and keep freed memory for reuse instead of returning it to the
-    OS. By default each step's large activations (32 MiB at batch 128) are mapped afresh and zero-filled one page
-    fault at a time: a quarter of the step time on a 2-core VM; 1.4-1.6x at batch 128 without it. Process-wide;
-    the price is that the process keeps its peak memory. False (nothing done) on other C libraries."""
+    OS. By default each step's large buffers (an activation is 32 MiB at batch 128) are mapped afresh and
+    zero-filled one page fault at a time: a quarter of the step time on the 2-core VM, so training at batch 128
+    runs 1.4-1.6x faster with this. Process-wide; the price is that the process keeps its peak memory.
+    False (nothing done) on other C libraries."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     libc = ctypes.CDLL("libc.so.6")
@@ -74,15 +71,6 @@ def to_device(x: np.ndarray, y: np.ndarray, device) -> tuple:
 
 def autocast(cfg: RunConfig, device):
     return torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext()
-
-
-def micro_batch(cfg: RunConfig, device) -> int:
-    """Images per forward/backward pass: the whole batch for BatchNorm, else the device's cache-sized chunk."""
-    return cfg.batch_size if cfg.norm == "batch" else MICRO_BATCH.get(device.type, cfg.batch_size)
-
-
-def eval_batch(cfg: RunConfig, device) -> int:
-    return cfg.eval_batch or EVAL_BATCH[device.type]
 
 
 @torch.inference_mode()
@@ -188,7 +176,6 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
     # on the image-folder copy: shuffle it, or each batch-statistics batch would hold a single class
     diag_idx = torch.from_numpy(np.random.default_rng(cfg.subset_seed).permutation(diag_idx)).to(device)
     has_bn = cfg.norm == "batch"
-    micro, ebatch = micro_batch(cfg, device), eval_batch(cfg, device)
     history, step = [], 0
     if resume:
         model.load_state_dict(resume["model"])
@@ -216,29 +203,19 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
                 probe_stats, probe = probe.close(), None
             idx = perm[i:i + cfg.batch_size]
             xb, yb = x[idx], y[idx]  # (B, 3, 32, 32), still channels_last
-            # compiled code for the usual shapes only: hooks need the eager module, and an odd-sized last batch
-            # or chunk would cost a recompilation
+            # compiled code for the usual shape only: hooks need the eager module, and an odd-sized last batch
+            # would cost a recompilation
             fwd = forward if not probe and len(idx) == cfg.batch_size else model
             opt.zero_grad(set_to_none=True)
-            if len(idx) <= micro:
-                with amp():
-                    out = fwd(xb)
-                    loss = F.cross_entropy(out.float(), yb)
-                loss.backward()
-                correct += (out.argmax(1) == yb).sum()
-            else:  # chunks of a batch-independent norm: sum of per-image losses / B, one backward per chunk
-                loss = torch.zeros((), device=device)
-                for j in range(0, len(idx), micro):
-                    with amp():
-                        out = (fwd if j + micro <= len(idx) else model)(xb[j:j + micro])
-                        part = F.cross_entropy(out.float(), yb[j:j + micro], reduction="sum") / len(idx)
-                    part.backward()
-                    loss += part.detach()
-                    correct += (out.argmax(1) == yb[j:j + micro]).sum()
+            with amp():
+                out = fwd(xb)
+                loss = F.cross_entropy(out.float(), yb)
+            loss.backward()
             if cfg.diagnostics:  # one fused L1 reduction over the conv weight gradients
                 grad_l1 += torch.stack(torch._foreach_norm([w.grad for w in grads], 1))
             opt_step()
             loss_sum += loss.detach()
+            correct += (out.argmax(1) == yb).sum()
             seen, batches, step = seen + len(idx), batches + 1, step + 1
         if probe:
             probe_stats = probe.close()
@@ -248,9 +225,9 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
             raise FloatingPointError(f"training diverged: train loss {train_loss} in epoch {len(history) + 1}")
         rec = {"epoch": len(history) + 1, "step": step, "train_loss": train_loss,
                "train_acc": 100.0 * correct.item() / seen}
-        rec["test_loss"], rec["test_acc"] = evaluate(model, *xs["test"], ebatch, amp)
+        rec["test_loss"], rec["test_acc"] = evaluate(model, *xs["test"], cfg.eval_batch, amp)
         if "val" in xs:
-            rec["val_loss"], rec["val_acc"] = evaluate(model, *xs["val"], ebatch, amp)
+            rec["val_loss"], rec["val_acc"] = evaluate(model, *xs["val"], cfg.eval_batch, amp)
         if cfg.diagnostics:
             rec["grad_abs"] = (grad_l1 / numel / batches).tolist()  # mean |grad| per conv layer, stem first
             if has_bn:
@@ -258,7 +235,7 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
         if cfg.diagnostics and has_bn and step >= total:  # BN with batch vs running statistics, final model
             dx, dy = xs["test"][0][diag_idx], xs["test"][1][diag_idx]
             whole = len(diag_idx) == len(xs["test"][0])  # the subset is the test set: its accuracy is known
-            rec["diag_running_acc"] = rec["test_acc"] if whole else evaluate(model, dx, dy, ebatch, amp)[1]
+            rec["diag_running_acc"] = rec["test_acc"] if whole else evaluate(model, dx, dy, cfg.eval_batch, amp)[1]
             rec["diag_batchstat_acc"] = batch_stat_accuracy(model, dx, dy, cfg.batch_size)
         rec["train_seconds"], rec["eval_seconds"] = t1 - t0, time.perf_counter() - t1
         history.append(rec)

@@ -58,7 +58,7 @@ def eager_reference(c: RunConfig, splits: dict) -> dict:
 @pytest.mark.parametrize("norm,batch_size", [("batch", 2), ("batch", 40), ("group", 2), ("group", 40),
                                              ("layer", 40), ("none", 40)])
 def test_engine_matches_eager_reference(norm, batch_size, tiny_splits):
-    """batch 40 > MICRO_BATCH: the group/layer/none runs go through the chunked path on a CPU."""
+    """Batch 40 leaves a partial last batch (200 images), as the seed's DataLoader does."""
     c = cfg(norm=norm, batch_size=batch_size, epochs=2 if batch_size > 2 else 1,
             train_size=0 if batch_size > 2 else 60)
     splits = tiny_splits if batch_size > 2 else {k: (v[0][:60], v[1][:60]) for k, v in tiny_splits.items()}
@@ -74,21 +74,6 @@ def test_engine_matches_eager_reference(norm, batch_size, tiny_splits):
             torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4, msg=lambda m: f"{name}: {m}")
 
 
-@pytest.mark.parametrize("norm", [n for n in NORMS if n != "batch"])
-def test_chunking_does_not_change_training(norm, tiny_splits, monkeypatch):
-    a = train.train(cfg(norm=norm, batch_size=48, epochs=1), tiny_splits)["history"][0]
-    monkeypatch.setitem(train.MICRO_BATCH, "cpu", 5)  # 48 = 9 chunks of 5 and one of 3
-    b = train.train(cfg(norm=norm, batch_size=48, epochs=1), tiny_splits)["history"][0]
-    assert math.isclose(a["train_loss"], b["train_loss"], rel_tol=1e-5)
-    assert a["train_acc"] == b["train_acc"] and a["grad_abs"] == pytest.approx(b["grad_abs"], rel=1e-2)
-
-
-def test_batchnorm_is_never_chunked():
-    cpu = torch.device("cpu")
-    assert train.micro_batch(cfg(norm="batch", batch_size=128), cpu) == 128
-    assert train.micro_batch(cfg(norm="group", batch_size=128), cpu) == train.MICRO_BATCH["cpu"]
-
-
 def test_batches_stay_channels_last(tiny_splits):
     x, _ = train.to_device(*tiny_splits["train"], torch.device("cpu"))
     idx = torch.randperm(len(x))[:7]
@@ -99,12 +84,12 @@ def test_batches_stay_channels_last(tiny_splits):
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_chunked_evaluation_equals_evaluation_at_training_batch_size(norm, tiny_splits):
-    """The seed evaluates at the training batch size; the engine in large chunks: the same accuracy."""
+def test_evaluation_in_large_batches_equals_evaluation_at_training_batch_size(norm, tiny_splits):
+    """The seed evaluates at the training batch size; the engine in large batches: the same accuracy."""
     model = train.train(cfg(norm=norm, epochs=1), tiny_splits)["model"]
     x, y = train.to_device(*tiny_splits["test"], torch.device("cpu"))
     at_train = train.evaluate(model, x, y, batch=3)  # 100 images: 33 batches and a last one of 1
-    for batch in (train.EVAL_BATCH["cpu"], len(x)):
+    for batch in (32, len(x), RunConfig().eval_batch):  # 100 images: batches of 32 and 4, one batch, the default
         loss, acc = train.evaluate(model, x, y, batch=batch)
         assert acc == at_train[1] and math.isclose(loss, at_train[0], rel_tol=1e-5)
     nchw = Network(norm, **SMALL)  # the seed's layout and loop
@@ -114,11 +99,6 @@ def test_chunked_evaluation_equals_evaluation_at_training_batch_size(norm, tiny_
     with torch.no_grad():
         correct = sum((nchw(sx[i:i + 3]).argmax(1) == sy[i:i + 3]).sum().item() for i in range(0, len(sx), 3))
     assert 100.0 * correct / len(sx) == at_train[1]
-
-
-def test_eval_batch_zero_means_the_device_default():
-    assert train.eval_batch(cfg(eval_batch=0), torch.device("cpu")) == train.EVAL_BATCH["cpu"]
-    assert train.eval_batch(cfg(eval_batch=7), torch.device("cpu")) == 7
 
 
 def test_unknown_compile_mode_names_the_allowed_ones():
