@@ -29,7 +29,7 @@ class RunConfig:
     test_size: int = 500  # test images, a stratified subset; 0 for all 10,000
     val_size: int = 0  # images held out of the training set as a validation split
     subset_seed: int = 0  # seed of the subsets, shared by all runs of a grid
-    eval_batch: int = 1000  # evaluation batch; eval-mode norms do not depend on it
+    eval_batch: int = 128  # evaluation batch; eval-mode norms do not depend on it (larger is slower on a CPU)
     diagnostics: bool = True  # BN batch-vs-running statistics and per-layer gradient magnitudes
     precision: str = "fp32"  # fp32 | bf16 (autocast; its accuracy effect must be reported)
     device: str = "auto"  # auto | cpu | cuda | cuda:N

@@ -458,8 +458,9 @@ def _sweep(g: dict, folder: Path, runs_dir: Path, timeout: int, lock_wait: float
 
     pool = ThreadPoolExecutor(max_workers=jobs)
     futures = [pool.submit(one, item) for item in pending]
-    while not stop.is_set() and not all(f.done() for f in futures):
-        wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+    running = set(futures)
+    while running and not stop.is_set():  # wake up for a signal; waiting on finished futures would spin
+        running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED).not_done
     if stop.is_set():
         unfinished += [item[0] for f, item in zip(futures, pending) if f.cancel()]
         deadline = time.monotonic() + STOP_GRACE

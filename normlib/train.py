@@ -166,7 +166,7 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
     torch.manual_seed(cfg.seed)
     model = Network(cfg.norm, cfg.num_blocks, cfg.width, cfg.groups, cfg.activation).to(device)
     model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.effective_lr, fused=device.type == "cuda" or None)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.effective_lr, fused=True)  # one kernel per step
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     xs = {k: to_device(*v, device) for k, v in splits.items()}
     (x, y), n = xs["train"], len(xs["train"][0])

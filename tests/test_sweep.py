@@ -421,3 +421,12 @@ def test_smoke_grid_end_to_end_with_a_kill_after_a_finished_run(tmp_path):
     assert code_cells and all("jp-mod-noInput" in c for c in code_cells)  # no code input
     assert "from normlib import" not in html and "report.load(" not in html
     assert leftovers(out) == []
+
+
+def test_the_sweep_sleeps_while_its_kernels_train(tmp_path):
+    """The sweep process waits for its runs without spinning: a busy wait would take a core from the kernels."""
+    grid = write_grid(tmp_path, "idle", {**TINY, "epochs": 40}, {"seed": [0, 1, 2]}, jobs=1)
+    wall, cpu = time.perf_counter(), time.process_time()  # CPU time of this process (the sweep), all threads
+    assert sweep.sweep(grid, tmp_path / "out", report=False) == 0
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert cpu < 0.3 * wall, f"the sweep used {cpu:.1f} s of CPU in {wall:.1f} s"
