@@ -4,12 +4,11 @@ small grid run by the sweep (runs side by side) against the same runs through th
 
 usage: python -m bench.bench [--train-images 1024] [--test-images 1000] [--batch-sizes 2 16 128]
                              [--norms batch group] [--compile default|none|...] [--bf16] [--repeats 1]
-                             [--grid params/bench.yaml | --no-grid]
+                             [--grid params/bench.yaml | --no-grid] [--data PATH]
 Writes reports/bench/<device>.md and .json (device: cpu, or cuda-<name>). About 12 minutes on 2 CPU cores.
 Needs CIFAR-10: set NORMLIB_DATA (see normlib/data.py).
 """
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -26,7 +25,8 @@ import yaml
 
 from normlib import data as datalib
 from normlib import train as engine
-from normlib.config import RunConfig
+from normlib import config
+from normlib.config import COMPILES, RunConfig
 from normlib.model import Network
 from normlib.sweep import load_grid, sweep
 
@@ -38,11 +38,6 @@ TRAIN_FLOP_FACTOR = 3  # forward + backward (gradients of inputs and of weights,
 CUDA_FP32_TFLOPS = {"H100": 67.0, "H200": 67.0, "A100": 19.5, "L4": 30.3, "A10": 31.2, "T4": 8.1}  # non-tensor
 TARGETS = {"grid wall time": ("<=", 0.5), "train bs 2": (">=", 1.3), "train bs 128": (">=", 1.3),
            "eval bs 2": (">=", 1.5)}  # engine / reference, from the issue
-
-
-@dataclasses.dataclass
-class BenchConfig(RunConfig):
-    compile: str = "none"  # torch.compile mode for the engine (not yet a run parameter)
 
 
 def forward_flops(model, shape=(1, 3, 32, 32)) -> float:
@@ -117,7 +112,7 @@ def timed_eval(model, x, y, batch, device, amp) -> float:
 def variants(compile_mode: str, bf16: bool) -> list:
     """(label, engine settings) of the engine rows: eager FP32 (the default), then the optional ones."""
     out = [("engine", {})]
-    if compile_mode != "none":
+    if compile_mode not in ("auto", "none"):
         out.append((f"engine, compile={compile_mode}", {"compile": compile_mode}))
     if bf16:
         out.append(("engine, bf16 autocast", {"precision": "bf16"}))
@@ -167,9 +162,11 @@ def engine_row(label: str, settings: dict, norm: str, batch_size: int, train_ima
     device = torch.device(device)
     splits = datalib.splits(datalib.load(), train_images, test_images, 0, 0)
     n_train, n_test = len(splits["train"][1]), len(splits["test"][1])
-    compiling = settings.get("compile", "none") != "none"
-    cfg = BenchConfig(norm=norm, batch_size=batch_size, epochs=2 if compiling else 1, train_size=n_train,
+    cfg = RunConfig(norm=norm, batch_size=batch_size, train_size=n_train,
                       test_size=n_test, device=device.type, **settings)
+    compiling = engine.compile_mode(cfg, device) != "none"
+    if compiling:
+        cfg.epochs = 2
     with PeakMemory(device) as mem:
         out = engine.train(cfg, splits)
     hist = out["history"]
@@ -226,7 +223,23 @@ def timed_sweep(grid_path) -> float:
     return seconds
 
 
-def grid_wall(grid_path, device, bf16: bool) -> dict:
+def grid_floor(runs: list, peak_gflops: float) -> float:
+    """Seconds the grid's runs would take at the device's nominal FP32 peak doing only their convolution and
+    linear-layer FLOPs (training, per-epoch evaluation, BatchNorm's batch-statistics diagnostic): no pipeline,
+    however fast, runs them in less without fewer FLOPs or lower precision."""
+    total = 0.0
+    for _, p in runs:
+        c = RunConfig(**p)
+        flops = forward_flops(Network(c.norm, c.num_blocks, c.width, c.groups, c.activation))
+        train = (c.train_size or config.TRAIN_IMAGES) - c.val_size
+        test = c.test_size or config.TEST_IMAGES
+        total += c.epochs * (train * TRAIN_FLOP_FACTOR + test + c.val_size) * flops
+        if c.diagnostics and c.norm == "batch":
+            total += min(engine.DIAG_TEST, test) * flops
+    return total / (peak_gflops * 1e9)
+
+
+def grid_wall(grid_path, device, bf16: bool, peak_gflops=None) -> dict:
     """Wall seconds of a grid: through the sweep (papermill, runs side by side; also with precision bf16 if asked)
     and through the seed's pipeline, one run after another in this process."""
     grid = load_grid(grid_path)
@@ -244,6 +257,9 @@ def grid_wall(grid_path, device, bf16: bool) -> dict:
             shutil.rmtree(tmp, ignore_errors=True)
     out["reference_seconds"] = in_fresh_process(reference_grid, grid_path=str(grid_path), device=str(device))
     out["ratio"] = out["engine_seconds"] / out["reference_seconds"]
+    if peak_gflops:
+        out["floor_seconds"] = grid_floor(grid["runs"], peak_gflops)
+        out["floor_ratio"] = out["floor_seconds"] / out["reference_seconds"]
     if bf16:
         out["ratio_bf16"] = out["engine_bf16_seconds"] / out["reference_seconds"]
     return out
@@ -304,6 +320,9 @@ def markdown(meta, rows, grid) -> str:
         if "ratio_bf16" in grid:
             lines.append(f"| the same with precision bf16 | {grid['engine_bf16_seconds']:.0f} "
                          f"| {grid['ratio_bf16']:.2f} |")
+        if "floor_seconds" in grid:
+            lines.append(f"| floor: the runs' FP32 FLOPs at the nominal peak, nothing else | "
+                         f"{grid['floor_seconds']:.0f} | {grid['floor_ratio']:.2f} |")
     lines += ["", "| target (engine / reference) | wanted | measured | met |", "|---|---|---:|---|"]
     for name, want, got, met in meta["verdicts"]:
         lines.append(f"| {name} | {want} | {'-' if got is None else f'{got:.2f}x'} | "
@@ -317,7 +336,7 @@ def main(argv=None) -> int:
     ap.add_argument("--test-images", type=int, default=1000, help="test images per run (default 1000)")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[2, 16, 128])
     ap.add_argument("--norms", nargs="+", default=["batch", "group"])
-    ap.add_argument("--compile", default="default", choices=engine.COMPILE_MODES,
+    ap.add_argument("--compile", default="default", choices=COMPILES,
                     help="also time the engine under torch.compile with this mode, two epochs (none: skip)")
     ap.add_argument("--bf16", action="store_true",
                     help="also time the engine with bf16 autocast (precision=bf16), per run and on the grid")
@@ -325,6 +344,7 @@ def main(argv=None) -> int:
                     help="per-run measurements repeated, interleaved; the best speed of each counts (default 1)")
     ap.add_argument("--grid", default=str(ROOT / "params" / "bench.yaml"), help="grid for the wall-time comparison")
     ap.add_argument("--no-grid", action="store_true", help="skip the grid comparison")
+    ap.add_argument("--data", default="", help="CIFAR-10 folder or archive (default: $NORMLIB_DATA, see README)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     ap.add_argument("--out", default=str(ROOT / "reports" / "bench"), help="folder for <device>.md and .json")
     ap.add_argument("--call", help=argparse.SUPPRESS)  # in_fresh_process: run one reference function, print JSON
@@ -334,6 +354,8 @@ def main(argv=None) -> int:
         fn = {f.__name__: f for f in (reference_row, engine_row, reference_grid)}[spec["fn"]]
         print(json.dumps(fn(**spec["kwargs"])))
         return 0
+    if a.data:
+        os.environ["NORMLIB_DATA"] = a.data  # read by every run: reference, engine and the grid's kernels
     device = engine.pick_device(a.device)
     info = device_info(device)
     data = datalib.load()  # decoded and cached once, before the runs' processes read it
@@ -352,7 +374,7 @@ def main(argv=None) -> int:
             for r in new:
                 print(f"{norm:6s} bs {bs:4d} {r['pipeline']:28s} train {r['train_ips']:7.1f} img/s "
                       f"({r['train_x']:.2f}x)  eval {r['eval_ips']:7.0f} img/s ({r['eval_x']:.2f}x)", flush=True)
-    grid = None if a.no_grid else grid_wall(a.grid, device, a.bf16)
+    grid = None if a.no_grid else grid_wall(a.grid, device, a.bf16, info["peak_gflops"])
     meta["load_after"] = os.getloadavg()[0]
     meta["verdicts"] = verdicts(rows, grid)
     text = markdown(meta, rows, grid)

@@ -8,6 +8,7 @@ NORMS = ("batch", "group", "layer", "instance", "none")
 ACTIVATIONS = ("relu", "sigmoid")
 LR_SCALINGS = ("none", "linear")
 PRECISIONS = ("fp32", "bf16")
+COMPILES = ("auto", "none", "default", "reduce-overhead", "max-autotune")  # auto: by device (normlib.train)
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000  # CIFAR-10
 
 
@@ -32,6 +33,7 @@ class RunConfig:
     eval_batch: int = 128  # evaluation batch; eval-mode norms do not depend on it (larger is slower on a CPU)
     diagnostics: bool = True  # BN batch-vs-running statistics and per-layer gradient magnitudes
     precision: str = "fp32"  # fp32 | bf16 (autocast; its accuracy effect must be reported)
+    compile: str = "auto"  # auto | none | default | reduce-overhead | max-autotune (torch.compile of the step)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch CPU threads; 0 for torch's default
     data: str = ""  # CIFAR-10 folder or archive, or "synthetic"; empty for $NORMLIB_DATA, else a download
@@ -46,7 +48,7 @@ class RunConfig:
 
 
 FIELDS = {f.name: f for f in fields(RunConfig)}
-CHOICES = {"norm": NORMS, "activation": ACTIVATIONS, "lr_scaling": LR_SCALINGS, "precision": PRECISIONS}
+CHOICES = {"norm": NORMS, "activation": ACTIVATIONS, "lr_scaling": LR_SCALINGS, "precision": PRECISIONS, "compile": COMPILES}
 MINIMUM = {"groups": 1, "batch_size": 1, "epochs": 1, "steps": 0, "lr": 0.0, "base_batch": 1, "num_blocks": 0,
            "width": 1, "train_size": 0, "test_size": 0, "val_size": 0, "eval_batch": 1, "threads": 0,
            "seed": 0, "subset_seed": 0}

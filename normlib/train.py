@@ -7,8 +7,9 @@ every step (keep_freed_memory: 1.4-1.6x at batch 128), channels_last activations
 1.3x over NCHW at batch 128), no DataLoader (one indexing op per batch from a device-side permutation; x[idx]
 stays channels_last), evaluation in large batches, and diagnostics without extra passes or host syncs in the
 loop. Measured there: training 1.1-1.3x the reference at batch 2, 1.7-1.9x at batch 128; evaluation 1.8-2.2x.
-On CUDA: cuDNN autotuning, TF32, fused Adam. torch.compile (`compile`, optional) adds up to 10% per step once
-compiled, which costs 10-30 s: a gain only for long runs.
+On CUDA: cuDNN autotuning, TF32, fused Adam, and by default (compile=auto) torch.compile in 'reduce-overhead'
+mode, which replays each training step from CUDA graphs. On a CPU compilation is off by default: it adds up to 10%
+per step once compiled, which costs 10-30 s, a gain only for long runs.
 """
 import ctypes
 import math
@@ -22,12 +23,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import data as datalib
-from .config import RunConfig
+from .config import COMPILES, RunConfig
 from .model import Network
 
 DIAG_BATCHES = 16  # training batches per epoch whose BN statistics are compared with the running ones
 DIAG_TEST = 1000  # test images evaluated with batch statistics (stratified subset)
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")  # torch.compile modes
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt() parameters
 
 
@@ -145,10 +145,19 @@ def checkpoint_state(model, opt, gen, history, step) -> dict:
             "cpu_rng": torch.get_rng_state(), "history": history, "step": step}
 
 
+def compile_mode(cfg: RunConfig, device: torch.device) -> str:
+    """The torch.compile mode of a run. auto: on CUDA 'reduce-overhead', which captures the compiled forward,
+    backward and Adam step in CUDA graphs (small batches are bound by kernel-launch overhead there); on a CPU
+    'none', since compilation costs 10-30 s and gains at most 10% per step (bench/bench.py --compile)."""
+    if cfg.compile == "auto":
+        return "reduce-overhead" if device.type == "cuda" else "none"
+    return cfg.compile
+
+
 def compiled(model, opt, mode: str) -> tuple:
     """(forward, optimizer step), through torch.compile unless mode is 'none'."""
-    if mode not in COMPILE_MODES:
-        raise ValueError(f"compile={mode!r}: allowed {', '.join(COMPILE_MODES)}")
+    if mode not in COMPILES[1:]:
+        raise ValueError(f"compile={mode!r}: allowed {', '.join(COMPILES[1:])}")
     if mode == "none":
         return model, opt.step
     mode = None if mode == "default" else mode
@@ -183,8 +192,9 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
         gen.set_state(resume["gen"])
         torch.set_rng_state(resume["cpu_rng"])
         history, step = resume["history"], resume["step"]
-    # `compile` is read with getattr until RunConfig declares it (see bench/bench.py, which sets it)
-    forward, opt_step = compiled(model, opt, getattr(cfg, "compile", "none"))
+    mode = compile_mode(cfg, device)
+    forward, opt_step = compiled(model, opt, mode)
+    graphs = mode == "reduce-overhead" and device.type == "cuda"  # CUDA graphs: each step replays them anew
     grads = [c.weight for c in model.conv_layers()]
     numel = torch.tensor([w.numel() for w in grads], device=device, dtype=torch.float32)
     while step < total:
@@ -206,6 +216,8 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
             # compiled code for the usual shape only: hooks need the eager module, and an odd-sized last batch
             # would cost a recompilation
             fwd = forward if not probe and len(idx) == cfg.batch_size else model
+            if graphs:
+                torch.compiler.cudagraph_mark_step_begin()
             opt.zero_grad(set_to_none=True)
             with amp():
                 out = fwd(xb)

@@ -1,0 +1,40 @@
+"""The benchmark command end to end on synthetic data, and its compute floor."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import bench
+from normlib.config import RunConfig
+from normlib.model import Network
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_grid_floor_counts_training_evaluation_and_the_bn_diagnostic():
+    flops = bench.forward_flops(Network("group"))
+    assert flops == pytest.approx(0.306e9, rel=0.01)  # the seed's CNN
+    run = dict(norm="group", train_size=1000, test_size=500, epochs=2)
+    assert bench.grid_floor([("a", run)], 100.0) == pytest.approx(2 * (1000 * 3 + 500) * flops / 100e9)
+    bn = dict(run, norm="batch")  # + one forward over the diagnostic's test images
+    assert bench.grid_floor([("b", bn)], 100.0) == pytest.approx((2 * 3500 + 500) * flops / 100e9, rel=1e-3)
+    assert bench.grid_floor([("b", dict(bn, diagnostics=False))], 100.0) < bench.grid_floor([("b", bn)], 100.0)
+    assert RunConfig().diagnostics  # the default the floor counts
+
+
+def test_bench_command_writes_its_table(tmp_path):
+    out = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "bench.bench", "--data", "synthetic", "--train-images", "64", "--test-images", "40",
+           "--batch-sizes", "2", "--norms", "group", "--compile", "none", "--no-grid", "--device", "cpu",
+           "--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((out / "cpu.json").read_text())
+    rows = {r["pipeline"]: r for r in result["runs"]}
+    assert set(rows) == {"reference", "engine"}
+    assert rows["reference"]["train_x"] == 1.0 and rows["engine"]["train_ips"] > 0
+    assert rows["engine"]["train_x"] == pytest.approx(rows["engine"]["train_ips"] / rows["reference"]["train_ips"])
+    table = (out / "cpu.md").read_text()
+    assert "| group | 2 | engine |" in table and "| train bs 2 | >= 1.3x |" in table
