@@ -132,7 +132,7 @@ def control_section(main: Grid, ctrl: Grid, metric: str, alpha: float = ALPHA) -
 
 # ---------------------------------------------------------------- more normalizations
 
-def groups_section(g: Grid, metric: str, alpha: float = ALPHA) -> list:
+def groups_section(g: Grid, metric: str) -> list:
     """GroupNorm's group count: accuracy vs groups, one line per batch size."""
     runs = g.ok[g.ok.norm == "group"]
     if runs.groups.nunique() < 2:
@@ -162,7 +162,7 @@ def groups_section(g: Grid, metric: str, alpha: float = ALPHA) -> list:
     return items
 
 
-def norms_section(g: Grid, metric: str, alpha: float = ALPHA) -> list:
+def norms_section(g: Grid, metric: str) -> list:
     """Every normalization in the grid across batch sizes, when it has more than BatchNorm and GroupNorm."""
     runs = g.ok
     if runs.norm.nunique() < 3:
@@ -197,7 +197,7 @@ def grad_profile(epochs: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
     return pd.DataFrame(rows).groupby(["norm", "activation", "num_blocks", "layer"]).grad.mean().reset_index()
 
 
-def depth_section(g: Grid, metric: str, alpha: float = ALPHA) -> list:
+def depth_section(g: Grid, metric: str) -> list:
     """Accuracy vs number of blocks per activation, and gradient magnitude vs layer depth."""
     runs = g.ok
     if runs.num_blocks.nunique() < 2:

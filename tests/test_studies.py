@@ -1,5 +1,5 @@
 """The sections for further grids: each appears exactly when its grid holds what it needs (constructed records)."""
-from test_report import EXTRA, constructed
+from constructed import EXTRA, constructed
 
 from normlib import report, studies
 

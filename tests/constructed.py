@@ -1,0 +1,61 @@
+"""Constructed run records (no training) for report tests: a grid folder with grid.json and records whose
+accuracies follow a known rule."""
+import itertools
+import math
+
+from normlib import records, sweep
+from normlib.config import RunConfig
+
+
+def history(accs, val=None, bn=False, blocks=4):
+    h = []
+    for i, a in enumerate(accs):
+        e = {"epoch": i + 1, "step": 10 * (i + 1), "train_loss": 1.0, "train_acc": a, "test_loss": 1.0,
+             "test_acc": a, "grad_abs": [0.01 / (j + 1) for j in range(blocks + 1)]}
+        if val is not None:
+            e.update(val_loss=1.0, val_acc=val[i])
+        if bn:
+            e.update(bn_mean_gap=0.1, bn_var_logratio=0.2)
+        h.append(e)
+    if bn:
+        h[-1].update(diag_running_acc=accs[-1], diag_batchstat_acc=accs[-1] - 5)
+    return h
+
+
+def write_grid(folder, runs: dict) -> None:
+    """runs: {run_id: (params, accuracies per epoch[, validation accuracies])} -> grid.json and run records."""
+    records.write_json(folder / "grid.json", {"name": folder.name, "description": "constructed",
+                                              "runs": [{"run_id": r, "params": p} for r, (p, *_) in runs.items()]})
+    for rid, (params, accs, *val) in runs.items():
+        full = RunConfig(**params).dict()
+        hist = history(accs, val[0] if val else None, full["norm"] == "batch", full["num_blocks"])
+        records.write_json(folder / "runs" / f"{rid}.json", {
+            "schema": records.SCHEMA, "status": "ok", "error": None, "params": full, "effective_lr": full["lr"],
+            "steps": hist[-1]["step"], "images": {"train": 100, "test": 100}, "final_acc": accs[-1],
+            "best_acc": max(accs), "history": hist,
+            "provenance": {"device": "cpu", "data_source": "constructed", "git_commit": "0" * 40}})
+
+
+def acc(p: dict) -> float:
+    """A deterministic, plausible final accuracy for a constructed run's parameters."""
+    p = RunConfig(**p)
+    return 60 + 2 * math.log2(p.batch_size) * (p.norm == "batch") - p.num_blocks * (p.activation == "sigmoid") \
+        + 0.3 * p.groups ** 0.5 + p.seed
+
+
+def constructed(folder, fixed: dict, grid: dict) -> None:
+    runs = {}
+    for combo in itertools.product(*grid.values()):
+        p = {**fixed, **dict(zip(grid, combo))}
+        a = acc(p)
+        runs[sweep.run_id(dict(zip(grid, combo)))] = (p, [a - 5, a - 1, a])
+    write_grid(folder, runs)
+
+
+EXTRA = {  # constructed records of every extra-section grid
+    "c_lr": ({"lr_scaling": "linear", "base_batch": 32, "epochs": 2, "train_size": 200, "test_size": 100,
+              "data": "synthetic"}, {"norm": ["batch", "group"], "batch_size": [2, 32], "seed": [0, 1]}),
+    "c_groups": ({"norm": "group"}, {"groups": [1, 4, 16], "batch_size": [2, 32], "seed": [0, 1]}),
+    "c_norms": ({}, {"norm": ["batch", "group", "layer", "instance", "none"], "batch_size": [2, 32], "seed": [0, 1]}),
+    "c_depth": ({"norm": "group"}, {"num_blocks": [1, 2, 4], "activation": ["relu", "sigmoid"], "seed": [0, 1]}),
+}
