@@ -63,12 +63,13 @@ def failed(params: dict, error: str, started: str = None, **extra) -> dict:
             "provenance": {**environment(), "started": started, "ended": now()}}
 
 
-def git_state() -> dict:
-    root = Path(__file__).resolve().parents[1]
+def git_state(root: Path = Path(__file__).resolve().parents[1]) -> dict:
+    """The commit of the code and whether tracked code differs from it (changed results under reports/ do not
+    count)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports"],
+                               cwd=root, capture_output=True, text=True, timeout=10)  # results are not code
         if commit.returncode:
             return {"git_commit": None, "git_dirty": None}
         return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}

@@ -115,3 +115,21 @@ def test_run_lock_dies_with_a_killed_holder(tmp_path):
     assert not records.is_locked(out)  # the stale lock file blocks no one
     with records.run_lock(out):
         pass
+
+
+def test_git_state_counts_changed_code_not_changed_results(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "r.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    assert records.git_state(tmp_path)["git_dirty"] is False
+    (tmp_path / "reports" / "r.json").write_text('{"a": 1}')  # a sweep rewrote a record
+    assert records.git_state(tmp_path)["git_dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    state = records.git_state(tmp_path)
+    assert state["git_dirty"] is True and len(state["git_commit"]) == 40
