@@ -38,3 +38,7 @@ def test_bench_command_writes_its_table(tmp_path):
     assert rows["engine"]["train_x"] == pytest.approx(rows["engine"]["train_ips"] / rows["reference"]["train_ips"])
     table = (out / "cpu.md").read_text()
     assert "| group | 2 | engine |" in table and "| train bs 2 | >= 1.3x |" in table
+    again = subprocess.run([sys.executable, "-m", "bench.bench", "--render", str(out / "cpu.json"), "--out",
+                            str(tmp_path / "again")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "again" / "cpu.md").read_text() == table  # the table is a function of the saved numbers
