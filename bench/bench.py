@@ -123,11 +123,16 @@ def variants(compile_mode: str, bf16: bool) -> list:
     return out
 
 
+def bench_splits(train_images: int, test_images: int) -> tuple:
+    """(splits, training images, test images): the same stratified subsets for every run of the benchmark."""
+    splits = datalib.splits(datalib.load(), train_images, test_images, 0, 0)
+    return splits, len(splits["train"][1]), len(splits["test"][1])
+
+
 def reference_row(norm: str, batch_size: int, train_images: int, test_images: int, device: str) -> dict:
     """One epoch of the seed's pipeline on the benchmark's images, with its peak memory."""
     device = torch.device(device)
-    splits = datalib.splits(datalib.load(), train_images, test_images, 0, 0)
-    n_train, n_test = len(splits["train"][1]), len(splits["test"][1])
+    splits, n_train, n_test = bench_splits(train_images, test_images)
     with PeakMemory(device) as mem:
         ref = reference.run(norm, batch_size, seed=0, epochs=1, splits=splits, device=device)["history"][0]
     return {"pipeline": "reference", "train_ips": n_train / ref["train_seconds"],
@@ -164,10 +169,9 @@ def engine_row(label: str, settings: dict, norm: str, batch_size: int, train_ima
     """One engine run on the benchmark's images (two epochs when compiling), with its peak memory and its
     evaluation speed."""
     device = torch.device(device)
-    splits = datalib.splits(datalib.load(), train_images, test_images, 0, 0)
-    n_train, n_test = len(splits["train"][1]), len(splits["test"][1])
-    cfg = RunConfig(norm=norm, batch_size=batch_size, train_size=n_train,
-                      test_size=n_test, device=device.type, **settings)
+    splits, n_train, n_test = bench_splits(train_images, test_images)
+    cfg = RunConfig(norm=norm, batch_size=batch_size, train_size=n_train, test_size=n_test, device=device.type,
+                    **settings)
     compiling = engine.compile_mode(cfg, device) != "none"
     if compiling:
         cfg.epochs = 2
@@ -277,13 +281,13 @@ def verdicts(rows, grid, peak_gflops=None) -> list:
         return min(vals, key=lambda r: r[key]) if vals else None
 
     def bound(row, kind):  # the ratio a pipeline at the nominal peak would reach against this reference
-        ref = next(r for r in rows if r["pipeline"] == "reference" and r["batch_size"] == row["batch_size"]
-                   and r["norm"] == row["norm"])
         if not peak_gflops:
             return ""
-        return (f"{NORM_LABEL.get(row['norm'], row['norm'])}: the engine runs at {100 * row[kind + '_gflops'] / peak_gflops:.0f}% of the "
-                f"nominal FP32 peak, the reference at {100 * ref[kind + '_gflops'] / peak_gflops:.0f}%: at the peak "
-                f"exactly, {peak_gflops / ref[kind + '_gflops']:.2f}x")
+        ref = next(r for r in rows if r["pipeline"] == "reference" and r["batch_size"] == row["batch_size"]
+                   and r["norm"] == row["norm"])
+        engine_pct, ref_pct = (100 * r[kind + "_gflops"] / peak_gflops for r in (row, ref))
+        return (f"{NORM_LABEL.get(row['norm'], row['norm'])}: the engine runs at {engine_pct:.0f}% of the nominal "
+                f"FP32 peak, the reference at {ref_pct:.0f}%: at the peak exactly, {100 / ref_pct:.2f}x")
 
     out = []
     for name, (op, want) in TARGETS.items():

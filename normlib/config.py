@@ -48,7 +48,8 @@ class RunConfig:
 
 
 FIELDS = {f.name: f for f in fields(RunConfig)}
-CHOICES = {"norm": NORMS, "activation": ACTIVATIONS, "lr_scaling": LR_SCALINGS, "precision": PRECISIONS, "compile": COMPILES}
+CHOICES = {"norm": NORMS, "activation": ACTIVATIONS, "lr_scaling": LR_SCALINGS, "precision": PRECISIONS,
+           "compile": COMPILES}
 MINIMUM = {"groups": 1, "batch_size": 1, "epochs": 1, "steps": 0, "lr": 0.0, "base_batch": 1, "num_blocks": 0,
            "width": 1, "train_size": 0, "test_size": 0, "val_size": 0, "eval_batch": 1, "threads": 0,
            "seed": 0, "subset_seed": 0}

@@ -504,7 +504,8 @@ def render(name: str, folder: Path, extra: str = "") -> Path:
     executed = folder / "summary.ipynb"
     tmp = folder / f".summary.tmp{os.getpid()}.ipynb"
     try:
-        pm.execute_notebook(str(SUMMARY_NOTEBOOK), str(tmp), parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
+        pm.execute_notebook(str(SUMMARY_NOTEBOOK), str(tmp),
+                            parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
                             progress_bar=False, kernel_name="python3")
     except Exception as e:
         if tmp.exists():

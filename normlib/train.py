@@ -1,15 +1,14 @@
 """Training engine: data resident on the device as one tensor, batches by indexing a seeded permutation.
 
 Speed, measured by `python -m bench.bench` against the seed's pipeline (bench/reference.py; results in
-reports/bench/<device>.md). On the 2-core CPU the reference's convolutions already run at 60-95% of the nominal
-FP32 peak, so the gains come from what surrounds them: freed memory reused instead of page-faulted in afresh
-every step (keep_freed_memory: 1.4-1.6x at batch 128), channels_last activations (oneDNN's native layout, about
-1.3x over NCHW at batch 128), no DataLoader (one indexing op per batch from a device-side permutation; x[idx]
-stays channels_last), evaluation in large batches, and diagnostics without extra passes or host syncs in the
-loop. Measured there: training 1.1-1.3x the reference at batch 2, 1.7-1.9x at batch 128; evaluation 1.8-2.2x.
-On CUDA: cuDNN autotuning, TF32, fused Adam, and by default (compile=auto) torch.compile in 'reduce-overhead'
-mode, which replays each training step from CUDA graphs. On a CPU compilation is off by default: it adds up to 10%
-per step once compiled, which costs 10-30 s, a gain only for long runs.
+reports/bench/<device>.md, which holds the figures). On the 2-core CPU the reference's convolutions already run
+near the nominal FP32 peak, so the gains come from what surrounds them: freed memory reused instead of
+page-faulted in afresh every step (keep_freed_memory: 1.4-1.6x at batch 128), channels_last activations (oneDNN's
+native layout, about 1.3x over NCHW at batch 128), no DataLoader (one indexing op per batch from a device-side
+permutation; x[idx] stays channels_last), fused Adam, evaluation in batches of eval_batch, and diagnostics
+without extra passes or host syncs in the loop. On CUDA: cuDNN autotuning, TF32, and by default (compile=auto)
+torch.compile in 'reduce-overhead' mode, which replays each training step from CUDA graphs. On a CPU compilation
+is off by default: it costs seconds per run and gained nothing reliable per step there.
 """
 import ctypes
 import math
@@ -148,7 +147,8 @@ def checkpoint_state(model, opt, gen, history, step) -> dict:
 def compile_mode(cfg: RunConfig, device: torch.device) -> str:
     """The torch.compile mode of a run. auto: on CUDA 'reduce-overhead', which captures the compiled forward,
     backward and Adam step in CUDA graphs (small batches are bound by kernel-launch overhead there); on a CPU
-    'none', since compilation costs 10-30 s and gains at most 10% per step (bench/bench.py --compile)."""
+    'none', since compilation costs seconds per run and changed the speed per step by -10% to +7% once compiled
+    (reports/bench/cpu.md, rows 'compile=default')."""
     if cfg.compile == "auto":
         return "reduce-overhead" if device.type == "cuda" else "none"
     return cfg.compile
