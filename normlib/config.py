@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 NORMS = ("batch", "group", "layer", "instance", "none")
 ACTIVATIONS = ("relu", "sigmoid")
-LR_SCALINGS = ("none", "linear")
+LR_SCALINGS = ("none", "linear", "sqrt")
 PRECISIONS = ("fp32", "bf16")
 COMPILES = ("auto", "none", "default", "reduce-overhead", "max-autotune")  # auto: by device (normlib.train)
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000  # CIFAR-10
@@ -21,8 +21,8 @@ class RunConfig:
     epochs: int = 1  # passes over the training set (seed: 10)
     steps: int = 0  # >0: stop after exactly this many optimizer steps (equal-steps control)
     lr: float = 0.001  # Adam learning rate (seed: 1e-3)
-    lr_scaling: str = "none"  # none | linear: lr * batch_size / base_batch
-    base_batch: int = 32  # batch size at which the linear rule gives lr
+    lr_scaling: str = "none"  # none | linear: lr * batch_size / base_batch | sqrt: lr * sqrt(that ratio)
+    base_batch: int = 32  # batch size at which the scaling rules give lr
     num_blocks: int = 4  # [conv, norm, act] blocks (seed: 4)
     width: int = 64  # channels of every conv (seed: 64)
     activation: str = "relu"  # relu | sigmoid
@@ -35,13 +35,14 @@ class RunConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast; its accuracy effect must be reported)
     compile: str = "auto"  # auto | none | default | reduce-overhead | max-autotune (torch.compile of the step)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    threads: int = 0  # torch CPU threads; 0 for torch's default
+    threads: int = 1  # torch CPU threads of the run; fixed, so its numbers never depend on what else runs
     data: str = ""  # CIFAR-10 folder or archive, or "synthetic"; empty for $NORMLIB_DATA, else a download
     out: str = ""  # run record path (JSON); empty to keep the record in memory only
 
     @property
     def effective_lr(self) -> float:
-        return self.lr * self.batch_size / self.base_batch if self.lr_scaling == "linear" else self.lr
+        ratio = self.batch_size / self.base_batch
+        return self.lr * {"none": 1.0, "linear": ratio, "sqrt": math.sqrt(ratio)}[self.lr_scaling]
 
     def dict(self) -> dict:
         return asdict(self)
@@ -51,8 +52,9 @@ FIELDS = {f.name: f for f in fields(RunConfig)}
 CHOICES = {"norm": NORMS, "activation": ACTIVATIONS, "lr_scaling": LR_SCALINGS, "precision": PRECISIONS,
            "compile": COMPILES}
 MINIMUM = {"groups": 1, "batch_size": 1, "epochs": 1, "steps": 0, "lr": 0.0, "base_batch": 1, "num_blocks": 0,
-           "width": 1, "train_size": 0, "test_size": 0, "val_size": 0, "eval_batch": 1, "threads": 0,
+           "width": 1, "train_size": 0, "test_size": 0, "val_size": 0, "eval_batch": 1, "threads": 1,
            "seed": 0, "subset_seed": 0}
+INT_MAX = 2**63 - 1  # every int parameter, seeds included, fits a 64-bit signed int
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
@@ -94,6 +96,8 @@ def check_value(key: str, value) -> str:
         return f"{key}={value!r}: allowed {', '.join(CHOICES[key])}"
     if key in MINIMUM and (value < MINIMUM[key] or (key == "lr" and value == 0)):
         return f"{key}={value!r}: must be {'> 0' if key == 'lr' else f'>= {MINIMUM[key]}'}"
+    if want == "int" and value > INT_MAX:
+        return f"{key}={value!r}: must be <= {INT_MAX} (2**63 - 1, the largest seed torch accepts everywhere)"
     if key == "device" and not DEVICE.fullmatch(value):
         return f"device={value!r}: allowed auto, cpu, cuda, cuda:N"
     if isinstance(value, str) and any(not c.isprintable() for c in value):

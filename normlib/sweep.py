@@ -62,7 +62,7 @@ from . import config, records
 ROOT = Path(__file__).resolve().parents[1]
 RUN_NOTEBOOK = ROOT / "notebooks" / "run.ipynb"
 SUMMARY_NOTEBOOK = ROOT / "notebooks" / "summary.ipynb"
-GRID_KEYS = {"description": str, "jobs": int, "fixed": dict, "grid": dict}
+GRID_KEYS = {"description": str, "base": str, "jobs": int, "fixed": dict, "grid": dict}
 ALIAS = {"norm": "", "activation": "", "batch_size": "bs", "num_blocks": "blocks", "lr_scaling": "lr-"}
 LOCK_WAIT = 30.0  # seconds a rerun waits for run locks of other processes (orphaned kernels exit within ~1 s)
 STOP_GRACE = 60.0  # seconds an interrupted sweep waits for its stopped kernels' threads before exiting anyway
@@ -80,6 +80,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: its keys may be overridden here
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -136,21 +138,57 @@ def run_id(varied: dict) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "-", "_".join(parts)).lstrip(".") or "run"
 
 
-def load_grid(path) -> dict:
-    """Read and check a params file (YAML safe loading only); returns {'name', 'description', 'jobs', 'runs'} with
-    runs [(run id, params)], or GridError with every problem found, one per line."""
-    path = Path(path)
+def read_spec(path: Path, chain=()) -> dict:
+    """A params file as a mapping, with its `base:` file (a path relative to it) merged underneath: the base's
+    fixed values and grid axes hold unless this file sets the same key, in `fixed` or in `grid`."""
+    spec = _read_yaml(path)
+    base = spec.pop("base", None)
+    if base is None:
+        return spec
+    if not isinstance(base, str) or not base:
+        raise GridError(f"{path}: base={_short(base)}: must be the path of another params file, relative to {path}")
+    base_path = (path.parent / base).resolve()
+    if base_path in chain or base_path == path.resolve():
+        raise GridError(f"{path}: base={base!r}: a cycle ({' -> '.join(p.name for p in (*chain, base_path))})")
+    under = read_spec(base_path, (*chain, path.resolve()))
+    fixed, grid = spec.get("fixed") or {}, spec.get("grid") or {}
+    if not isinstance(fixed, dict) or not isinstance(grid, dict):
+        return spec  # reported by load_grid's type checks
+    mine = {**fixed, **grid}
+    merged = {**under, **{k: v for k, v in spec.items() if k not in ("fixed", "grid")}}
+    merged["fixed"] = {**{k: v for k, v in (under.get("fixed") or {}).items() if k not in mine}, **fixed}
+    merged["grid"] = {**{k: v for k, v in (under.get("grid") or {}).items() if k not in mine}, **grid}
+    return merged
+
+
+def _read_yaml(path: Path) -> dict:
     where = str(path)
     try:
-        spec = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+        spec = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except OSError as e:
         raise GridError(f"params={where!r}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise GridError(f"params={where!r}: not a UTF-8 text file (byte {e.object[e.start]:#04x} at offset "
+                        f"{e.start}); allowed a YAML grid like params/quick.yaml") from None
+    except RecursionError:
+        raise GridError(f"params={where!r}: nested too deeply to read; allowed a YAML grid like "
+                        f"params/quick.yaml (lists of plain values)") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise GridError(f"params={where!r}: not valid YAML: {getattr(e, 'problem', None) or e}{at}") from None
     if not isinstance(spec, dict):
         raise GridError(f"params={where!r}: must be a mapping with keys {', '.join(GRID_KEYS)}")
+    return spec
+
+
+def load_grid(path) -> dict:
+    """Read and check a params file (YAML safe loading only); returns {'name', 'description', 'jobs', 'runs'} with
+    runs [(run id, params)], or GridError with every problem found, one per line. The grid's name is its file's
+    name without .yaml: its runs go to <out>/<name>/."""
+    path = Path(path)
+    where = str(path)
+    spec = read_spec(path)
     errors = []
     for key, value in spec.items():
         if key not in GRID_KEYS:
@@ -267,7 +305,8 @@ def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=LOCK_WAI
     check_output(folder, out_root)
     check_data(grid["runs"], str(grid_path))
     check_devices(grid["runs"])
-    return {**grid, "folder": folder, "jobs": jobs or grid["jobs"] or os.cpu_count() or 1}
+    threads = max(config.RunConfig(**p).threads for _, p in grid["runs"])  # each run's own, fixed count
+    return {**grid, "folder": folder, "jobs": jobs or grid["jobs"] or max(1, (os.cpu_count() or 1) // threads)}
 
 
 # ---------------------------------------------------------------- running
@@ -436,7 +475,6 @@ def _sweep(g: dict, folder: Path, runs_dir: Path, timeout: int, lock_wait: float
                      f"process is running it); rerun when that process has finished" for r in held if r in pending}
     pending = [r for r in pending if r[0] not in skipped]
     before = len(runs) - len(pending) - len(skipped)
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // min(jobs, max(len(pending), 1)))))
     failures, done, unfinished = {}, [], []
     bar = tqdm(total=len(runs), initial=before, desc=name, unit="run", file=sys.stdout)
 

@@ -10,6 +10,7 @@ without extra passes or host syncs in the loop. On CUDA: cuDNN autotuning, TF32,
 torch.compile in 'reduce-overhead' mode, which replays each training step from CUDA graphs. On a CPU compilation
 is off by default: it costs seconds per run and gained nothing reliable per step there.
 """
+import copy
 import ctypes
 import math
 import platform
@@ -27,6 +28,8 @@ from .model import Network
 
 DIAG_BATCHES = 16  # training batches per epoch whose BN statistics are compared with the running ones
 DIAG_TEST = 1000  # test images evaluated with batch statistics (stratified subset)
+PRECISE_IMAGES = 4096  # training images over which precise BN re-estimates the statistics (Wu & Johnson 2021)
+PRECISE_BATCH = 128  # their batch: large enough that the average of batch variances is the population's
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt() parameters
 
 
@@ -101,6 +104,24 @@ def batch_stat_accuracy(model, x, y, batch: int) -> float:
     return 100.0 * correct.item() / len(x)
 
 
+@torch.no_grad()
+def precise_bn_accuracy(model, x_train, x, y, eval_batch: int, seed: int, amp=nullcontext) -> float:
+    """Top-1 % of a copy of the model whose BN statistics are recomputed over training images with the final
+    weights ("precise BN", Wu & Johnson 2021): an exact average over PRECISE_IMAGES shuffled images in batches of
+    PRECISE_BATCH, instead of the running averages that lag behind the weights."""
+    precise = copy.deepcopy(model)
+    for bn in (m for m in precise.modules() if isinstance(m, nn.BatchNorm2d)):
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches below
+    gen = torch.Generator(device=x_train.device).manual_seed(seed)
+    idx = torch.randperm(len(x_train), device=x_train.device, generator=gen)[:PRECISE_IMAGES]
+    precise.train()
+    for i in range(0, len(idx), PRECISE_BATCH):
+        with amp():
+            precise(x_train[idx[i:i + PRECISE_BATCH]])
+    return evaluate(precise, x, y, eval_batch, amp)[1]
+
+
 class BNProbe:
     """Forward hooks that measure how far a training batch's BN statistics are from the running statistics.
     The batch statistics are read back from BN's own update of its running statistics (64 numbers per layer)
@@ -169,8 +190,7 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
     """Train one run; returns {'history': [per-epoch dict], 'steps': n}. on_epoch(state) after every epoch."""
     device = pick_device(cfg.device)
     configure(device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.threads)  # a run parameter: reduction orders, and so the numbers, depend on it
     amp = lambda: autocast(cfg, device)  # noqa: E731
     torch.manual_seed(cfg.seed)
     model = Network(cfg.norm, cfg.num_blocks, cfg.width, cfg.groups, cfg.activation).to(device)
@@ -249,6 +269,7 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
             whole = len(diag_idx) == len(xs["test"][0])  # the subset is the test set: its accuracy is known
             rec["diag_running_acc"] = rec["test_acc"] if whole else evaluate(model, dx, dy, cfg.eval_batch, amp)[1]
             rec["diag_batchstat_acc"] = batch_stat_accuracy(model, dx, dy, cfg.batch_size)
+            rec["diag_precise_acc"] = precise_bn_accuracy(model, x, dx, dy, cfg.eval_batch, cfg.seed, amp)
         rec["train_seconds"], rec["eval_seconds"] = t1 - t0, time.perf_counter() - t1
         history.append(rec)
         if on_epoch:
