@@ -10,6 +10,8 @@ LR_SCALINGS = ("none", "linear", "sqrt")
 PRECISIONS = ("fp32", "bf16")
 COMPILES = ("auto", "none", "default", "reduce-overhead", "max-autotune")  # auto: by device (normlib.train)
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000  # CIFAR-10
+DIAG_BATCHES = 16  # training batches per epoch whose BN statistics are compared with the running ones
+DIAG_TEST = 1000  # test images evaluated with batch statistics (stratified subset); the report names both
 
 
 @dataclass

@@ -15,7 +15,7 @@ CONTROL_KEYS = ("lr_scaling", "base_batch", "steps")  # what a control grid chan
 def bn_diagnostics_section(g: Grid) -> list:
     """BatchNorm's batch vs running statistics: their gap per epoch and batch size, and test accuracy when the test
     batch's own statistics replace the running ones."""
-    from .train import DIAG_BATCHES, DIAG_TEST
+    from .config import DIAG_BATCHES, DIAG_TEST
     ep = g.epochs[(g.epochs.norm == "batch") & g.epochs.run_id.isin(g.ok.run_id)]
     if ep.empty or "bn_mean_gap" not in ep or ep.bn_mean_gap.isna().all():
         return []

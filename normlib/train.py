@@ -23,11 +23,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import data as datalib
-from .config import COMPILES, RunConfig
+from .config import COMPILES, DIAG_BATCHES, DIAG_TEST, RunConfig
 from .model import Network
 
-DIAG_BATCHES = 16  # training batches per epoch whose BN statistics are compared with the running ones
-DIAG_TEST = 1000  # test images evaluated with batch statistics (stratified subset)
 PRECISE_IMAGES = 4096  # training images over which precise BN re-estimates the statistics (Wu & Johnson 2021)
 PRECISE_BATCH = 128  # their batch: large enough that the average of batch variances is the population's
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt() parameters
