@@ -13,7 +13,7 @@ test:  ## unit tests, the papermill end-to-end test, and the notebooks with thei
 quick:  ## the quick grid (CPU, minutes) -> reports/quick/report.html
 	$(PY) -m normlib.sweep params/quick.yaml
 
-full:  ## the seed's grid (use a GPU) -> reports/full/report.html
+full:  ## the original's grid (use a GPU) -> reports/full/report.html
 	$(PY) -m normlib.sweep params/full.yaml
 
 sweep:

@@ -1,10 +1,13 @@
-"""Constructed run records (no training) for report tests: a grid folder with grid.json and records whose
-accuracies follow a known rule."""
+"""Constructed inputs (no training) for report tests: a grid folder with grid.json and records whose accuracies
+follow a known rule, and runs frames like load's from accuracies per seed."""
 import itertools
 import math
 
-from normlib import records, sweep
+import pandas as pd
+
+from normlib import records
 from normlib.config import RunConfig
+from normlib.report.stats import stats
 
 
 def history(accs, val=None, bn=False, blocks=4):
@@ -44,11 +47,13 @@ def acc(p: dict) -> float:
 
 
 def constructed(folder, fixed: dict, grid: dict) -> None:
+    """Every combination of the grid's values over the fixed parameters, named by the values it varies."""
     runs = {}
     for combo in itertools.product(*grid.values()):
-        p = {**fixed, **dict(zip(grid, combo))}
+        varied = dict(zip(grid, combo))
+        p = {**fixed, **varied}
         a = acc(p)
-        runs[sweep.run_id(dict(zip(grid, combo)))] = (p, [a - 5, a - 1, a])
+        runs["_".join(f"{key}{value}" for key, value in varied.items())] = (p, [a - 5, a - 1, a])
     write_grid(folder, runs)
 
 
@@ -59,3 +64,14 @@ EXTRA = {  # constructed records of every extra-section grid
     "c_norms": ({}, {"norm": ["batch", "group", "layer", "instance", "none"], "batch_size": [2, 32], "seed": [0, 1]}),
     "c_depth": ({"norm": "group"}, {"num_blocks": [1, 2, 4], "activation": ["relu", "sigmoid"], "seed": [0, 1]}),
 }
+
+
+def runs_frame(cells: dict) -> pd.DataFrame:
+    """{(norm, batch_size): [accuracy per seed]} -> a runs DataFrame like load's."""
+    return pd.DataFrame([{"norm": n, "batch_size": b, "seed": i, "status": "ok", "final_acc": float(a)}
+                         for (n, b), accs in cells.items() for i, a in enumerate(accs)])
+
+
+def summary(cells: dict) -> pd.DataFrame:
+    """{(norm, batch_size): [accuracy per seed]} -> its stats() frame."""
+    return stats(runs_frame(cells))

@@ -20,19 +20,19 @@ def plural(count, noun) -> str:
     return f"{int(count)} {noun}{'' if int(count) == 1 else 's'}"
 
 
-def ms(mean, std, n) -> str:
+def mean_std(mean, std, n) -> str:
     """A 'mean ± std (n=…)' cell; the std is left out for one run, a dash for none."""
     return f"{mean:.2f} ± {std:.2f} (n={int(n)})" if n > 1 else (f"{mean:.2f} (n=1)" if n == 1 else "—")
 
 
-def pm(value, half) -> str:
+def plus_minus(value, half) -> str:
     """A signed value with its ± half-width, the half-width left out when it is nan."""
     return f"{value:+.2f}" + ("" if np.isnan(half) else f" ± {half:.2f}")
 
 
-def ms_cells(s: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
+def mean_std_cells(s: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
     """A stats() frame pivoted into 'mean ± std (n)' cells: one row per value of index, one column per columns."""
-    return s.assign(cell=[ms(m, sd, n) for m, sd, n in zip(s["mean"], s["std"], s.n)]).pivot(
+    return s.assign(cell=[mean_std(m, sd, n) for m, sd, n in zip(s["mean"], s["std"], s.n)]).pivot(
         index=index, columns=columns, values="cell")
 
 

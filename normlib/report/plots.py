@@ -30,9 +30,9 @@ def plot_lines(s: pd.DataFrame, x: str, hue: str, title: str, ax=None, style="-"
     """Mean ± 95% CI (error bars) of test accuracy against x (log2 axis), one line per value of hue."""
     if ax is None:
         _, (ax,) = _fig()
-    for value, g in s.groupby(hue):
-        g = g.sort_values(x)
-        ax.errorbar(g[x], g["mean"], yerr=g.ci95.fillna(0), marker="o", capsize=3, linestyle=style,
+    for value, line in s.groupby(hue):
+        line = line.sort_values(x)
+        ax.errorbar(line[x], line["mean"], yerr=line.ci95.fillna(0), marker="o", capsize=3, linestyle=style,
                     label=label(value))
     ticks = sorted(set(int(v) for v in s[x]))
     ax.set_xscale("log", base=2)
@@ -67,9 +67,9 @@ def plot_spread(runs, metric="final_acc"):
     ok = runs[runs.status == "ok"]
     norms, sizes = sorted(ok.norm.unique()), sorted(ok.batch_size.unique())
     for i, norm in enumerate(norms):
-        g = ok[ok.norm == norm]
-        pos = np.array([sizes.index(b) for b in g.batch_size]) + (i - (len(norms) - 1) / 2) * 0.25
-        ax.scatter(pos, g[metric], s=18, label=norm_label(norm), alpha=0.8)
+        of_norm = ok[ok.norm == norm]
+        pos = np.array([sizes.index(b) for b in of_norm.batch_size]) + (i - (len(norms) - 1) / 2) * 0.25
+        ax.scatter(pos, of_norm[metric], s=18, label=norm_label(norm), alpha=0.8)
     ax.set_xticks(range(len(sizes)), [str(b) for b in sizes])
     ax.set(xlabel="batch size", ylabel="test accuracy (%)", title=f"{metric} of every run")
     ax.legend(fontsize=8)

@@ -1,0 +1,13 @@
+"""The report on BatchNorm vs GroupNorm: records in (load), statistics (stats), the original study and its outcome
+rules (original), tables, sections, plots and text formats; never torch nor the executor. What the summary notebook
+calls is named here (the submodules keep their own names: report.load is the module)."""
+from .further_sections import bn_diagnostics_section, control_section, depth_section, groups_section, norms_section
+from .load import K, METRICS, REPORTS, Grid, load_all
+from .original import TOL
+from .sections import (batch_size_section, header_section, metrics_section, original_section, outcomes_section,
+                       provenance_section, show)
+from .stats import ALPHA
+
+__all__ = ["ALPHA", "K", "METRICS", "REPORTS", "TOL", "Grid", "batch_size_section", "bn_diagnostics_section",
+           "control_section", "depth_section", "groups_section", "header_section", "load_all",
+           "metrics_section", "norms_section", "original_section", "outcomes_section", "provenance_section", "show"]

@@ -1,0 +1,71 @@
+"""Statistics over seeds against hand-computed values and scipy."""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from constructed import runs_frame, summary
+from normlib.report import stats
+
+BS = [2, 4, 8, 16, 32, 64, 128]
+
+
+def test_stats_mean_std_ci_by_hand():
+    s = summary({("batch", 2): [60, 62, 64], ("group", 2): [70, 70]})
+    b = s[s.norm == "batch"].iloc[0]
+    assert (b.n, b["mean"], b["std"]) == (3, 62.0, 2.0)
+    assert b.ci95 == pytest.approx(4.302652729 * 2 / math.sqrt(3))  # t(0.975, 2 df) * s / sqrt(n)
+    g = s[s.norm == "group"].iloc[0]
+    assert (g["std"], g.ci95) == (0.0, 0.0)
+
+
+def test_stats_leaves_out_failed_runs_and_single_run_has_no_ci():
+    r = runs_frame({("batch", 2): [60, 62], ("group", 2): [70]})
+    r.loc[1, "status"] = "failed"
+    s = stats.stats(r)
+    assert list(s.n) == [1, 1] and s.ci95.isna().all()
+
+
+def test_welch_by_hand_and_against_scipy():
+    a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0]
+    va, vb = np.var(a, ddof=1) / 4, np.var(b, ddof=1) / 3  # 1.6667/4, 4/3
+    se, df = math.sqrt(va + vb), (va + vb) ** 2 / (va ** 2 / 3 + vb ** 2 / 2)
+    assert se == pytest.approx(math.sqrt(1.75)) and df == pytest.approx(3.0625 / 0.946759, rel=1e-5)
+    r = stats.welch_stats(2.5, np.std(a, ddof=1), 4, 4.0, np.std(b, ddof=1), 3)
+    assert r["diff"] == -1.5 and r["df"] == pytest.approx(df)
+    assert r["p"] == pytest.approx(2 * st.t.sf(1.5 / se, df))
+    assert r["p"] == pytest.approx(st.ttest_ind(a, b, equal_var=False).pvalue)
+    assert r["p_less"] == pytest.approx(st.ttest_ind(a, b, equal_var=False, alternative="less").pvalue)
+    assert r["ci95"] == pytest.approx(st.t.ppf(0.975, df) * se)
+    assert stats.welch(a, b) == pytest.approx((-1.5, r["p"]))
+
+
+def test_welch_edge_cases():
+    assert np.isnan(stats.welch_stats(1, np.nan, 1, 2, 1.0, 5)["p"])  # one run: no test
+    same = stats.welch_stats(70, 0.0, 3, 70, 0.0, 3)  # identical constant samples: no difference at all
+    assert (same["p"], same["p_less"]) == (1.0, 0.5)
+    assert stats.welch_stats(60, 0.0, 3, 70, 0.0, 3)["p_less"] == 0.0
+
+
+def test_paired_by_hand():
+    d, h = stats.paired([1.0, 2.0, 3.0, np.nan])  # nan left out
+    assert d == 2.0 and h == pytest.approx(4.302652729 / math.sqrt(3))  # t(0.975, 2 df) * s / sqrt(n), s = 1
+    one = stats.paired([5.0])
+    assert one[0] == 5.0 and np.isnan(one[1])
+
+
+def test_holm_by_hand():
+    got = stats.holm([0.01, 0.04, 0.03, np.nan])
+    np.testing.assert_allclose(got, [0.03, 0.06, 0.06, np.nan])  # 3*.01; max(2*.03, 1*.04) twice; nan left out
+
+
+def test_trend_from_summary_equals_regression_over_runs():
+    rng = np.random.default_rng(0)
+    cells = {("group", b): 72 - 0.7 * math.log2(b) + rng.normal(0, 1, 4) for b in BS}
+    t = stats.trend(summary(cells))
+    x = [math.log2(b) for (_, b), v in cells.items() for _ in v]
+    y = [a for v in cells.values() for a in v]
+    lr = st.linregress(x, y)
+    assert t["slope"] == pytest.approx(lr.slope) and t["p"] == pytest.approx(lr.pvalue)
+    assert t["ci95"] == pytest.approx(st.t.ppf(0.975, len(x) - 2) * lr.stderr)
