@@ -69,3 +69,46 @@ def test_trend_from_summary_equals_regression_over_runs():
     lr = st.linregress(x, y)
     assert t["slope"] == pytest.approx(lr.slope) and t["p"] == pytest.approx(lr.pvalue)
     assert t["ci95"] == pytest.approx(st.t.ppf(0.975, len(x) - 2) * lr.stderr)
+
+
+def test_paired_against_scipy_and_welch_when_seeds_differ():
+    a, b = [70.0, 72.0, 71.5, 69.0], [68.0, 71.0, 70.0, 66.5]  # per seed 0..3
+    r = stats.paired_stats(np.subtract(a, b))
+    ref = st.ttest_rel(a, b)
+    assert r["p"] == pytest.approx(ref.pvalue) and r["df"] == 3
+    assert r["p_less"] == pytest.approx(st.ttest_rel(a, b, alternative="less").pvalue)
+    runs = runs_frame({("batch", 2): a, ("group", 2): b, ("batch", 4): a, ("group", 4): b[:3]})
+    c = stats.compare(stats.stats(runs), "batch", "group", runs=runs).set_index("batch_size")
+    assert c.loc[2, "test"] == "paired" and c.loc[2, "p"] == pytest.approx(ref.pvalue)
+    assert c.loc[4, "test"] == "Welch"  # seed 3 has no GroupNorm run at batch size 4
+    assert c.loc[4, "p"] == pytest.approx(st.ttest_ind(a, b[:3], equal_var=False).pvalue)
+    assert (stats.compare(stats.stats(runs), "batch", "group").test == "Welch").all()  # no runs: summaries only
+
+
+def test_equivalence_is_the_90_percent_ci_inside_the_band():
+    d = np.array([0.5, 1.5, 1.0, 0.8, 1.2])
+    r = stats.paired_stats(d)
+    e = stats.equivalence(r["diff"], r["se"], r["df"], tol=3.0, alpha=0.05)
+    lo, hi = st.t.interval(0.90, 4, loc=d.mean(), scale=r["se"])
+    assert (e["lo"], e["hi"]) == pytest.approx((lo, hi))
+    upper = st.ttest_1samp(d, 3.0, alternative="less").pvalue  # H0 diff >= 3
+    lower = st.ttest_1samp(d, -3.0, alternative="greater").pvalue  # H0 diff <= -3
+    assert e["p_tost"] == pytest.approx(max(upper, lower)) and e["p_tost"] < 0.05 and -3 < lo < hi < 3
+    wide = stats.equivalence(2.0, 1.0, 4, tol=3.0)  # CI crosses +3: not shown to be within
+    assert wide["hi"] > 3 and wide["p_tost"] > 0.05 and wide["p_beyond"] > 0.05
+    far = stats.equivalence(6.0, 0.5, 8, tol=3.0)  # CI entirely above +3
+    assert far["p_beyond"] == pytest.approx(st.t.sf(6.0, 8)) and far["lo"] > 3
+    assert np.isnan(stats.equivalence(1.0, np.nan, np.nan, tol=3.0)["p_tost"])
+
+
+def test_pairwise_holm_over_all_pairs_and_versus_best():
+    cells = {("group", g): [70 + 3 * (g == 4) + e for e in (0.1, -0.4, 0.3, 0.0)] for g in (1, 4, 16)}
+    runs = runs_frame(cells).rename(columns={"batch_size": "groups"})
+    s = stats.stats(runs, by=("groups",))
+    pw = stats.pairwise(s, "groups", runs=runs)
+    assert len(pw) == 3 and (pw.test == "paired").all()
+    np.testing.assert_allclose(pw.p_holm, stats.holm(pw.p))
+    vb = stats.versus_best(s, "groups", runs=runs).set_index("groups")
+    assert (vb.best == 4).all() and list(vb.index) == [1, 16] and (vb.family == 3).all()
+    assert vb.loc[1, "diff"] == pytest.approx(-3.0) and vb.loc[16, "diff"] == pytest.approx(-3.0)
+    assert set(vb.p_holm) <= set(pw.p_holm)

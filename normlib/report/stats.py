@@ -1,4 +1,5 @@
-"""Statistics over seeds: confidence intervals, Welch's t-test, Holm's correction, trends and spreads of accuracy."""
+"""Statistics over seeds: confidence intervals, paired and Welch t-tests, equivalence tests (TOST), Holm's correction
+over a family of tests, trends and spreads of accuracy."""
 import numpy as np
 import pandas as pd
 from scipy import stats as st
@@ -12,13 +13,34 @@ def ci95(std, n) -> float:
     return st.t.ppf(Q95, n - 1) * std / np.sqrt(n) if n > 1 else np.nan
 
 
-def paired(d) -> tuple:
-    """Mean of paired differences (nan left out) and its 95% CI half-width."""
+def t_result(diff, se, df) -> dict:
+    """A difference with its standard error and degrees of freedom: the 95% CI half-width, the two-sided p and the
+    one-sided p for diff < 0. se = 0 means the difference is exact (both samples constant)."""
+    if se == 0:
+        return {"diff": diff, "se": 0.0, "df": df, "ci95": 0.0, "p": float(diff == 0),
+                "p_less": 0.5 if diff == 0 else float(diff > 0)}
+    t_value = diff / se
+    return {"diff": diff, "se": float(se), "df": float(df), "ci95": float(st.t.ppf(Q95, df) * se),
+            "p": float(2 * st.t.sf(abs(t_value), df)), "p_less": float(st.t.cdf(t_value, df))}
+
+
+def no_test(diff) -> dict:
+    return {"diff": diff, "se": np.nan, "df": np.nan, "ci95": np.nan, "p": np.nan, "p_less": np.nan}
+
+
+def paired_stats(d) -> dict:
+    """Paired t-test on differences d (nan left out): t_result of their mean; no test below 2 differences."""
     d = np.asarray(d, float)
     d = d[~np.isnan(d)]
     if len(d) < 2:
-        return (d.mean() if len(d) else np.nan), np.nan
-    return d.mean(), ci95(d.std(ddof=1), len(d))
+        return no_test(d.mean() if len(d) else np.nan)
+    return t_result(d.mean(), d.std(ddof=1) / np.sqrt(len(d)), len(d) - 1)
+
+
+def paired(d) -> tuple:
+    """Mean of paired differences (nan left out) and its 95% CI half-width."""
+    r = paired_stats(d)
+    return r["diff"], r["ci95"]
 
 
 def holm(p) -> np.ndarray:
@@ -34,21 +56,13 @@ def holm(p) -> np.ndarray:
 
 
 def welch_stats(m1, s1, n1, m2, s2, n2) -> dict:
-    """Welch's unequal-variance t-test from summary statistics: diff = m1 - m2, the 95% CI half-width of diff, the
-    two-sided p and the one-sided p for m1 < m2. Tests are nan when a side has fewer than 2 runs."""
-    diff = m1 - m2
-    nan = {"diff": diff, "ci95": np.nan, "df": np.nan, "p": np.nan, "p_less": np.nan}
+    """Welch's unequal-variance t-test from summary statistics: t_result of diff = m1 - m2. No test when a side has
+    fewer than 2 runs."""
     if n1 < 2 or n2 < 2 or np.isnan(s1) or np.isnan(s2):
-        return nan
+        return no_test(m1 - m2)
     v1, v2 = s1 ** 2 / n1, s2 ** 2 / n2
-    se = np.sqrt(v1 + v2)
-    if se == 0:  # both samples constant: the difference is exact
-        return {"diff": diff, "ci95": 0.0, "df": np.nan, "p": float(diff == 0),
-                "p_less": 0.5 if diff == 0 else float(diff > 0)}
-    df = (v1 + v2) ** 2 / (v1 ** 2 / (n1 - 1) + v2 ** 2 / (n2 - 1))
-    t_value = diff / se
-    return {"diff": diff, "ci95": float(st.t.ppf(Q95, df) * se), "df": float(df),
-            "p": float(2 * st.t.sf(abs(t_value), df)), "p_less": float(st.t.cdf(t_value, df))}
+    df = (v1 + v2) ** 2 / (v1 ** 2 / (n1 - 1) + v2 ** 2 / (n2 - 1)) if v1 + v2 > 0 else np.nan
+    return t_result(m1 - m2, np.sqrt(v1 + v2), df)
 
 
 def welch_rows(a, b) -> dict:
@@ -64,17 +78,59 @@ def welch(a, b) -> tuple:
     return r["diff"], r["p"]
 
 
+def cell_test(a, b, xa=None, xb=None) -> dict:
+    """a - b for two stats() rows: a paired t-test on the per-unit differences when both sides' values (xa, xb: Series
+    indexed by the pairing unit, e.g. the seed) have the same >= 2 units, each once; Welch's t-test otherwise. The
+    result names the test."""
+    if (xa is not None and xb is not None and len(xa) > 1 and xa.index.is_unique and xb.index.is_unique
+            and set(xa.index) == set(xb.index)):
+        return {**paired_stats(xa - xb.reindex(xa.index)), "test": "paired"}
+    return {**welch_rows(a, b), "test": "Welch"}
+
+
+def equivalence(diff, se, df, tol: float, alpha: float = ALPHA) -> dict:
+    """Is |difference| within tol? Two one-sided tests (TOST): p_tost < alpha exactly when the (1 - 2 alpha) CI
+    [lo, hi] lies inside (-tol, tol). p_beyond is the one-sided p of |difference| > tol (on the observed side)."""
+    if np.isnan(se):
+        return {"lo": np.nan, "hi": np.nan, "p_tost": np.nan, "p_beyond": np.nan}
+    if se == 0:
+        return {"lo": diff, "hi": diff, "p_tost": float(abs(diff) >= tol), "p_beyond": float(abs(diff) <= tol)}
+    half = st.t.ppf(1 - alpha, df) * se
+    return {"lo": diff - half, "hi": diff + half,
+            "p_tost": float(max(st.t.sf((diff + tol) / se, df), st.t.cdf((diff - tol) / se, df))),
+            "p_beyond": float(st.t.sf((abs(diff) - tol) / se, df))}
+
+
+def ok_runs(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The successful runs that have the metric."""
+    return runs[(runs.status == "ok") & runs[metric].notna()] if "status" in runs else runs[runs[metric].notna()]
+
+
+def samples(runs, metric: str, by, unit: str = "seed") -> dict:
+    """Per group of successful runs (a tuple of the `by` values): its metric values indexed by the pairing unit. {} for
+    no runs."""
+    if runs is None:
+        return {}
+    return {(k if isinstance(k, tuple) else (k,)): g.set_index(unit)[metric]
+            for k, g in ok_runs(runs, metric).groupby(list(by))}
+
+
 def stats(runs: pd.DataFrame, metric: str = "final_acc", by=("batch_size", "norm")) -> pd.DataFrame:
     """Per group of successful runs: n, mean, std (sample, over seeds) and the 95% t confidence half-width."""
-    ok = runs[(runs.status == "ok") & runs[metric].notna()] if "status" in runs else runs[runs[metric].notna()]
-    out = ok.groupby(list(by))[metric].agg(n="count", mean="mean", std="std").reset_index()
+    out = ok_runs(runs, metric).groupby(list(by))[metric].agg(n="count", mean="mean", std="std").reset_index()
     out["ci95"] = [ci95(s, n) for n, s in zip(out.n, out["std"])]
     return out
 
 
-def compare(s: pd.DataFrame, a: str, b: str, key: str = "batch_size", side: str = "norm") -> pd.DataFrame:
-    """Per value of `key` where both a and b were run: both sides' n/mean/std, diff = a - b with its 95% CI,
-    Welch p two-sided and one-sided (a < b), each also Holm-corrected across the values of `key`."""
+TEST_COLUMNS = ["diff", "se", "df", "ci95", "p", "p_less", "test"]
+
+
+def compare(s: pd.DataFrame, a: str, b: str, key: str = "batch_size", side: str = "norm", runs=None,
+            metric: str = "final_acc", unit: str = "seed") -> pd.DataFrame:
+    """Per value of `key` where both a and b were run: both sides' n/mean/std, diff = a - b with its 95% CI by
+    cell_test (paired over `unit` when `runs` are given and both sides have the same units, Welch otherwise), p
+    two-sided and one-sided (a < b), each also Holm-corrected across the values of `key`."""
+    x = samples(runs, metric, (key, side), unit)
     rows = []
     for value, cell in s.groupby(key):
         ra, rb = cell[cell[side] == a], cell[cell[side] == b]
@@ -82,11 +138,50 @@ def compare(s: pd.DataFrame, a: str, b: str, key: str = "batch_size", side: str 
             continue
         ra, rb = ra.iloc[0], rb.iloc[0]
         rows.append({key: value, "n_a": ra.n, "mean_a": ra["mean"], "std_a": ra["std"], "n_b": rb.n,
-                     "mean_b": rb["mean"], "std_b": rb["std"], **welch_rows(ra, rb)})
-    out = pd.DataFrame(rows, columns=[key, "n_a", "mean_a", "std_a", "n_b", "mean_b", "std_b", "diff", "ci95", "df",
-                                      "p", "p_less"])
+                     "mean_b": rb["mean"], "std_b": rb["std"],
+                     **cell_test(ra, rb, x.get((value, a)), x.get((value, b)))})
+    out = pd.DataFrame(rows, columns=[key, "n_a", "mean_a", "std_a", "n_b", "mean_b", "std_b", *TEST_COLUMNS])
     out["p_holm"], out["p_less_holm"] = holm(out.p), holm(out.p_less)
     return out
+
+
+def pairwise(s: pd.DataFrame, key: str, within=None, runs=None, metric: str = "final_acc",
+             unit: str = "seed") -> pd.DataFrame:
+    """Every pair of values of `key` (within each value of `within`, if given): diff = a - b by cell_test, the
+    two-sided p Holm-corrected over all the pairs of the frame (one family), so that a pair picked afterwards (the
+    best vs another) needs no further correction."""
+    by = [within, key] if within else [key]
+    x = samples(runs, metric, by, unit)
+    rows = []
+    for group, cells in (s.groupby(within) if within else [(None, s)]):
+        pre = (group,) if within else ()
+        cells = [r for _, r in cells.sort_values(key).iterrows()]
+        for i, ra in enumerate(cells):
+            for rb in cells[i + 1:]:
+                rows.append({**({within: group} if within else {}), "a": ra[key], "b": rb[key],
+                             "mean_a": ra["mean"], "mean_b": rb["mean"],
+                             **cell_test(ra, rb, x.get(pre + (ra[key],)), x.get(pre + (rb[key],)))})
+    out = pd.DataFrame(rows, columns=[*([within] if within else []), "a", "b", "mean_a", "mean_b", *TEST_COLUMNS])
+    out["p_holm"] = holm(out.p)
+    return out
+
+
+def versus_best(s: pd.DataFrame, key: str, within=None, runs=None, metric: str = "final_acc",
+                unit: str = "seed") -> pd.DataFrame:
+    """Per value of `within` (or once): the value of `key` with the best mean, and every other value against it:
+    diff = other - best with its 95% CI and two-sided p, Holm-corrected over all pairs (pairwise), since the best is
+    picked on the same runs. `family` is the number of pairs corrected for."""
+    pw = pairwise(s, key, within, runs, metric, unit)
+    rows = []
+    for group, cells in (s.groupby(within) if within else [(None, s)]):
+        best = cells.loc[cells["mean"].idxmax(), key]
+        pairs = pw[pw[within] == group] if within else pw
+        for r in pairs[(pairs.a == best) | (pairs.b == best)].itertuples(index=False):
+            sign = 1 if r.b == best else -1  # diff is a - b: other - best when b is the best
+            rows.append({**({within: group} if within else {}), key: r.b if sign < 0 else r.a, "best": best,
+                         "diff": sign * r.diff, "ci95": r.ci95, "p": r.p, "p_holm": r.p_holm, "test": r.test})
+    return pd.DataFrame(rows, columns=[*([within] if within else []), key, "best", "diff", "ci95", "p", "p_holm",
+                                       "test"]).assign(family=len(pw))
 
 
 def trend(s: pd.DataFrame, key: str = "batch_size") -> dict:
