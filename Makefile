@@ -10,8 +10,9 @@ install:  ## torch first (a local build on these machines), then the project and
 test:  ## unit tests, the papermill end-to-end test, and the notebooks with their tiny defaults
 	$(PY) -m pytest -q --nbval-lax tests notebooks
 
-quick:  ## the quick grid (CPU, minutes) -> reports/quick/report.html
-	$(PY) -m normlib.sweep params/quick.yaml
+quick:  ## trains the quick grid afresh (CPU, minutes) into build/reproduce, then compares with the published records
+	$(PY) -m normlib.sweep params/quick.yaml --out build/reproduce
+	$(PY) -m normlib.compare build/reproduce/quick reports/quick
 
 full:  ## the original's grid (use a GPU) -> reports/full/report.html
 	$(PY) -m normlib.sweep params/full.yaml

@@ -2,6 +2,7 @@
 import difflib
 import math
 import re
+import types
 from dataclasses import asdict, dataclass, fields
 
 NORMS = ("batch", "group", "layer", "instance", "none")
@@ -72,16 +73,26 @@ def type_ok(value, want: str) -> bool:
             "str": isinstance(value, str)}.get(want, False)
 
 
+SYNONYMS = {  # names other code bases use for a run parameter, so a near miss of them is recognised too
+    "learning_rate": "lr", "batchsize": "batch_size", "bs": "batch_size", "normalization": "norm",
+    "norm_type": "norm", "num_groups": "groups", "n_epochs": "epochs", "num_epochs": "epochs",
+    "random_seed": "seed", "blocks": "num_blocks", "depth": "num_blocks", "channels": "width",
+    "act": "activation", "dtype": "precision", "num_threads": "threads"}
+
+
 def suggest(name: str, allowed) -> str:
-    """' (did you mean 'norm'?)' for a near miss, else ''."""
-    close = difflib.get_close_matches(str(name), list(allowed), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    """' (did you mean 'norm'?)' for a near miss of an allowed name or of a synonym of one, else ''."""
+    allowed = list(allowed)
+    known = {**{s: n for s, n in SYNONYMS.items() if n in allowed}, **{n: n for n in allowed}}
+    close = difflib.get_close_matches(str(name).lower(), list(known), n=1, cutoff=0.6)
+    return f" (did you mean {known[close[0]]!r}?)" if close else ""
 
 
 def check_value(key: str, value) -> str:
     """The problem with one parameter value as 'field=value: allowed ...', or '' when it is valid."""
     if key not in FIELDS:
-        return f"{key}={value!r}: unknown parameter{suggest(key, FIELDS)}; allowed {', '.join(FIELDS)}"
+        names = [n for n in FIELDS if n != "out"]  # `out` is where a record goes, set by whoever runs it
+        return f"{key}={value!r}: not a run parameter{suggest(key, names)}; allowed {', '.join(names)}"
     want = _type_name(FIELDS[key].type)
     if not type_ok(value, want):
         hint = ""
@@ -133,9 +144,28 @@ def check(params: dict, n_train: int = TRAIN_IMAGES, n_test: int = TEST_IMAGES) 
     return errors or check_combination(RunConfig(**params), n_train, n_test)
 
 
+class ParameterError(ValueError):
+    """Bad run parameters, one line naming each field, its value and what is allowed. Jupyter and papermill show
+    just that line (IPython's _render_traceback_ hook): a traceback would only bury it."""
+
+    def _render_traceback_(self) -> list:
+        return [f"{type(self).__name__}: {self}"]
+
+
 def validate(params: dict, n_train: int = TRAIN_IMAGES, n_test: int = TEST_IMAGES) -> RunConfig:
-    """RunConfig from a dict of overrides, or ValueError naming every bad field."""
+    """RunConfig from a dict of overrides, or ParameterError naming every bad field."""
     errors = check(params, n_train, n_test)
     if errors:
-        raise ValueError("; ".join(errors))
+        raise ParameterError("; ".join(errors))
     return RunConfig(**params)
+
+
+def from_namespace(namespace: dict, before) -> dict:
+    """A notebook's run parameters: the declared ones (RunConfig's fields) from its namespace. ParameterError for a
+    name that appeared after `before` (the names that existed before the parameters cell) and is not declared,
+    i.e. a parameter papermill injected that this notebook does not have (papermill itself only warns)."""
+    injected = [n for n, v in namespace.items() if n not in before and not n.startswith("_") and n not in FIELDS
+                and not isinstance(v, types.ModuleType)]  # the notebook's own imports
+    if injected:
+        raise ParameterError("; ".join(check_value(n, namespace[n]) for n in injected))
+    return {name: namespace[name] for name in FIELDS}

@@ -2,6 +2,8 @@
 import hashlib
 import io
 import os
+import shutil
+import sys
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -160,14 +162,18 @@ def load(data: str = "") -> Cifar:
         cache = cache_dir() / f"cifar10-{source_key(path)}.npz"
         if cache.exists():
             return _load_cached(cache, str(path))
+        print(f"decoding {path} into {cache} (first use of this copy only)", file=sys.stderr, flush=True)
         return _store(cache, _decode_source(path), str(path))
     root = cache_dir() / "torchvision"
     cache = cache_dir() / "cifar10-torchvision.npz"
     if cache.exists():
         return _load_cached(cache, "torchvision CIFAR10")
+    created = [p for p in (cache_dir(), root) if not p.exists()]
     try:
         splits = _torchvision(root, download=True)
     except Exception as e:  # no network, refused download, ...
+        for folder in reversed(created):  # a failed download leaves no folders behind
+            shutil.rmtree(folder, ignore_errors=True)
         raise FileNotFoundError(f"data: {ENV_DATA} is unset and the torchvision download to {root} failed "
                                 f"({type(e).__name__}: {e}); {HINT}") from None
     return _store(cache, splits, "torchvision CIFAR10")

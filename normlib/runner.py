@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from . import config, records
+from . import config, locks, provenance, records
 from . import data as datalib
 from .config import RunConfig
 from .train import pick_device, train
@@ -36,18 +36,21 @@ def run(params) -> dict:
     """Validate, load data, train (resuming from the run's checkpoint if any) and return the run record.
 
     With `out` set the run holds a lock on it for its whole length (a second process with the same `out` gets
-    records.Locked), returns the existing record without training when `out` already holds a complete record of the
+    locks.Locked), returns the existing record without training when `out` already holds a complete record of the
     same parameters, saves `<out>.ckpt.pt` after every epoch and resumes from it (the same record, bit for bit on
     the CPU, timings aside), and writes the record atomically, then removes the checkpoint."""
     cfg = params if isinstance(params, RunConfig) else config.validate(dict(params))
     started, t0 = records.now(), time.perf_counter()
-    data = datalib.load(cfg.data)
+    try:
+        data = datalib.load(cfg.data)
+    except (FileNotFoundError, ValueError) as e:  # data.py's own messages name the field and what is allowed
+        raise config.ParameterError(" ".join(str(e).split())) from None
     errors = config.check_combination(cfg, len(data.train_y), len(data.test_y))  # against the images there are
     if errors:
-        raise ValueError(f"data={data.source!r}: " + "; ".join(errors))
+        raise config.ParameterError(f"data={data.source!r}: " + "; ".join(errors))
     parts = datalib.splits(data, cfg.train_size, cfg.test_size, cfg.val_size, cfg.subset_seed)
     ckpt = checkpoint_path(cfg.out) if cfg.out else None
-    with records.run_lock(cfg.out) if cfg.out else nullcontext():
+    with locks.run_lock(cfg.out) if cfg.out else nullcontext():
         if cfg.out:
             existing = records.read(cfg.out)
             if records.is_done(existing, cfg.dict()):
@@ -67,15 +70,25 @@ def run(params) -> dict:
                         "wall_seconds": before + time.perf_counter() - t0}, tmp)
             os.replace(tmp, ckpt)  # atomic: a kill leaves the previous checkpoint or this one
 
-        result = train(cfg, parts, resume, save if ckpt else None)
+        total = cfg.steps or cfg.epochs * -(-len(parts["train"][1]) // cfg.batch_size)
+
+        def on_epoch(state):
+            h = state["history"][-1]
+            print(f"epoch {h['epoch']}: step {h['step']}/{total}, train loss {h['train_loss']:.4f}, test accuracy "
+                  f"{h['test_acc']:.2f}% ({h['train_seconds'] + h['eval_seconds']:.0f} s)", flush=True)
+            if ckpt:
+                save(state)
+
+        result = train(cfg, parts, resume, on_epoch)
         hist = result["history"]
         rec = {"schema": records.SCHEMA, "status": "ok", "error": None, "params": cfg.dict(),
                "effective_lr": cfg.effective_lr, "steps": result["steps"],
                "images": {k: len(v[1]) for k, v in parts.items()},
                "final_acc": hist[-1]["test_acc"], "best_acc": max(h["test_acc"] for h in hist), "history": hist,
-               "provenance": {**records.provenance(pick_device(cfg.device), data), "started": started,
+               "provenance": {**provenance.provenance(pick_device(cfg.device), data), "started": started,
                               "ended": records.now(), "wall_seconds": before + time.perf_counter() - t0,
-                              "resumed_at_epoch": resumed_at}}
+                              "resumed_at_epoch": resumed_at, "compile": result["compile"],
+                              "compile_fallback": result["compile_fallback"]}}
         if cfg.out:
             records.write_json(cfg.out, rec)
             ckpt.unlink(missing_ok=True)

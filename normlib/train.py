@@ -14,6 +14,7 @@ import copy
 import ctypes
 import math
 import platform
+import sys
 import time
 from contextlib import nullcontext
 
@@ -26,6 +27,7 @@ from . import data as datalib
 from .config import COMPILES, DIAG_BATCHES, DIAG_TEST, RunConfig
 from .model import Network
 
+GUARDED_STEPS = 3  # first compiled steps that fall back to eager on an error (compilation, CUDA-graph capture)
 PRECISE_IMAGES = 4096  # training images over which precise BN re-estimates the statistics (Wu & Johnson 2021)
 PRECISE_BATCH = 128  # their batch: large enough that the average of batch variances is the population's
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt() parameters
@@ -184,6 +186,37 @@ def compiled(model, opt, mode: str) -> tuple:
     return torch.compile(model, mode=mode), step
 
 
+def train_step(model, opt, forward, opt_step, xb, yb, amp, graphs: bool) -> tuple:
+    """One optimizer step on a batch; (logits, loss)."""
+    if graphs:
+        torch.compiler.cudagraph_mark_step_begin()
+    opt.zero_grad(set_to_none=True)
+    with amp():
+        out = forward(xb)
+        loss = F.cross_entropy(out.float(), yb)
+    loss.backward()
+    opt_step()
+    return out, loss
+
+
+def guarded_step(model, opt, forward, opt_step, xb, yb, amp, graphs: bool, probe=None) -> tuple:
+    """A compiled step that falls back to the eager one: compilation (at the first call) or CUDA-graph capture (by
+    the third) that raises must not fail the run. The weights and optimizer state are restored and the step is
+    taken eagerly; (logits, loss, the reason, or None when the compiled step worked)."""
+    saved = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
+    probed = (probe.gaps.clone(), probe.n) if probe else None  # its hooks may have seen the failed forward
+    try:
+        return (*train_step(model, opt, forward, opt_step, xb, yb, amp, graphs), None)
+    except Exception as e:  # inductor, a missing compiler, graph capture, ...
+        reason = f"{type(e).__name__}: {' '.join(str(e).split())}"[:300]
+        print(f"compiled step failed ({reason}): continuing with the eager step", file=sys.stderr, flush=True)
+        model.load_state_dict(saved[0])
+        opt.load_state_dict(saved[1])
+        if probe:
+            probe.gaps, probe.n = probed
+        return (*train_step(model, opt, model, opt.step, xb, yb, amp, False), reason)
+
+
 def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> dict:
     """Train one run; returns {'history': [per-epoch dict], 'steps': n}. on_epoch(state) after every epoch."""
     device = pick_device(cfg.device)
@@ -213,6 +246,7 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
     mode = compile_mode(cfg, device)
     forward, opt_step = compiled(model, opt, mode)
     graphs = mode == "reduce-overhead" and device.type == "cuda"  # CUDA graphs: each step replays them anew
+    guarded, fallback = 0, None
     grads = [c.weight for c in model.conv_layers()]
     numel = torch.tensor([w.numel() for w in grads], device=device, dtype=torch.float32)
     while step < total:
@@ -234,16 +268,15 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
             # compiled code for the usual shape only: hooks need the eager module, and an odd-sized last batch
             # would cost a recompilation
             fwd = forward if not probe and len(idx) == cfg.batch_size else model
-            if graphs:
-                torch.compiler.cudagraph_mark_step_begin()
-            opt.zero_grad(set_to_none=True)
-            with amp():
-                out = fwd(xb)
-                loss = F.cross_entropy(out.float(), yb)
-            loss.backward()
+            if mode != "none" and not fallback and guarded < GUARDED_STEPS:  # until compiled steps have worked
+                guarded += fwd is forward
+                out, loss, fallback = guarded_step(model, opt, fwd, opt_step, xb, yb, amp, graphs, probe)
+                if fallback:
+                    forward, opt_step, graphs = model, opt.step, False
+            else:
+                out, loss = train_step(model, opt, fwd, opt_step, xb, yb, amp, graphs)
             if cfg.diagnostics:  # one fused L1 reduction over the conv weight gradients
                 grad_l1 += torch.stack(torch._foreach_norm([w.grad for w in grads], 1))
-            opt_step()
             loss_sum += loss.detach()
             correct += (out.argmax(1) == yb).sum()
             seen, batches, step = seen + len(idx), batches + 1, step + 1
@@ -272,4 +305,4 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
         history.append(rec)
         if on_epoch:
             on_epoch(checkpoint_state(model, opt, gen, history, step))
-    return {"history": history, "steps": step, "model": model}
+    return {"history": history, "steps": step, "model": model, "compile": mode, "compile_fallback": fallback}

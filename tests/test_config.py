@@ -2,7 +2,7 @@ import papermill as pm
 import pytest
 
 from normlib import config
-from normlib.sweep import RUN_NOTEBOOK
+from normlib.execute import RUN_NOTEBOOK
 
 
 def test_notebook_parameters_mirror_runconfig():
@@ -17,7 +17,7 @@ def test_notebook_parameters_mirror_runconfig():
 
 
 @pytest.mark.parametrize("params,message", [
-    ({"nrom": "batch"}, "nrom='batch': unknown parameter"),
+    ({"nrom": "batch"}, "nrom='batch': not a run parameter (did you mean 'norm'?)"),
     ({"norm": "bn"}, "norm='bn': allowed batch, group, layer, instance, none"),
     ({"activation": "tanh"}, "activation='tanh': allowed relu, sigmoid"),
     ({"batch_size": "8"}, "batch_size='8': must be of type int"),

@@ -97,3 +97,17 @@ def test_splits_validation_is_disjoint(tiny):
     assert np.bincount(s["val"][1], minlength=10).tolist() == [2] * 10
     train_rows = {x.tobytes() for x in s["train"][0]}
     assert not any(x.tobytes() in train_rows for x in s["val"][0])
+
+
+def test_a_failed_download_leaves_no_folders(tmp_path, monkeypatch):
+    monkeypatch.delenv(datalib.ENV_DATA, raising=False)
+    monkeypatch.setenv(datalib.ENV_CACHE, str(tmp_path / "cache"))
+
+    def no_network(root, download):
+        (root / "cifar-10-batches-py").mkdir(parents=True)  # as torchvision does before it fetches
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(datalib, "_torchvision", no_network)
+    with pytest.raises(FileNotFoundError, match="the torchvision download to .* failed"):
+        datalib.load("")
+    assert list(tmp_path.iterdir()) == []

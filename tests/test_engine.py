@@ -84,6 +84,30 @@ def test_compiled_step_matches_eager_reference(tiny_splits):
         assert math.isclose(g["test_loss"], w["test_loss"], rel_tol=1e-3), (g["test_loss"], w["test_loss"])
 
 
+@pytest.mark.parametrize("fails_at", [1, 3])  # compilation (first call), CUDA-graph capture (by the third)
+def test_a_compiled_step_that_raises_falls_back_to_eager(tiny_splits, monkeypatch, fails_at):
+    """A failing torch.compile must not fail the run: the step is retaken eagerly from the saved state, the
+    record says why, and the numbers are those of an eager run."""
+    calls = {"n": 0}
+
+    def broken_compile(fn, mode=None):
+        def call(*args, **kw):
+            calls["n"] += 1
+            if calls["n"] >= fails_at:
+                raise RuntimeError("inductor: no C++ compiler (forced by the test)")
+            return fn(*args, **kw)
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    c = cfg(norm="batch", batch_size=40, epochs=2, compile="default")
+    got = train.train(c, tiny_splits)
+    want = train.train(cfg(norm="batch", batch_size=40, epochs=2, compile="none"), tiny_splits)
+    assert got["compile_fallback"] == "RuntimeError: inductor: no C++ compiler (forced by the test)"
+    assert want["compile_fallback"] is None
+    strip = lambda h: [{k: v for k, v in e.items() if not k.endswith("_seconds")} for e in h]  # noqa: E731
+    assert strip(got["history"]) == strip(want["history"])
+
+
 def test_compilation_by_default_on_cuda_only():
     assert train.compile_mode(RunConfig(), torch.device("cuda")) == "reduce-overhead"
     assert train.compile_mode(RunConfig(), torch.device("cpu")) == "none"

@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from normlib import config, records
+from normlib import config, locks, provenance, records
 from normlib import data as datalib
 
 
@@ -72,7 +72,7 @@ def test_failed_record_carries_status_error_params_and_environment():
 
 def test_provenance_names_versions_device_git_and_data():
     data = datalib.synthetic(n_train=20, n_test=10)
-    prov = records.provenance(torch.device("cpu"), data)
+    prov = provenance.provenance(torch.device("cpu"), data)
     assert prov["torch"] == torch.__version__ and prov["python"] == sys.version.split()[0]
     assert prov["device"] and prov["host"]
     assert prov["data_source"] == "synthetic" and prov["data_sha256"] == data.sha256
@@ -81,28 +81,28 @@ def test_provenance_names_versions_device_git_and_data():
 
 def test_run_lock_excludes_a_second_holder_and_names_the_first(tmp_path):
     out = tmp_path / "r.json"
-    assert not records.is_locked(out)
-    with records.run_lock(out):
-        assert records.is_locked(out)
-        assert records.lock_holder(records.lock_path(out)) == os.getpid()
-        with pytest.raises(records.Locked, match=rf"out=.*r\.json.*another process \(pid {os.getpid()}\)"):
-            with records.run_lock(out):
+    assert not locks.is_locked(out)
+    with locks.run_lock(out):
+        assert locks.is_locked(out)
+        assert locks.lock_holder(locks.lock_path(out)) == os.getpid()
+        with pytest.raises(locks.Locked, match=rf"out=.*r\.json.*another process \(pid {os.getpid()}\)"):
+            with locks.run_lock(out):
                 pass
-    assert not records.is_locked(out)
-    with records.run_lock(out):  # free again
+    assert not locks.is_locked(out)
+    with locks.run_lock(out):  # free again
         pass
 
 
 def test_run_lock_dies_with_a_killed_holder(tmp_path):
     out = tmp_path / "r.json"
-    code = (f"from normlib import records; import time\nwith records.run_lock({str(out)!r}):\n"
+    code = (f"from normlib import locks; import time\nwith locks.run_lock({str(out)!r}):\n"
             f" print('held', flush=True)\n time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "held"
-        assert records.is_locked(out) and records.lock_holder(records.lock_path(out)) == proc.pid
-        with pytest.raises(records.Locked):
-            with records.run_lock(out):
+        assert locks.is_locked(out) and locks.lock_holder(locks.lock_path(out)) == proc.pid
+        with pytest.raises(locks.Locked):
+            with locks.run_lock(out):
                 pass
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -110,11 +110,12 @@ def test_run_lock_dies_with_a_killed_holder(tmp_path):
         proc.kill()
         proc.wait()
     deadline = time.monotonic() + 5
-    while records.is_locked(out) and time.monotonic() < deadline:
+    while locks.is_locked(out) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not records.is_locked(out)  # the stale lock file blocks no one
-    with records.run_lock(out):
+    assert not locks.is_locked(out)  # the stale lock file blocks no one
+    with locks.run_lock(out):
         pass
+    assert not locks.lock_path(out).exists()  # released: no lock file stays behind
 
 
 def test_git_state_counts_changed_code_not_changed_results(tmp_path):
@@ -127,9 +128,9 @@ def test_git_state_counts_changed_code_not_changed_results(tmp_path):
     (tmp_path / "code.py").write_text("x = 1\n")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
-    assert records.git_state(tmp_path)["git_dirty"] is False
+    assert provenance.git_state(tmp_path)["git_dirty"] is False
     (tmp_path / "reports" / "r.json").write_text('{"a": 1}')  # a sweep rewrote a record
-    assert records.git_state(tmp_path)["git_dirty"] is False
+    assert provenance.git_state(tmp_path)["git_dirty"] is False
     (tmp_path / "code.py").write_text("x = 2\n")
-    state = records.git_state(tmp_path)
+    state = provenance.git_state(tmp_path)
     assert state["git_dirty"] is True and len(state["git_commit"]) == 40

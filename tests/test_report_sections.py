@@ -9,8 +9,9 @@ import nbformat
 import pytest
 
 from constructed import EXTRA, constructed
-from normlib import records, report, runner, sweep
-from normlib.report import load, sections
+from normlib import records, report, runner
+from normlib.grid import load_grid
+from normlib.report import load, render, sections
 
 
 def test_batch_size_section_needs_both_norms(tmp_path):
@@ -20,7 +21,7 @@ def test_batch_size_section_needs_both_norms(tmp_path):
 
 
 def test_summary_parameters_mirror_the_report_defaults():
-    nb = nbformat.read(sweep.SUMMARY_NOTEBOOK, as_version=4)
+    nb = nbformat.read(render.SUMMARY_NOTEBOOK, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params = {}
     exec(cell.source, {}, params)
@@ -58,7 +59,7 @@ def test_report_renders_every_section_without_torch(tmp_path):
 def reports_root(tmp_path_factory):
     """The smoke grid run in-process (one record per run, as the sweep writes them) and constructed extra grids."""
     root = tmp_path_factory.mktemp("reports")
-    grid = sweep.load_grid(sweep.ROOT / "params" / "smoke.yaml")
+    grid = load_grid(render.ROOT / "params" / "smoke.yaml")
     folder = root / grid["name"]
     records.write_json(folder / "grid.json", {"name": grid["name"], "description": grid["description"],
                                               "runs": [{"run_id": i, "params": p} for i, p in grid["runs"]]})
@@ -73,7 +74,7 @@ def reports_root(tmp_path_factory):
 def test_summary_notebook_renders_every_section(reports_root):
     import papermill as pm
     out = reports_root / "summary.ipynb"
-    pm.execute_notebook(str(sweep.SUMMARY_NOTEBOOK), str(out), kernel_name="python3", progress_bar=False,
+    pm.execute_notebook(str(render.SUMMARY_NOTEBOOK), str(out), kernel_name="python3", progress_bar=False,
                         parameters={"grid": "smoke", "reports": str(reports_root), "extra": ",".join(EXTRA)})
     nb = nbformat.read(out, as_version=4)
     text = "\n".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells for o in c.get("outputs", []))

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from normlib import config, records, runner
+from normlib import config, locks, records, runner
 from normlib import train as trainlib
 
 TINY = dict(data="synthetic", train_size=100, test_size=50, width=8, num_blocks=1, batch_size=10, threads=1)
@@ -106,8 +106,8 @@ def test_complete_record_is_not_trained_again(tmp_path, monkeypatch):
 
 def test_a_run_held_by_another_process_is_refused(tmp_path):
     out = tmp_path / "r.json"
-    with records.run_lock(out):
-        with pytest.raises(records.Locked, match="another process"):
+    with locks.run_lock(out):
+        with pytest.raises(locks.Locked, match="another process"):
             runner.run({**TINY, "epochs": 1, "out": str(out)})
     assert not out.exists()
 
@@ -124,7 +124,7 @@ def test_unusable_checkpoint_starts_over_and_says_so(tmp_path, capsys, content):
     rec = runner.run(params)
     assert rec["provenance"]["resumed_at_epoch"] == 0
     assert "starting the run over" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".r.json.lock", "r.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]  # no checkpoint, no lock file
 
 
 def test_nan_run_raises_and_writes_no_record(tmp_path):

@@ -1,5 +1,4 @@
 """Sweeps: bad input refused before anything is written, faults isolated, kills resumed, the smoke grid end to end."""
-import ast
 import json
 import os
 import re
@@ -11,21 +10,13 @@ import time
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 import yaml
-from PIL import Image
 
-from normlib import config, records, sweep
-from normlib import data as datalib
+from normlib import locks, records, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(data="synthetic", train_size=100, test_size=50, width=8, num_blocks=1, diagnostics=False, batch_size=10)
-
-
-@pytest.fixture(autouse=True)
-def keep_environment(monkeypatch):
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # an in-process sweep sets it for its kernels; undo after
 
 
 def write_grid(folder: Path, name: str, fixed: dict, grid: dict, jobs: int = 2) -> Path:
@@ -60,165 +51,12 @@ def statuses(runs: Path) -> dict:
 def locked_runs(runs: Path) -> list:
     """Runs whose lock some live process holds now."""
     outs = [runs / p.name[1:].removesuffix(".lock") for p in runs.glob(".*.json.lock")]
-    return [out.stem for out in outs if records.is_locked(out)]
+    return [out.stem for out in outs if locks.is_locked(out)]
 
 
 def leftovers(folder: Path) -> list:
     """Temporary files and checkpoints (lock files are meant to stay: they are empty of meaning once unlocked)."""
     return sorted(p.name for p in folder.rglob("*") if ".tmp" in p.name or p.name.endswith(".ckpt.pt"))
-
-
-# ---------------------------------------------------------------- bad input
-
-BASE = """description: bad input
-fixed:
-  data: synthetic
-  train_size: 100
-  test_size: 50
-  width: 8
-grid:
-  norm: [batch, group]
-  batch_size: [2]
-"""
-
-
-def image_folder(root: Path) -> Path:
-    """A tiny CIFAR-10 image-folder copy: two training and one test image per class."""
-    for split, n in (("train", 2), ("test", 1)):
-        for c, cls in enumerate(datalib.CLASSES):
-            (root / split / cls).mkdir(parents=True)
-            for i in range(n):
-                Image.fromarray(np.full((32, 32, 3), 20 * c + i, np.uint8)).save(root / split / cls / f"{i}.png")
-    return root
-
-
-def corrupt_cache(tmp_path: Path, monkeypatch) -> str:
-    monkeypatch.setenv(datalib.ENV_CACHE, str(tmp_path / "cache"))
-    source = image_folder(tmp_path / "cifar")
-    datalib.load(str(source))  # decodes and caches
-    (cache,) = (tmp_path / "cache").glob("cifar10-*.npz")
-    with np.load(cache) as z:
-        arrays = {k: z[k] for k in z.files}
-    arrays["train_x"][0, 0, 0, 0] ^= 1  # one flipped bit in the cached images
-    np.savez(cache, **arrays)  # the stored checksum no longer matches
-    return str(source)
-
-
-def unwritable(tmp_path: Path, monkeypatch) -> None:
-    real = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if str(p).startswith(str(tmp_path)) else
-                        real(p, mode, **k))
-
-
-BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatch) giving it, extra args, message)
-    ("typo", BASE.replace("width: 8", "widht: 8"), [],
-     "fixed.widht=8: not a parameter of run.ipynb (did you mean 'width'?); allowed norm, groups, batch_size"),
-    ("top-level typo", BASE.replace("grid:", "grdi:"), [], "grdi={'norm': ['batch', 'group'], 'batch_size': [2]}: "
-                                                           "unknown key (did you mean 'grid'?); allowed description"),
-    ("wrong type", BASE.replace("width: 8", "width: '8'"), [], "fixed.width='8': must be of type int"),
-    ("bool for int", BASE.replace("width: 8", "width: 8\n  epochs: true"), [],
-     "fixed.epochs=True: must be of type int"),
-    ("YAML 1.1 float", BASE.replace("width: 8", "width: 8\n  lr: 1e-3"), [],
-     "fixed.lr='1e-3': must be of type float (YAML reads 1e-3 as text: write 1.0e-3 or 0.001)"),
-    ("infinite float", BASE.replace("width: 8", "width: 8\n  lr: .inf"), [],
-     "fixed.lr=inf: must be of type float (a finite number)"),
-    ("batch size 0", BASE.replace("[2]", "[0, 2]"), [], "grid.batch_size=0: must be >= 1"),
-    ("batch size above the training set", BASE.replace("[2]", "[2, 500]"), [],
-     "run batch_bs500: batch_size=500: must be <= the 100 training images (and 1 more runs)"),
-    ("batch size above the data", BASE.replace("train_size: 100", "train_size: 0").replace("[2]", "[2500]"), [],
-     "run batch_bs2500: batch_size=2500: must be <= the 2000 training images; data='synthetic' has 2000 training"),
-    ("train size above the data", BASE.replace("train_size: 100", "train_size: 3000"), [],
-     "run batch_bs2: train_size=3000: must be <= 2000 (0 = all); data='synthetic' has 2000 training and 500 test"),
-    ("BatchNorm with batch size 1", BASE.replace("[2]", "[1]"), [],
-     "run batch_bs1: batch_size=1: BatchNorm needs at least 2 images per batch"),
-    ("groups not dividing channels", BASE.replace("width: 8", "width: 8\n  groups: 3"), [],
-     "run group_bs2: groups=3: must divide width=8"),
-    ("epochs 0", BASE.replace("width: 8", "width: 8\n  epochs: 0"), [], "fixed.epochs=0: must be >= 1"),
-    ("unknown norm", BASE.replace("[batch, group]", "[batch, bn]"), [],
-     "grid.norm='bn': allowed batch, group, layer, instance, none"),
-    ("unknown activation", BASE.replace("width: 8", "width: 8\n  activation: tanh"), [],
-     "fixed.activation='tanh': allowed relu, sigmoid"),
-    ("unknown device", BASE.replace("width: 8", "width: 8\n  device: gpu"), [],
-     "fixed.device='gpu': allowed auto, cpu, cuda, cuda:N"),
-    ("control characters", BASE.replace("data: synthetic", 'data: "a\\nb"'), [],
-     "fixed.data='a\\nb': must not contain control characters"),
-    ("out in the file", BASE.replace("width: 8", "width: 8\n  out: x.json"), [],
-     "fixed.out='x.json': set by the sweep (one record per run under --out); remove it"),
-    ("key in fixed and grid", BASE.replace("width: 8", "width: 8\n  norm: batch"), [],
-     "grid.norm: also set in fixed; set it in one place"),
-    ("empty grid list", BASE.replace("[2]", "[]"), [], "grid.batch_size=[]: must be a non-empty list of values"),
-    ("run names collide", BASE.replace("batch_size: [2]", "data: [x/y, x-y]").replace("  data: synthetic\n", ""), [],
-     "grid: run names collide (batch_datax-y, group_datax-y); every grid key needs distinct values"),
-    ("jobs 0 in the file", BASE + "jobs: 0\n", [], "jobs=0: must be >= 1"),
-    ("duplicate key", BASE.replace("width: 8", "width: 8\n  width: 16"), [],
-     "not valid YAML: duplicate key 'width' at line 7, column 3"),
-    ("invalid YAML", BASE + "  seed: [0\n", [], "not valid YAML: expected ',' or ']', but got '<stream end>'"),
-    ("Python object tag", BASE.replace("data: synthetic", 'data: !!python/object/apply:os.system ["touch pwned"]'),
-     [], "not valid YAML: could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply"),
-    ("not a mapping", "- norm\n- batch\n", [], "must be a mapping with keys description, jobs, fixed, grid"),
-    ("missing params file", None, [], "nope.yaml': cannot read (No such file or directory)"),
-    ("missing data", BASE.replace("data: synthetic", "data: /nonexistent/cifar"), [],
-     "data='/nonexistent/cifar': no such file or folder; set NORMLIB_DATA"),
-    ("corrupt data cache", lambda t, m: BASE.replace("synthetic", corrupt_cache(t, m)).replace("100", "10")
-     .replace("50", "5"), [], "is corrupt (checksum mismatch): delete it to decode"),
-    ("--jobs 0", BASE, ["--jobs", "0"], "--jobs=0: must be an integer >= 1"),
-    ("--timeout -1", BASE, ["--timeout", "-1"], "--timeout=-1: must be >= 0 (0: no limit)"),
-    ("output under a file", BASE, ["--out", "{tmp}/afile/reports"], "afile is a file, not a folder"),
-    ("unwritable output", lambda t, m: unwritable(t, m) or BASE, [], "is not writable; allowed a writable folder"),
-]
-if not __import__("torch").cuda.is_available():
-    BAD_INPUTS.append(("CUDA without a GPU", BASE.replace("width: 8", "width: 8\n  device: cuda"), [],
-                       "device='cuda': this machine has 0 CUDA device(s); allowed auto, cpu"))
-
-
-@pytest.mark.parametrize("case,text,args,message", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
-def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, monkeypatch, capsys, case, text, args, message):
-    monkeypatch.chdir(tmp_path)  # where a `touch pwned` would land
-    (tmp_path / "afile").write_text("a file where a folder should be")
-    params = tmp_path / ("nope.yaml" if text is None else "bad.yaml")
-    if text is not None:
-        params.write_text(text(tmp_path, monkeypatch) if callable(text) else text)
-    before = sorted(tmp_path.rglob("*"))
-    out = ["--out", str(tmp_path / "reports")] + [a.format(tmp=tmp_path) for a in args]
-    assert sweep.main([str(params), *out]) == 2
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1 and message in lines[0], err
-    assert sorted(tmp_path.rglob("*")) == before  # no report folder, no grid.json, no lock file
-    assert not (tmp_path / "pwned").exists()
-
-
-def test_every_problem_of_a_file_is_listed(capsys, tmp_path):
-    params = tmp_path / "bad.yaml"
-    params.write_text(BASE.replace("width: 8", "widht: 8\n  epochs: 0").replace("[batch, group]", "[batch, bn]"))
-    assert sweep.main([str(params), "--out", str(tmp_path / "reports")]) == 2
-    err = capsys.readouterr().err
-    assert "fixed.widht=8" in err and "fixed.epochs=0" in err and "grid.norm='bn'" in err
-    assert not (tmp_path / "reports").exists()
-
-
-def test_grid_checks_use_the_notebook_declared_parameters():
-    declared = sweep.notebook_parameters()
-    assert set(declared) == set(config.FIELDS)
-    assert {declared[k] for k in ("norm", "batch_size", "lr", "diagnostics")} == {"str", "int", "float", "bool"}
-
-
-@pytest.mark.parametrize("value", ['x"); open("pwned", "w"); ("', 'a\\"b\\', "'''\n\"\"\"", "$(touch pwned) `id`",
-                                   "{data} %s", "é ü 😀"])
-def test_values_reach_the_notebook_only_as_literals(value):
-    from papermill.translators import translate_parameters
-    params = {"data": value, "lr": 0.5, "diagnostics": False, "seed": 3}
-    assert sweep.literal_parameters(params) == params
-    tree = ast.parse(translate_parameters("python3", "python", params, "Parameters"))
-    assert [n.targets[0].id for n in tree.body] == list(params)
-    assert all(isinstance(n.value, ast.Constant) for n in tree.body)
-    assert {n.targets[0].id: n.value.value for n in tree.body} == params
-
-
-@pytest.mark.parametrize("value", [float("inf"), float("nan")])
-def test_non_literal_values_are_refused(value):
-    with pytest.raises(sweep.GridError, match="not a plain literal"):
-        sweep.literal_parameters({"lr": value})
 
 
 # ---------------------------------------------------------------- faults inside one run (execute, tiny notebooks)
@@ -253,10 +91,10 @@ def test_a_failing_notebook_gets_a_failed_record_and_keeps_its_notebook(tmp_path
 
 
 def test_a_run_locked_by_another_process_is_skipped_without_a_record(tmp_path):
-    source = tiny_notebook(tmp_path / "source.ipynb", "from normlib import records\n"
-                                                      "with records.run_lock(out): pass")
+    source = tiny_notebook(tmp_path / "source.ipynb", "from normlib import locks\n"
+                                                      "with locks.run_lock(out): pass")
     out = tmp_path / "r.json"
-    with records.run_lock(out):
+    with locks.run_lock(out):
         status, reason = sweep.execute({}, out, tmp_path / "r.ipynb", source=source)
     assert status == "skipped" and "another process" in reason
     assert not out.exists() and not (tmp_path / "r.ipynb").exists()
@@ -275,7 +113,7 @@ def test_malicious_string_arrives_as_the_same_string(tmp_path):
 
 def test_second_sweep_of_the_same_folder_is_refused(tmp_path, capsys):
     grid = write_grid(tmp_path, "busy", TINY, {"seed": [0]})
-    with records.lock(tmp_path / "reports" / "busy" / ".sweep.lock", "x"):
+    with locks.lock(tmp_path / "reports" / "busy" / ".sweep.lock", "x"):
         assert sweep.main([str(grid), "--out", str(tmp_path / "reports"), "--no-report"]) == 1
     err = capsys.readouterr().err
     assert f"grid 'busy' in {tmp_path / 'reports' / 'busy'} is being executed by another process (pid {os.getpid()})" \
@@ -286,7 +124,7 @@ def test_second_sweep_of_the_same_folder_is_refused(tmp_path, capsys):
 def test_run_locked_elsewhere_is_waited_for_then_skipped(tmp_path, capsys):
     grid = write_grid(tmp_path, "held", TINY, {"seed": [0]})
     out = tmp_path / "reports" / "held" / "runs" / "seed0.json"
-    with records.run_lock(out):
+    with locks.run_lock(out):
         code = sweep.main([str(grid), "--out", str(tmp_path / "reports"), "--no-report", "--lock-wait", "0.5"])
     assert code == 1
     text = capsys.readouterr().out
@@ -301,11 +139,13 @@ def test_run_finished_by_the_lock_holder_is_not_run_again(tmp_path, capsys):
     held, release = threading.Event(), threading.Event()
 
     def orphan():  # stands for a kernel orphaned by a killed sweep, finishing its run
-        with records.run_lock(out):
+        with locks.run_lock(out):
             held.set()
             release.wait(30)
-            records.write_json(out, {**records.failed({**TINY, "seed": 0}, ""), "status": "ok", "final_acc": 1.0,
-                                     "history": [{"epoch": 1}], "error": None})
+            rec = records.failed({**TINY, "seed": 0}, "")
+            records.write_json(out, {**rec, "status": "ok", "final_acc": 1.0, "best_acc": 1.0, "steps": 10,
+                                     "history": [{"epoch": 1, "train_acc": 1.0, "test_acc": 1.0}], "error": None,
+                                     "provenance": {**rec["provenance"], "wall_seconds": 1.0, "device": "cpu"}})
 
     t = threading.Thread(target=orphan)
     t.start()
@@ -415,12 +255,44 @@ def test_smoke_grid_end_to_end_with_a_kill_after_a_finished_run(tmp_path):
     assert set(statuses(runs).values()) == {"ok"} and len(statuses(runs)) == 8
     assert all((runs / name).read_text() == text for name, text in finished.items())  # not run a second time
     assert len(list(runs.glob("*.ipynb"))) == 8
+    assert all(sweep.notebook_complete(p) for p in runs.glob("*.ipynb"))  # none cut short by the kill
     html = (folder / "report.html").read_text()
     assert "<table" in html and "BatchNorm" in html and "GroupNorm" in html
     code_cells = re.findall(r'class="(jp-Cell jp-CodeCell[^"]*)"', html)
     assert code_cells and all("jp-mod-noInput" in c for c in code_cells)  # no code input
     assert "from normlib import" not in html and "report.load(" not in html
     assert leftovers(out) == []
+
+    # a run's numbers are a function of its parameters alone: rerun alone, with another job count, it is the same
+    name = sorted(finished)[0]
+    first = records.read(runs / name)
+    (runs / name).unlink()
+    r = run_sweep(ROOT / "params" / "smoke.yaml", out, "--jobs", "1", "--no-report", timeout=400)
+    assert r.returncode == 0 and "8 of 8 runs done (1 now)" in r.stdout, r.stdout + r.stderr
+    again = records.read(runs / name)
+    strip = lambda rec: [{k: v for k, v in h.items() if not k.endswith("_seconds")} for h in rec["history"]]  # noqa
+    assert strip(again) == strip(first) and again["final_acc"] == first["final_acc"]
+    assert again["params"]["threads"] == first["params"]["threads"] == 1
+
+
+def test_a_notebook_cut_short_after_its_record_is_executed_again(tmp_path):
+    grid = write_grid(tmp_path, "cut", {**TINY, "epochs": 1}, {"seed": [0]})
+    out, runs = tmp_path / "reports", tmp_path / "reports" / "cut" / "runs"
+    assert run_sweep(grid, out, "--no-report").returncode == 0
+    record = (runs / "seed0.json").read_text()
+    nb = nbformat.read(runs / "seed0.ipynb", as_version=4)
+    for cell in nb.cells[3:]:  # as papermill leaves it when killed after the record was written
+        cell.metadata.papermill["status"] = "pending"
+        if cell.cell_type == "code":
+            cell.outputs = []
+    nbformat.write(nb, runs / "seed0.ipynb")
+    assert not sweep.notebook_complete(runs / "seed0.ipynb")
+    r = run_sweep(grid, out, "--no-report")
+    assert r.returncode == 0 and "executing the notebooks of 1 finished run(s) again" in r.stdout, r.stdout
+    assert "cut: 1 of 1 runs done (0 now)" in r.stdout
+    assert sweep.notebook_complete(runs / "seed0.ipynb") and (runs / "seed0.json").read_text() == record
+
+
 
 
 def test_the_sweep_sleeps_while_its_kernels_train(tmp_path):

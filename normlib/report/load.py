@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from .. import records
+from ..records import REPORTS  # noqa: F401  (the repository's reports root, the summary notebook's default)
 from ..config import RunConfig
 
-REPORTS = Path(__file__).resolve().parents[2] / "reports"  # the repository's reports root, one folder per grid
 METRICS = {  # per-run accuracy that tables, tests and outcomes use; the notebook's `metric` picks one
     "final_acc": "the final epoch's test accuracy",
     "median_last_k": "the median test accuracy of the last {k} epochs (Wu & He's protocol)",

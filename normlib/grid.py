@@ -1,0 +1,249 @@
+"""Params files: read (YAML safe loading, a `base:` file underneath), check every value against RunConfig, the one
+schema, and expand the grid into runs named by what they vary.
+
+Everything is checked before anything is created (no report folder, grid.json or lock file), in an order that
+touches the data last: the params file (unknown keys with the closest name, duplicate keys, types), every value
+(config.check_value: types, choices, ranges), every run's combination (batch size vs training images, BatchNorm
+with batch size 1, groups vs width), the output folder, CUDA when a run asks for it, and only then the data itself
+(missing, or a cache whose checksum fails) and each run against the images it really has. Each problem is one line
+naming the field, the value and what is allowed. Values reach the notebook only as plain literals (int, finite
+float, bool, str), checked by parsing papermill's injected cell; nothing in a params file is evaluated as code.
+"""
+import ast
+import itertools
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from . import config
+
+GRID_KEYS = {"description": str, "base": str, "jobs": int, "fixed": dict, "grid": dict}
+RUN_NAME_PREFIX = {"norm": "", "activation": "", "batch_size": "bs", "num_blocks": "blocks", "lr_scaling": "lr-"}
+
+
+class GridError(ValueError):
+    """Bad input: one line per problem, each naming the field, the value and what is allowed."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (plain data only, no Python objects) that rejects a key given twice instead of keeping the
+    last: a repeated `seed:` or `grid:` would otherwise silently drop values."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: its keys may be overridden here
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _short(value, n: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
+# ---------------------------------------------------------------- checking the input
+
+def check_parameter(key, value) -> str:
+    """The problem with one run parameter from a params file, or ''; RunConfig is the one schema."""
+    if key == "out":
+        return f"out={_short(value)}: set by the sweep (one record per run under --out); remove it"
+    return config.check_value(key, value)
+
+
+def literal_parameters(params: dict) -> dict:
+    """params, after checking that papermill injects every value as a plain literal that reads back as itself."""
+    from papermill.translators import translate_parameters
+    code = translate_parameters("python3", "python", params, "Parameters")
+    for node in ast.parse(code).body:
+        name = node.targets[0].id if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) else None
+        try:
+            ok = name in params and ast.literal_eval(node.value) == params[name]
+        except ValueError:  # not a literal, e.g. float('nan')
+            ok = False
+        if not ok:
+            raise GridError(f"{ast.unparse(node)[:80]}: not a plain literal; allowed int, finite float, bool, str")
+    return params
+
+
+def run_id(varied: dict) -> str:
+    """File stem of a run, from the values its grid varies: e.g. 'batch_bs2_seed0' (safe as a file name)."""
+    parts = [f"{RUN_NAME_PREFIX.get(k, k)}{v}" for k, v in varied.items()]
+    return re.sub(r"[^A-Za-z0-9._+-]", "-", "_".join(parts)).lstrip(".") or "run"
+
+
+def read_spec(path: Path, chain=()) -> dict:
+    """A params file as a mapping, with its `base:` file (a path relative to it) merged underneath: the base's
+    fixed values and grid axes hold unless this file sets the same key, in `fixed` or in `grid`."""
+    spec = _read_yaml(path)
+    base = spec.pop("base", None)
+    if base is None:
+        return spec
+    if not isinstance(base, str) or not base:
+        raise GridError(f"{path}: base={_short(base)}: must be the path of another params file, relative to {path}")
+    base_path = (path.parent / base).resolve()
+    if base_path in chain or base_path == path.resolve():
+        raise GridError(f"{path}: base={base!r}: a cycle ({' -> '.join(p.name for p in (*chain, base_path))})")
+    under = read_spec(base_path, (*chain, path.resolve()))
+    fixed, grid = spec.get("fixed") or {}, spec.get("grid") or {}
+    if not isinstance(fixed, dict) or not isinstance(grid, dict):
+        return spec  # reported by load_grid's type checks
+    mine = {**fixed, **grid}
+    merged = {**under, **{k: v for k, v in spec.items() if k not in ("fixed", "grid")}}
+    merged["fixed"] = {**{k: v for k, v in (under.get("fixed") or {}).items() if k not in mine}, **fixed}
+    merged["grid"] = {**{k: v for k, v in (under.get("grid") or {}).items() if k not in mine}, **grid}
+    return merged
+
+
+def _read_yaml(path: Path) -> dict:
+    where = str(path)
+    try:
+        spec = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except OSError as e:
+        raise GridError(f"params={where!r}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise GridError(f"params={where!r}: not a UTF-8 text file (byte {e.object[e.start]:#04x} at offset "
+                        f"{e.start}); allowed a YAML grid like params/quick.yaml") from None
+    except RecursionError:
+        raise GridError(f"params={where!r}: nested too deeply to read; allowed a YAML grid like "
+                        f"params/quick.yaml (lists of plain values)") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise GridError(f"params={where!r}: not valid YAML: {getattr(e, 'problem', None) or e}{at}") from None
+    if not isinstance(spec, dict):
+        raise GridError(f"params={where!r}: must be a mapping with keys {', '.join(GRID_KEYS)}")
+    return spec
+
+
+def load_grid(path) -> dict:
+    """Read and check a params file (YAML safe loading only); returns {'name', 'description', 'jobs', 'runs'} with
+    runs [(run id, params)], or GridError with every problem found, one per line. The grid's name is its file's
+    name without .yaml: its runs go to <out>/<name>/."""
+    path = Path(path)
+    where = str(path)
+    spec = read_spec(path)
+    errors = []
+    for key, value in spec.items():
+        if key not in GRID_KEYS:
+            errors.append(f"{where}: {key}={_short(value)}: unknown key{config.suggest(key, GRID_KEYS)}; "
+                          f"allowed {', '.join(GRID_KEYS)}")
+        elif not isinstance(value, GRID_KEYS[key]) or isinstance(value, bool):
+            errors.append(f"{where}: {key}={_short(value)}: must be of type {GRID_KEYS[key].__name__}")
+        elif key == "jobs" and value < 1:
+            errors.append(f"{where}: jobs={value!r}: must be >= 1")
+    if errors:
+        raise GridError("\n".join(errors))
+    fixed, grid = spec.get("fixed") or {}, spec.get("grid") or {}
+    for key, value in fixed.items():
+        problem = check_parameter(key, value)
+        if problem:
+            errors.append(f"{where}: fixed.{problem}")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            errors.append(f"{where}: grid.{key}={_short(values)}: must be a non-empty list of values")
+            continue
+        if key in fixed:
+            errors.append(f"{where}: grid.{key}: also set in fixed; set it in one place")
+        for problem in dict.fromkeys(check_parameter(key, v) for v in values):  # each distinct problem once
+            if problem:
+                errors.append(f"{where}: grid.{problem}")
+    if errors:
+        raise GridError("\n".join(errors))
+    runs = [(run_id(dict(zip(grid, combo))), {**fixed, **dict(zip(grid, combo))})
+            for combo in itertools.product(*grid.values())]
+    errors += check_runs(runs, where)
+    ids = [r[0] for r in runs]
+    if len(set(ids)) != len(ids):
+        errors.append(f"{where}: grid: run names collide ({', '.join(sorted({i for i in ids if ids.count(i) > 1}))}); "
+                      f"every grid key needs distinct values")
+    if errors:
+        raise GridError("\n".join(errors))
+    for _, params in runs:
+        literal_parameters(params)
+    return {"name": path.stem, "description": spec.get("description", ""), "jobs": spec.get("jobs"), "runs": runs}
+
+
+def check_runs(runs: list, where: str, sizes: dict = None) -> list:
+    """Problems between the fields of each run, one line per distinct problem naming the first run that has it;
+    sizes: {data source: (training images, test images)} as loaded (default: all of CIFAR-10)."""
+    found = {}
+    for rid, params in runs:
+        source = params.get("data", "")
+        n = sizes[source] if sizes else (config.TRAIN_IMAGES, config.TEST_IMAGES)
+        for problem in config.check_combination(config.RunConfig(**params), *n):
+            if sizes and "must be <=" in problem:
+                problem += f"; data={source!r} has {n[0]} training and {n[1]} test images"
+            found.setdefault(problem, []).append(rid)
+    return [f"{where}: run {rids[0]}: {problem}" + (f" (and {len(rids) - 1} more runs)" if len(rids) > 1 else "")
+            for problem, rids in found.items()]
+
+
+def check_output(folder: Path, out_root) -> None:
+    """GridError unless the grid's folder can be created and written, checked without creating anything."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise GridError(f"out={str(out_root)!r}: {probe} is a file, not a folder; allowed a writable folder")
+    for p in (probe, folder / "runs"):
+        if p.exists() and (not os.access(p, os.W_OK | os.X_OK) or os.statvfs(p).f_flag & os.ST_RDONLY):
+            raise GridError(f"out={str(out_root)!r}: {p} is not writable; allowed a writable folder")
+
+
+def check_data(runs: list, where: str) -> dict:
+    """Load (and so verify) each data source once; GridError when one is missing or corrupt, or when a run asks for
+    more images than it has. Returns {source: (training images, test images)}."""
+    from . import data as datalib
+    sizes, errors = {}, []
+    for source in dict.fromkeys(p.get("data", "") for _, p in runs):
+        try:
+            d = datalib.load(source)
+        except Exception as e:  # missing, unreadable, not CIFAR-10, a cache whose checksum fails, no download
+            msg = " ".join(f"{e}".split())
+            if not msg.startswith("data"):  # not one of data.py's own messages, e.g. a truncated cache file
+                msg = f"{type(e).__name__}: {msg}"
+            field = f"data={datalib.resolve(source)!r}:"
+            errors.append(msg if msg.startswith("data=") else f"{field} {msg.removeprefix('data:').strip()}")
+            continue
+        sizes[source] = (len(d.train_y), len(d.test_y))
+    errors = errors or check_runs(runs, where, sizes)
+    if errors:
+        raise GridError("\n".join(errors))
+    return sizes
+
+
+def check_devices(runs: list) -> None:
+    asked = {p.get("device", "auto") for _, p in runs} - {"auto", "cpu"}
+    if not asked:
+        return
+    import torch
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for device in sorted(asked):
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= n:
+            raise GridError(f"device={device!r}: this machine has {n} CUDA device(s); allowed auto, cpu"
+                            + (f", cuda, cuda:0..{n - 1}" if n else ""))
+
+
+def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0) -> dict:
+    """Every check of the input, in order, creating nothing; the grid with its folder and job count, or GridError."""
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise GridError(f"--jobs={jobs!r}: must be an integer >= 1")
+    if timeout < 0:
+        raise GridError(f"--timeout={timeout!r}: must be >= 0 (0: no limit)")
+    if lock_wait < 0:
+        raise GridError(f"--lock-wait={lock_wait!r}: must be >= 0")
+    grid = load_grid(grid_path)
+    folder = Path(out_root).resolve() / grid["name"]
+    check_output(folder, out_root)
+    check_devices(grid["runs"])  # needs no data: before the data check, which may decode and cache it
+    check_data(grid["runs"], str(grid_path))
+    threads = max(config.RunConfig(**p).threads for _, p in grid["runs"])  # each run's own, fixed count
+    return {**grid, "folder": folder, "jobs": jobs or grid["jobs"] or max(1, (os.cpu_count() or 1) // threads)}

@@ -1,0 +1,61 @@
+"""Provenance of a run: library versions, host, git commit, device and data, so every number traces to its code."""
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+LIBRARIES = ("torch", "torchvision", "numpy", "pandas", "papermill", "ipykernel")  # versions in every record
+
+
+def git_state(root: Path = Path(__file__).resolve().parents[1]) -> dict:
+    """The commit of the code and whether tracked code differs from it (changed results under reports/ do not
+    count)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports"],
+                               cwd=root, capture_output=True, text=True, timeout=10)  # results are not code
+        if commit.returncode:
+            return {"git_commit": None, "git_dirty": None}
+        return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
+
+
+def device_name(device) -> str:
+    import torch
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def versions() -> dict:
+    """Versions of Python and of the libraries a result depends on (None for one not installed)."""
+    out = {"python": sys.version.split()[0]}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def environment() -> dict:
+    """Where a run ran, without the device or data: versions, host, git commit and whether the tree was dirty."""
+    return {**versions(), "host": socket.gethostname(), **git_state()}
+
+
+def provenance(device, data) -> dict:
+    import torch
+    import torchvision
+    return {**environment(), "torch": torch.__version__, "torchvision": torchvision.__version__,  # with build tags
+            "torch_cuda": torch.version.cuda, "device": device_name(device),
+            "torch_threads": torch.get_num_threads(), "data_source": data.source, "data_sha256": data.sha256}

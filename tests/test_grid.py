@@ -1,0 +1,221 @@
+"""Params files: every bad input refused in one line with exit 2 before anything is written; `base:` and YAML merge
+keys; values reach the notebook only as literals."""
+import ast
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from normlib import data as datalib
+from normlib import grid, sweep
+
+
+# ---------------------------------------------------------------- bad input
+
+BASE = """description: bad input
+fixed:
+  data: synthetic
+  train_size: 100
+  test_size: 50
+  width: 8
+grid:
+  norm: [batch, group]
+  batch_size: [2]
+"""
+
+
+def image_folder(root: Path) -> Path:
+    """A tiny CIFAR-10 image-folder copy: two training and one test image per class."""
+    for split, n in (("train", 2), ("test", 1)):
+        for c, cls in enumerate(datalib.CLASSES):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(np.full((32, 32, 3), 20 * c + i, np.uint8)).save(root / split / cls / f"{i}.png")
+    return root
+
+
+def corrupt_cache(tmp_path: Path, monkeypatch) -> str:
+    monkeypatch.setenv(datalib.ENV_CACHE, str(tmp_path / "cache"))
+    source = image_folder(tmp_path / "cifar")
+    datalib.load(str(source))  # decodes and caches
+    (cache,) = (tmp_path / "cache").glob("cifar10-*.npz")
+    with np.load(cache) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["train_x"][0, 0, 0, 0] ^= 1  # one flipped bit in the cached images
+    np.savez(cache, **arrays)  # the stored checksum no longer matches
+    return str(source)
+
+
+def unwritable(tmp_path: Path, monkeypatch) -> None:
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if str(p).startswith(str(tmp_path)) else
+                        real(p, mode, **k))
+
+
+BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatch) giving it, extra args, message)
+    ("typo", BASE.replace("width: 8", "widht: 8"), [],
+     "fixed.widht=8: not a run parameter (did you mean 'width'?); allowed norm, groups, batch_size"),
+    ("top-level typo", BASE.replace("grid:", "grdi:"), [], "grdi={'norm': ['batch', 'group'], 'batch_size': [2]}: "
+                                                           "unknown key (did you mean 'grid'?); allowed description"),
+    ("wrong type", BASE.replace("width: 8", "width: '8'"), [], "fixed.width='8': must be of type int"),
+    ("bool for int", BASE.replace("width: 8", "width: 8\n  epochs: true"), [],
+     "fixed.epochs=True: must be of type int"),
+    ("YAML 1.1 float", BASE.replace("width: 8", "width: 8\n  lr: 1e-3"), [],
+     "fixed.lr='1e-3': must be of type float (YAML reads 1e-3 as text: write 1.0e-3 or 0.001)"),
+    ("infinite float", BASE.replace("width: 8", "width: 8\n  lr: .inf"), [],
+     "fixed.lr=inf: must be of type float (a finite number)"),
+    ("batch size 0", BASE.replace("[2]", "[0, 2]"), [], "grid.batch_size=0: must be >= 1"),
+    ("batch size above the training set", BASE.replace("[2]", "[2, 500]"), [],
+     "run batch_bs500: batch_size=500: must be <= the 100 training images (and 1 more runs)"),
+    ("batch size above the data", BASE.replace("train_size: 100", "train_size: 0").replace("[2]", "[2500]"), [],
+     "run batch_bs2500: batch_size=2500: must be <= the 2000 training images; data='synthetic' has 2000 training"),
+    ("train size above the data", BASE.replace("train_size: 100", "train_size: 3000"), [],
+     "run batch_bs2: train_size=3000: must be <= 2000 (0 = all); data='synthetic' has 2000 training and 500 test"),
+    ("BatchNorm with batch size 1", BASE.replace("[2]", "[1]"), [],
+     "run batch_bs1: batch_size=1: BatchNorm needs at least 2 images per batch"),
+    ("groups not dividing channels", BASE.replace("width: 8", "width: 8\n  groups: 3"), [],
+     "run group_bs2: groups=3: must divide width=8"),
+    ("epochs 0", BASE.replace("width: 8", "width: 8\n  epochs: 0"), [], "fixed.epochs=0: must be >= 1"),
+    ("unknown norm", BASE.replace("[batch, group]", "[batch, bn]"), [],
+     "grid.norm='bn': allowed batch, group, layer, instance, none"),
+    ("unknown activation", BASE.replace("width: 8", "width: 8\n  activation: tanh"), [],
+     "fixed.activation='tanh': allowed relu, sigmoid"),
+    ("unknown device", BASE.replace("width: 8", "width: 8\n  device: gpu"), [],
+     "fixed.device='gpu': allowed auto, cpu, cuda, cuda:N"),
+    ("control characters", BASE.replace("data: synthetic", 'data: "a\\nb"'), [],
+     "fixed.data='a\\nb': must not contain control characters"),
+    ("out in the file", BASE.replace("width: 8", "width: 8\n  out: x.json"), [],
+     "fixed.out='x.json': set by the sweep (one record per run under --out); remove it"),
+    ("key in fixed and grid", BASE.replace("width: 8", "width: 8\n  norm: batch"), [],
+     "grid.norm: also set in fixed; set it in one place"),
+    ("empty grid list", BASE.replace("[2]", "[]"), [], "grid.batch_size=[]: must be a non-empty list of values"),
+    ("run names collide", BASE.replace("batch_size: [2]", "data: [x/y, x-y]").replace("  data: synthetic\n", ""), [],
+     "grid: run names collide (batch_datax-y, group_datax-y); every grid key needs distinct values"),
+    ("jobs 0 in the file", BASE + "jobs: 0\n", [], "jobs=0: must be >= 1"),
+    ("duplicate key", BASE.replace("width: 8", "width: 8\n  width: 16"), [],
+     "not valid YAML: duplicate key 'width' at line 7, column 3"),
+    ("invalid YAML", BASE + "  seed: [0\n", [], "not valid YAML: expected ',' or ']', but got '<stream end>'"),
+    ("Python object tag", BASE.replace("data: synthetic", 'data: !!python/object/apply:os.system ["touch pwned"]'),
+     [], "not valid YAML: could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply"),
+    ("not a mapping", "- norm\n- batch\n", [], "must be a mapping with keys description, base, jobs, fixed, grid"),
+    ("missing params file", None, [], "nope.yaml': cannot read (No such file or directory)"),
+    ("missing data", BASE.replace("data: synthetic", "data: /nonexistent/cifar"), [],
+     "data='/nonexistent/cifar': no such file or folder; set NORMLIB_DATA"),
+    ("corrupt data cache", lambda t, m: BASE.replace("synthetic", corrupt_cache(t, m)).replace("100", "10")
+     .replace("50", "5"), [], "is corrupt (checksum mismatch): delete it to decode"),
+    ("near miss of a synonym", BASE.replace("width: 8", "width: 8\n  lerning_rate: 0.01"), [],
+     "fixed.lerning_rate=0.01: not a run parameter (did you mean 'lr'?)"),
+    ("seed beyond 64 bits", BASE + "  seed: [100000000000000000000]\n", [],
+     "grid.seed=100000000000000000000: must be <= 9223372036854775807"),
+    ("binary params file", b"\x89PNG\r\n\x1a\n\x00\xff\xfe", [], "not a UTF-8 text file (byte 0x89 at offset 0)"),
+    ("deeply nested YAML", "seed: " + "[" * 5000 + "]" * 5000 + "\n", [], "nested too deeply to read"),
+    ("base file missing", "base: nope.yaml\n" + BASE, [], "nope.yaml': cannot read (No such file or directory)"),
+    ("base file is itself", "base: bad.yaml\n" + BASE, [], "base='bad.yaml': a cycle"),
+    ("--jobs 0", BASE, ["--jobs", "0"], "--jobs=0: must be an integer >= 1"),
+    ("--timeout -1", BASE, ["--timeout", "-1"], "--timeout=-1: must be >= 0 (0: no limit)"),
+    ("output under a file", BASE, ["--out", "{tmp}/afile/reports"], "afile is a file, not a folder"),
+    ("unwritable output", lambda t, m: unwritable(t, m) or BASE, [], "is not writable; allowed a writable folder"),
+]
+if not __import__("torch").cuda.is_available():
+    BAD_INPUTS.append(("CUDA without a GPU", BASE.replace("width: 8", "width: 8\n  device: cuda"), [],
+                       "device='cuda': this machine has 0 CUDA device(s); allowed auto, cpu"))
+
+
+@pytest.mark.parametrize("case,text,args,message", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, monkeypatch, capsys, case, text, args, message):
+    monkeypatch.chdir(tmp_path)  # where a `touch pwned` would land
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    params = tmp_path / ("nope.yaml" if text is None else "bad.yaml")
+    if text is not None:
+        text = text(tmp_path, monkeypatch) if callable(text) else text
+        params.write_bytes(text) if isinstance(text, bytes) else params.write_text(text)
+    before = sorted(tmp_path.rglob("*"))
+    out = ["--out", str(tmp_path / "reports")] + [a.format(tmp=tmp_path) for a in args]
+    assert sweep.main([str(params), *out]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and message in lines[0], err
+    assert sorted(tmp_path.rglob("*")) == before  # no report folder, no grid.json, no lock file
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_every_problem_of_a_file_is_listed(capsys, tmp_path):
+    params = tmp_path / "bad.yaml"
+    params.write_text(BASE.replace("width: 8", "widht: 8\n  epochs: 0").replace("[batch, group]", "[batch, bn]"))
+    assert sweep.main([str(params), "--out", str(tmp_path / "reports")]) == 2
+    err = capsys.readouterr().err
+    assert "fixed.widht=8" in err and "fixed.epochs=0" in err and "grid.norm='bn'" in err
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("value", ['x"); open("pwned", "w"); ("', 'a\\"b\\', "'''\n\"\"\"", "$(touch pwned) `id`",
+                                   "{data} %s", "é ü 😀"])
+def test_values_reach_the_notebook_only_as_literals(value):
+    from papermill.translators import translate_parameters
+    params = {"data": value, "lr": 0.5, "diagnostics": False, "seed": 3}
+    assert grid.literal_parameters(params) == params
+    tree = ast.parse(translate_parameters("python3", "python", params, "Parameters"))
+    assert [n.targets[0].id for n in tree.body] == list(params)
+    assert all(isinstance(n.value, ast.Constant) for n in tree.body)
+    assert {n.targets[0].id: n.value.value for n in tree.body} == params
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_non_literal_values_are_refused(value):
+    with pytest.raises(grid.GridError, match="not a plain literal"):
+        grid.literal_parameters({"lr": value})
+
+
+def write(folder: Path, name: str, spec: dict) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def test_base_file_underneath_a_grid_that_says_only_what_it_changes(tmp_path):
+    write(tmp_path, "main", {"description": "main", "jobs": 2, "fixed": {"data": "synthetic", "epochs": 3,
+          "train_size": 100, "test_size": 50, "lr_scaling": "none"}, "grid": {"norm": ["batch", "group"],
+          "batch_size": [2, 16, 64], "seed": [0, 1]}})
+    (tmp_path / "sub").mkdir()
+    child = write(tmp_path / "sub", "control", {"base": "../main.yaml", "description": "control",
+                  "fixed": {"lr_scaling": "sqrt", "base_batch": 16, "batch_size": 2}})
+    g = grid.load_grid(child)
+    assert g["name"] == "control" and g["description"] == "control" and g["jobs"] == 2
+    assert [rid for rid, _ in g["runs"]] == ["batch_seed0", "batch_seed1", "group_seed0", "group_seed1"]
+    assert g["runs"][0][1] == {"data": "synthetic", "epochs": 3, "train_size": 100, "test_size": 50,
+                               "lr_scaling": "sqrt", "base_batch": 16, "batch_size": 2, "norm": "batch", "seed": 0}
+
+
+def test_yaml_merge_keys_are_valid_input(tmp_path):
+    path = tmp_path / "merged.yaml"
+    path.write_text("common: &common\n  data: synthetic\n  train_size: 100\n  test_size: 50\n"
+                    "description: merge keys\n".replace("common: &common", "fixed: &common") +
+                    "grid:\n  <<: {norm: [batch]}\n  batch_size: [2]\n")
+    g = grid.load_grid(path)
+    assert g["runs"] == [("batch_bs2", {"data": "synthetic", "train_size": 100, "test_size": 50, "norm": "batch",
+                                        "batch_size": 2})]
+
+
+def test_merge_key_override_is_not_a_duplicate_key(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("description: x\nfixed:\n  <<: {data: synthetic, train_size: 100, test_size: 100}\n"
+                    "  test_size: 50\ngrid:\n  norm: [group]\n")
+    assert grid.load_grid(path)["runs"][0][1]["test_size"] == 50
+
+
+def test_the_data_is_not_touched_when_a_device_check_fails(tmp_path, monkeypatch, capsys):
+    """device=cuda without a GPU is refused before the data is decoded and cached (nothing written anywhere)."""
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.setenv(datalib.ENV_CACHE, str(tmp_path / "cache"))
+    source = image_folder(tmp_path / "cifar")
+    params = tmp_path / "p.yaml"
+    params.write_text(BASE.replace("synthetic", str(source)).replace("100", "10").replace("50", "5")
+                      .replace("width: 8", "width: 8\n  device: cuda"))
+    assert sweep.main([str(params), "--out", str(tmp_path / "reports")]) == 2
+    assert "device='cuda'" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "reports").exists()
