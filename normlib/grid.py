@@ -97,7 +97,8 @@ def read_spec(path: Path, chain=()) -> dict:
     mine = {**fixed, **grid}
     merged = {**under, **{k: v for k, v in spec.items() if k not in ("fixed", "grid")}}
     merged["fixed"] = {**{k: v for k, v in (under.get("fixed") or {}).items() if k not in mine}, **fixed}
-    merged["grid"] = {**{k: v for k, v in (under.get("grid") or {}).items() if k not in mine}, **grid}
+    axes = under.get("grid") or {}  # the base's axes keep their order (and so the run names theirs)
+    merged["grid"] = {**{k: grid.get(k, v) for k, v in axes.items() if k not in fixed}, **grid}
     return merged
 
 
