@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from constructed import summary
+from constructed import runs_frame, summary
 from normlib.report import original
 from normlib.report.original import PAIR
 from normlib.report.stats import compare, spread
@@ -68,7 +68,9 @@ def test_outcome_2_and_3_tolerances():
     cells = {**drift, **{("batch", b): [v + 2.5 for v in vs] for (_, b), vs in drift.items()}}
     o = original.outcomes(summary(cells), tol=3.0)
     assert o[1].verdict == "holds" and "range 3.00" in o[1].evidence
-    assert o[0].verdict == "does not hold" and o[2].verdict == "holds"  # never below GN: N = 2, gap 2.5 <= 3
+    assert o[0].verdict == "does not hold"  # never below GN: N = 2
+    assert o[2].verdict == "undecided"  # a gap of 2.5 <= 3, but its 90% CI (± 1.1) crosses 3: not shown within
+    assert original.outcomes(summary(cells), tol=4.0)[2].verdict == "holds"  # every 90% CI inside ± 4
     assert original.outcomes(summary(cells), tol=2.0)[1].verdict == "does not hold"
 
 
@@ -82,3 +84,75 @@ def test_outcomes_on_the_original_table():
     assert o[0].verdict == "holds" and "N = 4" in o[0].evidence  # bs 2: one-sided p 0.0068, Holm x7 = 0.047
     assert o[1].verdict == "does not hold" and "range 4.20" in o[1].evidence
     assert o[2].verdict == "does not hold" and "6.40" in o[2].evidence and "batch size 32" in o[2].evidence
+
+
+def without(s: pd.DataFrame, norm: str, bs: int) -> pd.DataFrame:
+    return s[~((s.norm == norm) & (s.batch_size == bs))]
+
+
+def test_a_missing_cell_is_named_and_cannot_flip_a_verdict():
+    table = original.original_stats()
+    o = original.outcomes(without(table, "group", 128))  # GroupNorm's range without 128: 2.26 <= 3
+    assert [x.verdict for x in o] == ["cannot be evaluated"] * 3
+    assert all("(GroupNorm, 128): no successful run" in x.evidence for x in o)
+    assert "left out: 128" in o[0].evidence
+    o = original.outcomes(without(table, "group", 2))  # the range without 2 is still 4.14 > 3: stands
+    assert o[1].verdict == "does not hold" and "could only widen it" in o[1].evidence
+    both_gone = table[table.batch_size != 128]  # a batch size not tested by either norm: named only when expected
+    assert original.outcomes(both_gone)[1].verdict == "holds"
+    assert original.outcomes(both_gone, batch_sizes=BS)[1].verdict == "cannot be evaluated"
+    one_run = summary({("batch", 2): [60, 61], ("group", 2): [70, 71], ("batch", 16): [70], ("group", 16): [70, 70]})
+    assert "(BatchNorm, 16): 1 run" in original.outcomes(one_run)[0].evidence
+
+
+def test_paired_runs_find_what_welch_misses():
+    rng = np.random.default_rng(3)
+    seed_effect = rng.normal(0, 3, 5)  # large run-to-run spread shared by both norms of a seed
+    cells = {}
+    for b in (2, 16, 128):
+        cells[("group", b)] = 70 + seed_effect
+        cells[("batch", b)] = 70 + seed_effect + (-1.5 if b == 2 else 0) + rng.normal(0, 0.2, 5)
+    runs = runs_frame(cells)
+    welch, paired = original.outcomes(summary(cells)), original.outcomes(summary(cells), runs=runs)
+    assert welch[0].verdict == "does not hold" and "Welch t-tests" in welch[0].evidence
+    assert paired[0].verdict == "holds" and "N = 16" in paired[0].evidence
+    assert "paired t-tests over seeds" in paired[0].evidence
+    assert paired[2].verdict == "holds"  # from 16 on, paired 90% CIs of BN - GN well inside ± 3
+
+
+def test_equivalence_verdict_per_batch_size():
+    o = original.outcomes(case({2: -10, 4: -5, 8: 5, 16: 5}))  # beyond +3 at 8 and 16
+    assert o[2].verdict == "does not hold"
+    assert "batch size 8: +5.00, 90% CI" in o[2].evidence and "→ beyond" in o[2].evidence
+    assert "batch size 32: +0.00, 90% CI [-0.98, +0.98] → within" in o[2].evidence
+
+
+def test_poor_against_its_own_best_is_reported_beside():
+    o = original.outcomes(case({2: -10, 4: -5, 128: -4}))  # BatchNorm falls at 128 too, while GN is level
+    assert o[0].alt == "does not hold" and "the largest batch size is among them" in o[0].evidence
+    o = original.outcomes(case({2: -10, 4: -5}))
+    assert o[0].alt == "holds" and "N = 8; significantly below it" in o[0].evidence
+    assert "two-sided, Holm over all 21 pairs of batch sizes" in o[0].evidence
+
+
+def test_every_verdict_states_the_optimizer_steps():
+    steps = {b: [10 * 256 // b] for b in BS}
+    for x in original.outcomes(case({2: -10, 4: -5}), steps=steps):
+        assert "Unequal optimizer steps" in x.evidence and "Batch size 2 took 64.0x the steps of batch size 128" \
+            in x.evidence
+    for x in original.outcomes(case({}), steps={b: [500] for b in BS}):
+        assert "Every batch size ran 500 optimizer steps per run (equal steps)" in x.evidence
+    assert original.original_steps()[2] == [250_000] and original.original_steps()[128] == [3_910]
+
+
+def test_protocol_differences_name_data_precision_split_and_metric():
+    same = pd.DataFrame([{**original.ORIGINAL_PROTOCOL, "prov_data_source": "/data/cifar-10-batches-py"}])
+    assert original.protocol_differences(same, "best_acc", 5) == []
+    ours = same.assign(prov_data_source="/work/shared/data/cifar10-jpeg.tar.xz", precision="bf16", val_size=5000,
+                       train_size=2000)
+    diff = " | ".join(original.protocol_differences(ours, "final_acc", 5))
+    assert "image-folder JPEG copy of CIFAR-10 (`cifar10-jpeg.tar.xz`), not the original's python pickles" in diff
+    assert "cannot be measured here without the original pickles" in diff
+    assert "precision bf16 (original: fp32)" in diff and "validation split 5000 (original: none)" in diff
+    assert "training images 2000 (original: all)" in diff
+    assert "metric final_acc" in diff and "picked on the test set" in diff
