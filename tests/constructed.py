@@ -10,7 +10,9 @@ from normlib.config import RunConfig
 from normlib.report.stats import stats
 
 
-def history(accs, val=None, bn=False, blocks=4):
+def history(accs, val=None, bn=False, blocks=4, precise=True):
+    """Per-epoch entries; BatchNorm's last one with the test-time diagnostics (precise=False: as in records made before
+    diag_precise_acc)."""
     h = []
     for i, a in enumerate(accs):
         e = {"epoch": i + 1, "step": 10 * (i + 1), "train_loss": 1.0, "train_acc": a, "test_loss": 1.0,
@@ -22,19 +24,24 @@ def history(accs, val=None, bn=False, blocks=4):
         h.append(e)
     if bn:
         h[-1].update(diag_running_acc=accs[-1], diag_batchstat_acc=accs[-1] - 5)
+        if precise:
+            h[-1].update(diag_precise_acc=accs[-1] + 1)
     return h
 
 
-def write_grid(folder, runs: dict) -> None:
-    """runs: {run_id: (params, accuracies per epoch[, validation accuracies])} -> grid.json and run records."""
+def write_grid(folder, runs: dict, precise=True) -> None:
+    """runs: {run_id: (params, accuracies per epoch[, validation accuracies])} -> grid.json and run records; the steps
+    are those of 100 training images per epoch (or the `steps` parameter)."""
     records.write_json(folder / "grid.json", {"name": folder.name, "description": "constructed",
                                               "runs": [{"run_id": r, "params": p} for r, (p, *_) in runs.items()]})
     for rid, (params, accs, *val) in runs.items():
         full = RunConfig(**params).dict()
-        hist = history(accs, val[0] if val else None, full["norm"] == "batch", full["num_blocks"])
+        hist = history(accs, val[0] if val else None, full["norm"] == "batch", full["num_blocks"], precise)
         records.write_json(folder / "runs" / f"{rid}.json", {
-            "schema": records.SCHEMA, "status": "ok", "error": None, "params": full, "effective_lr": full["lr"],
-            "steps": hist[-1]["step"], "images": {"train": 100, "test": 100}, "final_acc": accs[-1],
+            "schema": records.SCHEMA, "status": "ok", "error": None, "params": full,
+            "effective_lr": RunConfig(**params).effective_lr,
+            "steps": full["steps"] or len(accs) * math.ceil(100 / full["batch_size"]),
+            "images": {"train": 100, "test": 100}, "final_acc": accs[-1],
             "best_acc": max(accs), "history": hist,
             "provenance": {"device": "cpu", "data_source": "constructed", "git_commit": "0" * 40}})
 
@@ -75,3 +82,18 @@ def runs_frame(cells: dict) -> pd.DataFrame:
 def summary(cells: dict) -> pd.DataFrame:
     """{(norm, batch_size): [accuracy per seed]} -> its stats() frame."""
     return stats(runs_frame(cells))
+
+
+def pair_grid(folder, sizes, fixed=None, shift=None, seeds=(0.3, -0.5, 0.9), precise=True) -> None:
+    """BatchNorm and GroupNorm at each batch size, one run per seed offset (2 epochs): GroupNorm at 60, BatchNorm
+    2 points higher per doubling, plus shift(norm, batch size); a seed moves BatchNorm twice as far as GroupNorm, so
+    the per-seed differences vary and paired tests have a spread."""
+    runs = {}
+    for norm in ("batch", "group"):
+        for bs in sizes:
+            for seed, offset in enumerate(seeds):
+                a = (60 + 2 * math.log2(bs) * (norm == "batch") + offset * (1 + (norm == "batch"))
+                     + (shift(norm, bs) if shift else 0.0))
+                runs[f"{norm}_bs{bs}_seed{seed}"] = ({"norm": norm, "batch_size": bs, "seed": seed, "epochs": 2,
+                                                     **(fixed or {})}, [a - 5, a])
+    write_grid(folder, runs, precise)
