@@ -3,9 +3,12 @@ PY ?= python3
 GRID ?= params/quick.yaml
 JOBS ?=
 
-install:  ## torch first (a local build on these machines), then the project and its test tools
+install:  ## torch first (a local build on these machines), the project with its test tools, chromium
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[test]'
+	command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then \
+	  SUDO=sudo; else echo "chromium missing and no root or sudo: the browser test will be skipped"; exit 0; fi; \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
 test:  ## unit tests, the papermill end-to-end test, and the notebooks with their tiny defaults
 	$(PY) -m pytest -q --nbval-lax tests notebooks

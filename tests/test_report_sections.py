@@ -1,16 +1,13 @@
-"""The sections: what triggers them, the notebook's defaults, a render without torch, and one render of the summary
-notebook on the smoke grid's records plus constructed extra grids."""
+"""The sections: what triggers them, the notebook's defaults, a render without torch, and the summary notebook as
+the smoke report (conftest) executed it."""
 import subprocess
 import sys
 import textwrap
-from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
-import pytest
 
 from constructed import EXTRA, constructed
-from normlib import records, report, runner
-from normlib.grid import load_grid
+from normlib import report
 from normlib.report import load, render, sections
 
 
@@ -40,10 +37,11 @@ def test_report_renders_every_section_without_torch(tmp_path):
         from normlib import report
         grids = report.load_all({str(tmp_path)!r}, "c_norms", "c_lr,c_groups,c_depth")
         main = grids[0]
-        items = (report.header_section(grids, "final_acc") + report.batch_size_section(main, "final_acc")
+        items = (report.title_section(grids, "final_acc") + report.batch_size_section(main, "final_acc")
                  + report.outcomes_section(main, "final_acc") + report.original_section(main, "final_acc")
                  + report.metrics_section(main, "final_acc") + report.bn_diagnostics_section(main)
-                 + report.control_section(main, grids[1], "final_acc") + report.provenance_section(grids))
+                 + report.control_section(main, grids[1], "final_acc") + report.methods_section(grids, "final_acc")
+                 + report.provenance_section(grids))
         for g in grids:
             items += (report.groups_section(g, "final_acc") + report.norms_section(g, "final_acc")
                       + report.depth_section(g, "final_acc"))
@@ -55,34 +53,16 @@ def test_report_renders_every_section_without_torch(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-@pytest.fixture(scope="session")
-def reports_root(tmp_path_factory):
-    """The smoke grid run in-process (one record per run, as the sweep writes them) and constructed extra grids."""
-    root = tmp_path_factory.mktemp("reports")
-    grid = load_grid(render.ROOT / "params" / "smoke.yaml")
-    folder = root / grid["name"]
-    records.write_json(folder / "grid.json", {"name": grid["name"], "description": grid["description"],
-                                              "runs": [{"run_id": i, "params": p} for i, p in grid["runs"]]})
-    with ThreadPoolExecutor(2) as pool:  # two single-threaded runs at a time, as the sweep's two jobs
-        list(pool.map(lambda r: runner.run({**r[1], "threads": 1, "out": str(folder / "runs" / f"{r[0]}.json")}),
-                      grid["runs"]))
-    for name, (fixed, g) in EXTRA.items():
-        constructed(root / name, fixed, g)
-    return root
-
-
-def test_summary_notebook_renders_every_section(reports_root):
-    import papermill as pm
-    out = reports_root / "summary.ipynb"
-    pm.execute_notebook(str(render.SUMMARY_NOTEBOOK), str(out), kernel_name="python3", progress_bar=False,
-                        parameters={"grid": "smoke", "reports": str(reports_root), "extra": ",".join(EXTRA)})
-    nb = nbformat.read(out, as_version=4)
-    text = "\n".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells for o in c.get("outputs", []))
+def test_summary_notebook_renders_every_section(smoke_report):
+    nb = nbformat.read(smoke_report.with_name("summary.ipynb"), as_version=4)
+    outputs = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])]
+    text = "\n".join(o.get("text/markdown", "") for o in outputs)
     for title in ("BatchNorm vs GroupNorm across batch sizes", "The original's expected outcomes",
                   "Comparison with the original", "Choice of metric", "BatchNorm diagnostics",
                   "Control: learning rate scaled linearly", "GroupNorm: number of groups", "All normalizations",
-                  "Depth", "Provenance"):
+                  "Depth", "Methods", "Provenance"):
         assert f"## {title}" in text, title
     assert "67.83 ± 2.21" in text  # the original's published table, side by side
-    figures = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
-    assert figures >= 10
+    figures = [o["text/html"] for o in outputs if "<figure>" in o.get("text/html", "")]
+    assert len(figures) >= 9
+    assert all(f"<b>Figure {i}.</b>" in f and "data:image/svg+xml;base64," in f for i, f in enumerate(figures, 1))

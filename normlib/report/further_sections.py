@@ -5,7 +5,7 @@ import pandas as pd
 
 from ..config import DIAG_BATCHES, DIAG_TEST
 from .load import Grid
-from .plots import plot_bn_gap, plot_control, plot_grad_profile, plot_lines
+from .plots import Figure, plot_bn_gap, plot_control, plot_grad_profile, plot_lines
 from .sections import intro
 from .controls import confounds, control_kind, control_runs
 from .stats import ALPHA, cell_test, holm, paired, samples, spread, stats, trend, versus_best, welch_rows
@@ -54,13 +54,7 @@ def bn_diagnostics_section(grid: Grid) -> list:
     last = ep.sort_values("epoch").groupby("run_id").tail(1)
     have = [k for k, (col, _) in DIAG_STATS.items() if col in last and last[col].notna().any()]
     has_acc = {"running", "batch"} <= set(have)
-    items = [intro("BatchNorm diagnostics", grid, [
-        "gap between a training batch's statistics and the running statistics, per epoch (mean over seeds), one line "
-        "per batch size: mean gap in running-std units and |log| variance ratio, averaged over BN layers and the "
-        f"first {DIAG_BATCHES} batches of the epoch"] + ([
-        "final model's test accuracy normalising with the running statistics (eval mode), with precise statistics "
-        "recomputed with the final weights (where the records have them) and with each test batch's own statistics "
-        "(batches of the training batch size), mean ± 95% CI over seeds"] if has_acc else []))]
+    items = [intro("BatchNorm diagnostics", grid)]
     rows, acc = [], {}  # acc: batch size -> mean accuracy per statistics kind
     for bs, runs in last.groupby("batch_size"):
         row = {"batch size": int(bs), "mean gap (final epoch)": f"{runs.bn_mean_gap.mean():.3f}",
@@ -88,11 +82,16 @@ def bn_diagnostics_section(grid: Grid) -> list:
         text += " " + (statistics_loss(pd.DataFrame(acc).T.sort_index()) if "precise" in have else (
             "Precise-BN accuracy is absent from these records (made before it was measured), so the loss cannot be "
             "split here into the statistics mismatch and the batch noise."))
-    items += [pd.DataFrame(rows), text, plot_bn_gap(ep)]
+    items += [pd.DataFrame(rows), text, Figure(plot_bn_gap(ep), (
+        "Gap between a training batch's statistics and the running statistics per epoch (mean over seeds ± 95% CI), "
+        "one line per batch size: mean gap in running-std units and |log| variance ratio, averaged over BN layers "
+        f"and the first {DIAG_BATCHES} batches of the epoch."))]
     if has_acc:
         long = pd.concat([last.assign(stat=DIAG_STATS[k][1], acc=last[DIAG_STATS[k][0]]) for k in have])
-        items.append(plot_lines(stats(long, "acc", ("batch_size", "stat")), "batch_size", "stat",
-                                "BatchNorm at test time: running, precise and per-batch statistics", label=str))
+        items.append(Figure(plot_lines(stats(long, "acc", ("batch_size", "stat")), "batch_size", "stat", label=str), (
+            "BatchNorm at test time: the final model's test accuracy normalising with the running statistics (eval "
+            "mode), with precise statistics recomputed with the final weights (where the records have them) and "
+            "with each test batch's own statistics (batches of the training batch size), mean ± 95% CI over seeds.")))
     return items
 
 
@@ -115,8 +114,7 @@ def control_section(main: Grid, ctrl: Grid, metric: str, alpha: float = ALPHA) -
     if shared.empty:
         return [intro(f"Control: {kind}", ctrl), f"No (norm, batch size) in common with the main grid `{main.name}`."]
     confound = confounds(base, other)
-    items = [intro(f"Control: {kind}", ctrl, [
-        f"accuracy vs batch size, main grid `{main.name}` (solid) and this control (dashed), mean ± 95% CI"]),
+    items = [intro(f"Control: {kind}", ctrl),
         f"Baseline: the main grid `{main.name}` (protocol — {protocol(base)})."
         + (f" **The two grids also differ in {', '.join(confound)}: the comparison is confounded.**"
            if confound else "")
@@ -166,8 +164,10 @@ def control_section(main: Grid, ctrl: Grid, metric: str, alpha: float = ALPHA) -
               "both have every seed (the runs share the initialisation seed and the data order), Welch's t-test "
               "otherwise; p Holm-corrected across batch sizes within each norm:",
               pd.DataFrame(rows), "\n\n".join(text)]
-    items.append(plot_control(main_stats[main_stats.norm.isin(shared.norm)],
-                              full_stats[full_stats.norm.isin(shared.norm)], (main.name, ctrl.name), metric))
+    items.append(Figure(plot_control(main_stats[main_stats.norm.isin(shared.norm)],
+                                     full_stats[full_stats.norm.isin(shared.norm)], (main.name, ctrl.name)),
+                        f"Test accuracy ({metric}) against batch size, main grid `{main.name}` (solid) and control "
+                        f"`{ctrl.name}` (dashed), mean ± 95% CI over seeds."))
     return items
 
 
@@ -193,8 +193,7 @@ def groups_section(grid: Grid, metric: str) -> list:
         return []
     s = stats(runs, metric, ("batch_size", "groups"))
     width = int_list(sorted(runs.width.unique()))
-    items = [intro("GroupNorm: number of groups", grid, [
-        "accuracy vs number of groups (log2 axis), one line per batch size, mean ± 95% CI"]),
+    items = [intro("GroupNorm: number of groups", grid),
              f"groups = 1 normalises over all channels of a position set (LayerNorm over C, H, W); groups = width "
              f"({width}) normalises each channel alone (InstanceNorm); the original uses 4."]
     table = mean_std_cells(s, "groups", "batch_size")
@@ -213,8 +212,9 @@ def groups_section(grid: Grid, metric: str) -> list:
                      f"{pval(four.p_holm.iloc[0])}).")
         lines.append(line)
     items += [note, table, "\n\n".join(lines),
-              plot_lines(s, "groups", "batch_size", f"GroupNorm: {metric} vs groups",
-                         label=lambda bs: f"batch size {bs}")]
+              Figure(plot_lines(s, "groups", "batch_size", label=lambda bs: f"batch size {bs}"),
+                     f"GroupNorm's test accuracy ({metric}) against the number of groups, one line per batch size, "
+                     f"mean ± 95% CI over seeds.")]
     return items
 
 
@@ -224,8 +224,7 @@ def norms_section(grid: Grid, metric: str) -> list:
     if runs.norm.nunique() < 3:
         return []
     s = stats(runs, metric)
-    items = [intro("All normalizations across batch sizes", grid, [
-        "accuracy vs batch size, one line per normalization, mean ± 95% CI"]),
+    items = [intro("All normalizations across batch sizes", grid),
              "LayerNorm here is GroupNorm with 1 group, InstanceNorm GroupNorm with one group per channel (both with "
              "affine parameters); 'No norm' has none.", results_table(runs, metric), spread_table(spread(s))]
     vb = versus_best(s, "norm", within="batch_size", runs=runs, metric=metric)
@@ -241,7 +240,8 @@ def norms_section(grid: Grid, metric: str) -> list:
                      f"{pval(second.p_holm)})")
         lines.append(line + ".")
     items += [note, table, "\n\n".join(lines),
-              plot_lines(s, "batch_size", "norm", f"{metric} vs batch size, every normalization")]
+              Figure(plot_lines(s, "batch_size", "norm"), f"Test accuracy ({metric}) against batch size, one line per "
+                                                          f"normalization, mean ± 95% CI over seeds.")]
     return items
 
 
@@ -265,10 +265,7 @@ def depth_section(grid: Grid, metric: str) -> list:
     runs = runs.assign(setting=[f"{a}, {norm_label(n)}" for a, n in zip(runs.activation, runs.norm)])
     s = stats(runs, metric, ("setting", "num_blocks"))
     prof = grad_profile(grid.epochs[grid.epochs.run_id.isin(runs.run_id)])
-    items = [intro("Depth: accuracy and gradients vs number of blocks", grid, [
-        "accuracy vs number of blocks, one line per activation (and norm), mean ± 95% CI",
-        "mean |gradient| of each conv layer's weights in the first epoch (layer 0 = stem), mean over seeds, one line "
-        "per number of blocks, log scale"]),
+    items = [intro("Depth: accuracy and gradients vs number of blocks", grid),
              "The original lists accuracy and gradient magnitude by number of blocks without the code behind them; "
              "here both are measured from the records."]
     items.append(mean_std_cells(s, "num_blocks", "setting").rename_axis("blocks").reset_index())
@@ -291,7 +288,11 @@ def depth_section(grid: Grid, metric: str) -> list:
                      f"{deepest.grad.iloc[0]:.2e} and the last conv's {deepest.grad.iloc[-1]:.2e} "
                      f"(stem / last = {deepest.grad.iloc[0] / deepest.grad.iloc[-1]:.2f}).")
         lines.append(line)
-    items += ["\n\n".join(lines), plot_lines(s, "num_blocks", "setting", f"{metric} vs depth", label=str)]
+    items += ["\n\n".join(lines), Figure(plot_lines(s, "num_blocks", "setting", label=str), (
+        f"Test accuracy ({metric}) against the number of blocks, one line per activation and norm, mean ± 95% CI over "
+        "seeds."))]
     if len(prof):
-        items.append(plot_grad_profile(prof))
+        items.append(Figure(plot_grad_profile(prof), (
+            "Mean |gradient| of each conv layer's weights in the first epoch (layer 0 = stem), mean over seeds, one "
+            "line per number of blocks; the panels share the (log) y axis.")))
     return items

@@ -1,34 +1,71 @@
-"""The report's sections on the main grid, BatchNorm vs GroupNorm: header, batch sizes, the original's outcomes, the
-comparison with the original, the choice of metric, provenance. Each returns a list of items for show()."""
+"""The report's sections on the main grid, BatchNorm vs GroupNorm: title, batch sizes, the original's outcomes, the
+comparison with the original, the choice of metric, methods, provenance. Each returns a list of items for a Page:
+markdown strings, DataFrames, Tables and Figures."""
+import html
+
 import pandas as pd
 
 from .load import K, Grid, check_metric, metric_text
 from .original import ORIGINAL_PROTOCOL, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, outcomes
-from .plots import plot_accuracy, plot_curves, plot_spread
+from .plots import Figure, plot_accuracy, plot_curves, svg_uri
 from .stats import ALPHA, compare, spread, stats
-from .tables import provenance_table, results_table, spread_table, stats_table, status_table
-from .text import mean_std, norm_label, param_text, protocol, pval, varied
+from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
+from .text import mean_std, norm_label, param_text, plural, protocol, pval, varied
+
+NUMBER = r"[-+]?\d[\d.,]*(e[-+]?\d+)?|—"  # a table cell that is one number (or a dash for none)
+TITLE = "BatchNorm vs GroupNorm across batch sizes on CIFAR-10"  # the heading; with the grid, the page title
 
 
-def intro(title: str, grid: Grid, figures=()) -> str:
-    """A section's opening: its title, grid, how many runs, protocol and a list of its figures."""
-    figs = " Figures: " + "; ".join(f"({i}) {f}" for i, f in enumerate(figures, 1)) + "." if figures else ""
-    return (f"## {title}\n\nGrid `{grid.name}` ({grid.description or 'no description'}): {len(grid.ok)} successful "
-            f"runs of {grid.n_expected} expected. Protocol — {protocol(grid.ok)}.{figs}")
+def intro(title: str, grid: Grid) -> str:
+    """A section's heading and the grid it reads (each grid's protocol is stated once, under Methods)."""
+    return f"## {title}\n\n*Grid `{grid.name}`.*"
 
 
-def show(items) -> None:
-    """Display a section: strings as markdown, DataFrames as markdown tables, figures as images."""
-    import matplotlib.pyplot as plt
-    from IPython.display import Markdown, display
-    for item in items:
-        if isinstance(item, str):
-            display(Markdown(item))
-        elif isinstance(item, pd.DataFrame):
-            display(Markdown(item.to_markdown(index=False) if len(item) else "(empty table)"))
-        else:
-            display(item)
-            plt.close(item)
+class Page:
+    """Displays sections' items in order, numbering tables and figures across the whole report: a string as markdown,
+    a DataFrame as a markdown table, a Table under its numbered caption, a Figure as an SVG image over its numbered
+    caption (also its alt text)."""
+
+    def __init__(self):
+        self.tables = self.figures = 0
+
+    def show(self, items) -> None:
+        import matplotlib.pyplot as plt
+        from IPython.display import HTML, Markdown, display
+        for item in items:
+            if isinstance(item, Table):
+                self.tables += 1
+                display(Markdown(f"**Table {self.tables}.** {item.caption}\n\n{markdown_table(item.frame)}"))
+            elif isinstance(item, Figure):
+                self.figures += 1
+                caption = f"Figure {self.figures}. {item.caption}"
+                display(HTML(f'<figure><img src="{svg_uri(item.fig)}" alt="{html.escape(caption.replace("`", ""))}">'
+                             f"<figcaption><b>Figure {self.figures}.</b> {code_spans(item.caption)}</figcaption>"
+                             f"</figure>"))
+                plt.close(item.fig)
+            elif isinstance(item, str):
+                display(Markdown(item))
+            elif isinstance(item, pd.DataFrame):
+                display(Markdown(markdown_table(item)))
+            else:
+                raise TypeError(f"section item of type {type(item).__name__}: allowed str, DataFrame, Table, Figure")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """Cells exactly as the sections wrote them (tabulate would reparse '22.60' as 22.6 and a hash like '1e5' as a
+    number); numeric columns right-aligned."""
+    if not len(frame):
+        return "(empty table)"
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) or frame[c].astype(str).str.fullmatch(NUMBER).all()
+               for c in frame.columns]
+    return frame.to_markdown(index=False, disable_numparse=True,
+                             colalign=["right" if n else "left" for n in numeric])
+
+
+def code_spans(text: str) -> str:
+    """Plain text with `code` spans as HTML (a caption's only markup)."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def pair_runs(grid: Grid):
@@ -37,22 +74,33 @@ def pair_runs(grid: Grid):
     return runs if set(runs.norm) == set(PAIR) else None
 
 
-def header_section(grids: list, metric: str, k: int = K, tol: float = TOL, alpha: float = ALPHA) -> list:
-    """What the report shows: the grids, the metric, the statistics, and any run without a result."""
+def title_section(grids: list, metric: str, k: int = K) -> list:
+    """The report's title; the grids it reads, how many of their runs succeeded and when they ended; the metric."""
     check_metric(grids, metric)
-    main = grids[0]
-    items = [f"Main grid `{main.name}`" + (f"; further grids: {', '.join(f'`{g.name}`' for g in grids[1:])}"
-                                           if len(grids) > 1 else "") + ". "
-             f"Every table and figure uses **{metric}**: {metric_text(metric, k)}. Means are over seeds; ± is the "
-             f"sample std over seeds unless marked as a 95% CI (t distribution); tests are Welch's t-tests over seeds, "
-             f"Holm-corrected across batch sizes where one claim rests on several batch sizes; significance level "
-             f"{alpha:g}; tolerance for 'similar' {tol:g} accuracy points."]
+    ended = pd.concat([g.ok.get("prov_ended", pd.Series(dtype=object)) for g in grids]).dropna().str[:10]
+    dates = "" if ended.empty else f"Runs ended {ended.min()}" + (
+        "" if ended.min() == ended.max() else f" to {ended.max()}") + ". "
+    missing = sum(len(status_table(g.runs, g.expected)) for g in grids)
+    return [f"# {TITLE}\n\n" + ("Grid " if len(grids) == 1 else "Grids ") + "; ".join(
+        f"`{g.name}` ({g.description or 'no description'}): {len(g.ok)} of {plural(g.n_expected, 'run')}"
+        for g in grids) + f". {dates}Accuracy is **{metric}**, {metric_text(metric, k)}."
+        + (f" **{plural(missing, 'run')} without a result**, left out of every mean (listed under Methods)."
+           if missing else "")]
+
+
+def methods_section(grids: list, metric: str, tol: float = TOL, alpha: float = ALPHA) -> list:
+    """How the numbers are made: the statistics, each grid's protocol, and any run without a result."""
+    items = ["## Methods",
+             f"Every table and figure uses **{metric}**. Means are over seeds; ± is the sample std over seeds unless "
+             f"marked as a 95% CI (t distribution); tests are over seeds, Holm-corrected across batch sizes where one "
+             f"claim rests on several batch sizes; significance level {alpha:g}; tolerance for 'similar' {tol:g} "
+             f"accuracy points."]
     for grid in grids:
         missing = status_table(grid.runs, grid.expected)
-        items.append(f"**Grid `{grid.name}`**: {len(grid.ok)} successful runs of {grid.n_expected} expected."
-                     + ("" if missing.empty else " Runs without a result (left out of every mean):"))
+        items.append(f"**Grid `{grid.name}`** ({grid.description or 'no description'}): {len(grid.ok)} successful "
+                     f"runs of {grid.n_expected} expected; {protocol(grid.ok)}.")
         if not missing.empty:
-            items.append(missing)
+            items.append(Table(missing, f"Runs of grid `{grid.name}` without a result, left out of every mean."))
     return items
 
 
@@ -89,20 +137,20 @@ def batch_size_section(grid: Grid, metric: str, alpha: float = ALPHA) -> list:
     if runs is None:
         return []
     s = stats(runs, metric)
-    items = [intro("BatchNorm vs GroupNorm across batch sizes", grid, [
-        "accuracy vs batch size, mean ± 95% CI over seeds", "every run's accuracy",
-        "learning curves (test accuracy per epoch, mean over seeds)"]),
-             f"**Results** ({metric}, %, mean ± sample std over seeds, the original's layout):",
-             results_table(runs, metric),
-             f"**Statistics per batch size**: 95% CI of each mean; BatchNorm − GroupNorm with the 95% CI of the "
-             f"difference (Welch), Welch's two-sided p and the Holm-corrected p across the "
-             f"{s.batch_size.nunique()} batch sizes:", stats_table(s),
-             "**Two different standard deviations** (the original reports only the second and calls it an average "
-             "standard deviation):", spread_table(spread(s))]
-    items += ["**Analysis**\n\n" + analysis(runs, metric, alpha),
-              plot_accuracy(runs, metric), plot_spread(runs, metric),
-              plot_curves(grid.epochs[grid.epochs.run_id.isin(runs.run_id)], PAIR)]
-    return items
+    return [intro("BatchNorm vs GroupNorm across batch sizes", grid),
+            Table(results_table(runs, metric), f"Test accuracy (%, {metric}) in the original's layout: mean ± sample "
+                                               f"std over seeds (n runs)."),
+            Figure(plot_accuracy(runs, metric), f"Test accuracy ({metric}) against batch size: mean ± 95% CI over "
+                                                f"seeds (bars) and every run (dots beside their mean)."),
+            Figure(plot_curves(grid.epochs[grid.epochs.run_id.isin(runs.run_id)], PAIR),
+                   "Learning curves: test accuracy per epoch, mean over seeds ± 95% CI (band), one line per batch "
+                   "size; both panels share the y axis."),
+            Table(stats_table(s), f"Statistics per batch size: 95% CI of each mean; BatchNorm − GroupNorm with the "
+                                  f"95% CI of the difference (Welch), Welch's two-sided p and the Holm-corrected p "
+                                  f"across the {s.batch_size.nunique()} batch sizes."),
+            Table(spread_table(spread(s)), "Two different standard deviations (the original reports only the second "
+                                           "and calls it an average standard deviation)."),
+            "**Analysis**\n\n" + analysis(runs, metric, alpha)]
 
 
 # ---------------------------------------------------------------- the original
@@ -197,12 +245,12 @@ def metrics_section(grid: Grid, metric: str) -> list:
     else:
         text += " val_selected_acc is not available: these runs hold out no validation split (val_size=0)."
     return [intro("Choice of metric", grid),
-            f"Mean test accuracy (%) over seeds under each per-run metric; the report uses **{metric}**.", table, text]
+            Table(table, f"Mean test accuracy (%) over seeds under each per-run metric; the report uses `{metric}`."),
+            text]
 
 
 def provenance_section(grids: list) -> list:
-    """One table of the environments every grid's successful runs came from."""
-    tables = [provenance_table(grid.runs) for grid in grids]
-    table = pd.concat([t.assign(grid=grid.name) for grid, t in zip(grids, tables) if len(t)], ignore_index=True)
-    return ["## Provenance\n\nThe environments the successful runs came from, per grid.",
-            table[["grid"] + [c for c in table.columns if c != "grid"]]]
+    """Where each grid's successful runs came from, one column per grid."""
+    table = pd.DataFrame({f"grid {g.name}": provenance_column(g.runs) for g in grids})
+    return ["## Provenance", Table(table.rename_axis("").reset_index(), "The environments the successful runs came "
+                                  "from; a value with a run count where the runs differ.")]

@@ -1,10 +1,27 @@
-"""The tables the report's sections share, each built from runs or a stats() frame and ready to display."""
+"""The tables the report's sections share, each built from runs or a stats() frame and ready to display; a section
+pairs one with its caption as a Table."""
+from pathlib import Path
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
 from .original import PAIR
 from .stats import compare, stats
-from .text import mean_std, mean_std_cells, norm_label, pval
+from .text import mean_std, mean_std_cells, norm_label, plural, plus_minus, pval
+
+PROVENANCE = {  # record provenance key -> (row name, how the table writes a value)
+    "device": ("device", str), "torch": ("torch", str), "python": ("python", str),
+    "git_commit": ("git commit", lambda v: v[:10]),
+    "data_source": ("data", lambda v: Path(v).name),  # the file, not where it sat on the machine that ran
+    "data_sha256": ("data sha256", lambda v: v[:12] + "…"),
+}
+
+
+class Table(NamedTuple):
+    """A table and its caption: the page numbers it and writes the caption above it."""
+    frame: pd.DataFrame
+    caption: str
 
 
 def results_table(runs: pd.DataFrame, metric: str = "final_acc") -> pd.DataFrame:
@@ -15,16 +32,16 @@ def results_table(runs: pd.DataFrame, metric: str = "final_acc") -> pd.DataFrame
 
 
 def stats_table(s: pd.DataFrame) -> pd.DataFrame:
-    """Per batch size: each side's n, mean, std and 95% CI, BatchNorm − GroupNorm with its CI, Welch and Holm p."""
+    """Per batch size: each norm's mean ± 95% CI (n and std are the results table's), BatchNorm − GroupNorm ± its
+    95% CI, Welch's p and Holm's."""
     cmp = compare(s, *PAIR).sort_values("batch_size")
     ci = s.set_index(["norm", "batch_size"]).ci95
     return pd.DataFrame({
         "batch size": cmp.batch_size.astype(int),
-        "BN mean ± std (n)": [mean_std(*r) for r in zip(cmp.mean_a, cmp.std_a, cmp.n_a)],
-        "BN 95% CI": [f"± {ci.get((PAIR[0], b), np.nan):.2f}" for b in cmp.batch_size],
-        "GN mean ± std (n)": [mean_std(*r) for r in zip(cmp.mean_b, cmp.std_b, cmp.n_b)],
-        "GN 95% CI": [f"± {ci.get((PAIR[1], b), np.nan):.2f}" for b in cmp.batch_size],
-        "BN − GN (95% CI)": [f"{d:+.2f} ± {h:.2f}" for d, h in zip(cmp["diff"], cmp.ci95)],
+        **{f"{norm_label(n)} mean ± 95% CI": [plus_minus(m, ci.get((n, b), np.nan), signed=False)
+                                               for m, b in zip(cmp[f"mean_{side}"], cmp.batch_size)]
+           for n, side in zip(PAIR, "ab")},
+        "BN − GN ± 95% CI": [plus_minus(d, h) for d, h in zip(cmp["diff"], cmp.ci95)],
         "Welch p": [pval(p) for p in cmp.p], "Holm p": [pval(p) for p in cmp.p_holm]})
 
 
@@ -47,13 +64,21 @@ def status_table(runs: pd.DataFrame, expected: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run_id", "status", "reason"])
 
 
-def provenance_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Distinct environments the records came from, with how many runs each."""
-    cols = [c for c in ("prov_device", "prov_torch", "prov_python", "prov_git_commit", "prov_git_dirty",
-                        "prov_data_source", "prov_data_sha256") if c in runs]
+def _counted(values: pd.Series) -> str:
+    """A column's distinct values, each with its run count when there are several."""
+    counts = values.value_counts()
+    return str(counts.index[0]) if len(counts) == 1 else ", ".join(f"{v} ({plural(n, 'run')})"
+                                                                   for v, n in counts.items())
+
+
+def provenance_column(runs: pd.DataFrame) -> dict:
+    """Where the successful runs came from, one short value per row: device, versions, commit, data, and how many
+    runs had uncommitted code changes."""
     ok = runs[runs.status == "ok"]
-    if not cols or ok.empty:
-        return pd.DataFrame()
-    table = ok[cols].astype(str).value_counts().rename("runs").reset_index()
-    table.columns = [c.removeprefix("prov_") for c in table.columns[:-1]] + ["runs"]
-    return table
+    column = {"runs": str(len(ok))}
+    for key, (row, short) in PROVENANCE.items():
+        values = ok.get(f"prov_{key}", pd.Series(dtype=object)).dropna()
+        column[row] = _counted(values.map(short)) if len(values) else "—"
+        if key == "git_commit" and "prov_git_dirty" in ok:
+            column["uncommitted changes"] = f"{int(ok.prov_git_dirty.eq(True).sum())} of {plural(len(ok), 'run')}"
+    return column

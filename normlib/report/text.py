@@ -25,9 +25,9 @@ def mean_std(mean, std, n) -> str:
     return f"{mean:.2f} ± {std:.2f} (n={int(n)})" if n > 1 else (f"{mean:.2f} (n=1)" if n == 1 else "—")
 
 
-def plus_minus(value, half) -> str:
-    """A signed value with its ± half-width, the half-width left out when it is nan."""
-    return f"{value:+.2f}" + ("" if np.isnan(half) else f" ± {half:.2f}")
+def plus_minus(value, half, signed=True) -> str:
+    """A value (signed: a difference) with its ± half-width, the half-width left out when it is nan."""
+    return f"{value:{'+' if signed else ''}.2f}" + ("" if np.isnan(half) else f" ± {half:.2f}")
 
 
 def mean_std_cells(s: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
@@ -55,7 +55,8 @@ def varied(runs: pd.DataFrame) -> list:
 
 
 def protocol(runs: pd.DataFrame) -> str:
-    """The parameters of a set of runs: what the grid varies, what it holds fixed, seeds, device and data."""
+    """The parameters of a set of runs: what the grid varies, what it holds fixed, and the seeds per setting (where
+    and on what the runs ran is the provenance's)."""
     ok = runs[runs.status == "ok"] if "status" in runs else runs
     varies, fixed = [], []
     for key in PROTOCOL_KEYS:
@@ -67,7 +68,4 @@ def protocol(runs: pd.DataFrame) -> str:
         (varies if len(vals) > 1 else fixed).append(f"{key} {text}")
     seeds = ok.groupby([k for k in PROTOCOL_KEYS if k in ok], dropna=False).seed.nunique()
     seeds_txt = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
-    env = "; ".join(f"{what} {', '.join(map(str, ok[col].dropna().unique()))}" for what, col in
-                    (("device", "prov_device"), ("data", "prov_data_source")) if col in ok)
-    return (f"varied: {'; '.join(varies) or 'nothing'}; {seeds_txt} seed(s) per setting. Fixed: {'; '.join(fixed)}. "
-            f"{env}")
+    return f"varied: {'; '.join(varies) or 'nothing'}; {seeds_txt} seed(s) per setting. Fixed: {'; '.join(fixed)}"
