@@ -1,1 +1,1 @@
-"""Benchmarks of the training engine against the seed's pipeline (not tests: run `python -m bench.bench`)."""
+"""Benchmarks of the training engine against the original's pipeline (not tests: run `python -m bench.bench`)."""

@@ -1,6 +1,6 @@
-"""Engine vs the seed's pipeline on this machine, in one command on the same images (each run in a fresh process):
+"""Engine vs the original's pipeline on this machine, in one command on the same images (each run in a fresh process):
 per-run training and evaluation throughput, peak memory, achieved GFLOP/s against the device's FP32 peak, and the
-wall time of a small grid run by the sweep (runs side by side) against the same runs through the seed's pipeline in
+wall time of a small grid run by the sweep (runs side by side) against the same runs through the original's pipeline in
 turn, with the project's speed targets and, for a missed one, what bounds it.
 
 usage: python -m bench.bench [--train-images 1024] [--test-images 1000] [--batch-sizes 2 16 128]
@@ -130,7 +130,7 @@ def bench_splits(train_images: int, test_images: int) -> tuple:
 
 
 def reference_row(norm: str, batch_size: int, train_images: int, test_images: int, device: str) -> dict:
-    """One epoch of the seed's pipeline on the benchmark's images, with its peak memory."""
+    """One epoch of the original's pipeline on the benchmark's images, with its peak memory."""
     device = torch.device(device)
     splits, n_train, n_test = bench_splits(train_images, test_images)
     with PeakMemory(device) as mem:
@@ -141,7 +141,7 @@ def reference_row(norm: str, batch_size: int, train_images: int, test_images: in
 
 
 def reference_grid(grid_path: str, device: str) -> float:
-    """Wall seconds of a grid's runs through the seed's pipeline, one after another in one process."""
+    """Wall seconds of a grid's runs through the original's pipeline, one after another in one process."""
     data = datalib.load()
     t = time.perf_counter()
     for _, p in load_grid(grid_path)["runs"]:
@@ -198,7 +198,7 @@ def best(rows: list) -> dict:
 
 
 def per_run(norm, batch_size, images: dict, device, engines, flops, repeats: int = 1) -> list:
-    """Rows for one (norm, batch size): the seed's pipeline, then each engine variant, each in a fresh process
+    """Rows for one (norm, batch size): the original's pipeline, then each engine variant, each in a fresh process
     on the same images; with repeats, each speed is the best of that many interleaved runs."""
     run = dict(norm=norm, batch_size=batch_size, device=str(device), **images)
     trials = []
@@ -249,7 +249,7 @@ def grid_floor(runs: list, peak_gflops: float) -> float:
 
 def grid_wall(grid_path, device, bf16: bool, peak_gflops=None) -> dict:
     """Wall seconds of a grid: through the sweep (papermill, runs side by side; also with precision bf16 if asked)
-    and through the seed's pipeline, one run after another in this process."""
+    and through the original's pipeline, one run after another in this process."""
     grid = load_grid(grid_path)
     out = {"grid": str(grid_path), "runs": len(grid["runs"]), "jobs": grid["jobs"] or os.cpu_count(),
            "params": grid["runs"][0][1], "engine_seconds": timed_sweep(grid_path)}
@@ -317,7 +317,7 @@ def markdown(meta, rows, grid) -> str:
              f"Nominal peak: {meta['device']['peak_gflops'] or float('nan'):.0f} GFLOP/s = "
              f"{meta['device']['peak_how']}; "
              "a core that boosts its clock can exceed it. "
-             "Reference = the seed notebook's pipeline (bench/reference.py): DataLoader with 2 workers, per-image "
+             "Reference = the original notebook's pipeline (bench/reference.py): DataLoader with 2 workers, per-image "
              "PIL -> ToTensor -> Normalize, NCHW, evaluation at the training batch size; it runs in a fresh "
              "process of its own (the engine's process-wide settings do not reach it). Engine = normlib.train "
              "with its defaults (diagnostics on, evaluation in batches of eval_batch). Train img/s "

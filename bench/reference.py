@@ -4,7 +4,7 @@ Seed: torchvision CIFAR10 -> DataLoader(shuffle, num_workers=2) -> per sample PI
 Normalize(0.5, 0.5); eager NCHW model; Adam; evaluation over the test set at the *training* batch size.
 Only the source of the images differs: an in-memory Dataset over the same decoded uint8 arrays that
 normlib.data gives the engine, producing PIL images exactly as torchvision's CIFAR10.__getitem__ does.
-The model is normlib.model.Network, the seed's architecture (tests/test_model.py checks it).
+The model is normlib.model.Network, the original's architecture (tests/test_model.py checks it).
 """
 import time
 
@@ -17,9 +17,9 @@ from PIL import Image
 
 from normlib.model import Network
 
-NUM_WORKERS = 2  # the seed's DataLoader workers
-LR = 0.001  # the seed's Adam learning rate
-SEED_TRANSFORM = transforms.Compose([  # the seed's transform, per sample
+NUM_WORKERS = 2  # the original's DataLoader workers
+LR = 0.001  # the original's Adam learning rate
+ORIGINAL_TRANSFORM = transforms.Compose([  # the original's transform, per sample
     transforms.ToTensor(),
     transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
 ])
@@ -28,7 +28,7 @@ SEED_TRANSFORM = transforms.Compose([  # the seed's transform, per sample
 class ArrayCIFAR(torch.utils.data.Dataset):
     """torchvision.datasets.CIFAR10 over given arrays: uint8 (N, 32, 32, 3) -> PIL image -> transform."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, transform=SEED_TRANSFORM):
+    def __init__(self, x: np.ndarray, y: np.ndarray, transform=ORIGINAL_TRANSFORM):
         self.data, self.targets, self.transform = x, [int(t) for t in y], transform  # targets: ints, as torchvision
 
     def __len__(self):
@@ -42,7 +42,7 @@ class ArrayCIFAR(torch.utils.data.Dataset):
         return img, target
 
 
-# train_model and evaluate_model are the seed's cells verbatim.
+# train_model and evaluate_model are the original's cells verbatim.
 def train_model(model, train_loader, criterion, optimizer, device, norm_type):
     model.train()
     correct, total, loss_sum = 0, 0, 0.0
@@ -59,7 +59,7 @@ def train_model(model, train_loader, criterion, optimizer, device, norm_type):
         correct += (preds == labels).sum().item()
         total += labels.size(0)
 
-        # average and standard variation (the seed passes norm_type='batch', so this never prints)
+        # average and standard variation (the original passes norm_type='batch', so this never prints)
         if batch_idx == 0 and norm_type == 'batchnorm':  # first batch
             for module in model.modules():
                 if isinstance(module, nn.BatchNorm2d):
@@ -86,7 +86,7 @@ def evaluate_model(model, test_loader, criterion, device):
 
 
 def loaders(splits: dict, batch_size: int, seed: int, num_workers: int = NUM_WORKERS) -> tuple:
-    """The seed's two DataLoaders, both at the training batch size; the shuffle is seeded for repeatability."""
+    """The original's two DataLoaders, both at the training batch size; the shuffle is seeded for repeatability."""
     gen = torch.Generator().manual_seed(seed)
     train = torch.utils.data.DataLoader(ArrayCIFAR(*splits["train"]), batch_size=batch_size, shuffle=True,
                                         num_workers=num_workers, generator=gen)
@@ -97,7 +97,7 @@ def loaders(splits: dict, batch_size: int, seed: int, num_workers: int = NUM_WOR
 
 def run(norm: str, batch_size: int, seed: int, epochs: int, splits: dict, device="cpu", num_blocks: int = 4,
         verbose: bool = False) -> dict:
-    """One (norm, batch size) run of the seed's loop; per-epoch history with train/eval wall seconds."""
+    """One (norm, batch size) run of the original's loop; per-epoch history with train/eval wall seconds."""
     device = torch.device(device)
     torch.manual_seed(seed)
     train_loader, test_loader = loaders(splits, batch_size, seed)

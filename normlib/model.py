@@ -1,4 +1,4 @@
-"""The seed's CNN with a switchable normalization layer: conv stem, N x [conv3x3, norm, act], GAP, linear."""
+"""The original's CNN with a switchable normalization layer: conv stem, N x [conv3x3, norm, act], GAP, linear."""
 import torch
 import torch.nn as nn
 
@@ -42,12 +42,12 @@ class NormBlock(nn.Module):
 
 
 class Network(nn.Module):
-    """The seed's network; `norm` is the only difference between the compared models."""
+    """The original's network; `norm` is the only difference between the compared models."""
 
     def __init__(self, norm: str = "batch", num_blocks: int = 4, width: int = 64, groups: int = 4,
                  activation: str = "relu", num_classes: int = 10):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, width, kernel_size=3, padding=1)  # no norm after the stem, as in the seed
+        self.conv1 = nn.Conv2d(3, width, kernel_size=3, padding=1)  # no norm after the stem, as in the original
         self.blocks = nn.Sequential(*[NormBlock(width, norm, groups, activation) for _ in range(num_blocks)])
         self.pool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(width, num_classes)

@@ -1,14 +1,14 @@
 """Training engine: data resident on the device as one tensor, batches by indexing a seeded permutation.
 
-Speed, measured by `python -m bench.bench` against the seed's pipeline (bench/reference.py; results in
-reports/bench/<device>.md, which holds the figures). On the 2-core CPU the reference's convolutions already run
-near the nominal FP32 peak, so the gains come from what surrounds them: freed memory reused instead of
-page-faulted in afresh every step (keep_freed_memory: 1.4-1.6x at batch 128), channels_last activations (oneDNN's
-native layout, about 1.3x over NCHW at batch 128), no DataLoader (one indexing op per batch from a device-side
-permutation; x[idx] stays channels_last), fused Adam, evaluation in batches of eval_batch, and diagnostics
-without extra passes or host syncs in the loop. On CUDA: cuDNN autotuning, TF32, and by default (compile=auto)
-torch.compile in 'reduce-overhead' mode, which replays each training step from CUDA graphs. On a CPU compilation
-is off by default: it costs seconds per run and gained nothing reliable per step there.
+Speed is measured by `python -m bench.bench` against the original's pipeline (bench/reference.py); the figures
+live in reports/bench/<device>.md, which that command regenerates. On a CPU the convolutions run near the FP32
+peak either way, so the gains come from what surrounds them: freed memory reused instead of page-faulted in afresh
+every step (keep_freed_memory), channels_last activations (oneDNN's native layout), no DataLoader (one indexing op
+per batch from a device-side permutation; x[idx] stays channels_last), fused Adam, evaluation in batches of
+eval_batch, and diagnostics without extra passes or host syncs in the loop. On CUDA: cuDNN autotuning, TF32, and
+by default (compile=auto) torch.compile in 'reduce-overhead' mode, which replays each training step from CUDA
+graphs. On a CPU compilation is off by default: it costs seconds per run and the benchmark shows no reliable gain
+per step there.
 """
 import copy
 import ctypes
@@ -24,9 +24,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import data as datalib
-from .config import COMPILES, DIAG_BATCHES, DIAG_TEST, RunConfig
+from .config import DIAG_BATCHES, DIAG_TEST, RunConfig
 from .model import Network
 
+MODES = ("none", "default", "reduce-overhead")  # torch.compile modes a run's `compile` maps to (compile_mode)
 GUARDED_STEPS = 3  # first compiled steps that fall back to eager on an error (compilation, CUDA-graph capture)
 PRECISE_IMAGES = 4096  # training images over which precise BN re-estimates the statistics (Wu & Johnson 2021)
 PRECISE_BATCH = 128  # their batch: large enough that the average of batch variances is the population's
@@ -42,8 +43,8 @@ def pick_device(name: str) -> torch.device:
 def keep_freed_memory() -> bool:
     """glibc: serve every allocation from the heap and keep freed memory for reuse instead of returning it to the
     OS. By default each step's large buffers (an activation is 32 MiB at batch 128) are mapped afresh and
-    zero-filled one page fault at a time: a quarter of the step time on the 2-core VM, so training at batch 128
-    runs 1.4-1.6x faster with this. Process-wide; the price is that the process keeps its peak memory.
+    zero-filled one page fault at a time, a large share of the step time at large batches (reports/bench).
+    Process-wide; the price is that the process keeps its peak memory.
     False (nothing done) on other C libraries."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
@@ -66,7 +67,7 @@ def configure(device: torch.device) -> None:
 
 
 def to_device(x: np.ndarray, y: np.ndarray, device) -> tuple:
-    """uint8 (N, 32, 32, 3) -> normalised float (N, 3, 32, 32) in channels_last, as the seed: (x/255 - 0.5)/0.5."""
+    """uint8 (N, 32, 32, 3) -> normalised float (N, 3, 32, 32) in channels_last, as the original: (x/255 - 0.5)/0.5."""
     x = torch.from_numpy(x).to(device).permute(0, 3, 1, 2)  # a channels_last view, no copy
     return x.float().div_(127.5).sub_(1.0), torch.from_numpy(y).to(device)
 
@@ -168,8 +169,8 @@ def checkpoint_state(model, opt, gen, history, step) -> dict:
 def compile_mode(cfg: RunConfig, device: torch.device) -> str:
     """The torch.compile mode of a run. auto: on CUDA 'reduce-overhead', which captures the compiled forward,
     backward and Adam step in CUDA graphs (small batches are bound by kernel-launch overhead there); on a CPU
-    'none', since compilation costs seconds per run and changed the speed per step by -10% to +7% once compiled
-    (reports/bench/cpu.md, rows 'compile=default')."""
+    'none', since compilation costs seconds per run for no reliable gain (reports/bench/cpu.md, rows
+    'compile=default')."""
     if cfg.compile == "auto":
         return "reduce-overhead" if device.type == "cuda" else "none"
     return cfg.compile
@@ -177,8 +178,8 @@ def compile_mode(cfg: RunConfig, device: torch.device) -> str:
 
 def compiled(model, opt, mode: str) -> tuple:
     """(forward, optimizer step), through torch.compile unless mode is 'none'."""
-    if mode not in COMPILES[1:]:
-        raise ValueError(f"compile={mode!r}: allowed {', '.join(COMPILES[1:])}")
+    if mode not in MODES:
+        raise ValueError(f"compile={mode!r}: allowed {', '.join(MODES)}")
     if mode == "none":
         return model, opt.step
     mode = None if mode == "default" else mode
@@ -230,7 +231,7 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     xs = {k: to_device(*v, device) for k, v in splits.items()}
     (x, y), n = xs["train"], len(xs["train"][0])
-    per_epoch = math.ceil(n / cfg.batch_size)  # the last, partial batch is kept, as in the seed's DataLoader
+    per_epoch = math.ceil(n / cfg.batch_size)  # the last, partial batch is kept, as in the original's DataLoader
     total = cfg.steps or cfg.epochs * per_epoch
     diag_idx = datalib.stratified(splits["test"][1], DIAG_TEST, cfg.subset_seed)  # sorted, so class-ordered
     # on the image-folder copy: shuffle it, or each batch-statistics batch would hold a single class
@@ -283,7 +284,7 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
         if probe:
             probe_stats = probe.close()
         t1 = time.perf_counter()
-        train_loss = loss_sum.item() / batches  # mean of batch losses, as the seed
+        train_loss = loss_sum.item() / batches  # mean of batch losses, as the original
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training diverged: train loss {train_loss} in epoch {len(history) + 1}")
         rec = {"epoch": len(history) + 1, "step": step, "train_loss": train_loss,

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_grid_floor_counts_training_evaluation_and_the_bn_diagnostic():
     flops = bench.forward_flops(Network("group"))
-    assert flops == pytest.approx(0.306e9, rel=0.01)  # the seed's CNN
+    assert flops == pytest.approx(0.306e9, rel=0.01)  # the original's CNN
     run = dict(norm="group", train_size=1000, test_size=500, epochs=2)
     assert bench.grid_floor([("a", run)], 100.0) == pytest.approx(2 * (1000 * 3 + 500) * flops / 100e9)
     bn = dict(run, norm="batch")  # + one forward over the diagnostic's test images
