@@ -6,11 +6,14 @@ import html
 import pandas as pd
 
 from .load import K, Grid, check_metric, metric_text
-from .original import ORIGINAL_PROTOCOL, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, outcomes
+from ..config import RunConfig
+from .controls import control_kind, control_label, control_runs
+from .original import (ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps, outcomes,
+                       protocol_differences, steps_note, tests_text)
 from .plots import Figure, plot_accuracy, plot_curves, svg_uri
 from .stats import ALPHA, compare, spread, stats
 from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
-from .text import mean_std, norm_label, param_text, plural, protocol, pval, varied
+from .text import int_list, mean_std, norm_label, plural, protocol, pval, varied
 
 NUMBER = r"[-+]?\d[\d.,]*(e[-+]?\d+)?|—"  # a table cell that is one number (or a dash for none)
 TITLE = "BatchNorm vs GroupNorm across batch sizes on CIFAR-10"  # the heading; with the grid, the page title
@@ -108,7 +111,8 @@ def methods_section(grids: list, metric: str, tol: float = TOL, alpha: float = A
 
 def analysis(runs: pd.DataFrame, metric: str = "final_acc", alpha: float = ALPHA) -> str:
     """Markdown paragraphs on BatchNorm vs GroupNorm whose every number is computed from the records."""
-    s = stats(runs[runs.norm.isin(PAIR)], metric)
+    runs = runs[runs.norm.isin(PAIR)]
+    s = stats(runs, metric)
     lines = []
     for _, r in spread(s).iterrows():
         per_bs = s[s.norm == r.norm].sort_values("batch_size")
@@ -117,16 +121,22 @@ def analysis(runs: pd.DataFrame, metric: str = "final_acc", alpha: float = ALPHA
                      f"{int(per_bs.batch_size.iloc[0])} to {int(per_bs.batch_size.iloc[-1])} it changes by "
                      f"{per_bs['mean'].iloc[-1] - per_bs['mean'].iloc[0]:+.2f} points. Run-to-run spread "
                      f"{r.run_to_run:.2f}; sensitivity to batch size {r.across_bs:.2f}.")
-    cmp = compare(s, *PAIR).sort_values("batch_size")
-    sig = cmp[cmp.p_holm < alpha]
-    if len(sig):
-        lines.append("BatchNorm − GroupNorm is significant after Holm's correction at batch size(s) "
-                     + "; ".join(f"{int(b)} ({d:+.2f} points, Holm p = {pval(p)})"
-                                 for b, d, p in zip(sig.batch_size, sig["diff"], sig.p_holm)) + ".")
-    else:
-        lines.append("BatchNorm − GroupNorm is significant after Holm's correction at no batch size"
-                     + ("" if cmp.p.notna().all() else " (some batch sizes have fewer than 2 runs per norm: no test)")
-                     + ".")
+    cmp = compare(s, *PAIR, runs=runs, metric=metric).sort_values("batch_size")
+    tested = cmp[cmp.p.notna()]
+    untested = sorted(set(s.batch_size) - set(tested.batch_size))
+    if len(tested):
+        sig = tested[tested.p_holm < alpha]
+        low = tested.loc[tested.p_holm.idxmin()]
+        lines.append(("BatchNorm − GroupNorm differs significantly at batch size(s) " + "; ".join(
+            f"{int(b)} ({d:+.2f} points, Holm p = {pval(p)})" for b, d, p in zip(sig.batch_size, sig["diff"],
+                                                                               sig.p_holm)) + "." if len(sig) else
+                      f"No batch size shows a significant BatchNorm − GroupNorm difference; the closest is batch size "
+                      f"{int(low.batch_size)} ({low['diff']:+.2f} points, Holm p = {pval(low.p_holm)}).")
+                     + f" Tests: two-sided {tests_text(tested)}; paired where every seed has both norms at a batch "
+                       f"size (the two runs share the initialisation seed and data order), Welch's otherwise; "
+                       f"Holm-corrected across the {len(tested)} batch sizes both norms have with ≥ 2 runs.")
+    if untested:
+        lines.append(f"Not tested (a norm has fewer than 2 runs there): batch size(s) {int_list(untested)}.")
     return "\n\n".join(lines)
 
 
@@ -155,23 +165,75 @@ def batch_size_section(grid: Grid, metric: str, alpha: float = ALPHA) -> list:
 
 # ---------------------------------------------------------------- the original
 
-def outcomes_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALPHA) -> list:
-    """The original's three expected outcomes, each decided by a stated rule on our records and on the original's
-    table."""
+def tested_sizes(grid: Grid) -> list:
+    """The batch sizes at which the grid runs BatchNorm or GroupNorm: its run list and its records, failed ones too."""
+    default = RunConfig()
+    frames = [f.reindex(columns=["norm", "batch_size"]).fillna({"norm": default.norm, "batch_size": default.batch_size})
+              for f in (grid.runs, grid.expected) if len(f)]
+    return sorted({int(b) for f in frames for b in f.batch_size[f.norm.isin(PAIR)]})
+
+
+def steps_by_bs(runs: pd.DataFrame) -> dict:
+    """{batch size: optimizer steps of each run} from the records."""
+    return {int(bs): list(steps) for bs, steps in runs.groupby("batch_size").steps_run}
+
+
+def grid_outcomes(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALPHA) -> list:
+    """The original's outcomes on a grid's BatchNorm and GroupNorm runs: paired where the seeds allow, every batch
+    size the grid tests, the step counts of the records."""
+    runs = pair_runs(grid)
+    return outcomes(stats(runs, metric), tol, alpha, runs=runs, metric=metric, batch_sizes=tested_sizes(grid),
+                    steps=steps_by_bs(runs))
+
+
+def control_outcomes(main: Grid, controls, metric: str, tol: float = TOL, alpha: float = ALPHA) -> list:
+    """(control grid, its outcomes, cells taken from the main grid) for every control grid among `controls` with
+    both norms; none when the main grid is itself a control."""
+    if control_kind(main.runs):
+        return []
+    out = []
+    for ctrl in controls:
+        if ctrl is main or not control_kind(ctrl.runs):
+            continue
+        cells, taken = control_runs(main, ctrl)
+        cells = cells[cells.norm.isin(PAIR)]
+        if set(cells.norm) == set(PAIR):
+            sizes = sorted(set(tested_sizes(ctrl)) | {b for _, b in taken})
+            out.append((ctrl, outcomes(stats(cells, metric), tol, alpha, runs=cells, metric=metric,
+                                       batch_sizes=sizes, steps=steps_by_bs(cells)), taken))
+    return out
+
+
+def verdict_cell(o) -> str:
+    return o.verdict + (f" (below its own best: {o.alt})" if o.alt else "")
+
+
+def outcomes_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALPHA, controls=()) -> list:
+    """The original's three expected outcomes, each decided by a stated rule on our records, on each control grid
+    among `controls` and on the original's table."""
     ours = pair_runs(grid)
     if ours is None:
         return []
-    mine, theirs = outcomes(stats(ours, metric), tol, alpha), outcomes(original_stats(), tol, alpha)
+    mine = grid_outcomes(grid, metric, tol, alpha)
+    theirs = outcomes(original_stats(), tol, alpha, steps=original_steps())
+    ctrl = control_outcomes(grid, controls, metric, tol, alpha)
     items = [intro("The original's expected outcomes", grid),
-             "Each expectation is decided by the rule stated under it, on our runs and, with the same rule, on the "
-             f"original's published table (n = {ORIGINAL_RUNS} per cell)."]
+             "Each expectation is decided by the rule stated under it, on our runs"
+             + (", on each control grid (its cells completed from the main grid where the main grid's runs are what "
+                "the control would have run)" if ctrl else "")
+             + f" and, with the same rule, on the original's published table (n = {ORIGINAL_RUNS} per cell; Welch's "
+               f"t-tests, as the table has no per-seed results). {steps_note(steps_by_bs(ours))}"]
     summary = pd.DataFrame({"expected outcome": [f"{i}. {o.claim}" for i, o in enumerate(mine, 1)],
-                            f"ours ({metric})": [o.verdict for o in mine],
-                            "original's table (best_acc)": [o.verdict for o in theirs]})
+                            f"ours ({metric})": [verdict_cell(o) for o in mine],
+                            **{f"control `{g.name}` ({control_label(g.runs)})": [verdict_cell(o) for o in oc]
+                               for g, oc, _ in ctrl},
+                            "original's table (best_acc)": [verdict_cell(o) for o in theirs]})
     items.append(summary)
-    for i, (o, their) in enumerate(zip(mine, theirs), 1):
-        items.append(f"**{i}. {o.claim}**\n\n*Rule*: {o.rule}\n\n- Ours: **{o.verdict}** — {o.evidence}.\n"
-                     f"- The original's table: **{their.verdict}** — {their.evidence}.")
+    for i, (o, their) in enumerate(zip(mine, theirs)):
+        items.append(f"**{i + 1}. {o.claim}**\n\n*Rule*: {o.rule}\n\n- Ours: **{o.verdict}** — {o.evidence}\n"
+                     + "".join(f"- Control `{g.name}` ({control_label(g.runs)}): **{oc[i].verdict}** — "
+                               f"{oc[i].evidence}\n" for g, oc, _ in ctrl)
+                     + f"- The original's table: **{their.verdict}** — {their.evidence}")
     return items
 
 
@@ -198,15 +260,15 @@ def original_section(grid: Grid, metric: str) -> list:
     our_spread = spread(stats(ours, metric))
     bn_original, gn_original = original_spread.loc["batch"], original_spread.loc["group"]
     bn_means = original[original.norm == "batch"].set_index("batch_size")["mean"]
-    ours_protocol = {k: sorted(ours[k].unique().tolist(), key=str) for k in ORIGINAL_PROTOCOL}
-    differ = {k: v for k, v in ours_protocol.items() if v != [ORIGINAL_PROTOCOL[k]]}
+    differ = protocol_differences(ours, metric, grid.k)
     text = [
         "The original's columns are its published table, typed in once (best of 10 epochs picked on the test set, "
         f"mean ± std over {ORIGINAL_RUNS} runs); `best_acc` is the same selection on our runs. Our protocol "
-        + ("matches the original's code (10 epochs, all of CIFAR-10, 4 blocks, Adam lr 1e-3, 4 groups), so the levels "
-           "are comparable." if not differ else "differs from the original's code in " + "; ".join(
-               f"{k} {', '.join(param_text(k, v) for v in vals)} (original: {param_text(k, ORIGINAL_PROTOCOL[k])})"
-               for k, vals in differ.items()) + ": compare the shape across batch sizes, not the levels."),
+        + ("matches the original's in every respect the records hold (data: CIFAR-10's python pickles; fp32; all "
+           "training and test images, no validation split; 10 epochs; 4 blocks of width 64; Adam lr 1e-3; 4 groups; "
+           "the metric), so the levels are comparable." if not differ else
+           "differs from the original's in: " + "; ".join(differ) + ". Compare the shape across batch sizes, not the "
+           "levels."),
         f"The original's 'average standard deviation' (BatchNorm, GroupNorm) is, recomputed from its own table, the "
         f"sample std across batch sizes of the per-batch-size means: {bn_original.across_bs:.2f} and "
         f"{gn_original.across_bs:.2f}, a measure of sensitivity to batch size. Its run-to-run spread (mean of the "
@@ -218,6 +280,44 @@ def original_section(grid: Grid, metric: str) -> list:
         f"By the original's table, BatchNorm gains {bn_means[16] - bn_means[2]:.2f} points from batch size 2 to 16; "
         f"the original's prose gives the gain from 2 to 4 ({bn_means[4] - bn_means[2]:.2f}) for it."]
     return [intro("Comparison with the original", grid), pd.DataFrame(rows), "\n\n".join(text)]
+
+
+def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPHA) -> str:
+    """The report's conclusion in a few lines of markdown: which of the original's expectations hold on the main
+    grid (the first), with the numbers behind each; whether they hold under each control grid among the others; the
+    optimizer steps the batch sizes took; the verdicts on the original's own table."""
+    main = grids[0]
+    ours = pair_runs(main)
+    if ours is None:
+        return (f"The main grid `{main.name}` does not have both BatchNorm and GroupNorm runs: the original's "
+                f"expectations are not decided.")
+    mine = grid_outcomes(main, metric, tol, alpha)
+    theirs = outcomes(original_stats(), tol, alpha, steps=original_steps())
+    ctrl = control_outcomes(main, grids[1:], metric, tol, alpha)
+    lines = [f"On grid `{main.name}` ({len(ours)} runs, {metric}; significance level {alpha:g}, tolerance "
+             f"{tol:g} points), the original's three expectations:", ""]
+    for i, (o, their) in enumerate(zip(mine, theirs)):
+        lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}."
+                     + "".join(f" Under {control_label(g.runs)} (`{g.name}`): **{oc[i].verdict}**."
+                               for g, oc, _ in ctrl)
+                     + f" On the original's own table: {their.verdict}.")
+    small, large = min(ORIGINAL_TABLE), max(ORIGINAL_TABLE)
+    lines += ["", f"- **Steps.** {steps_note(steps_by_bs(ours))} The original ran a fixed number of epochs: "
+                  f"{original_steps()[small][0]:,} steps per run at batch size {small}, {original_steps()[large][0]:,} "
+                  f"at {large}."]
+    if ctrl:
+        held = [i for i, o in enumerate(mine) if o.verdict == "holds"]
+        kept = [i + 1 for i in held if all(oc[i].verdict == "holds" for _, oc, _ in ctrl)]
+        lost = [f"{i + 1} not under " + " nor ".join(f"{control_label(g.runs)} ({oc[i].verdict})" for g, oc, _ in ctrl
+                                                     if oc[i].verdict != "holds")
+                for i in held if i + 1 not in kept]
+        lines.append(f"- **Controls** ({' and '.join(control_label(g.runs) for g, _, _ in ctrl)}): " + (
+            "no expectation holds on the main grid, so none can survive them" if not held else "; ".join(
+                ([f"expectation(s) {int_list(kept)} hold under every control"] if kept else []) + lost)) + ".")
+    else:
+        lines.append("- **Controls**: none given (a grid with `steps > 0`, or `lr_scaling` linear or sqrt, as an extra "
+                     "grid), so whether these effects survive equal steps or a scaled learning rate is not tested.")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- metric and provenance
