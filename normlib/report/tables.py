@@ -31,10 +31,11 @@ def results_table(runs: pd.DataFrame, metric: str = "final_acc") -> pd.DataFrame
     return table.rename_axis("Batch size").reset_index()
 
 
-def stats_table(s: pd.DataFrame) -> pd.DataFrame:
+def stats_table(s: pd.DataFrame, runs=None, metric: str = "final_acc") -> pd.DataFrame:
     """Per batch size: each norm's mean ± 95% CI (n and std are the results table's), BatchNorm − GroupNorm ± its
-    95% CI, Welch's p and Holm's."""
-    cmp = compare(s, *PAIR).sort_values("batch_size")
+    95% CI, the two-sided p and Holm's, and the test (paired over seeds when `runs` give every seed both norms,
+    Welch otherwise)."""
+    cmp = compare(s, *PAIR, runs=runs, metric=metric).sort_values("batch_size")
     ci = s.set_index(["norm", "batch_size"]).ci95
     return pd.DataFrame({
         "batch size": cmp.batch_size.astype(int),
@@ -42,7 +43,7 @@ def stats_table(s: pd.DataFrame) -> pd.DataFrame:
                                                for m, b in zip(cmp[f"mean_{side}"], cmp.batch_size)]
            for n, side in zip(PAIR, "ab")},
         "BN − GN ± 95% CI": [plus_minus(d, h) for d, h in zip(cmp["diff"], cmp.ci95)],
-        "Welch p": [pval(p) for p in cmp.p], "Holm p": [pval(p) for p in cmp.p_holm]})
+        "p": [pval(p) for p in cmp.p], "Holm p": [pval(p) for p in cmp.p_holm], "test": cmp.test})
 
 
 def spread_table(sp: pd.DataFrame) -> pd.DataFrame:
