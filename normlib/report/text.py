@@ -61,7 +61,7 @@ def protocol(runs: pd.DataFrame) -> str:
     varies, fixed = [], []
     for key in PROTOCOL_KEYS:
         if key not in ok or (key == "groups" and not (ok.norm == "group").any()) or (
-                key == "base_batch" and not (ok.lr_scaling == "linear").any()):
+                key == "base_batch" and (ok.lr_scaling == "none").all()):
             continue
         vals = sorted(ok[key].dropna().unique().tolist(), key=lambda v: (isinstance(v, str), v))
         text = ", ".join(param_text(key, v) for v in vals)
