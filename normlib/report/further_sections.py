@@ -77,8 +77,9 @@ def bn_diagnostics_section(grid: Grid) -> list:
                 "precise": "with precise statistics, recomputed over training images with the final weights (precise "
                            "BN, Wu & Johnson 2021)",
                 "batch": "with each test batch of the training batch size normalised by its own statistics"}
+        measured = [ways[k] for k in have]
         text += (f" The final model is evaluated on {n_diag} test images (a stratified subset of the test set) "
-                 + "; ".join(ways[k] for k in have) + ".")
+                 + "; ".join(measured[:-1]) + ("; and " if len(measured) > 2 else " and ") + measured[-1] + ".")
         text += " " + (statistics_loss(pd.DataFrame(acc).T.sort_index()) if "precise" in have else (
             "Precise-BN accuracy is absent from these records (made before it was measured), so the loss cannot be "
             "split here into the statistics mismatch and the batch noise."))

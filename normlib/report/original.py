@@ -84,8 +84,9 @@ def protocol_differences(runs: pd.DataFrame, metric: str, k: int) -> list:
             out.append(f"{what} {', '.join(param_text(key, v) for v in ours)} (original: "
                        f"{'none' if key == 'val_size' else param_text(key, theirs)})")
     if metric != ORIGINAL_METRIC:
-        out.append(f"metric {metric}, {metric_text(metric, k)} (original: {metric_text(ORIGINAL_METRIC, k)}; "
-                   f"our `{ORIGINAL_METRIC}` columns make the same selection)")
+        out.append(f"metric {metric}, {metric_text(metric, k)} (original: the best epoch's test accuracy, the epoch "
+                   f"picked on the test set, which is optimistic; our `{ORIGINAL_METRIC}` columns make the same "
+                   f"selection)")
     return out
 
 
@@ -187,13 +188,14 @@ def _below(rows: pd.DataFrame, p_col: str) -> str:
 
 
 def _own_best(s: pd.DataFrame, runs, metric: str, sizes, alpha: float) -> tuple:
-    """Rule 1 by the second definition, below BatchNorm's own best batch size: (verdict, the definition, evidence)."""
+    """Rule 1 by the second definition, below BatchNorm's own best batch size: (verdict, the definition, evidence,
+    short)."""
     bn = s[s.norm == PAIR[0]]
     gaps = missing_cells(s, sizes, norms=PAIR[:1])
     if gaps or len(bn) < 2:
         return "cannot be evaluated", "below BatchNorm's own best batch size", (
             "needs BatchNorm with ≥ 2 runs at every batch size tested (≥ 2 of them); missing "
-            + ("; ".join(cell_text(*c) for c in gaps) or "a second batch size"))
+            + ("; ".join(cell_text(*c) for c in gaps) or "a second batch size")), "missing cells"
     vb = versus_best(bn, "batch_size", runs=None if runs is None else runs[runs.norm == PAIR[0]], metric=metric)
     poor = vb[(vb["diff"] < 0) & (vb.p_holm < alpha)]
     n, _ = threshold_of(bn.batch_size, set(poor.batch_size))
@@ -204,11 +206,18 @@ def _own_best(s: pd.DataFrame, runs, metric: str, sizes, alpha: float) -> tuple:
         low = vb.loc[vb.p_holm.idxmin()]
         return "does not hold", head, (f"no batch size is significantly below it (closest: batch size "
                                        f"{int(low.batch_size)}, {low['diff']:+.2f} points, Holm p = "
-                                       f"{pval(low.p_holm)}), so there is no threshold")
+                                       f"{pval(low.p_holm)}), so there is no threshold"), (
+            f"no batch size significantly below its best, {best}")
     below = f"significantly below it at {_below(poor, 'p_holm')}"
     if n is None:
-        return "does not hold", head, below + "; the largest batch size is among them, so there is no threshold"
-    return "holds", head, f"N = {n}; {below}"
+        return "does not hold", head, below + "; the largest batch size is among them, so there is no threshold", (
+            f"below its best, {best}, at {int_list(poor.batch_size)}, the largest included")
+    return "holds", head, f"N = {n}; {below}", f"N = {n}, below its best, {best}, at {int_list(poor.batch_size)}"
+
+
+def verb(verdict: str) -> str:
+    """A verdict after 'it': 'holds', 'does not hold', 'is undecided', 'cannot be evaluated'."""
+    return "is undecided" if verdict == "undecided" else verdict
 
 
 def _threshold_verdict(cmp: pd.DataFrame, sizes: list, gaps: list, alpha: float) -> tuple:
@@ -316,9 +325,9 @@ def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None,
     cmp = compare(s, *PAIR, runs=runs, metric=metric).sort_values("batch_size")
     cmp = cmp[cmp.p_less.notna()]  # the batch sizes where both norms have >= 2 runs
     *first, n = _threshold_verdict(cmp, sizes, gaps, alpha)
-    alt, alt_rule, alt_txt = _own_best(s, runs, metric, sizes, alpha)
+    alt, alt_rule, alt_txt, alt_short = _own_best(s, runs, metric, sizes, alpha)
     first[1] += f". By the other definition ({alt_rule}): **{alt}** — {alt_txt}"
-    first[2] += f"; against its own best batch size: {alt}"
+    first[2] += f"; against its own best batch size it {verb(alt)} ({alt_short})"
     decided = [first, _stability_verdict(s, sizes, tol), _within_verdict(cmp, n, gaps, tol, alpha)]
     steps_txt = " " + steps_note(steps) if steps else ""
     return [Outcome(claim, rule, verdict, evidence + "." + steps_txt, short, alt if i == 0 else "")

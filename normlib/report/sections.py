@@ -132,8 +132,8 @@ def analysis(runs: pd.DataFrame, metric: str = "final_acc", alpha: float = ALPHA
                                                                                sig.p_holm)) + "." if len(sig) else
                       f"No batch size shows a significant BatchNorm − GroupNorm difference; the closest is batch size "
                       f"{int(low.batch_size)} ({low['diff']:+.2f} points, Holm p = {pval(low.p_holm)}).")
-                     + f" Tests: two-sided {tests_text(tested)}; paired where every seed has both norms at a batch "
-                       f"size (the two runs share the initialisation seed and data order), Welch's otherwise; "
+                     + f" Tests: two-sided {tests_text(tested)} (a paired test where every seed has both norms at a "
+                       f"batch size, whose two runs share the initialisation seed and data order; Welch's otherwise), "
                        f"Holm-corrected across the {len(tested)} batch sizes both norms have with ≥ 2 runs.")
     if untested:
         lines.append(f"Not tested (a norm has fewer than 2 runs there): batch size(s) {int_list(untested)}.")
