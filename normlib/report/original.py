@@ -147,8 +147,10 @@ def threshold(cmp: pd.DataFrame, alpha: float = ALPHA) -> tuple:
     return threshold_of(cmp.batch_size, set(cmp.batch_size[cmp.p_less_holm < alpha]))
 
 
-def cell_text(norm, bs, n) -> str:
-    return f"({norm_label(norm)}, {int(bs)}): " + ("no successful run" if n == 0 else "1 run")
+def cells_text(cells, none: str = "") -> str:
+    """missing_cells() in words, e.g. '(GroupNorm, 128): no successful run'; `none` when there are none."""
+    return "; ".join(f"({norm_label(norm)}, {int(bs)}): " + ("no successful run" if n == 0 else "1 run")
+                     for norm, bs, n in cells) or none
 
 
 def missing_cells(s: pd.DataFrame, sizes, norms=PAIR, min_n: int = 2) -> list:
@@ -195,7 +197,7 @@ def _own_best(s: pd.DataFrame, runs, metric: str, sizes, alpha: float) -> tuple:
     if gaps or len(bn) < 2:
         return "cannot be evaluated", "below BatchNorm's own best batch size", (
             "needs BatchNorm with ≥ 2 runs at every batch size tested (≥ 2 of them); missing "
-            + ("; ".join(cell_text(*c) for c in gaps) or "a second batch size")), "missing cells"
+            + cells_text(gaps, "a second batch size")), "missing cells"
     vb = versus_best(bn, "batch_size", runs=None if runs is None else runs[runs.norm == PAIR[0]], metric=metric)
     poor = vb[(vb["diff"] < 0) & (vb.p_holm < alpha)]
     n, _ = threshold_of(bn.batch_size, set(poor.batch_size))
@@ -224,7 +226,7 @@ def _threshold_verdict(cmp: pd.DataFrame, sizes: list, gaps: list, alpha: float)
     """Rule 1 (below GroupNorm) on a compare() table of the batch sizes both norms have: (verdict, evidence, short,
     N or None)."""
     if gaps or len(cmp) < 2:
-        missing = "; ".join(cell_text(*c) for c in gaps) or "a second batch size"
+        missing = cells_text(gaps, "a second batch size")
         below = cmp[cmp.p_less_holm < alpha]
         left_out = [b for b in sizes if b not in set(cmp.batch_size)]
         return "cannot be evaluated", (
@@ -265,7 +267,7 @@ def _threshold_verdict(cmp: pd.DataFrame, sizes: list, gaps: list, alpha: float)
 def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float) -> tuple:
     """Rule 2: (verdict, evidence, short)."""
     gn, bn = s[s.norm == PAIR[1]].sort_values("batch_size"), s[s.norm == PAIR[0]]
-    absent = "; ".join(cell_text(*c) for c in missing_cells(s, sizes, norms=PAIR[1:], min_n=1))
+    absent = cells_text(missing_cells(s, sizes, norms=PAIR[1:], min_n=1))
     if len(gn) < 2:
         return ("cannot be evaluated", f"needs GroupNorm at ≥ 2 batch sizes; missing {absent or 'a second one'}",
                 "cannot be evaluated: GroupNorm at fewer than 2 batch sizes")
@@ -291,7 +293,7 @@ def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float) -> tuple:
 def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float) -> tuple:
     """Rule 3, by equivalence tests at the batch sizes >= N: (verdict, evidence, short)."""
     if gaps or len(cmp) < 2:
-        why = f"rule 1 cannot be evaluated (missing {'; '.join(cell_text(*c) for c in gaps) or 'batch sizes'})"
+        why = f"rule 1 cannot be evaluated (missing {cells_text(gaps, 'batch sizes')})"
         return "cannot be evaluated", why, f"cannot be evaluated: {why}"
     if n is None:
         why = "rule 1 finds no batch size range where BatchNorm performs well"
