@@ -13,8 +13,8 @@ NORM_COLORS = {"batch": "#0072B2", "group": "#D55E00", "layer": "#009E73", "inst
                "none": "#555555"}  # Okabe-Ito: colour-blind safe, each at least 3:1 against white
 RAMP = ("plasma", 0.0, 0.62)  # ordered values (batch sizes, depths): plasma cut before its light end (>= 3:1 on white)
 SLOTS = 0.6  # log2 units that the dodged lines at one x share, so neighbouring x values (1 unit apart) stay apart
-SIZE = {1: (5.2, 3.4), "panel": (4.3, 3.1)}  # inches of a one-axis figure, of each panel of several: 1 inch is 96
-# CSS px in the page, so two panels and their legend fit a 1,000 px window
+FIGURE = (5.2, 3.4)  # inches of a one-axis figure (1 inch is 96 CSS px in the page)
+PANEL = (4.3, 3.1)  # inches of each panel of several: two panels and their legend fit a 1,000 px window
 
 
 class Figure(NamedTuple):
@@ -37,7 +37,7 @@ def _themed(plot):
 
 def _fig(ncols=1, sharey=False):
     import matplotlib.pyplot as plt
-    w, h = SIZE[1] if ncols == 1 else SIZE["panel"]
+    w, h = FIGURE if ncols == 1 else PANEL
     fig, axes = plt.subplots(1, ncols, figsize=(w * ncols, h), squeeze=False, sharey=sharey, layout="constrained")
     return fig, axes[0]
 
@@ -58,7 +58,8 @@ def _order(values) -> list:
 
 
 def _colors(values) -> dict:
-    """One colour per value: the norm's own, a ramp for ordered numbers, seaborn's colour-blind palette otherwise."""
+    """One colour per value: the norm's own, a ramp for ordered numbers, otherwise seaborn's colour-blind palette
+    without its blue and oranges (BatchNorm's and GroupNorm's colours elsewhere in the report)."""
     import matplotlib
     import seaborn as sns
     if all(v in NORM_COLORS for v in values):
@@ -66,7 +67,8 @@ def _colors(values) -> dict:
     if all(isinstance(v, (int, np.integer)) for v in values):
         name, lo, hi = RAMP
         return {v: matplotlib.colormaps[name](x) for v, x in zip(values, np.linspace(lo, hi, len(values)))}
-    return dict(zip(values, sns.color_palette("colorblind", len(values))))
+    others = [c for i, c in enumerate(sns.color_palette("colorblind")) if i not in (0, 1, 3)]
+    return dict(zip(values, others * (len(values) // len(others) + 1)))
 
 
 def _log2_axis(ax, values, label: str) -> None:
@@ -171,7 +173,7 @@ def plot_curves(epochs, norms=None):
 def plot_bn_gap(ep: pd.DataFrame):
     """BatchNorm's gap between batch and running statistics per epoch (mean over seeds), one line per batch size:
     the mean gap and the |log| variance ratio, one panel each (different quantities: their own y axes)."""
-    panels = [(ep, col, {"ylabel": lab, "yscale": "log", "title": lab})
+    panels = [(ep, col, {"ylabel": lab, "yscale": "log"})
               for col, lab in (("bn_mean_gap", "mean gap (running-std units)"),
                                ("bn_var_logratio", "|log(batch var / running var)|"))]
     return _epoch_panels(panels, sorted(ep.batch_size.unique()), sharey=False, accuracy=False)
