@@ -8,7 +8,7 @@ import pandas as pd
 
 from .original import PAIR
 from .stats import compare, stats
-from .text import mean_std, mean_std_cells, norm_label, plural, plus_minus, pval
+from .text import mean_std_cells, norm_label, plural, plus_minus, pval
 
 PROVENANCE = {  # record provenance key -> (row name, how the table writes a value)
     "device": ("device", str), "torch": ("torch", str), "python": ("python", str),
