@@ -13,6 +13,8 @@ COMPILES = ("auto", "none", "default")  # auto: by device (normlib.train.compile
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000  # CIFAR-10
 DIAG_BATCHES = 16  # training batches per epoch whose BN statistics are compared with the running ones
 DIAG_TEST = 1000  # test images evaluated with batch statistics (stratified subset); the report names both
+PRECISE_IMAGES = 4096  # training images over which precise BN re-estimates the statistics (Wu & Johnson 2021)
+PRECISE_BATCH = 128  # their batch: large enough that the average of batch variances is the population's
 
 
 @dataclass

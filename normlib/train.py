@@ -24,13 +24,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import data as datalib
-from .config import DIAG_BATCHES, DIAG_TEST, RunConfig
+from .config import DIAG_BATCHES, DIAG_TEST, PRECISE_BATCH, PRECISE_IMAGES, RunConfig
 from .model import Network
 
 MODES = ("none", "default", "reduce-overhead")  # torch.compile modes a run's `compile` maps to (compile_mode)
 GUARDED_STEPS = 3  # first compiled steps that fall back to eager on an error (compilation, CUDA-graph capture)
-PRECISE_IMAGES = 4096  # training images over which precise BN re-estimates the statistics (Wu & Johnson 2021)
-PRECISE_BATCH = 128  # their batch: large enough that the average of batch variances is the population's
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt() parameters
 
 

@@ -3,7 +3,7 @@ the main grid, group counts, every normalization, depth. Each appears when its g
 import numpy as np
 import pandas as pd
 
-from ..config import DIAG_BATCHES, DIAG_TEST
+from ..config import DIAG_BATCHES, DIAG_TEST, PRECISE_BATCH, PRECISE_IMAGES
 from .load import Grid
 from .plots import Figure, plot_bn_gap, plot_control, plot_grad_profile, plot_lines
 from .sections import intro
@@ -74,8 +74,8 @@ def bn_diagnostics_section(grid: Grid) -> list:
     if has_acc:
         n_diag = min(DIAG_TEST, int(last.test_images.min())) if "test_images" in last else DIAG_TEST
         ways = {"running": "with the running statistics (eval mode)",
-                "precise": "with precise statistics, recomputed over training images with the final weights (precise "
-                           "BN, Wu & Johnson 2021)",
+                "precise": f"with precise statistics, recomputed over {PRECISE_IMAGES:,} training images (or all, if "
+                           f"fewer) in batches of {PRECISE_BATCH} with the final weights (precise BN, Wu & Johnson 2021)",
                 "batch": "with each test batch of the training batch size normalised by its own statistics"}
         measured = [ways[k] for k in have]
         text += (f" The final model is evaluated on {n_diag} test images (a stratified subset of the test set) "

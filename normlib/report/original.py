@@ -160,8 +160,9 @@ def missing_cells(s: pd.DataFrame, sizes, norms=PAIR, min_n: int = 2) -> list:
             if n.get((norm, bs), 0) < min_n]
 
 
-def steps_note(steps: dict) -> str:
-    """The optimizer steps per run at each batch size ({batch size: [steps]}), as every verdict states them."""
+def steps_note(steps: dict, short: bool = False) -> str:
+    """The optimizer steps per run at each batch size ({batch size: [steps]}), as every verdict states them: in
+    full once per section, `short` in each verdict."""
     per_bs = {int(b): sorted({int(v) for v in vs if v == v}) for b, vs in steps.items()}
     per_bs = {b: vs for b, vs in per_bs.items() if vs}
     values = {v for vs in per_bs.values() for v in vs}
@@ -170,9 +171,13 @@ def steps_note(steps: dict) -> str:
     if len(values) == 1:
         return f"Every batch size ran {values.pop():,} optimizer steps per run (equal steps)."
     most, fewest = max(per_bs, key=lambda b: max(per_bs[b])), min(per_bs, key=lambda b: min(per_bs[b]))
+    ratio = max(per_bs[most]) / min(per_bs[fewest])
+    if short:
+        return (f"Caveat: unequal steps ({max(per_bs[most]):,} per run at batch size {most}, "
+                f"{min(per_bs[fewest]):,} at {fewest}: {ratio:.1f}x).")
     return ("Unequal optimizer steps per run (batch size: steps) — " + "; ".join(
         f"{b}: {' / '.join(f'{v:,}' for v in vs)}" for b, vs in sorted(per_bs.items()))
-            + f". Batch size {most} took {max(per_bs[most]) / min(per_bs[fewest]):.1f}x the steps of batch size "
+            + f". Batch size {most} took {ratio:.1f}x the steps of batch size "
               f"{fewest}: a difference across batch sizes is also a difference in the number of updates.")
 
 
@@ -331,6 +336,6 @@ def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None,
     first[1] += f". By the other definition ({alt_rule}): **{alt}** — {alt_txt}"
     first[2] += f"; against its own best batch size it {verb(alt)} ({alt_short})"
     decided = [first, _stability_verdict(s, sizes, tol), _within_verdict(cmp, n, gaps, tol, alpha)]
-    steps_txt = " " + steps_note(steps) if steps else ""
+    steps_txt = " " + steps_note(steps, short=True) if steps else ""
     return [Outcome(claim, rule, verdict, evidence + "." + steps_txt, short, alt if i == 0 else "")
             for i, (claim, rule, (verdict, evidence, short)) in enumerate(zip(CLAIMS, rules(tol, alpha), decided))]

@@ -155,10 +155,10 @@ def batch_size_section(grid: Grid, metric: str, alpha: float = ALPHA) -> list:
             Figure(plot_curves(grid.epochs[grid.epochs.run_id.isin(runs.run_id)], PAIR),
                    "Learning curves: test accuracy per epoch, mean over seeds ± 95% CI (band), one line per batch "
                    "size; both panels share the y axis."),
-            Table(stats_table(s, runs, metric), f"Statistics per batch size: 95% CI of each mean; BatchNorm − "
-                                                f"GroupNorm with the 95% CI of the difference, the two-sided p and "
-                                                f"the Holm-corrected p across the batch sizes; a paired t-test over "
-                                                f"seeds where every seed has both norms, Welch's otherwise."),
+            Table(stats_table(s, runs, metric), "Statistics per batch size: 95% CI of each mean; BatchNorm − "
+                                                "GroupNorm with the 95% CI of the difference, the two-sided p and "
+                                                "the Holm-corrected p across the batch sizes; a paired t-test over "
+                                                "seeds where every seed has both norms, Welch's otherwise."),
             Table(spread_table(spread(s)), "Two different standard deviations (the original reports only the second "
                                            "and calls it an average standard deviation)."),
             "**Analysis**\n\n" + analysis(runs, metric, alpha)]
