@@ -1,0 +1,49 @@
+"""Locks: one holder at a time, named when refused; released by the OS when the holder dies; no file left."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from normlib import locks
+
+
+def test_run_lock_excludes_a_second_holder_and_names_the_first(tmp_path):
+    out = tmp_path / "r.json"
+    assert not locks.is_locked(out)
+    with locks.run_lock(out):
+        assert locks.is_locked(out)
+        assert locks.lock_holder(locks.lock_path(out)) == os.getpid()
+        with pytest.raises(locks.Locked, match=rf"out=.*r\.json.*another process \(pid {os.getpid()}\)"):
+            with locks.run_lock(out):
+                pass
+    assert not locks.is_locked(out)
+    with locks.run_lock(out):  # free again
+        pass
+
+
+def test_run_lock_dies_with_a_killed_holder(tmp_path):
+    out = tmp_path / "r.json"
+    code = (f"from normlib import locks; import time\nwith locks.run_lock({str(out)!r}):\n"
+            f" print('held', flush=True)\n time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        assert locks.is_locked(out) and locks.lock_holder(locks.lock_path(out)) == proc.pid
+        with pytest.raises(locks.Locked):
+            with locks.run_lock(out):
+                pass
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 5
+    while locks.is_locked(out) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not locks.is_locked(out)  # the stale lock file blocks no one
+    with locks.run_lock(out):
+        pass
+    assert not locks.lock_path(out).exists()  # released: no lock file stays behind
