@@ -1,7 +1,9 @@
 """One notebook through papermill: a run of notebooks/run.ipynb into its record and executed notebook, each written
 under a temporary name and renamed, with a failed record that names the reason when the run fails."""
 import os
+import signal
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import config, locks, records
@@ -44,22 +46,81 @@ def notebook_complete(path: Path) -> bool:
     return all(c.metadata.get("papermill", {}).get("status") == "completed" for c in cells)
 
 
+def write_record(out: Path, params: dict, rec: dict) -> str:
+    """Write `rec` at `out` under the run's lock, unless `out` holds a complete record of these parameters: that one
+    is never overwritten. Returns '' or, when another process holds the run's lock, why nothing was written."""
+    try:
+        with locks.run_lock(out):  # never over a record that another process is writing
+            if not records.is_done(records.read(out), params):
+                records.write_json(out, rec)
+    except locks.Locked as e:
+        return str(e)
+    return ""
+
+
+def record_failure(params: dict, out: Path, notebook: Path, error: str, started: str = None) -> tuple:
+    """(status, reason) of a run that failed, after writing its failed record (not over a complete one)."""
+    if records.is_done(records.read(out), params):  # the notebook of a finished run: its record stays as it is
+        return "failed", f"its record is complete, but its notebook failed: {error}"
+    locked = write_record(out, params, records.failed({**config.RunConfig(**params).dict(), "out": str(out)}, error,
+                                                      started, notebook=str(notebook)))
+    return ("skipped", locked) if locked else ("failed", error)
+
+
+def kernel_manager_class(kernels: list) -> type:
+    """A kernel manager class that appends each of its instances to `kernels`: how a run finds its own kernel."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class RunKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            kernels.append(self)
+
+    return RunKernelManager
+
+
+@contextmanager
+def stop_kernels_on(stop: threading.Event, kernels: list):
+    """While the block runs, SIGTERM the kernels in `kernels` once `stop` is set (also one that starts after it):
+    papermill then ends with a dead kernel, which execute reports as interrupted. Only this run's kernel: other runs
+    of the same process (a Dask worker's threads) may belong to other sweeps."""
+    done = threading.Event()
+
+    def watch():
+        while not done.wait(0.5):  # a kernel may start after stop was set: keep looking until the run ends
+            if stop.is_set():
+                for km in kernels:
+                    process = getattr(km.provisioner, "process", None)
+                    if process is not None:
+                        process.send_signal(signal.SIGTERM)  # Popen: nothing once the kernel has been reaped
+
+    if stop is not None:
+        threading.Thread(target=watch, daemon=True, name="stop-kernel").start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
 def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: threading.Event = None,
-            source: Path = RUN_NOTEBOOK) -> tuple:
-    """Run one notebook through papermill into a temporary file, then rename it to `notebook`.
+            source=RUN_NOTEBOOK) -> tuple:
+    """Run one notebook (`source`: a path or a NotebookNode) through papermill into a temporary file, then rename it
+    to `notebook`.
 
     Returns (status, reason): ('ok', ''), ('failed', reason) after writing a failed record (never over a complete
     record of these parameters: that stays, and the reason says so), ('skipped', reason) when
-    another process holds the run's lock, ('interrupted', '') when `stop` was set while it ran (no record written:
-    the next sweep resumes it from its checkpoint)."""
+    another process holds the run's lock, ('interrupted', '') when `stop` was set while it ran: its kernel is
+    stopped, no record is written and the next sweep resumes it from its checkpoint."""
     import papermill as pm
     tmp = temp_notebook(notebook)
     error = ename = ""
     started = records.now()
+    kernels = []
     try:
-        pm.execute_notebook(str(source), str(tmp), parameters=literal_parameters({**params, "out": str(out)}),
-                            progress_bar=False, execution_timeout=timeout or None, kernel_name="python3",
-                            extra_arguments=KERNEL_ARGS)
+        with stop_kernels_on(stop, kernels):
+            pm.execute_notebook(source, str(tmp), parameters=literal_parameters({**params, "out": str(out)}),
+                                progress_bar=False, execution_timeout=timeout or None, kernel_name="python3",
+                                extra_arguments=KERNEL_ARGS, kernel_manager_class=kernel_manager_class(kernels))
     except Exception as e:  # the run's own exception, a dead kernel, a cell timeout, a kernel that did not start
         ename, error = getattr(e, "ename", type(e).__name__), failure_reason(e, timeout)
     if stop is not None and stop.is_set() and error:
@@ -74,12 +135,4 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
         error = "the notebook finished without writing a complete record"
     if not error:
         return "ok", ""
-    if records.is_done(records.read(out), params):  # the notebook of a finished run: its record stays as it is
-        return "failed", f"its record is complete, but its notebook failed: {error}"
-    try:
-        with locks.run_lock(out):  # never over a record that another process is writing
-            records.write_json(out, records.failed({**config.RunConfig(**params).dict(), "out": str(out)}, error,
-                                                   started, notebook=str(notebook)))
-    except locks.Locked as e:
-        return "skipped", str(e)
-    return "failed", error
+    return record_failure(params, out, notebook, error, started)

@@ -220,9 +220,15 @@ def check_data(runs: list, where: str) -> dict:
     return sizes
 
 
-def check_devices(runs: list) -> None:
+def check_devices(runs: list, cluster: str = "") -> None:
+    """GridError unless every run's device exists: on this machine, or on a cluster (normlib.cluster.check names
+    it) where each run is given one GPU through Dask resources and sees it as cuda:0."""
     asked = {p.get("device", "auto") for _, p in runs} - {"auto", "cpu"}
-    if not asked:
+    pinned = sorted(asked - {"cuda", "cuda:0"}) if cluster else []
+    if pinned:
+        raise GridError(f"device={pinned[0]!r}: on a cluster each run is given one GPU, which it sees as cuda:0; "
+                        f"allowed auto, cpu, cuda, cuda:0")
+    if not asked or cluster == "remote":  # the workers' GPUs, not this machine's
         return
     import torch
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -233,8 +239,9 @@ def check_devices(runs: list) -> None:
                             + (f", cuda, cuda:0..{n - 1}" if n else ""))
 
 
-def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0) -> dict:
-    """Every check of the input, in order, creating nothing; the grid with its folder and job count, or GridError."""
+def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, cluster="") -> dict:
+    """Every check of the input, in order, creating nothing; the grid with its folder and job count, or GridError.
+    cluster: where the runs go, as normlib.cluster.check names it ('' this machine, 'gpus', 'remote')."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise GridError(f"--jobs={jobs!r}: must be an integer >= 1")
     if timeout < 0:
@@ -244,7 +251,7 @@ def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0) -> 
     grid = load_grid(grid_path)
     folder = Path(out_root).resolve() / grid["name"]
     check_output(folder, out_root)
-    check_devices(grid["runs"])  # needs no data: before the data check, which may decode and cache it
+    check_devices(grid["runs"], cluster)  # needs no data: before the data check, which may decode and cache it
     check_data(grid["runs"], str(grid_path))
     threads = max(config.RunConfig(**p).threads for _, p in grid["runs"])  # each run's own, fixed count
     return {**grid, "folder": folder, "jobs": jobs or grid["jobs"] or max(1, (os.cpu_count() or 1) // threads)}

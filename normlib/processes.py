@@ -1,6 +1,6 @@
-"""Processes of a sweep: the kernels it started, signals, temporary files a killed sweep left, run locks held by
-others. The policy (one sweep per grid folder, run locks held by kernels, never killing what it did not start) is
-in normlib/sweep.py's docstring."""
+"""Processes of a sweep: signals, temporary files a killed sweep left, run locks held by others. The policy (one
+sweep per grid folder, run locks held by kernels, never killing what it did not start) is in normlib/sweep.py's
+docstring; each run stops its own kernel (normlib.execute.stop_kernels_on)."""
 import os
 import signal
 import threading
@@ -11,19 +11,6 @@ from pathlib import Path
 from . import locks, records
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-def own_kernels() -> list:
-    """Pids of the Jupyter kernels this process started: its child processes running ipykernel."""
-    me, pids = os.getpid(), []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == me and b"ipykernel" in (stat.parent / "cmdline").read_bytes():
-                pids.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):  # it exited meanwhile
-            continue
-    return pids
 
 
 @contextmanager
@@ -47,20 +34,24 @@ def stop_on_signals(stop: threading.Event):
             signal.signal(s, h)
 
 
+def stale_files(runs_dir: Path, rid: str, params: dict) -> list:
+    """The temporary files a killed process left behind for one run (and its checkpoint once it is finished), or []
+    while a process holds its lock. A finished run whose notebook is incomplete is executed again by the sweep
+    (normlib.sweep.notebook_complete), so its temporary notebook is not kept either."""
+    out = runs_dir / f"{rid}.json"
+    if locks.is_locked(out):
+        return []
+    stale = [*runs_dir.glob(f".{rid}.tmp*.ipynb"), *runs_dir.glob(f".{rid}.json.tmp*"),
+             runs_dir / f"{rid}.json.ckpt.pt.tmp"]
+    if records.is_done(records.read(out), params):
+        stale.append(runs_dir / f"{rid}.json.ckpt.pt")
+    return [p for p in stale if p.exists()]
+
+
 def clean_stale(folder: Path, runs: list) -> int:
     """Remove the temporary files a killed sweep left behind (and checkpoints of finished runs), for runs whose lock
-    no process holds; returns how many. A finished run whose notebook is incomplete is executed again by the sweep
-    (normlib.sweep.notebook_complete), so its temporary notebook is not kept either."""
-    runs_dir, removed = folder / "runs", []
-    for rid, params in runs:
-        out = runs_dir / f"{rid}.json"
-        if locks.is_locked(out):
-            continue
-        stale = [*runs_dir.glob(f".{rid}.tmp*.ipynb"), *runs_dir.glob(f".{rid}.json.tmp*"),
-                 runs_dir / f"{rid}.json.ckpt.pt.tmp"]
-        if records.is_done(records.read(out), params):
-            stale.append(runs_dir / f"{rid}.json.ckpt.pt")
-        removed += [p for p in stale if p.exists()]
+    no process holds; returns how many."""
+    removed = [p for rid, params in runs for p in stale_files(folder / "runs", rid, params)]
     removed += [*folder.glob(".summary.tmp*.ipynb"), *folder.glob(".report.html.tmp*"), *folder.glob(".grid.json.tmp*")]
     for p in removed:
         p.unlink(missing_ok=True)

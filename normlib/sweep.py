@@ -2,6 +2,8 @@
 
 usage: python -m normlib.sweep params/quick.yaml [--out reports] [--jobs N] [--timeout S] [--lock-wait S]
                                                   [--no-report | --report-only [--extra G1,G2]]
+                                                  [--gpus N [--runs-per-gpu K] | --scheduler ADDRESS |
+                                                   --scheduler-file PATH] [--no-shared-out]
 
 Exit status: 0 every run of the grid has a complete record (and the report was rendered); 1 some run failed or was
 skipped, or the report failed (a summary says which and why); 2 bad input: nothing was run and nothing written;
@@ -18,6 +20,11 @@ papermill) has its notebook executed again: its kernel finds the complete record
 every run's notebook is whole. As a last guard, normlib.runner.run returns an existing complete record of the same
 parameters instead of training again.
 
+Where runs execute (normlib/cluster.py). On a Dask cluster: by default one started inside the sweep process, whose
+`jobs` threads run `jobs` notebooks at once on this machine; with --gpus one worker process per GPU of this machine;
+with --scheduler / --scheduler-file an existing cluster. A worker that sees --out writes there; any other returns the
+record and notebook for the sweep to write. A worker that dies mid-run has its run retried on another worker.
+
 Isolation. A run that fails (an exception, a non-finite loss, out of memory, a dead kernel, a cell past --timeout) gets
 a failed record with the reason and its executed notebook showing the error; the other runs go on.
 
@@ -32,9 +39,9 @@ Concurrency and orphaned kernels (the policy):
   SKIPPED, neither run a second time nor killed: the sweep names it with the holder's pid and exits 1. It never kills
   processes it did not start: a holder may be a notebook someone runs by hand, and a pid in a lock file may have been
   reused by an unrelated process since.
-- SIGINT / SIGTERM: the sweep starts no more runs, stops the kernels it started (SIGTERM to its own ipykernel child
-  processes), writes no failed record for them (they are unfinished, not failed: the rerun resumes them from their
-  checkpoints), deletes their temporary notebooks and exits 130 / 143. A second signal exits at once.
+- SIGINT / SIGTERM: the sweep starts no more runs, stops the kernels of its runs (each run SIGTERMs its own kernel,
+  on whichever worker it runs), writes no failed record for them (they are unfinished, not failed: the rerun resumes
+  them from their checkpoints), deletes their temporary notebooks and exits 130 / 143. A second signal exits at once.
 """
 import argparse
 import os
@@ -42,13 +49,12 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from . import locks, records
-from .execute import RenderError, execute, notebook_complete
+from . import cluster, locks, records
+from .execute import RenderError, execute, notebook_complete  # noqa: F401  (execute: the tests' entry to one run)
 from .grid import GridError, load_grid, plan
-from .processes import SIGNAL_EXIT, clean_stale, own_kernels, stop_on_signals, wait_for_locks
+from .processes import SIGNAL_EXIT, clean_stale, stop_on_signals, wait_for_locks
 from .records import REPORTS  # the default --out, whatever the current folder: the summary notebook's default too
 LOCK_WAIT = 30.0  # seconds a rerun waits for run locks of other processes (orphaned kernels exit within ~1 s)
 STOP_GRACE = 60.0  # seconds an interrupted sweep waits for its stopped kernels' threads before exiting anyway
@@ -60,21 +66,25 @@ def render(name: str, folder: Path, extra: str = "") -> Path:
     return render_report(name, folder, extra)
 
 
-def sweep(grid_path, out_root="reports", jobs=None, timeout=0, report=True, lock_wait=LOCK_WAIT) -> int:
+def sweep(grid_path, out_root="reports", jobs=None, timeout=0, report=True, lock_wait=LOCK_WAIT, scheduler=None,
+          scheduler_file=None, gpus=None, runs_per_gpu=1, shared_out=True) -> int:
     """Run every run of a grid that has no complete record, then render the report. Returns the exit status (see
-    the module docstring); GridError (before anything is written) on bad input."""
-    g = plan(grid_path, out_root, jobs, timeout, lock_wait)
+    the module docstring); GridError (before anything is written) on bad input or a cluster out of reach. Where the
+    runs go: normlib.cluster.connect; shared_out=False: workers never write under --out, even where they see it."""
+    where = cluster.check(scheduler, scheduler_file, gpus, runs_per_gpu, jobs)
+    g = plan(grid_path, out_root, jobs, timeout, lock_wait, where)
     folder, runs_dir, name = g["folder"], g["folder"] / "runs", g["name"]
     stop = threading.Event()
-    runs_dir.mkdir(parents=True, exist_ok=True)  # the first write
-    try:
-        with stop_on_signals(stop), locks.lock(folder / ".sweep.lock", f"grid {name!r} in {folder}"):
-            code = _sweep(g, folder, runs_dir, timeout, lock_wait, stop)
-            if code is None:
-                return SIGNAL_EXIT.get(getattr(stop, "signum", None), 1)
-    except locks.Locked as e:
-        print(f"error: {e}: wait for that sweep to finish or stop it, then rerun", file=sys.stderr)
-        return 1
+    with cluster.connect(scheduler, scheduler_file, gpus, runs_per_gpu, g["jobs"]) as client:
+        runs_dir.mkdir(parents=True, exist_ok=True)  # the first write
+        try:
+            with stop_on_signals(stop), locks.lock(folder / ".sweep.lock", f"grid {name!r} in {folder}"):
+                code = _sweep(g, folder, runs_dir, timeout, lock_wait, stop, client, shared_out)
+        except locks.Locked as e:
+            print(f"error: {e}: wait for that sweep to finish or stop it, then rerun", file=sys.stderr)
+            return 1
+    if code is None:
+        return SIGNAL_EXIT.get(getattr(stop, "signum", None), 1)
     if report:
         try:
             render(name, folder)
@@ -84,10 +94,12 @@ def sweep(grid_path, out_root="reports", jobs=None, timeout=0, report=True, lock
     return code
 
 
-def _sweep(g: dict, folder: Path, runs_dir: Path, timeout: int, lock_wait: float, stop: threading.Event):
-    """The runs of a planned grid under its sweep lock; the exit status, or None when interrupted."""
+def _sweep(g: dict, folder: Path, runs_dir: Path, timeout: int, lock_wait: float, stop: threading.Event, client,
+           shared_out: bool = True):
+    """The runs of a planned grid under its sweep lock, on the cluster of `client`; the exit status, or None when
+    interrupted."""
     from tqdm.auto import tqdm
-    name, runs, jobs = g["name"], g["runs"], g["jobs"]
+    name, runs = g["name"], g["runs"]
     removed = clean_stale(folder, runs)
     if removed:
         print(f"removed {removed} temporary file(s) left by an interrupted sweep")
@@ -108,16 +120,13 @@ def _sweep(g: dict, folder: Path, runs_dir: Path, timeout: int, lock_wait: float
         print(f"executing the notebooks of {len(partial)} finished run(s) again: theirs were cut short or missing")
         pending += partial
     failures, done, unfinished, renotebooked = {}, [], [], []
+    link = cluster.dashboard(client)
+    if link:
+        print(f"dask dashboard: {link}", flush=True)
     bar = tqdm(total=len(runs), initial=before, desc=name, unit="run", file=sys.stdout)
 
-    def one(item):
-        rid, params, out = item
-        if stop.is_set():
-            return unfinished.append(rid)
-        try:
-            status, reason = execute(params, out, runs_dir / f"{rid}.ipynb", timeout, stop)
-        except Exception as e:  # the sweep's own side (disk full, ...): still this run's failure only
-            status, reason = "failed", f"sweep: {type(e).__name__}: {e}"
+    def report(item, status, reason):
+        rid = item[0]
         again = item in partial  # its record was complete already: not a run done now
         {"ok": renotebooked if again else done, "interrupted": unfinished}.get(status, []).append(rid)
         if status == "failed":
@@ -127,23 +136,8 @@ def _sweep(g: dict, folder: Path, runs_dir: Path, timeout: int, lock_wait: float
         bar.update(status != "interrupted" and not again)
         bar.set_postfix(failed=len(failures))
 
-    pool = ThreadPoolExecutor(max_workers=jobs)
-    futures = [pool.submit(one, item) for item in pending]
-    running = set(futures)
-    while running and not stop.is_set():  # wake up for a signal; waiting on finished futures would spin
-        running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED).not_done
-    if stop.is_set():
-        unfinished += [item[0] for f, item in zip(futures, pending) if f.cancel()]
-        deadline = time.monotonic() + STOP_GRACE
-        while not all(f.done() for f in futures) and time.monotonic() < deadline:
-            for pid in own_kernels():  # kernels started by this process only
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-            wait(futures, timeout=1.0)
-    stuck = not all(f.done() for f in futures)
-    pool.shutdown(wait=not stuck)
+    stuck = cluster.run_all(client, pending, report, stop, STOP_GRACE, timeout, lock_wait,
+                            cluster.probe(folder) if shared_out else None)
     bar.close()
     print(f"{name}: {before + len(done)} of {len(runs)} runs done ({len(done)} now), {len(failures)} failed, "
           f"{len(skipped)} skipped" + (f", {len(unfinished)} interrupted" if stop.is_set() else ""))
@@ -168,10 +162,16 @@ environment:
                  whose `data` is empty; unset: torchvision downloads the original
   NORMLIB_CACHE  where decoded data is cached (default ~/.cache/normlib)
 
+where runs execute (default: a Dask cluster inside this process, --jobs runs at once):
+  --gpus N [--runs-per-gpu K]   one worker process per GPU of this machine, K runs on each at once
+  --scheduler tcp://HOST:8786   an existing Dask cluster (dask scheduler + dask worker, dask-jobqueue, Kubernetes);
+  --scheduler-file PATH         workers that declare `--resources GPU=K` take K runs at once, each on its one GPU
+  workers that see OUT write there; others send each record and notebook back (--no-shared-out: all of them)
+
 exit status:
   0    every run has a complete record (and the report was rendered)
   1    some run failed or was skipped, or the report failed: the summary says which and why
-  2    bad input: one line per problem; nothing was run or written
+  2    bad input, or a scheduler out of reach: one line per problem; nothing was run or written
   130  interrupted by SIGINT, 143 by SIGTERM: rerun the same command to resume
 """
 
@@ -185,6 +185,14 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=int, default=0, help="per-cell timeout in seconds (0: none)")
     ap.add_argument("--lock-wait", type=float, default=LOCK_WAIT,
                     help=f"seconds to wait for runs locked by other processes, then skip them (default {LOCK_WAIT:g})")
+    ap.add_argument("--gpus", type=int, default=None, help="one Dask worker per GPU of this machine, pinned to it")
+    ap.add_argument("--runs-per-gpu", type=int, default=1, help="with --gpus: runs at once on each GPU (default 1)")
+    ap.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://node1:8786")
+    ap.add_argument("--scheduler-file", default=None, help="scheduler file of an existing Dask cluster "
+                    "(dask scheduler --scheduler-file PATH)")
+    ap.add_argument("--no-shared-out", action="store_true", help="workers never write under OUT, even where they "
+                    "see it: each run executes in a worker's temporary folder and the sweep writes its record and "
+                    "notebook (a run whose worker dies starts over)")
     ap.add_argument("--no-report", action="store_true", help="run the grid but do not render the report")
     ap.add_argument("--report-only", action="store_true", help="render the report from existing records")
     ap.add_argument("--extra", default="", help="with --report-only: other grids under OUT to add as report "
@@ -202,7 +210,8 @@ def main(argv=None) -> int:
             render(grid["name"], folder, a.extra)
             return 0
         t0 = time.time()
-        code = sweep(a.params, a.out, a.jobs, a.timeout, not a.no_report, a.lock_wait)
+        code = sweep(a.params, a.out, a.jobs, a.timeout, not a.no_report, a.lock_wait, a.scheduler, a.scheduler_file,
+                     a.gpus, a.runs_per_gpu, not a.no_shared_out)
         print(f"wall time: {time.time() - t0:.0f} s")
         return code
     except GridError as e:

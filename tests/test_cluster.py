@@ -1,0 +1,151 @@
+"""Sweeps on Dask clusters: a scheduler and two worker processes over loopback, started as the README's recipe starts
+them; a worker killed mid-run; records equal to those of the local path; workers pinned one per GPU; bad options."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from test_sweep import TINY, leftovers, run_sweep, start_sweep, statuses, wait_until, write_grid
+
+from normlib import cluster, locks, records, sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = ({**TINY, "epochs": 60, "threads": 1}, {"seed": [0, 1, 2]})  # 60 epochs: time to kill a worker mid-run
+
+
+def strip(rec: dict) -> list:
+    """A record's history without its timings: what must not depend on where the run ran."""
+    return [{k: v for k, v in h.items() if not k.endswith("_seconds")} for h in rec["history"]]
+
+
+def parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def start(log: Path, *args, env: dict = None) -> subprocess.Popen:
+    with open(log, "w") as f:
+        return subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """(scheduler file, worker processes, the workers' temporary folder): `dask scheduler` and two `dask worker`s
+    over loopback, each seeing one "GPU" (CUDA_VISIBLE_DEVICES, resources GPU=1). On a CPU-only machine a run's
+    device auto is the CPU, but it asks for a GPU all the same, so each worker runs one run at a time."""
+    from distributed import Client
+    file, tmp = tmp_path / "scheduler.json", tmp_path / "worker-tmp"
+    tmp.mkdir()
+    procs = [start(tmp_path / "scheduler.log", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                   "--scheduler-file", str(file))]
+    try:
+        deadline = time.monotonic() + 60
+        while not file.exists():
+            assert time.monotonic() < deadline and procs[0].poll() is None, (tmp_path / "scheduler.log").read_text()
+            time.sleep(0.1)
+        procs += [start(tmp_path / f"worker{i}.log", "worker", "--scheduler-file", str(file), "--host", "127.0.0.1",
+                        "--nthreads", "1", "--no-nanny", "--resources", "GPU=1", "--memory-limit", "0",
+                        "--name", f"gpu{i}", env={"CUDA_VISIBLE_DEVICES": str(i), "TMPDIR": str(tmp)})
+                  for i in range(2)]
+        with Client(scheduler_file=str(file), timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield file, procs[1:], tmp
+    finally:
+        for p in reversed(procs):  # only the processes this fixture started; the workers first, then the scheduler
+            p.terminate()
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture(scope="module")
+def local_records(tmp_path_factory):
+    """The grid's records from the local path (the default cluster inside the sweep process)."""
+    folder = tmp_path_factory.mktemp("local")
+    r = run_sweep(write_grid(folder, "cl", *GRID), folder / "reports", "--no-report")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return {p.stem: records.read(p) for p in (folder / "reports" / "cl" / "runs").glob("*.json")}
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["in place", "returned"])
+def test_a_grid_on_a_cluster_survives_a_killed_worker_and_equals_the_local_records(tmp_path, dask_cluster,
+                                                                                    local_records, shared):
+    """A worker SIGKILLed mid-run: its run goes to the other worker and is done exactly once, resumed from its
+    checkpoint where the worker wrote in place, started over where it ran in a temporary folder of its own."""
+    file, workers, worker_tmp = dask_cluster
+    grid = write_grid(tmp_path, "cl", *GRID)
+    out, runs, log = tmp_path / "reports", tmp_path / "reports" / "cl" / "runs", tmp_path / "sweep.log"
+    where = runs if shared else worker_tmp
+    proc = start_sweep(grid, out, log, "--scheduler-file", str(file), "--no-report",
+                       *([] if shared else ["--no-shared-out"]))
+    try:
+        wait_until(lambda: list(where.rglob("*.json.ckpt.pt")), proc, log, timeout=180)  # a run is past epoch 1
+        ckpt = next(where.rglob("*.json.ckpt.pt"))
+        kernel = locks.lock_holder(locks.lock_path(ckpt.with_name(ckpt.name.removesuffix(".ckpt.pt"))))
+        worker = parent(kernel)
+        assert worker in [w.pid for w in workers]
+        os.kill(worker, signal.SIGKILL)
+        assert proc.wait(300) == 0, log.read_text()[-3000:]
+    finally:
+        proc.kill()
+        proc.wait()
+    killed = ckpt.name.removesuffix(".json.ckpt.pt")
+    text = log.read_text()
+    assert "cl: 3 of 3 runs done (3 now), 0 failed, 0 skipped" in text, text[-3000:]
+    assert statuses(runs) == {"seed0": "ok", "seed1": "ok", "seed2": "ok"}  # one record per run
+    assert len(list(runs.glob("*.ipynb"))) == 3 and all(sweep.notebook_complete(p) for p in runs.glob("*.ipynb"))
+    for rid, local in local_records.items():
+        rec = records.read(runs / f"{rid}.json")
+        assert [h["epoch"] for h in rec["history"]] == list(range(1, 61))  # every epoch exactly once
+        assert strip(rec) == strip(local) and rec["final_acc"] == local["final_acc"]  # bit for bit
+        assert rec["params"] == {**local["params"], "out": str(runs / f"{rid}.json")}
+        resumed = rec["provenance"]["resumed_at_epoch"]
+        assert resumed > 0 if (rid == killed and shared) else resumed == 0, (rid, killed, resumed)
+    assert leftovers(out) == []
+
+
+def test_gpu_workers_each_see_their_own_gpu(monkeypatch):
+    """--gpus: one worker process per GPU, pinned by CUDA_VISIBLE_DEVICES (the entries of this process's own list,
+    as under Slurm), declaring as many GPU resources and threads as runs it takes at once."""
+    from distributed import Client
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5,6")
+    with cluster.gpu_cluster(2, runs_per_gpu=2) as c, Client(c) as client:
+        seen = client.run(os.getenv, "CUDA_VISIBLE_DEVICES")
+        workers = client.scheduler_info()["workers"].values()
+    assert sorted(seen.values()) == ["3", "5"]
+    assert [(w["resources"], w["nthreads"]) for w in workers] == [({"GPU": 2}, 2)] * 2
+
+
+@pytest.mark.parametrize("args,error", [
+    (["--gpus", "1"], "--gpus=1: this machine has 0 CUDA device(s); run without --gpus, or on a cluster's GPU workers"),
+    (["--runs-per-gpu", "2"], "--runs-per-gpu=2: only with --gpus"),
+    (["--scheduler", "tcp://127.0.0.1:9", "--jobs", "2"],
+     "--jobs=2: with --scheduler='tcp://127.0.0.1:9' the workers' threads set how many runs run at once; drop --jobs"),
+    (["--scheduler", "tcp://127.0.0.1:9", "--scheduler-file", "s.json"],
+     "--scheduler='tcp://127.0.0.1:9' and --scheduler-file='s.json': choose one (where the runs go)"),
+    (["--scheduler-file", "missing.json"], "--scheduler-file='missing.json': no such file; allowed the file that "
+                                           "`dask scheduler --scheduler-file PATH` writes"),
+    (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler='tcp://127.0.0.1:9': cannot reach the scheduler"),
+])
+def test_bad_cluster_options_are_refused_before_anything_is_written(tmp_path, capsys, monkeypatch, args, error):
+    if args[0] == "--gpus" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 2)
+    grid = write_grid(tmp_path, "opts", TINY, {"seed": [0]})
+    assert sweep.main([str(grid), "--out", str(tmp_path / "reports"), *args]) == 2
+    assert error in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_run_pinned_to_another_gpu_is_refused_on_a_cluster(tmp_path, capsys):
+    grid = write_grid(tmp_path, "pinned", {**TINY, "device": "cuda:1"}, {"seed": [0]})
+    assert sweep.main([str(grid), "--out", str(tmp_path / "reports"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert ("device='cuda:1': on a cluster each run is given one GPU, which it sees as cuda:0; allowed auto, cpu, "
+            "cuda, cuda:0") in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()
