@@ -222,26 +222,19 @@ def outcome(future, params: dict, out: Path, notebook: Path, stop: threading.Eve
     return place(result, params, out, notebook) if "record" in result else (result["status"], result["reason"])
 
 
-def gpu_workers(client) -> bool:
-    """Whether some worker declares a GPU resource; waits for the cluster's first worker (one that a batch system
-    starts later) before answering."""
-    while not client.scheduler_info()["workers"]:
+def wait_for_a_worker(client, stop: threading.Event) -> None:
+    """Return once the cluster has a worker (a batch system may start them after the sweep) or `stop` is set."""
+    if not client.scheduler_info()["workers"]:
         print("waiting for the cluster's first worker", flush=True)
-        try:
-            client.wait_for_workers(1, timeout=60)
-        except TimeoutError:
-            pass
-    return any("GPU" in w.get("resources", {}) for w in client.scheduler_info()["workers"].values())
+    while not client.scheduler_info()["workers"] and not stop.wait(1.0):  # the client refreshes it every few s
+        pass
 
 
-def run_all(client, runs: list, report, stop: threading.Event, grace: float, timeout: int = 0,
-            lock_wait: float = 0.0, probe: dict = None) -> bool:
-    """Submit runs [(run id, params, out)] to the cluster and call report(run, status, reason) in this thread as each
-    ends. Once `stop` is set, every worker stops this sweep's runs (each SIGTERMs its own kernel; queued ones return
-    at once) and the loop waits up to `grace` seconds for them. Returns whether some run had not ended by then."""
-    token, ended, futures = uuid.uuid4().hex, queue.SimpleQueue(), {}
-    gpu = bool(runs) and gpu_workers(client)
-    source = RUN_NOTEBOOK.read_text()
+def submit(client, runs: list, token: str, timeout: int, lock_wait: float, probe: dict) -> dict:
+    """{future: run} of the runs' tasks. A run not on the CPU asks for a GPU where workers declare GPUs, so a worker
+    with GPU=K runs at most K of them at once."""
+    gpu = any("GPU" in w.get("resources", {}) for w in client.scheduler_info()["workers"].values())
+    source, futures = RUN_NOTEBOOK.read_text(), {}
     for run in runs:
         rid, params, out = run
         done = records.read(out)
@@ -249,6 +242,22 @@ def run_all(client, runs: list, report, stop: threading.Event, grace: float, tim
                                source, done if records.is_done(done, params) else None, key=f"{rid}-{token}",
                                resources={"GPU": 1} if gpu and params.get("device", "auto") != "cpu" else None)
         futures[future] = run
+    return futures
+
+
+def run_all(client, runs: list, report, stop: threading.Event, grace: float, timeout: int = 0,
+            lock_wait: float = 0.0, probe: dict = None) -> bool:
+    """Submit runs [(run id, params, out)] to the cluster (which has a worker: wait_for_a_worker) and call
+    report(run, status, reason) in this thread as each ends. Once `stop` is set, every worker stops this sweep's runs
+    (each SIGTERMs its own kernel; queued ones return at once) and the loop waits up to `grace` seconds for them.
+    Returns whether some run had not ended by then."""
+    token, ended = uuid.uuid4().hex, queue.SimpleQueue()
+    if stop.is_set():  # e.g. while it waited for a worker
+        for run in runs:
+            report(run, "interrupted", "")
+        return False
+    futures = submit(client, runs, token, timeout, lock_wait, probe)
+    for future in futures:
         future.add_done_callback(ended.put)  # called in the client's thread: the queue hands it to this one
     left, deadline = set(futures), None
     while left:

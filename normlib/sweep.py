@@ -123,6 +123,8 @@ def _sweep(g: dict, folder: Path, runs_dir: Path, timeout: int, lock_wait: float
     link = cluster.dashboard(client)
     if link:
         print(f"dask dashboard: {link}", flush=True)
+    if pending:
+        cluster.wait_for_a_worker(client, stop)
     bar = tqdm(total=len(runs), initial=before, desc=name, unit="run", file=sys.stdout)
 
     def report(item, status, reason):
