@@ -55,8 +55,12 @@ def compare(new_folder: Path, old_folder: Path) -> tuple:
             same += 1
         else:
             field, gap = largest_gap(new, old)
+            only = sorted({k for h in numbers(new) + numbers(old) for k in h}
+                          - {k for a, b in zip(numbers(new), numbers(old)) for k in a if k in b})
+            extra = f"; fields in one record only: {', '.join(only)}" if only else ""
+            size = f"largest gap {gap:.3g} in {field}" if gap else "every shared number equal"
             lines.append(f"{path.stem}: differs: final accuracy {old['final_acc']:.2f}% -> {new['final_acc']:.2f}% "
-                         f"(largest gap {gap:.3g} in {field}); what differs: {why(new, old)}")
+                         f"({size}{extra}); what differs: {why(new, old)}")
     lines.append(f"{same} of {len(published)} published runs reproduced bit for bit"
                  + (f", {missing} missing" if missing else ""))
     return lines, missing

@@ -26,6 +26,14 @@ def test_identical_runs_differing_runs_and_missing_runs(tmp_path, capsys):
            "torch 2.14.1 -> 2.15.0" in out
     assert "1 of 2 published runs reproduced bit for bit" in out
 
+    newer = record(40.0)
+    newer["history"][0]["diag_precise_acc"] = 41.0  # a newer engine records more
+    records.write_json(old / "runs" / "more.json", record(40.0))
+    records.write_json(new / "runs" / "more.json", newer)
+    compare.main([str(new), str(old)])
+    assert "more: differs: final accuracy 40.00% -> 40.00% (every shared number equal; fields in one record only: " \
+           "diag_precise_acc)" in capsys.readouterr().out
+
     records.write_json(old / "runs" / "gone.json", copy.deepcopy(record(30.0)))
     assert compare.main([str(new), str(old)]) == 1
     assert "gone: MISSING" in capsys.readouterr().out
