@@ -104,8 +104,9 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
     ("missing params file", None, [], "nope.yaml': cannot read (No such file or directory)"),
     ("missing data", BASE.replace("data: synthetic", "data: /nonexistent/cifar"), [],
      "data='/nonexistent/cifar': no such file or folder; set NORMLIB_DATA"),
-    ("corrupt data cache", lambda t, m: BASE.replace("synthetic", corrupt_cache(t, m)).replace("100", "10")
-     .replace("50", "5"), [], "is corrupt (checksum mismatch): delete it to decode"),
+    ("corrupt data cache", lambda t, m: BASE.replace("train_size: 100", "train_size: 10")  # sizes first: the
+     .replace("test_size: 50", "test_size: 5").replace("synthetic", corrupt_cache(t, m)), [],  # path may hold "50"
+     "is corrupt (checksum mismatch): delete it to decode"),
     ("near miss of a synonym", BASE.replace("width: 8", "width: 8\n  lerning_rate: 0.01"), [],
      "fixed.lerning_rate=0.01: not a run parameter (did you mean 'lr'?)"),
     ("seed beyond 64 bits", BASE + "  seed: [100000000000000000000]\n", [],
@@ -214,8 +215,8 @@ def test_the_data_is_not_touched_when_a_device_check_fails(tmp_path, monkeypatch
     monkeypatch.setenv(datalib.ENV_CACHE, str(tmp_path / "cache"))
     source = image_folder(tmp_path / "cifar")
     params = tmp_path / "p.yaml"
-    params.write_text(BASE.replace("synthetic", str(source)).replace("100", "10").replace("50", "5")
-                      .replace("width: 8", "width: 8\n  device: cuda"))
+    params.write_text(BASE.replace("train_size: 100", "train_size: 10").replace("test_size: 50", "test_size: 5")
+                      .replace("synthetic", str(source)).replace("width: 8", "width: 8\n  device: cuda"))
     assert sweep.main([str(params), "--out", str(tmp_path / "reports")]) == 2
     assert "device='cuda'" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists() and not (tmp_path / "reports").exists()
