@@ -14,7 +14,8 @@ from pathlib import Path
 from . import records
 
 TIMINGS = ("train_seconds", "eval_seconds")
-WHERE = ("device", "torch", "torchvision", "numpy", "python", "torch_threads", "data_sha256", "git_commit")
+WHERE = ("device", "cpu_type", "cpu_capability", "torch", "torchvision", "numpy", "python", "torch_threads",
+         "data_sha256", "git_commit")
 
 
 def numbers(rec: dict) -> list:
@@ -36,6 +37,9 @@ def why(new: dict, old: dict) -> str:
     where = [f"{k} {old['provenance'].get(k)!s:.12} -> {new['provenance'].get(k)!s:.12}" for k in WHERE
              if new["provenance"].get(k) != old["provenance"].get(k)]
     parts = ([f"parameters {', '.join(params)}"] if params else []) + where
+    if "cpu_type" not in old["provenance"]:
+        parts.append("the published record does not name its CPU's type or instruction set (recorded since "
+                     "2026-11-25), so another CPU generation under the same name cannot be ruled out")
     return "; ".join(parts) or "nothing recorded differs (nondeterministic kernels?)"
 
 

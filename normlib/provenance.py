@@ -53,9 +53,27 @@ def environment() -> dict:
     return {**versions(), "host": socket.gethostname(), **git_state()}
 
 
+def cpu_type() -> str:
+    """The CPU's family and model, e.g. 'x86_64 family 25 model 1': a marketing name such as 'AMD EPYC' covers
+    generations whose kernels round differently."""
+    fields = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    parts = [platform.machine()] + [f"{k} {fields[k]}" for k in ("cpu family", "model") if k in fields]
+    return " ".join(p for p in parts if p)
+
+
 def provenance(device, data) -> dict:
+    """Where a run ran: environment() plus torch's build, the device, the CPU's type and the instruction set its
+    kernels use (oneDNN picks kernels by it, so records from two CPU types may differ in the last bits), the
+    threads and the data."""
     import torch
     import torchvision
     return {**environment(), "torch": torch.__version__, "torchvision": torchvision.__version__,  # with build tags
-            "torch_cuda": torch.version.cuda, "device": device_name(device),
+            "torch_cuda": torch.version.cuda, "device": device_name(device), "cpu_type": cpu_type(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch_threads": torch.get_num_threads(), "data_source": data.source, "data_sha256": data.sha256}

@@ -13,6 +13,7 @@ def test_provenance_names_versions_device_git_and_data():
     prov = provenance.provenance(torch.device("cpu"), data)
     assert prov["torch"] == torch.__version__ and prov["python"] == sys.version.split()[0]
     assert prov["device"] and prov["host"]
+    assert prov["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and prov["cpu_type"]
     assert prov["data_source"] == "synthetic" and prov["data_sha256"] == data.sha256
     assert len(prov["git_commit"] or "") == 40 and isinstance(prov["git_dirty"], bool)
 
