@@ -99,6 +99,7 @@ def _sweep(g: dict, folder: Path, runs_dir: Path, timeout: int, lock_wait: float
     """The runs of a planned grid under its sweep lock, on the cluster of `client`; the exit status, or None when
     interrupted."""
     from tqdm.auto import tqdm
+    tqdm.monitor_interval = 0  # no monitor thread: with a dead parent's stdout it deadlocked on tqdm's write lock
     name, runs = g["name"], g["runs"]
     removed = clean_stale(folder, runs)
     if removed:
