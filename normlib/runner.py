@@ -10,7 +10,7 @@ import torch
 from . import config, locks, provenance, records
 from . import data as datalib
 from .config import RunConfig
-from .train import pick_device, train
+from .train import pick_device, total_steps, train
 
 
 def checkpoint_path(out) -> Path:
@@ -70,7 +70,7 @@ def run(params) -> dict:
                         "wall_seconds": before + time.perf_counter() - t0}, tmp)
             os.replace(tmp, ckpt)  # atomic: a kill leaves the previous checkpoint or this one
 
-        total = cfg.steps or cfg.epochs * -(-len(parts["train"][1]) // cfg.batch_size)
+        total = total_steps(cfg, len(parts["train"][1]))
 
         def on_epoch(state):
             h = state["history"][-1]

@@ -185,6 +185,12 @@ def compiled(model, opt, mode: str) -> tuple:
     return torch.compile(model, mode=mode), step
 
 
+def total_steps(cfg: RunConfig, n: int) -> int:
+    """Optimizer steps of a run on n training images: `steps`, else `epochs` passes; the last, partial batch of an
+    epoch is kept, as in the original's DataLoader."""
+    return cfg.steps or cfg.epochs * math.ceil(n / cfg.batch_size)
+
+
 def train_step(model, opt, forward, opt_step, xb, yb, amp, graphs: bool) -> tuple:
     """One optimizer step on a batch; (logits, loss)."""
     if graphs:
@@ -229,8 +235,7 @@ def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> d
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     xs = {k: to_device(*v, device) for k, v in splits.items()}
     (x, y), n = xs["train"], len(xs["train"][0])
-    per_epoch = math.ceil(n / cfg.batch_size)  # the last, partial batch is kept, as in the original's DataLoader
-    total = cfg.steps or cfg.epochs * per_epoch
+    total = total_steps(cfg, n)
     diag_idx = datalib.stratified(splits["test"][1], DIAG_TEST, cfg.subset_seed)  # sorted, so class-ordered
     # on the image-folder copy: shuffle it, or each batch-statistics batch would hold a single class
     diag_idx = torch.from_numpy(np.random.default_rng(cfg.subset_seed).permutation(diag_idx)).to(device)
