@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import records
+from .config import planned_steps
 from .execute import RUN_NOTEBOOK, execute, failure_reason, record_failure, temp_notebook, write_record
 from .grid import GridError
 from .processes import stale_files, wait_for_locks
@@ -232,7 +233,8 @@ def wait_for_a_worker(client, stop: threading.Event) -> None:
 
 def submit(client, runs: list, token: str, timeout: int, lock_wait: float, probe: dict) -> dict:
     """{future: run} of the runs' tasks. A run not on the CPU asks for a GPU where workers declare GPUs, so a worker
-    with GPU=K runs at most K of them at once."""
+    with GPU=K runs at most K of them at once. Runs start longest first (by optimizer steps): the batch-size-2 runs
+    of a grid are a large share of its work, and started last they would leave the other workers idle at the end."""
     gpu = any("GPU" in w.get("resources", {}) for w in client.scheduler_info()["workers"].values())
     source, futures = RUN_NOTEBOOK.read_text(), {}
     for run in runs:
@@ -240,7 +242,7 @@ def submit(client, runs: list, token: str, timeout: int, lock_wait: float, probe
         done = records.read(out)
         future = client.submit(run_task, token, params, out, out.with_name(f"{rid}.ipynb"), timeout, lock_wait, probe,
                                source, done if records.is_done(done, params) else None, key=f"{rid}-{token}",
-                               resources={"GPU": 1} if gpu and params.get("device", "auto") != "cpu" else None)
+                               priority=planned_steps(params), resources={"GPU": 1} if gpu and params.get("device", "auto") != "cpu" else None)
         futures[future] = run
     return futures
 

@@ -54,6 +54,18 @@ class RunConfig:
 
 
 FIELDS = {f.name: f for f in fields(RunConfig)}
+
+
+def total_steps(cfg: RunConfig, n: int) -> int:
+    """Optimizer steps of a run on n training images: `steps`, else `epochs` passes; the last, partial batch of an
+    epoch is kept, as in the original's DataLoader."""
+    return cfg.steps or cfg.epochs * math.ceil(n / cfg.batch_size)
+
+
+def planned_steps(params: dict) -> int:
+    """A run's optimizer steps from its parameters alone (before any data is loaded)."""
+    c = RunConfig(**{k: v for k, v in params.items() if k in FIELDS})
+    return total_steps(c, (c.train_size or TRAIN_IMAGES) - c.val_size)
 CHOICES = {"norm": NORMS, "activation": ACTIVATIONS, "lr_scaling": LR_SCALINGS, "precision": PRECISIONS,
            "compile": COMPILES}
 MINIMUM = {"groups": 1, "batch_size": 1, "epochs": 1, "steps": 0, "lr": 0.0, "base_batch": 1, "num_blocks": 0,

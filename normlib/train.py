@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import data as datalib
-from .config import DIAG_BATCHES, DIAG_TEST, PRECISE_BATCH, PRECISE_IMAGES, RunConfig
+from .config import DIAG_BATCHES, DIAG_TEST, PRECISE_BATCH, PRECISE_IMAGES, RunConfig, total_steps
 from .model import Network
 
 MODES = ("none", "default", "reduce-overhead")  # torch.compile modes a run's `compile` maps to (compile_mode)
@@ -183,12 +183,6 @@ def compiled(model, opt, mode: str) -> tuple:
     mode = None if mode == "default" else mode
     step = torch.compile(opt.step, mode=mode)
     return torch.compile(model, mode=mode), step
-
-
-def total_steps(cfg: RunConfig, n: int) -> int:
-    """Optimizer steps of a run on n training images: `steps`, else `epochs` passes; the last, partial batch of an
-    epoch is kept, as in the original's DataLoader."""
-    return cfg.steps or cfg.epochs * math.ceil(n / cfg.batch_size)
 
 
 def train_step(model, opt, forward, opt_step, xb, yb, amp, graphs: bool) -> tuple:

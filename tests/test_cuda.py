@@ -1,0 +1,51 @@
+"""The CUDA path (skipped without a GPU): the default there, torch.compile in 'reduce-overhead' mode replaying the
+forward, backward and fused Adam step from CUDA graphs, trains as the uncompiled engine and as the plain eager loop.
+
+TF32 convolutions (the engine's CUDA setting) round differently from the CPU's FP32 reference, so the tolerances are
+those of a few units in TF32's 10-bit mantissa over two epochs, not the CPU test's."""
+import math
+
+import pytest
+import torch
+
+from normlib import train
+from test_engine import cfg, eager_reference
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+# (norm, batch size, training images): a partial last batch (200 % 48) runs eagerly beside the graphs; batch 2 is the
+# launch-bound case CUDA graphs are for
+CASES = [("batch", 48, 0), ("group", 48, 0), ("batch", 2, 60), ("group", 2, 60)]
+
+
+def subset(splits: dict, n: int) -> dict:
+    return splits if not n else {k: (v[0][:n], v[1][:n]) for k, v in splits.items()}
+
+
+@pytest.mark.parametrize("norm,batch_size,n", CASES)
+def test_cuda_graphs_train_as_the_uncompiled_engine_and_the_eager_loop(norm, batch_size, n, tiny_splits):
+    splits = subset(tiny_splits, n)
+    c = dict(norm=norm, batch_size=batch_size, epochs=2, train_size=n, device="cuda")
+    graphs = train.train(cfg(**c, compile="auto"), splits)
+    plain = train.train(cfg(**c, compile="none"), splits)
+    want = eager_reference(cfg(**c), splits)
+    assert (graphs["compile"], graphs["compile_fallback"]) == ("reduce-overhead", None)
+    for g, p, w in zip(graphs["history"], plain["history"], want["history"], strict=True):
+        print(norm, batch_size, "train loss", g["train_loss"], p["train_loss"], w["train_loss"],
+              "test acc", g["test_acc"], p["test_acc"], w["test_acc"])
+        assert math.isclose(g["train_loss"], p["train_loss"], rel_tol=1e-3), (g["train_loss"], p["train_loss"])
+        assert math.isclose(g["train_loss"], w["train_loss"], rel_tol=5e-3), (g["train_loss"], w["train_loss"])
+        assert math.isclose(g["test_loss"], w["test_loss"], rel_tol=1e-2), (g["test_loss"], w["test_loss"])
+        assert abs(g["test_acc"] - w["test_acc"]) <= 3.0  # at most three of 100 test images flip
+        assert g["grad_abs"] == pytest.approx(p["grad_abs"], rel=1e-2)
+    if norm == "batch":  # the final BN diagnostics ran on the compiled model
+        assert {"diag_running_acc", "diag_batchstat_acc", "diag_precise_acc"} <= set(graphs["history"][-1])
+
+
+def test_cuda_graph_replays_do_not_alias_the_logits_of_earlier_steps(tiny_splits):
+    """The training accuracy sums each step's logits after the next replay may have overwritten the graph's output
+    buffer; it must equal the uncompiled engine's."""
+    c = dict(norm="batch", batch_size=8, epochs=1, device="cuda", diagnostics=False)
+    graphs = train.train(cfg(**c, compile="auto"), tiny_splits)
+    plain = train.train(cfg(**c, compile="none"), tiny_splits)
+    assert abs(graphs["history"][0]["train_acc"] - plain["history"][0]["train_acc"]) <= 1.0
