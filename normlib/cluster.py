@@ -237,7 +237,7 @@ def submit(client, runs: list, token: str, timeout: int, lock_wait: float, probe
     of a grid are a large share of its work, and started last they would leave the other workers idle at the end."""
     gpu = any("GPU" in w.get("resources", {}) for w in client.scheduler_info()["workers"].values())
     source, futures = RUN_NOTEBOOK.read_text(), {}
-    for run in runs:
+    for run in sorted(runs, key=lambda r: -planned_steps(r[1])):  # the first ones start before the rest arrive
         rid, params, out = run
         done = records.read(out)
         future = client.submit(run_task, token, params, out, out.with_name(f"{rid}.ipynb"), timeout, lock_wait, probe,

@@ -1,8 +1,10 @@
 """The CUDA path (skipped without a GPU): the default there, torch.compile in 'reduce-overhead' mode replaying the
 forward, backward and fused Adam step from CUDA graphs, trains as the uncompiled engine and as the plain eager loop.
 
-TF32 convolutions (the engine's CUDA setting) round differently from the CPU's FP32 reference, so the tolerances are
-those of a few units in TF32's 10-bit mantissa over two epochs, not the CPU test's."""
+The engine draws each epoch's permutation from a generator on the training device, so on CUDA the data order is not
+the CPU's for the same seed: the eager loop runs on CUDA too, with the same generator and the engine's TF32 setting.
+On an H100 (2026-11-25) the graph-replayed and the uncompiled engine agreed to 1e-5 in the training loss; against the
+eager loop on the CPU they differed by up to 1.5%, which is what made the reference move to the device."""
 import math
 
 import pytest
@@ -28,15 +30,15 @@ def test_cuda_graphs_train_as_the_uncompiled_engine_and_the_eager_loop(norm, bat
     c = dict(norm=norm, batch_size=batch_size, epochs=2, train_size=n, device="cuda")
     graphs = train.train(cfg(**c, compile="auto"), splits)
     plain = train.train(cfg(**c, compile="none"), splits)
-    want = eager_reference(cfg(**c), splits)
+    want = eager_reference(cfg(**c), splits, "cuda")
     assert (graphs["compile"], graphs["compile_fallback"]) == ("reduce-overhead", None)
     for g, p, w in zip(graphs["history"], plain["history"], want["history"], strict=True):
         print(norm, batch_size, "train loss", g["train_loss"], p["train_loss"], w["train_loss"],
               "test acc", g["test_acc"], p["test_acc"], w["test_acc"])
         assert math.isclose(g["train_loss"], p["train_loss"], rel_tol=1e-3), (g["train_loss"], p["train_loss"])
-        assert math.isclose(g["train_loss"], w["train_loss"], rel_tol=5e-3), (g["train_loss"], w["train_loss"])
+        assert math.isclose(g["train_loss"], w["train_loss"], rel_tol=1e-3), (g["train_loss"], w["train_loss"])
         assert math.isclose(g["test_loss"], w["test_loss"], rel_tol=1e-2), (g["test_loss"], w["test_loss"])
-        assert abs(g["test_acc"] - w["test_acc"]) <= 3.0  # at most three of 100 test images flip
+        assert abs(g["test_acc"] - w["test_acc"]) <= 2.0  # at most two of 100 test images flip
         assert g["grad_abs"] == pytest.approx(p["grad_abs"], rel=1e-2)
     if norm == "batch":  # the final BN diagnostics ran on the compiled model
         assert {"diag_running_acc", "diag_batchstat_acc", "diag_precise_acc"} <= set(graphs["history"][-1])

@@ -25,19 +25,21 @@ def original_tensors(x, y):
     return (x - 0.5) / 0.5, torch.from_numpy(y)
 
 
-def eager_reference(c: RunConfig, splits: dict) -> dict:
-    """The plainest loop that trains like the engine: NCHW, whole batches, the same permutation order."""
+def eager_reference(c: RunConfig, splits: dict, device: str = "cpu") -> dict:
+    """The plainest loop that trains like the engine: NCHW, whole batches, the same permutation order (drawn, as the
+    engine draws it, from a generator on the training device)."""
     torch.manual_seed(c.seed)
-    model = Network(c.norm, c.num_blocks, c.width, c.groups, c.activation)
+    model = Network(c.norm, c.num_blocks, c.width, c.groups, c.activation).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=c.lr)
-    gen = torch.Generator().manual_seed(c.seed)
+    gen = torch.Generator(device).manual_seed(c.seed)
     (x, y), (tx, ty) = original_tensors(*splits["train"]), original_tensors(*splits["test"])
+    x, y, tx, ty = (t.to(device) for t in (x, y, tx, ty))
     convs = [m.weight for m in model.conv_layers()]
     history = []
     for _ in range(c.epochs):
         model.train()
-        perm = torch.randperm(len(x), generator=gen)
-        losses, grad_abs = [], torch.zeros(len(convs))
+        perm = torch.randperm(len(x), generator=gen, device=device)
+        losses, grad_abs = [], torch.zeros(len(convs), device=device)
         for i in range(0, len(x), c.batch_size):
             idx = perm[i:i + c.batch_size]
             opt.zero_grad()
