@@ -9,7 +9,7 @@ from .load import K, Grid, check_metric, metric_text
 from ..config import RunConfig
 from .controls import control_kind, control_label, control_runs
 from .original import (ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps, outcomes,
-                       protocol_differences, steps_note, tests_text)
+                       protocol_differences, steps_note, tests_text, verb)
 from .plots import Figure, plot_accuracy, plot_curves, svg_uri
 from .stats import ALPHA, compare, spread, stats
 from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
@@ -309,9 +309,9 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     if ctrl:
         held = [i for i, o in enumerate(mine) if o.verdict == "holds"]
         kept = [i + 1 for i in held if all(oc[i].verdict == "holds" for _, oc, _ in ctrl)]
-        lost = [f"{i + 1} not under " + " nor ".join(f"{control_label(g.runs)} ({oc[i].verdict})" for g, oc, _ in ctrl
-                                                     if oc[i].verdict != "holds")
-                for i in held if i + 1 not in kept]
+        lost = [f"expectation {i + 1} does not survive " + " or ".join(
+                    f"{control_label(g.runs)} (there it {verb(oc[i].verdict)})" for g, oc, _ in ctrl
+                    if oc[i].verdict != "holds") for i in held if i + 1 not in kept]
         lines.append(f"- **Controls** ({' and '.join(control_label(g.runs) for g, _, _ in ctrl)}): " + (
             "no expectation holds on the main grid, so none can survive them" if not held else "; ".join(
                 ([f"expectation(s) {int_list(kept)} hold under every control"] if kept else []) + lost)) + ".")
