@@ -237,12 +237,14 @@ def submit(client, runs: list, token: str, timeout: int, lock_wait: float, probe
     of a grid are a large share of its work, and started last they would leave the other workers idle at the end."""
     gpu = any("GPU" in w.get("resources", {}) for w in client.scheduler_info()["workers"].values())
     source, futures = RUN_NOTEBOOK.read_text(), {}
-    for run in sorted(runs, key=lambda r: -planned_steps(r[1])):  # the first ones start before the rest arrive
+    steps = {run[0]: planned_steps(run[1]) for run in runs}
+    for run in sorted(runs, key=lambda r: -steps[r[0]]):  # the first ones start before the rest arrive
         rid, params, out = run
         done = records.read(out)
         future = client.submit(run_task, token, params, out, out.with_name(f"{rid}.ipynb"), timeout, lock_wait, probe,
                                source, done if records.is_done(done, params) else None, key=f"{rid}-{token}",
-                               priority=planned_steps(params), resources={"GPU": 1} if gpu and params.get("device", "auto") != "cpu" else None)
+                               priority=steps[rid],
+                               resources={"GPU": 1} if gpu and params.get("device", "auto") != "cpu" else None)
         futures[future] = run
     return futures
 

@@ -54,6 +54,13 @@ class RunConfig:
 
 
 FIELDS = {f.name: f for f in fields(RunConfig)}
+CHOICES = {"norm": NORMS, "activation": ACTIVATIONS, "lr_scaling": LR_SCALINGS, "precision": PRECISIONS,
+           "compile": COMPILES}
+MINIMUM = {"groups": 1, "batch_size": 1, "epochs": 1, "steps": 0, "lr": 0.0, "base_batch": 1, "num_blocks": 0,
+           "width": 1, "train_size": 0, "test_size": 0, "val_size": 0, "eval_batch": 1, "threads": 1,
+           "seed": 0, "subset_seed": 0}
+INT_MAX = 2**63 - 1  # every int parameter, seeds included, fits a 64-bit signed int
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 def total_steps(cfg: RunConfig, n: int) -> int:
@@ -66,13 +73,6 @@ def planned_steps(params: dict) -> int:
     """A run's optimizer steps from its parameters alone (before any data is loaded)."""
     c = RunConfig(**{k: v for k, v in params.items() if k in FIELDS})
     return total_steps(c, (c.train_size or TRAIN_IMAGES) - c.val_size)
-CHOICES = {"norm": NORMS, "activation": ACTIVATIONS, "lr_scaling": LR_SCALINGS, "precision": PRECISIONS,
-           "compile": COMPILES}
-MINIMUM = {"groups": 1, "batch_size": 1, "epochs": 1, "steps": 0, "lr": 0.0, "base_batch": 1, "num_blocks": 0,
-           "width": 1, "train_size": 0, "test_size": 0, "val_size": 0, "eval_batch": 1, "threads": 1,
-           "seed": 0, "subset_seed": 0}
-INT_MAX = 2**63 - 1  # every int parameter, seeds included, fits a 64-bit signed int
-DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 def _type_name(t) -> str:

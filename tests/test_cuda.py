@@ -11,17 +11,13 @@ import pytest
 import torch
 
 from normlib import train
-from test_engine import cfg, eager_reference
+from test_engine import cfg, eager_reference, subset
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 # (norm, batch size, training images): a partial last batch (200 % 48) runs eagerly beside the graphs; batch 2 is the
 # launch-bound case CUDA graphs are for
 CASES = [("batch", 48, 0), ("group", 48, 0), ("batch", 2, 60), ("group", 2, 60)]
-
-
-def subset(splits: dict, n: int) -> dict:
-    return splits if not n else {k: (v[0][:n], v[1][:n]) for k, v in splits.items()}
 
 
 @pytest.mark.parametrize("norm,batch_size,n", CASES)
