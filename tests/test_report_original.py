@@ -67,23 +67,54 @@ def test_outcome_2_and_3_tolerances():
     drift = {("group", b): [v - 0.5 * i for v in GN] for i, b in enumerate(BS)}  # GN range 3.0
     cells = {**drift, **{("batch", b): [v + 2.5 for v in vs] for (_, b), vs in drift.items()}}
     o = original.outcomes(summary(cells), tol=3.0)
-    assert o[1].verdict == "holds" and "range 3.00" in o[1].evidence
-    assert o[0].verdict == "does not hold"  # never below GN: N = 2
-    assert o[2].verdict == "undecided"  # a gap of 2.5 <= 3, but its 90% CI (± 1.1) crosses 3: not shown within
+    assert o[1].verdict == "not shown" and "range 3.00" in o[1].evidence  # 2 vs 128: 3.00 apart, not inside ± 3
+    assert "batch size 2 − 128: +3.00, 90% CI" in o[1].evidence
+    assert o[0].verdict == "does not hold"  # never below GN, and shown within 3 points of it or above everywhere
+    assert "shown to be no more than 3 points below GroupNorm at every one" in o[0].evidence
+    assert o[2].verdict == "not shown"  # a gap of 2.5 <= 3, but its 90% CI (± 1.1) crosses 3: not shown within
+    assert "N is the smallest tested, 2" in o[2].evidence and "The widest 90% CI is ±" in o[2].evidence
     assert original.outcomes(summary(cells), tol=4.0)[2].verdict == "holds"  # every 90% CI inside ± 4
-    assert original.outcomes(summary(cells), tol=2.0)[1].verdict == "does not hold"
+    assert original.outcomes(summary(cells), tol=5.0)[1].verdict == "holds"  # every pair's 90% CI inside ± 5
+
+
+def test_outcome_2_is_decided_on_intervals_not_on_the_range():
+    steep = {("group", b): [v - 3 * i for v in GN] for i, b in enumerate(BS)}  # 3 points per doubling
+    cells = {**steep, **{("batch", b): vs for (_, b), vs in steep.items()}}
+    o = original.outcomes(summary(cells))
+    assert o[1].verdict == "does not hold" and "range 18.00" in o[1].evidence and "→ beyond" in o[1].evidence
+    noisy = {("group", 2): [60.0, 66.0, 72.0], ("group", 128): [62.0, 68.0, 74.0]}  # 2 points apart, std 6
+    o = original.outcomes(summary({**noisy, **{("batch", b): vs for (_, b), vs in noisy.items()}}))
+    assert o[1].verdict == "not shown"  # the range (2.00) is within 3, but the interval is far wider: not shown
+    assert "wider than the ±3 band itself" in o[1].evidence
+
+
+def test_a_non_significant_deficit_is_not_shown_with_its_power():
+    rng = np.random.default_rng(5)
+    cells = {(n, b): 70 + rng.normal(0, 4, 3) - (4 if (n, b) == ("batch", 2) else 0) for n in PAIR for b in BS}
+    o = original.outcomes(summary(cells))
+    assert o[0].verdict == "not shown" and "neither a threshold nor its absence is shown" in o[0].evidence
+    assert "Power: with 3 runs per cell, a one-sided test at 0.00714" in o[0].evidence
+    assert "the original's -4.14 there is" in o[0].evidence and "seeds per cell at this run-to-run spread" in o[0].evidence
+
+
+def test_an_interval_beyond_the_tolerance_decides_what_is_printed():
+    o = original.outcomes(case({b: 8.0 for b in BS}))  # BatchNorm 8 points above at every batch size, std ~0.8
+    assert o[2].verdict == "does not hold"
+    assert all(f"batch size {b}: +8.00, 90% CI" in o[2].evidence for b in BS)
+    assert "simultaneous 98.6% CI" in o[2].evidence and "→ beyond" in o[2].evidence and "→ not shown" not in o[2].evidence
 
 
 def test_one_run_per_cell_cannot_be_evaluated():
     o = original.outcomes(summary({(n, b): [70.0] for n in ("batch", "group") for b in (2, 16)}))
-    assert [x.verdict for x in o] == ["cannot be evaluated", "holds", "cannot be evaluated"]
+    assert [x.verdict for x in o] == ["cannot be evaluated"] * 3  # one seed describes, never decides
+    assert "one run per cell describes, never decides" in o[1].evidence
 
 
 def test_outcomes_on_the_original_table():
     o = original.outcomes(original.original_stats())
     assert o[0].verdict == "holds" and "N = 4" in o[0].evidence  # bs 2: one-sided p 0.0068, Holm x7 = 0.047
-    assert o[1].verdict == "does not hold" and "range 4.20" in o[1].evidence
-    assert o[2].verdict == "does not hold" and "6.40" in o[2].evidence and "batch size 32" in o[2].evidence
+    assert o[1].verdict == "not shown" and "range 4.20" in o[1].evidence  # 2 − 128: +4.20, simultaneous CI crosses 0
+    assert o[2].verdict == "does not hold" and "batch size 32: +6.40" in o[2].evidence
 
 
 def without(s: pd.DataFrame, norm: str, bs: int) -> pd.DataFrame:
@@ -96,10 +127,13 @@ def test_a_missing_cell_is_named_and_cannot_flip_a_verdict():
     assert [x.verdict for x in o] == ["cannot be evaluated"] * 3
     assert all("(GroupNorm, 128): no successful run" in x.evidence for x in o)
     assert "left out: 128" in o[0].evidence
-    o = original.outcomes(without(table, "group", 2))  # the range without 2 is still 4.14 > 3: stands
-    assert o[1].verdict == "does not hold" and "could only widen it" in o[1].evidence
+    o = original.outcomes(without(table, "group", 2))  # nothing is shown beyond without GroupNorm at 2
+    assert o[1].verdict == "cannot be evaluated" and "Missing (GroupNorm, 2): no successful run" in o[1].evidence
+    steep = case({}, sizes=[2, 16, 128]).assign(mean=lambda s: s["mean"] - 4 * (s.batch_size == 128))
+    o = original.outcomes(without(steep, "group", 2), batch_sizes=[2, 16, 128])  # 16 − 128: +4 ± 0.8, beyond 3
+    assert o[1].verdict == "does not hold" and "which could only add pairs" in o[1].evidence
     both_gone = table[table.batch_size != 128]  # a batch size not tested by either norm: named only when expected
-    assert original.outcomes(both_gone)[1].verdict == "holds"
+    assert original.outcomes(both_gone)[1].verdict == "not shown"
     assert original.outcomes(both_gone, batch_sizes=BS)[1].verdict == "cannot be evaluated"
     one_run = summary({("batch", 2): [60, 61], ("group", 2): [70, 71], ("batch", 16): [70], ("group", 16): [70, 70]})
     assert "(BatchNorm, 16): 1 run" in original.outcomes(one_run)[0].evidence
@@ -114,7 +148,7 @@ def test_paired_runs_find_what_welch_misses():
         cells[("batch", b)] = 70 + seed_effect + (-1.5 if b == 2 else 0) + rng.normal(0, 0.2, 5)
     runs = runs_frame(cells)
     welch, paired = original.outcomes(summary(cells)), original.outcomes(summary(cells), runs=runs)
-    assert welch[0].verdict == "does not hold" and "Welch t-tests" in welch[0].evidence
+    assert welch[0].verdict == "not shown" and "Welch t-tests" in welch[0].evidence  # the seed spread hides it
     assert paired[0].verdict == "holds" and "N = 16" in paired[0].evidence
     assert "paired t-tests over seeds" in paired[0].evidence
     assert paired[2].verdict == "holds"  # from 16 on, paired 90% CIs of BN - GN well inside ± 3
@@ -124,7 +158,7 @@ def test_equivalence_verdict_per_batch_size():
     o = original.outcomes(case({2: -10, 4: -5, 8: 5, 16: 5}))  # beyond +3 at 8 and 16
     assert o[2].verdict == "does not hold"
     assert "batch size 8: +5.00, 90% CI" in o[2].evidence and "→ beyond" in o[2].evidence
-    assert "batch size 32: +0.00, 90% CI [-0.98, +0.98] → within" in o[2].evidence
+    assert "batch size 32: +0.00, 90% CI [-0.98, +0.98], simultaneous 98.0% CI [-1.53, +1.53] → within" in o[2].evidence
 
 
 def test_poor_against_its_own_best_is_reported_beside():

@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as st
 
@@ -112,3 +113,27 @@ def test_pairwise_holm_over_all_pairs_and_versus_best():
     assert (vb.best == 4).all() and list(vb.index) == [1, 16] and (vb.family == 3).all()
     assert vb.loc[1, "diff"] == pytest.approx(-3.0) and vb.loc[16, "diff"] == pytest.approx(-3.0)
     assert set(vb.p_holm) <= set(pw.p_holm)
+
+
+def test_bands_print_the_intervals_they_decide_on():
+    rows = pd.DataFrame({"diff": [0.0, 8.0, 2.5, 1.0], "se": [0.5, 0.5, 0.5, np.nan], "df": [4.0, 4.0, 4.0, np.nan]})
+    b = stats.bands(rows, tol=3.0)
+    assert list(b.label) == ["within", "beyond", "not shown", "no test"]
+    m = 3  # the rows with a test
+    half = st.t.ppf(1 - 0.05 / m, 4) * 0.5
+    assert b.slo[1] == pytest.approx(8 - half) and b.shi[1] == pytest.approx(8 + half)
+    assert b.lo[0] == pytest.approx(-st.t.ppf(0.95, 4) * 0.5) and b.slevel[0] == pytest.approx(1 - 0.1 / m)
+    for r in b.itertuples():  # beyond exactly when the printed simultaneous interval lies outside +-3
+        assert (r.label == "beyond") == (r.slo > 3 or r.shi < -3)
+
+
+def test_noninferiority_and_power():
+    assert stats.noninferior(0.0, 0.5, 4, 3.0) < 0.01 and stats.noninferior(-3.0, 0.5, 4, 3.0) == pytest.approx(0.5)
+    mde = stats.detectable(1.0, 9, 0.05)
+    assert mde == pytest.approx(st.t.ppf(0.95, 9) + st.t.ppf(0.8, 9))
+    need = stats.runs_needed(4.0, se=2.0, n=3, paired=True, alpha=0.05)
+    s = 2.0 * np.sqrt(3 / need)  # the standard error at `need` runs: power reached there and not one run before
+    assert st.nct.sf(st.t.ppf(0.95, need - 1), need - 1, 4.0 / s) >= 0.8
+    s1 = 2.0 * np.sqrt(3 / (need - 1))
+    assert need == 2 or st.nct.sf(st.t.ppf(0.95, need - 2), need - 2, 4.0 / s1) < 0.8
+    assert stats.runs_needed(0.001, se=5.0, n=3, paired=True, alpha=0.05, most=50) is None

@@ -9,7 +9,8 @@ import pandas as pd
 
 from ..config import TRAIN_IMAGES
 from .load import metric_text
-from .stats import ALPHA, ci95, compare, equivalence, holm, trend, versus_best
+from .stats import (ALPHA, POWER, bands, ci95, compare, detectable, noninferior, pairwise, paired_stats, runs_needed,
+                    samples, trend, versus_best)
 from .text import int_list, norm_label, param_text, pval
 
 TOL = 3.0  # accuracy points: the original's "within 3%" (outcome 3) and the band of "similar performance" (outcome 2)
@@ -93,36 +94,45 @@ def protocol_differences(runs: pd.DataFrame, metric: str, k: int) -> list:
 # ---------------------------------------------------------------- the original's expected outcomes
 
 def rules(tol: float = TOL, alpha: float = ALPHA) -> tuple:
-    """How each outcome is decided, in words (the same wording the report prints)."""
+    """How each outcome is decided, in words (the same wording the report prints). Four verdicts: holds, does not hold
+    (evidence against), not shown (no evidence either way at this power) and cannot be evaluated (cells missing, or
+    one run per cell: one seed describes and never decides)."""
     return (f"BatchNorm *performs poorly* at a batch size when its mean accuracy is significantly below GroupNorm's "
             f"there: a one-sided test (the expectation has a direction), Holm-corrected across the batch sizes both "
             f"norms have, p < {alpha:g}. The test is a paired t-test on the per-seed differences where every seed "
             f"has both norms at that batch size (the two runs share the initialisation seed and the data order), "
-            f"Welch's t-test otherwise. N is the smallest batch size from which on BatchNorm never performs poorly; "
-            f"the outcome holds when N exists and BatchNorm performs poorly at some smaller batch size. Every "
-            f"(norm, batch size) cell needs ≥ 2 runs. Beside it, the other natural definition: *poorly* = "
-            f"significantly below BatchNorm's own best batch size (two-sided tests of every pair of batch sizes, one "
-            f"Holm family, so that picking the best on the same runs needs no further correction). The tables of "
-            f"the batch-size section give two-sided p (is there a difference in either direction); this rule uses "
-            f"the one-sided p (is BatchNorm below).",
-            f"The range (max − min) of GroupNorm's per-batch-size mean accuracies is at most {tol:g} points, with "
-            f"GroupNorm at every batch size tested (a missing one could only widen the range: a range above "
-            f"{tol:g} stands without it, one within {tol:g} cannot be evaluated). The least-squares trend per "
-            f"doubling of the batch size is reported beside it.",
-            f"At every batch size ≥ N (where rule 1 says BatchNorm performs well), BatchNorm − GroupNorm is shown to "
-            f"lie within ±{tol:g} points by two one-sided tests (TOST, each at {alpha:g}: the "
-            f"{1 - 2 * alpha:.0%} CI of the difference inside ±{tol:g}), paired or Welch as in rule 1 (the "
-            f"original's '%' are accuracy points). It holds when every one of them is within (a claim about all of "
-            f"them together needs no multiplicity correction), does not hold when at some batch size the difference "
-            f"is significantly beyond ±{tol:g} (one-sided, Holm-corrected across those batch sizes), and is "
-            f"undecided otherwise.")
+            f"Welch's t-test otherwise. N is the smallest batch size from which on BatchNorm never performs poorly. "
+            f"The outcome holds when N exists and BatchNorm performs poorly at some smaller batch size. It does not "
+            f"hold when BatchNorm performs poorly at the largest batch size (no N), or when it is shown to be no more "
+            f"than {tol:g} points below GroupNorm at every batch size (one-sided tests, each at {alpha:g}). Otherwise "
+            f"it is not shown, and the report gives the smallest deficit these runs could detect and the seeds the "
+            f"original's effect would need. Every (norm, batch size) cell needs ≥ 2 runs. Beside it, the other "
+            f"natural definition: *poorly* = significantly below BatchNorm's own best batch size (two-sided tests "
+            f"of every pair of batch sizes, one Holm family, so that picking the best on the same runs needs no "
+            f"further correction). The tables of the batch-size section give two-sided p (is there a difference "
+            f"in either direction); this rule uses the one-sided p (is BatchNorm below).",
+            f"GroupNorm's accuracy is compared between every pair of batch sizes, paired or Welch as in rule 1. It "
+            f"holds when every pairwise difference is shown to lie within ±{tol:g} points (TOST: the "
+            f"{1 - 2 * alpha:.0%} CI inside ±{tol:g}; a claim about all of them together needs no correction), does "
+            f"not hold when some pair's simultaneous CI (Bonferroni over the pairs) lies entirely beyond ±{tol:g}, "
+            f"and is not shown otherwise. It needs GroupNorm at every batch size tested with ≥ 2 runs (a missing "
+            f"one could only add pairs: 'does not hold' stands without it). The range of the means and the "
+            f"least-squares trend per doubling of the batch size are reported beside it.",
+            f"At every batch size ≥ N (where rule 1 finds BatchNorm not performing poorly; with no batch size where "
+            f"it performs poorly, N is the smallest tested), BatchNorm − GroupNorm is compared with ±{tol:g} points "
+            f"(the original's '%' are accuracy points), paired or Welch as in rule 1. It holds when every "
+            f"{1 - 2 * alpha:.0%} CI lies inside ±{tol:g} (TOST at {alpha:g}; one claim about all of them, no "
+            f"correction), does not hold when some batch size's simultaneous CI (Bonferroni over those batch sizes) "
+            f"lies entirely beyond ±{tol:g}, and is not shown otherwise. The printed intervals are the ones decided "
+            f"on. Beside it, the difference averaged over those batch sizes per seed, with its {1 - 2 * alpha:.0%} "
+            f"CI.")
 
 
 @dataclass
 class Outcome:
     claim: str  # the original's expectation, in its words
     rule: str  # how it is decided here
-    verdict: str  # holds | does not hold | undecided | cannot be evaluated
+    verdict: str  # holds | does not hold | not shown | cannot be evaluated
     evidence: str  # the numbers behind the verdict, ending with the optimizer steps the batch sizes took
     short: str  # the key numbers in one line, for the report's key findings
     alt: str = ""  # outcome 1 only: the verdict under the other definition of 'performs poorly'
@@ -211,9 +221,9 @@ def _own_best(s: pd.DataFrame, runs, metric: str, sizes, alpha: float) -> tuple:
             f"two-sided, Holm over all {int(vb.family.iloc[0])} pairs of batch sizes")
     if poor.empty:
         low = vb.loc[vb.p_holm.idxmin()]
-        return "does not hold", head, (f"no batch size is significantly below it (closest: batch size "
-                                       f"{int(low.batch_size)}, {low['diff']:+.2f} points, Holm p = "
-                                       f"{pval(low.p_holm)}), so there is no threshold"), (
+        return "not shown", head, (f"no batch size is significantly below it (closest: batch size "
+                                   f"{int(low.batch_size)}, {low['diff']:+.2f} points, Holm p = "
+                                   f"{pval(low.p_holm)}): no threshold is shown"), (
             f"no batch size significantly below its best, {best}")
     below = f"significantly below it at {_below(poor, 'p_holm')}"
     if n is None:
@@ -223,11 +233,55 @@ def _own_best(s: pd.DataFrame, runs, metric: str, sizes, alpha: float) -> tuple:
 
 
 def verb(verdict: str) -> str:
-    """A verdict after 'it': 'holds', 'does not hold', 'is undecided', 'cannot be evaluated'."""
-    return "is undecided" if verdict == "undecided" else verdict
+    """A verdict after 'it': 'holds', 'does not hold', 'is not shown', 'cannot be evaluated'."""
+    return "is not shown" if verdict == "not shown" else verdict
 
 
-def _threshold_verdict(cmp: pd.DataFrame, sizes: list, gaps: list, alpha: float) -> tuple:
+def power_text(cmp: pd.DataFrame, alpha: float) -> str:
+    """What the runs could detect at the smallest batch size, where the original's BatchNorm deficit lies: the
+    smallest deficit that rule 1's first Holm step (alpha / m) detects with 80% power, and the runs per cell that the
+    original's own difference there would need at this run-to-run spread."""
+    r = cmp.sort_values("batch_size").iloc[0]
+    level, paired = alpha / len(cmp), r.test == "paired"
+    runs = int(min(r.n_a, r.n_b))
+    text = (f"Power: with {runs} runs per cell, a one-sided test at {level:.3g} (rule 1's first Holm step, "
+            f"{alpha:g} / {len(cmp)}) detects a BatchNorm deficit of {detectable(r.se, r.df, level):.2f} points at "
+            f"batch size {int(r.batch_size)} with {POWER:.0%} power (measured there: {r['diff']:+.2f}, 95% CI "
+            f"[{r['diff'] - r.ci95:+.2f}, {r['diff'] + r.ci95:+.2f}])")
+    theirs = ORIGINAL_TABLE.get(int(r.batch_size))
+    if theirs is None or theirs[0][0] >= theirs[1][0]:
+        return text + "."
+    effect = theirs[0][0] - theirs[1][0]
+    need = runs_needed(effect, r.se, runs, paired, level)
+    inside = r["diff"] - r.ci95 <= effect <= r["diff"] + r.ci95
+    return (text + f"; the original's {effect:+.2f} there is {'inside' if inside else 'outside'} that CI, and "
+            f"detecting it would take " + (f"about {need} seeds per cell" if need else "more than 1,000 seeds per "
+                                           "cell") + " at this run-to-run spread.")
+
+
+def _nowhere_poor(cmp: pd.DataFrame, sizes: list, tests: str, tol: float, alpha: float) -> tuple:
+    """Rule 1 where BatchNorm performs poorly at no batch size: does not hold when it is shown within tol of
+    GroupNorm (or above) at every batch size, else not shown; (verdict, evidence, short)."""
+    low = cmp.loc[cmp.p_less_holm.idxmin()]
+    closest = (f"batch size {int(low.batch_size)}, {low['diff']:+.2f} points, Holm-corrected one-sided p = "
+               f"{pval(low.p_less_holm)}")
+    margin = pd.Series([noninferior(r.diff, r.se, r.df, tol) for r in cmp.itertuples()], index=cmp.index)
+    head = f"BatchNorm is not significantly below GroupNorm at any of batch sizes {int_list(sizes)} ({tests}; " \
+           f"closest: {closest})"
+    if (margin < alpha).all():
+        return "does not hold", (
+            f"{head}, and it is shown to be no more than {tol:g} points below GroupNorm at every one (one-sided "
+            f"p ≤ {pval(margin.max())}): it performs poorly nowhere, so there is no threshold"), (
+            f"BatchNorm is shown within {tol:g} points of GroupNorm or above it at every batch size")
+    open_at = cmp.batch_size[~(margin < alpha)]
+    return "not shown", (
+        f"{head}; nor is it shown to be within {tol:g} points of GroupNorm or above it at batch size(s) "
+        f"{int_list(open_at)}: neither a threshold nor its absence is shown. {power_text(cmp, alpha)}"), (
+        f"BatchNorm is not significantly below GroupNorm at any batch size (closest: {closest}), nor shown within "
+        f"{tol:g} points everywhere")
+
+
+def _threshold_verdict(cmp: pd.DataFrame, sizes: list, gaps: list, tol: float, alpha: float) -> tuple:
     """Rule 1 (below GroupNorm) on a compare() table of the batch sizes both norms have: (verdict, evidence, short,
     N or None)."""
     if gaps or len(cmp) < 2:
@@ -243,16 +297,7 @@ def _threshold_verdict(cmp: pd.DataFrame, sizes: list, gaps: list, alpha: float)
     n, poor = threshold(cmp, alpha)
     tests, below = tests_text(cmp), cmp[cmp.batch_size.isin(poor)]
     if not poor:
-        low = cmp.loc[cmp.p_less_holm.idxmin()]
-        above = (cmp["diff"] >= 0).all()
-        closest = (f"batch size {int(low.batch_size)}, {low['diff']:+.2f} points, Holm-corrected one-sided p = "
-                   f"{pval(low.p_less_holm)}")
-        return "does not hold", (
-            f"BatchNorm is not significantly below GroupNorm at any of batch sizes {int_list(sizes)} ({tests}); "
-            + ("its mean is at or above GroupNorm's at every one" if above else f"the closest: {closest}")
-            + ": it performs poorly nowhere, so there is no threshold"), (
-            "BatchNorm's mean is at or above GroupNorm's at every batch size" if above else
-            f"BatchNorm is not significantly below GroupNorm at any batch size (closest: {closest})"), n
+        return (*_nowhere_poor(cmp, sizes, tests, tol, alpha), n)
     if n is None:
         return "does not hold", (
             f"BatchNorm is significantly below GroupNorm at the largest batch size tested "
@@ -269,10 +314,38 @@ def _threshold_verdict(cmp: pd.DataFrame, sizes: list, gaps: list, alpha: float)
         + ", ".join(f"{-d:.2f}" for d in below["diff"]) + " points)"), n
 
 
-def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float) -> tuple:
-    """Rule 2: (verdict, evidence, short)."""
+def band_text(r) -> str:
+    """One difference with the intervals that decide it: 'batch size 8: +5.00, 90% CI [..], simultaneous 98% CI
+    [..] → beyond'."""
+    return (f"{r.diff:+.2f}, {r.level:.0%} CI [{r.lo:+.2f}, {r.hi:+.2f}], simultaneous {r.slevel:.1%} CI "
+            f"[{r.slo:+.2f}, {r.shi:+.2f}] → {r.label}")
+
+
+def band_verdict(judged: pd.DataFrame, complete: bool) -> str:
+    """holds when every difference is shown within, does not hold when one is shown beyond (stands with cells
+    missing), not shown otherwise; cannot be evaluated when cells are missing and nothing is shown beyond."""
+    if (judged.label == "beyond").any():
+        return "does not hold"
+    if not complete:
+        return "cannot be evaluated"
+    return "holds" if (judged.label == "within").all() else "not shown"
+
+
+def width_text(judged: pd.DataFrame, tol: float) -> str:
+    """Why an equivalence is not shown, in the width of its intervals."""
+    half = ((judged.hi - judged.lo) / 2).max()
+    where = (f": 'within ±{tol:g}' can be shown only where a difference is smaller than {tol - half:.2f} in size"
+             if half < tol else f", wider than the ±{tol:g} band itself: no difference can be shown within it")
+    return (f" The widest {judged.level.iloc[0]:.0%} CI is ±{half:.2f} points{where}; halving the intervals takes "
+            f"about four times the seeds.")
+
+
+def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, runs=None,
+                       metric: str = "final_acc") -> tuple:
+    """Rule 2 by equivalence of every pair of GroupNorm's batch sizes: (verdict, evidence, short)."""
     gn, bn = s[s.norm == PAIR[1]].sort_values("batch_size"), s[s.norm == PAIR[0]]
-    absent = cells_text(missing_cells(s, sizes, norms=PAIR[1:], min_n=1))
+    absent = cells_text(missing_cells(s, sizes, norms=PAIR[1:]))
+    tested = gn[gn.n >= 2]
     if len(gn) < 2:
         return ("cannot be evaluated", f"needs GroupNorm at ≥ 2 batch sizes; missing {absent or 'a second one'}",
                 "cannot be evaluated: GroupNorm at fewer than 2 batch sizes")
@@ -281,22 +354,48 @@ def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float) -> tuple:
     trend_txt = f"{gn_trend['slope']:+.2f} points per doubling" + (
         "" if np.isnan(gn_trend["ci95"]) else f" (95% CI ± {gn_trend['ci95']:.2f}, p = {pval(gn_trend['p'])})")
     bn_txt = f"; BatchNorm's range for comparison: {bn['mean'].max() - bn['mean'].min():.2f}" if len(bn) > 1 else ""
-    if gn_range > tol:
-        verdict, note = "does not hold", f" (the missing {absent} could only widen it)" if absent else ""
-    elif absent:
-        verdict, note = "cannot be evaluated", f", but GroupNorm is missing at {absent}, which could widen the range"
-    else:
-        verdict, note = "holds", ""
-    return verdict, (
-        f"GroupNorm's means run from {lo['mean']:.2f}% (batch size {int(lo.batch_size)}) to {hi['mean']:.2f}% (batch "
-        f"size {int(hi.batch_size)}): range {gn_range:.2f} points {'≤' if gn_range <= tol else '>'} {tol:g}{note}; "
-        f"trend {trend_txt}{bn_txt}"), (
-        f"GroupNorm's means span {gn_range:.2f} points ({lo['mean']:.2f} to {hi['mean']:.2f})"
-        + (f"; missing {absent}" if absent else ""))
+    described = (f"GroupNorm's means run from {lo['mean']:.2f}% (batch size {int(lo.batch_size)}) to "
+                 f"{hi['mean']:.2f}% (batch size {int(hi.batch_size)}): range {gn_range:.2f} points; trend {trend_txt}"
+                 f"{bn_txt}")
+    short = f"GroupNorm's means span {gn_range:.2f} points ({lo['mean']:.2f} to {hi['mean']:.2f})"
+    if len(tested) < 2:
+        return ("cannot be evaluated", f"{described}. No test: fewer than 2 of its batch sizes have ≥ 2 runs (one "
+                f"run per cell describes, never decides); missing {absent}", f"{short}; cannot be evaluated: "
+                f"one run per cell")
+    gn_runs = None if runs is None else runs[runs.norm == PAIR[1]]
+    pw = pairwise(tested, "batch_size", runs=gn_runs, metric=metric)
+    judged = pw.join(bands(pw, tol, alpha))
+    verdict = band_verdict(judged, not absent)
+    widest = next(judged.loc[[judged["diff"].abs().idxmax()]].itertuples())
+    shown = judged[judged.label == "beyond"] if verdict == "does not hold" else judged.iloc[:0]
+    evidence = (f"{described}. Of the {len(judged)} pairs of batch sizes ({' and '.join(sorted(set(judged.test)))} t-tests), "
+                f"{int((judged.label == 'within').sum())} are shown within ±{tol:g}; the largest difference, batch "
+                f"size {int(widest.a)} − {int(widest.b)}: {band_text(widest)}")
+    if len(shown):
+        evidence += "; beyond: " + "; ".join(f"{int(r.a)} − {int(r.b)}: {band_text(r)}" for r in shown.itertuples())
+    if absent:
+        evidence += f". Missing {absent}" + (", which could only add pairs" if verdict == "does not hold" else "")
+    elif verdict == "not shown":
+        evidence += "." + width_text(judged, tol)
+    return verdict, evidence, short + (f"; missing {absent}" if absent else "")
 
 
-def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float) -> tuple:
-    """Rule 3, by equivalence tests at the batch sizes >= N: (verdict, evidence, short)."""
+def pooled(runs, n: int, metric: str) -> pd.DataFrame:
+    """BatchNorm − GroupNorm averaged per seed over the batch sizes >= n, over the seeds that have both norms at all
+    of them: one row (batch_size 0 marks it) with diff, se, df, test and the batch sizes; empty without 2 such seeds."""
+    x = samples(None if runs is None else runs[runs.batch_size >= n], metric, ("norm", "batch_size"))
+    sizes = sorted({b for _, b in x})
+    per = [x.get((PAIR[0], b), pd.Series(dtype=float)) - x.get((PAIR[1], b), pd.Series(dtype=float)) for b in sizes]
+    d = pd.concat(per, axis=1).dropna() if per else pd.DataFrame()
+    if len(d) < 2:
+        return pd.DataFrame()
+    return pd.DataFrame([{**paired_stats(d.mean(axis=1)), "batch_size": 0, "test": "paired", "seeds": len(d),
+                          "sizes": int_list(sizes)}])
+
+
+def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float, nowhere_poor: bool = False,
+                    runs=None, metric: str = "final_acc") -> tuple:
+    """Rule 3, on the printed intervals at the batch sizes >= N: (verdict, evidence, short)."""
     if gaps or len(cmp) < 2:
         why = f"rule 1 cannot be evaluated (missing {cells_text(gaps, 'batch sizes')})"
         return "cannot be evaluated", why, f"cannot be evaluated: {why}"
@@ -304,20 +403,23 @@ def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float) 
         why = "rule 1 finds no batch size range where BatchNorm performs well"
         return "cannot be evaluated", why, f"cannot be evaluated: {why}"
     well = cmp[cmp.batch_size >= n]
-    eq = pd.DataFrame([equivalence(r.diff, r.se, r.df, tol, alpha) for r in well.itertuples()], index=well.index)
-    well = well.join(eq).assign(p_beyond_holm=lambda w: holm(w.p_beyond))
-    well["label"] = np.where(well.p_tost < alpha, "within",
-                             np.where(well.p_beyond_holm < alpha, "beyond", "undecided"))
-    verdict = ("holds" if (well.label == "within").all() else
-               "does not hold" if (well.label == "beyond").any() else "undecided")
-    level = f"{1 - 2 * alpha:.0%}"
-    per_bs = "; ".join(
-        f"batch size {int(r.batch_size)}: {r.diff:+.2f}, {level} CI [{r.lo:+.2f}, {r.hi:+.2f}] → {r.label} (TOST p = "
-        f"{pval(r.p_tost)}, Holm p beyond ±{tol:g} = {pval(r.p_beyond_holm)})" for r in well.itertuples())
-    return verdict, f"BatchNorm − GroupNorm at the batch sizes ≥ N = {n} ({tests_text(well)}): {per_bs}", (
+    mean = pooled(runs, n, metric)  # decided with the batch sizes, as one more member of the family
+    judged = pd.concat([well, mean], ignore_index=True) if len(mean) else well.reset_index(drop=True)
+    judged = judged.join(bands(judged, tol, alpha))
+    verdict = band_verdict(judged, True)
+    per_bs = "; ".join(f"batch size {int(r.batch_size)}: {band_text(r)}" for r in judged.itertuples() if r.batch_size)
+    where = (f"at every batch size (rule 1 finds none where BatchNorm performs poorly, so N is the smallest tested, "
+             f"{n})" if nowhere_poor else f"at the batch sizes ≥ N = {n}")
+    evidence = f"BatchNorm − GroupNorm {where} ({tests_text(well)}): {per_bs}"
+    evidence += "".join(f"; averaged per seed over batch sizes {r.sizes} ({int(r.seeds)} seeds with every cell): "
+                        f"{band_text(r)}" for r in judged.itertuples() if not r.batch_size) + "."
+    judged = judged[judged.batch_size > 0]
+    if verdict == "not shown":
+        evidence += width_text(judged, tol)
+    return verdict, evidence.rstrip("."), (
         f"at batch sizes ≥ {n}, BatchNorm − GroupNorm is " + ", ".join(
-            f"{r.diff:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}] at {int(r.batch_size)}" for r in well.itertuples())
-        + f" ({level} CIs, tolerance ±{tol:g})")
+            f"{r.diff:+.2f} [{r.slo:+.2f}, {r.shi:+.2f}] at {int(r.batch_size)}" for r in judged.itertuples())
+        + f" (simultaneous {judged.slevel.iloc[0]:.1%} CIs, tolerance ±{tol:g})")
 
 
 def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None, metric: str = "final_acc",
@@ -331,11 +433,13 @@ def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None,
     gaps = missing_cells(s, sizes)
     cmp = compare(s, *PAIR, runs=runs, metric=metric).sort_values("batch_size")
     cmp = cmp[cmp.p_less.notna()]  # the batch sizes where both norms have >= 2 runs
-    *first, n = _threshold_verdict(cmp, sizes, gaps, alpha)
+    *first, n = _threshold_verdict(cmp, sizes, gaps, tol, alpha)
     alt, alt_rule, alt_txt, alt_short = _own_best(s, runs, metric, sizes, alpha)
-    first[1] += f". By the other definition ({alt_rule}): **{alt}** — {alt_txt}"
+    first[1] = first[1].rstrip(".") + f". By the other definition ({alt_rule}): **{alt}** — {alt_txt}"
     first[2] += f"; against its own best batch size it {verb(alt)} ({alt_short})"
-    decided = [first, _stability_verdict(s, sizes, tol), _within_verdict(cmp, n, gaps, tol, alpha)]
+    nowhere = n is not None and not gaps and len(cmp) > 1 and not (cmp.p_less_holm < alpha).any()
+    decided = [first, _stability_verdict(s, sizes, tol, alpha, runs, metric),
+               _within_verdict(cmp, n, gaps, tol, alpha, nowhere, runs, metric)]
     steps_txt = " " + steps_note(steps, short=True) if steps else ""
-    return [Outcome(claim, rule, verdict, evidence + "." + steps_txt, short, alt if i == 0 else "")
+    return [Outcome(claim, rule, verdict, evidence.rstrip(".") + "." + steps_txt, short, alt if i == 0 else "")
             for i, (claim, rule, (verdict, evidence, short)) in enumerate(zip(CLAIMS, rules(tol, alpha), decided))]

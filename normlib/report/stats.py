@@ -6,6 +6,7 @@ from scipy import stats as st
 
 ALPHA = 0.05  # significance level; tests repeated over batch sizes are Holm-corrected across them
 Q95 = 0.975  # t quantile of a two-sided 95% confidence interval
+POWER = 0.8  # the power at which the report states the smallest detectable difference and the seeds a claim needs
 
 
 def ci95(std, n) -> float:
@@ -99,6 +100,52 @@ def equivalence(diff, se, df, tol: float, alpha: float = ALPHA) -> dict:
     return {"lo": diff - half, "hi": diff + half,
             "p_tost": float(max(st.t.sf((diff + tol) / se, df), st.t.cdf((diff - tol) / se, df))),
             "p_beyond": float(st.t.sf((abs(diff) - tol) / se, df))}
+
+
+def noninferior(diff, se, df, margin: float) -> float:
+    """One-sided p of 'a is below b by margin or more' (diff = a - b <= -margin); p < alpha shows a within margin of b
+    or above it."""
+    if np.isnan(se):
+        return np.nan
+    if se == 0:
+        return float(diff <= -margin)
+    return float(st.t.sf((diff + margin) / se, df))
+
+
+def bands(rows: pd.DataFrame, tol: float, alpha: float = ALPHA) -> pd.DataFrame:
+    """Each difference (columns diff, se, df) judged against +-tol on the intervals the report prints: `lo`/`hi`, its
+    (1 - 2 alpha) CI, inside (-tol, tol) exactly when TOST shows it within (no correction: 'all within' is one claim);
+    `slo`/`shi`, the simultaneous (1 - 2 alpha / m) CI over the m rows (Bonferroni), entirely beyond +-tol exactly when
+    a one-sided test at alpha / m shows it beyond. label: within | beyond | not shown (nan se: no test)."""
+    m = max(int(rows.se.notna().sum()), 1)
+    out = pd.DataFrame(index=rows.index, columns=["lo", "hi", "slo", "shi", "label"], dtype=object)
+    for i, r in rows.iterrows():
+        if np.isnan(r.se):
+            out.loc[i] = [np.nan] * 4 + ["no test"]
+            continue
+        half = st.t.ppf(1 - alpha, r.df) * r.se if r.se else 0.0
+        shalf = st.t.ppf(1 - alpha / m, r.df) * r.se if r.se else 0.0
+        lo, hi, slo, shi = r["diff"] - half, r["diff"] + half, r["diff"] - shalf, r["diff"] + shalf
+        label = "within" if -tol < lo and hi < tol else "beyond" if slo > tol or shi < -tol else "not shown"
+        out.loc[i] = [lo, hi, slo, shi, label]
+    return out.assign(level=1 - 2 * alpha, slevel=1 - 2 * alpha / m)
+
+
+def detectable(se, df, alpha: float, power: float = POWER) -> float:
+    """The smallest true difference that a one-sided t-test at level alpha detects with the given power, for a
+    difference measured with standard error se and df degrees of freedom."""
+    return float((st.t.ppf(1 - alpha, df) + st.t.ppf(power, df)) * se)
+
+
+def runs_needed(effect: float, se, n: int, paired: bool, alpha: float, power: float = POWER, most: int = 1000):
+    """Runs per cell for a one-sided t-test at level alpha to detect a true difference `effect` with the given power,
+    when n runs per cell measure the difference with standard error se (se shrinks as 1 / sqrt(runs)); None when more
+    than `most` would be needed."""
+    for m in range(2, most + 1):
+        s, df = se * np.sqrt(n / m), (m - 1 if paired else 2 * (m - 1))
+        if s == 0 or st.nct.sf(st.t.ppf(1 - alpha, df), df, abs(effect) / s) >= power:
+            return m
+    return None
 
 
 def ok_runs(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
