@@ -186,7 +186,7 @@ def test_protocol_differences_name_data_precision_split_and_metric():
                        train_size=2000)
     diff = " | ".join(original.protocol_differences(ours, "final_acc", 5))
     assert "image-folder JPEG copy of CIFAR-10 (`cifar10-jpeg.tar.xz`), not the original's python pickles" in diff
-    assert "cannot be measured here without the original pickles" in diff
+    assert "measured by the data-copy control" in diff
     assert "precision bf16 (original: fp32)" in diff and "validation split 5000 (original: none)" in diff
     assert "training images 2000 (original: all)" in diff
     assert "metric final_acc" in diff and "picked on the test set" in diff

@@ -4,6 +4,7 @@ calls is named here (the submodules keep their own names: report.load is the mod
 from .further_sections import bn_diagnostics_section, control_section, depth_section, groups_section, norms_section
 from .load import K, METRICS, REPORTS, Grid, load_all
 from .original import TOL
+from .pixels import pixels_section
 from .sections import (TITLE, Page, batch_size_section, key_findings, methods_section, metrics_section,
                        original_section, outcomes_section, provenance_section, title_section)
 from .stats import ALPHA
@@ -11,4 +12,4 @@ from .stats import ALPHA
 __all__ = ["ALPHA", "K", "METRICS", "REPORTS", "TITLE", "TOL", "Grid", "Page", "batch_size_section",
            "bn_diagnostics_section", "control_section", "depth_section", "groups_section", "key_findings", "load_all",
            "methods_section", "metrics_section", "norms_section", "original_section", "outcomes_section",
-           "provenance_section", "title_section"]
+           "pixels_section", "provenance_section", "title_section"]

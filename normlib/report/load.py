@@ -88,6 +88,7 @@ def load(folder, k: int = K) -> Grid:
                      "final_acc": rec.get("final_acc", np.nan), "best_acc": rec.get("best_acc", np.nan),
                      "steps_run": rec.get("steps", np.nan), "effective_lr": rec.get("effective_lr", np.nan),
                      "epochs_run": len(rec["history"]), "test_images": rec.get("images", {}).get("test", np.nan),
+                     "train_images": rec.get("images", {}).get("train", np.nan),
                      **{f"prov_{key}": v for key, v in rec.get("provenance", {}).items()}})
         epochs += [{"run_id": path.stem, **params, "test_images": rows[-1]["test_images"], **h}
                    for h in rec["history"]]

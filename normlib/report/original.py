@@ -64,8 +64,8 @@ def data_source_text(source: str) -> str:
         return "synthetic images, not CIFAR-10"
     if "jpeg" in name.lower() or "jpg" in name.lower():
         return (f"an image-folder JPEG copy of CIFAR-10 (`{name}`), not the original's python pickles: JPEG "
-                f"compression changes the pixels, and what that costs in accuracy cannot be measured here without "
-                f"the original pickles")
+                f"compression changes the pixels; what that costs in accuracy is measured by the data-copy control "
+                f"(params/cpu_pixels_*.yaml) on a subset whose original pixels are known")
     return f"`{name}`, not known to be the original's python pickles of CIFAR-10"
 
 

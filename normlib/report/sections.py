@@ -10,6 +10,7 @@ from ..config import RunConfig
 from .controls import control_kind, control_label, control_runs
 from .original import (ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps, outcomes,
                        protocol_differences, steps_note, tests_text, verb)
+from .pixels import pixel_cost
 from .plots import Figure, plot_accuracy, plot_curves, svg_uri
 from .stats import ALPHA, compare, spread, stats
 from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
@@ -238,9 +239,9 @@ def outcomes_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = A
     return items
 
 
-def original_section(grid: Grid, metric: str) -> list:
-    """Our numbers next to the original's published table, and the original's spread claims recomputed from that
-    table."""
+def original_section(grid: Grid, metric: str, grids=()) -> list:
+    """Our numbers next to the original's published table, the original's spread claims recomputed from that table,
+    and what the JPEG copy costs where `grids` hold the data-copy control."""
     ours = pair_runs(grid)
     if ours is None:
         return []
@@ -280,6 +281,12 @@ def original_section(grid: Grid, metric: str) -> list:
         + ", ".join(f"{r.run_to_run:.2f} ({norm_label(r.norm)})" for _, r in our_spread.iterrows()) + ".",
         f"By the original's table, BatchNorm gains {bn_means[16] - bn_means[2]:.2f} points from batch size 2 to 16; "
         f"the original's prose gives the gain from 2 to 4 ({bn_means[4] - bn_means[2]:.2f}) for it."]
+    cost = pixel_cost(list(grids), metric)
+    if cost is not None:
+        text.insert(1, f"**The JPEG copy's cost**, measured by the data-copy control (the same images with original "
+                       f"and with JPEG pixels, paired run by run; its own section below): JPEG − original = "
+                       f"{cost.text()}. It is measured on {cost.original.description or 'a subset'}, not at this "
+                       f"grid's scale.")
     return [intro("Comparison with the original", grid), pd.DataFrame(rows), "\n\n".join(text)]
 
 
