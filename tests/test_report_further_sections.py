@@ -71,3 +71,21 @@ def test_best_vs_each_is_holm_corrected_over_all_pairs(tmp_path):
     assert any(isinstance(i, str) and "Holm-corrected over all 20 pairs of normalizations" in i for i in norms)
     table = next(i for i in norms if isinstance(i, pd.DataFrame) and "best" in i)
     assert len(table) == 8 and (table.best == "BatchNorm").all()  # 4 others at each of 2 batch sizes
+
+
+def test_a_one_seed_control_describes_and_decides_nothing(tmp_path):
+    pair_grid(tmp_path / "main", [2, 16, 128])
+    pair_grid(tmp_path / "eq", [2, 128], {"steps": 14}, seeds=(0.3,))
+    main, eq = load.load(tmp_path / "main"), load.load(tmp_path / "eq")
+    items = further_sections.control_section(main, eq, "final_acc")
+    table = [i for i in items if isinstance(i, pd.DataFrame)][-1]
+    assert list(table.columns) == ["norm", "batch size", "main", "control", "control − main"]
+    assert not table.astype(str).apply(lambda c: c.str.contains("nan|n/a")).any().any()
+    text = "\n".join(i for i in items if isinstance(i, str))
+    assert "no test decides" in text and "Equal steps means unequal images: a run sees 28 training images" in text
+    assert "At batch size 2 it is from its best batch size" in text
+    caption = [i for i in items if isinstance(i, further_sections.Figure)][0].caption
+    assert "one run per cell: no interval" in caption and "95% CI" not in caption
+    from normlib.report import sections
+    o = sections.control_outcomes(main, [eq], "final_acc")[0][1]
+    assert [x.verdict for x in o] == ["cannot be evaluated"] * 3  # one seed gives no verdict

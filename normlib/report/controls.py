@@ -30,6 +30,24 @@ def control_kind(runs: pd.DataFrame) -> str:
     return " and ".join(kinds)
 
 
+def control_caveat(runs: pd.DataFrame) -> str:
+    """What a control changes besides the thing it controls for, so that a verdict that moves under it is read as a
+    dependence, not a cause."""
+    ok = runs[runs.status == "ok"]
+    parts = []
+    if (ok.steps > 0).any():
+        seen = (ok.steps_run * ok.batch_size).groupby(ok.batch_size).median()
+        parts.append(f"Equal steps means unequal images: a run sees {int(seen.iloc[0]):,} training images at batch "
+                     f"size {int(seen.index[0])} and {int(seen.iloc[-1]):,} at {int(seen.index[-1])}. A verdict that "
+                     f"changes here shows a dependence on the training budget, not which part of it (updates or "
+                     f"images) is the cause, nor that batch statistics are.")
+    if ok.lr_scaling.isin(list(SCALING)).any():
+        parts.append("A scaled learning rate changes the step size at every batch size but the base one. A verdict "
+                     "that changes here shows a dependence on the learning rate at those batch sizes, not that "
+                     "batch statistics play no part.")
+    return " ".join(parts)
+
+
 def control_label(runs: pd.DataFrame) -> str:
     """control_kind in a few words: 'equal steps', 'sqrt lr scaling', ..."""
     ok = runs[runs.status == "ok"]

@@ -237,26 +237,36 @@ def verb(verdict: str) -> str:
     return "is not shown" if verdict == "not shown" else verdict
 
 
-def power_text(cmp: pd.DataFrame, alpha: float) -> str:
+def power(cmp: pd.DataFrame, alpha: float) -> dict:
     """What the runs could detect at the smallest batch size, where the original's BatchNorm deficit lies: the
-    smallest deficit that rule 1's first Holm step (alpha / m) detects with 80% power, and the runs per cell that the
-    original's own difference there would need at this run-to-run spread."""
+    smallest deficit that rule 1's first Holm step (alpha / m) detects with 80% power (`mde`), and the original's own
+    difference there (`effect`, or None where BatchNorm is not below) with the runs per cell it would need (`need`,
+    None beyond 1,000) at this run-to-run spread."""
     r = cmp.sort_values("batch_size").iloc[0]
-    level, paired = alpha / len(cmp), r.test == "paired"
-    runs = int(min(r.n_a, r.n_b))
-    text = (f"Power: with {runs} runs per cell, a one-sided test at {level:.3g} (rule 1's first Holm step, "
-            f"{alpha:g} / {len(cmp)}) detects a BatchNorm deficit of {detectable(r.se, r.df, level):.2f} points at "
-            f"batch size {int(r.batch_size)} with {POWER:.0%} power (measured there: {r['diff']:+.2f}, 95% CI "
-            f"[{r['diff'] - r.ci95:+.2f}, {r['diff'] + r.ci95:+.2f}])")
+    level, runs = alpha / len(cmp), int(min(r.n_a, r.n_b))
+    out = {"batch_size": int(r.batch_size), "level": level, "m": len(cmp), "runs": runs, "row": r,
+           "mde": detectable(r.se, r.df, level), "effect": None, "need": None}
     theirs = ORIGINAL_TABLE.get(int(r.batch_size))
-    if theirs is None or theirs[0][0] >= theirs[1][0]:
+    if theirs is not None and theirs[0][0] < theirs[1][0]:
+        out["effect"] = theirs[0][0] - theirs[1][0]
+        out["need"] = runs_needed(out["effect"], r.se, runs, r.test == "paired", level)
+    return out
+
+
+def power_text(cmp: pd.DataFrame, alpha: float) -> str:
+    """power() in a sentence or two."""
+    w = power(cmp, alpha)
+    r = w["row"]
+    text = (f"Power: with {w['runs']} runs per cell, a one-sided test at {w['level']:.3g} (rule 1's first Holm step, "
+            f"{alpha:g} / {w['m']}) detects a BatchNorm deficit of {w['mde']:.2f} points at batch size "
+            f"{w['batch_size']} with {POWER:.0%} power (measured there: {r['diff']:+.2f}, 95% CI "
+            f"[{r['diff'] - r.ci95:+.2f}, {r['diff'] + r.ci95:+.2f}])")
+    if w["effect"] is None:
         return text + "."
-    effect = theirs[0][0] - theirs[1][0]
-    need = runs_needed(effect, r.se, runs, paired, level)
-    inside = r["diff"] - r.ci95 <= effect <= r["diff"] + r.ci95
-    return (text + f"; the original's {effect:+.2f} there is {'inside' if inside else 'outside'} that CI, and "
-            f"detecting it would take " + (f"about {need} seeds per cell" if need else "more than 1,000 seeds per "
-                                           "cell") + " at this run-to-run spread.")
+    inside = r["diff"] - r.ci95 <= w["effect"] <= r["diff"] + r.ci95
+    return (text + f"; the original's {w['effect']:+.2f} there is {'inside' if inside else 'outside'} that CI, and "
+            f"detecting it would take " + (f"about {w['need']} seeds per cell" if w["need"] else "more than 1,000 "
+                                           "seeds per cell") + " at this run-to-run spread.")
 
 
 def _nowhere_poor(cmp: pd.DataFrame, sizes: list, tests: str, tol: float, alpha: float) -> tuple:

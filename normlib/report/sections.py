@@ -8,7 +8,7 @@ import pandas as pd
 from .load import K, Grid, check_metric, metric_text
 from ..config import RunConfig
 from .controls import control_kind, control_label, control_runs
-from .original import (ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps, outcomes,
+from .original import (ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps, outcomes, power,
                        protocol_differences, steps_note, tests_text, verb)
 from .pixels import pixel_cost
 from .plots import Figure, plot_accuracy, plot_curves, svg_uri
@@ -290,6 +290,72 @@ def original_section(grid: Grid, metric: str, grids=()) -> list:
     return [intro("Comparison with the original", grid), pd.DataFrame(rows), "\n\n".join(text)]
 
 
+MEANING = {"holds": "supports", "does not hold": "contradicts", "not shown": "can neither confirm nor refute",
+           "cannot be evaluated": "cannot test"}  # what a verdict means for the original's expectation
+
+
+def bn_test_time(grid: Grid) -> pd.DataFrame:
+    """BatchNorm's final-epoch test accuracy per batch size (rows) with running and, where recorded, precise
+    statistics (columns), mean over the successful runs; empty without these diagnostics."""
+    ep = grid.epochs[(grid.epochs.norm == PAIR[0]) & grid.epochs.run_id.isin(grid.ok.run_id)]
+    cols = {"running": "diag_running_acc", "precise": "diag_precise_acc"}
+    if ep.empty or any(c not in ep or ep[c].isna().all() for c in cols.values()):
+        return pd.DataFrame(columns=list(cols))
+    last = ep.sort_values("epoch").groupby("run_id").tail(1)
+    return last.groupby("batch_size")[list(cols.values())].mean().set_axis(list(cols), axis=1)
+
+
+def statistics_caveat(grid: Grid) -> str:
+    """How much BatchNorm's verdicts depend on the statistics it evaluates with: precise − running per batch size,
+    and BatchNorm's drop from its best batch size to the smallest under each; '' without precise statistics."""
+    acc = bn_test_time(grid)
+    if len(acc) < 2:
+        return ""
+    gap = acc.precise - acc.running
+    small = int(acc.index.min())
+    drop = {k: acc[k][small] - acc[k].max() for k in acc}
+    return (f"- **Which statistics BatchNorm evaluates with matters.** Precise statistics (recomputed with the final "
+            f"weights) score {' / '.join(f'{g:+.1f}' for g in gap)} points against the running averages at batch "
+            f"sizes {int_list(acc.index)}. With running statistics BatchNorm at batch size {small} is "
+            f"{drop['running']:+.2f} points from its best batch size; with precise statistics {drop['precise']:+.2f} "
+            f"(on the diagnostic test subset). A verdict on BatchNorm's small-batch behaviour depends on which of the "
+            f"two it is evaluated with.")
+
+
+def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA) -> str:
+    """The report's first paragraph, in plain sentences: what was run, what was found, how sure, what it means."""
+    runs = pair_runs(main)
+    s = stats(runs, metric)
+    cmp = compare(s, *PAIR, runs=runs, metric=metric)
+    seeds = int(s.n.median())
+    images = (f"{int(runs.train_images.median()):,} training images" if "train_images" in runs and
+              runs.train_images.notna().any() else "its training images")
+    theirs = original_stats()["mean"]
+    regime = protocol_differences(runs, metric, main.k)
+    text = (f"We trained BatchNorm and GroupNorm in the original's network at batch sizes "
+            f"{int_list(sorted(s.batch_size.unique()))}, {plural(seeds, 'seed')} per cell ({len(runs)} runs), on "
+            f"{images} for {int(runs.epochs_run.median())} epochs. Mean accuracy ranges from {s['mean'].min():.1f}% to "
+            f"{s['mean'].max():.1f}%" + (f", a different regime from the original's {theirs.min():.1f}–"
+                                        f"{theirs.max():.1f}% (all 50,000 images, 10 epochs): compare shapes, not "
+                                        f"levels" if regime else "") + ". ")
+    tested = cmp[cmp.se.notna()]
+    if len(tested):
+        text += (f"BatchNorm − GroupNorm runs from {tested['diff'].min():+.2f} to {tested['diff'].max():+.2f} "
+                 f"points across batch sizes. ")
+        w = power(tested.sort_values("batch_size"), alpha)
+        text += (f"With {plural(w['runs'], 'seed')} per cell, the smallest BatchNorm deficit these runs detect at "
+                 f"batch size {w['batch_size']} is about {w['mde']:.1f} points" + (
+                     f", against the original's {w['effect']:+.2f} there" + (
+                         f" (about {w['need']} seeds per cell would detect that)" if w["need"] else "")
+                     if w["effect"] is not None else "") + ". ")
+    by_verdict = {}
+    for i, o in enumerate(mine, 1):
+        by_verdict.setdefault(o.verdict, []).append(i)
+    return text + "So this grid " + "; it ".join(
+        f"{MEANING[v]} the original's expectation{'s' if len(ids) > 1 else ''} {int_list(ids)} ({v})"
+        for v, ids in by_verdict.items()) + "."
+
+
 def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPHA) -> str:
     """The report's conclusion in a few lines of markdown: which of the original's expectations hold on the main
     grid (the first), with the numbers behind each; whether they hold under each control grid among the others; the
@@ -302,7 +368,8 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     mine = grid_outcomes(main, metric, tol, alpha)
     theirs = outcomes(original_stats(), tol, alpha, steps=original_steps())
     ctrl = control_outcomes(main, grids[1:], metric, tol, alpha)
-    lines = [f"On grid `{main.name}` ({len(ours)} runs, {metric}; significance level {alpha:g}, tolerance "
+    lines = [opening(main, mine, metric, alpha), "",
+             f"On grid `{main.name}` ({len(ours)} runs, {metric}; significance level {alpha:g}, tolerance "
              f"{tol:g} points), the original's three expectations:", ""]
     for i, (o, their) in enumerate(zip(mine, theirs)):
         lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}."
@@ -313,6 +380,9 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     lines += ["", f"- **Steps.** {steps_note(steps_by_bs(ours))} The original ran a fixed number of epochs: "
                   f"{original_steps()[small][0]:,} steps per run at batch size {small}, {original_steps()[large][0]:,} "
                   f"at {large}."]
+    caveat = statistics_caveat(main)
+    if caveat:
+        lines.append(caveat)
     if ctrl:
         held = [i for i, o in enumerate(mine) if o.verdict == "holds"]
         kept = [i + 1 for i in held if all(oc[i].verdict == "holds" for _, oc, _ in ctrl)]
