@@ -6,6 +6,7 @@ import pandas as pd
 from ..config import DIAG_BATCHES, DIAG_TEST, PRECISE_BATCH, PRECISE_IMAGES
 from .load import Grid
 from .plots import Figure, plot_bn_gap, plot_control, plot_grad_profile, plot_lines
+from .original import DEPTH_QUANTITIES, ORIGINAL_DEPTH, depth_outcomes
 from .sections import intro
 from .controls import confounds, control_caveat, control_kind, control_runs
 from .stats import ALPHA, cell_test, holm, paired, samples, spread, stats, trend, versus_best, welch_rows
@@ -281,42 +282,81 @@ def grad_profile(epochs: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
     return pd.DataFrame(rows).groupby(["norm", "activation", "num_blocks", "layer"]).grad.mean().reset_index()
 
 
-def depth_section(grid: Grid, metric: str) -> list:
-    """Accuracy vs number of blocks per activation, and gradient magnitude vs layer depth."""
+GRAD_MEASURE = ("a run's gradient magnitude is the mean absolute gradient of each conv layer's weights (the stem and "
+                "every block's conv), averaged over the training steps of epoch {epoch} and then over the layers")
+
+
+def run_grads(epochs: pd.DataFrame, epoch: int = 1) -> pd.Series:
+    """Per run: its gradient magnitude (GRAD_MEASURE) at one epoch."""
+    ep = epochs[(epochs.epoch == epoch) & epochs.grad_abs.notna()] if "grad_abs" in epochs else epochs.iloc[:0]
+    return pd.Series({r.run_id: float(np.mean(r.grad_abs)) for r in ep.itertuples()}, dtype=float, name="grad")
+
+
+def depth_table(verdicts: pd.DataFrame, norm: str) -> pd.DataFrame:
+    """The original's depth results beside ours, one row per activation and quantity."""
+    def ends(lo, hi, q):
+        change = f"{hi - lo:+.2f} points" if q == "acc" else f"{hi / lo - 1:+.1%}"
+        return f"{lo:.2f} → {hi:.2f} ({change})" if q == "acc" else f"{lo:.4g} → {hi:.4g} ({change})"
+    rows = []
+    for r in verdicts.itertuples():
+        lo, hi = ORIGINAL_DEPTH[r.activation][r.quantity]
+        ours = "—" if np.isnan(r.p_claim) else ends(r.shallow, r.deep, r.quantity)
+        rows.append({"activation": r.activation, "norm": norm_label(norm), "quantity": DEPTH_QUANTITIES[r.quantity],
+                     "original (fewest → most blocks)": ends(lo, hi, r.quantity),
+                     "ours": ours + ("" if np.isnan(r.p_claim) else f", {r.fewest} → {r.most} blocks, n = {r.n}"),
+                     "Holm p (the original's direction)": pval(r.p_claim_holm), "verdict": r.verdict})
+    return pd.DataFrame(rows)
+
+
+def depth_section(grid: Grid, metric: str, alpha: float = ALPHA, epoch: int = 1) -> list:
+    """The original's depth results against ours: accuracy and gradient magnitude by number of blocks per activation,
+    decided per norm by paired tests of the most against the fewest blocks; the per-layer gradient profile."""
     runs = grid.ok
     if runs.num_blocks.nunique() < 2:
         return []
-    runs = runs.assign(setting=[f"{a}, {norm_label(n)}" for a, n in zip(runs.activation, runs.norm)])
+    grads = run_grads(grid.epochs[grid.epochs.run_id.isin(runs.run_id)], epoch)
+    runs = runs.assign(grad=runs.run_id.map(grads),
+                       setting=[f"{a}, {norm_label(n)}" for a, n in zip(runs.activation, runs.norm)])
     s = stats(runs, metric, ("setting", "num_blocks"))
-    prof = grad_profile(grid.epochs[grid.epochs.run_id.isin(runs.run_id)])
-    items = [intro("Depth: accuracy and gradients vs number of blocks", grid),
-             "The original lists accuracy and gradient magnitude by number of blocks without the code behind them; "
-             "here both are measured from the records."]
-    items.append(mean_std_cells(s, "num_blocks", "setting").rename_axis("blocks").reset_index())
-    lines = []
-    for setting, per_depth in s.groupby("setting"):
-        per_depth = per_depth.sort_values("num_blocks")
-        shallow, deep = per_depth.iloc[0], per_depth.iloc[-1]
-        x = welch_rows(deep, shallow)
-        act, norm = setting.split(", ")
-        profile = prof[(prof.activation == act) & (prof.norm.map(norm_label) == norm)]
-        line = (f"**{setting}**: {int(shallow.num_blocks)} → {int(deep.num_blocks)} blocks, accuracy "
-                f"{shallow['mean']:.2f}% → {deep['mean']:.2f}% ({x['diff']:+.2f} points, Welch p = {pval(x['p'])}).")
-        if len(profile):
-            avg = profile.groupby("num_blocks").grad.mean()
-            deepest = profile[profile.num_blocks == profile.num_blocks.max()].sort_values("layer")
-            line += (f" Mean |gradient| over layers (first epoch): {avg.iloc[0]:.2e} with "
-                     f"{plural(avg.index[0], 'block')}, {avg.iloc[-1]:.2e} with {plural(avg.index[-1], 'block')} "
-                     f"({avg.iloc[-1] / avg.iloc[0] - 1:+.0%}). In the "
-                     f"{int(deepest.num_blocks.iloc[0])}-block network the stem's gradient is "
-                     f"{deepest.grad.iloc[0]:.2e} and the last conv's {deepest.grad.iloc[-1]:.2e} "
-                     f"(stem / last = {deepest.grad.iloc[0] / deepest.grad.iloc[-1]:.2f}).")
-        lines.append(line)
-    items += ["\n\n".join(lines), Figure(plot_lines(s, "num_blocks", "setting", label=str), (
+    prof = grad_profile(grid.epochs[grid.epochs.run_id.isin(runs.run_id)], epoch)
+    tables = [depth_table(depth_outcomes(r, metric, alpha), norm) for norm, r in runs.groupby("norm")]
+    images = int(runs.train_images.median()) if "train_images" in runs and runs.train_images.notna().any() else None
+    items = [intro("Depth: accuracy and gradient magnitude by number of blocks", grid),
+             "The original reports test accuracy and a gradient magnitude from its fewest to its most blocks, for "
+             "ReLU and sigmoid, without the block counts, the norm, the batch size, the epoch or what the gradient "
+             f"magnitude measures. Here {GRAD_MEASURE.format(epoch=epoch)}; Figure below shows every layer, so the "
+             "shape can be read whichever single number the original meant. This grid: "
+             f"{protocol(runs)}.",
+             mean_std_cells(s, "num_blocks", "setting").rename_axis("blocks").reset_index(),
+             "**The original's depth results beside ours.** Each is decided by comparing the most with the fewest "
+             "blocks over seeds (a paired t-test where both have the same seeds, Welch's otherwise; on accuracy "
+             "points, and on the log of the gradient magnitude), one-sided in the original's direction and against "
+             f"it, Holm-corrected over the claims; significance level {alpha:g}. *Holds*: shown in the original's "
+             "direction; *does not hold*: shown against it; *not shown*: neither; *cannot be evaluated*: fewer than "
+             "2 runs at either end.",
+             pd.concat(tables, ignore_index=True),
+             depth_words(pd.concat(tables, ignore_index=True), runs, images)]
+    items.append(Figure(plot_lines(s, "num_blocks", "setting", label=str), (
         f"Test accuracy ({metric}) against the number of blocks, one line per activation and norm, mean ± 95% CI over "
-        "seeds."))]
+        "seeds.")))
     if len(prof):
         items.append(Figure(plot_grad_profile(prof), (
-            "Mean |gradient| of each conv layer's weights in the first epoch (layer 0 = stem), mean over seeds, one "
-            "line per number of blocks; the panels share the (log) y axis.")))
+            f"Mean |gradient| of each conv layer's weights over the steps of epoch {epoch} (layer 0 = stem), mean over "
+            "seeds, one line per number of blocks; the panels share the (log) y axis.")))
     return items
+
+
+def depth_words(table: pd.DataFrame, runs: pd.DataFrame, images) -> str:
+    """Where our depth results agree with the original's in shape, and what the regime difference explains."""
+    agree = table[table.verdict == "holds"]
+    against = table[table.verdict == "does not hold"]
+    said = lambda t: "; ".join(f"{r.quantity} with {r.activation} ({r.norm})" for r in t.itertuples()) or "none"
+    regime = (f"{int(runs.epochs_run.median())} epochs on {images:,} training images" if images else "this grid's "
+              "protocol")
+    return (f"Shown in the original's direction: {said(agree)}. Shown against it: {said(against)}. The rest is not "
+            f"shown (or cannot be evaluated). The levels are not comparable: {regime} against the original's 10 "
+            f"epochs on 50,000. A short run may favour shallow networks, which fit faster: the original's gain with "
+            f"depth under ReLU may need its longer training, while a loss under sigmoid and shrinking gradients need "
+            f"not.")
+
+

@@ -9,8 +9,8 @@ import pandas as pd
 
 from ..config import TRAIN_IMAGES
 from .load import metric_text
-from .stats import (ALPHA, POWER, bands, ci95, compare, detectable, noninferior, pairwise, paired_stats, runs_needed,
-                    samples, trend, versus_best)
+from .stats import (ALPHA, POWER, bands, cell_test, ci95, compare, detectable, holm, noninferior, pairwise,
+                    paired_stats, runs_needed, samples, stats, trend, versus_best)
 from .text import int_list, norm_label, param_text, pval
 
 TOL = 3.0  # accuracy points: the original's "within 3%" (outcome 3) and the band of "similar performance" (outcome 2)
@@ -453,3 +453,50 @@ def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None,
     steps_txt = " " + steps_note(steps, short=True) if steps else ""
     return [Outcome(claim, rule, verdict, evidence.rstrip(".") + "." + steps_txt, short, alt if i == 0 else "")
             for i, (claim, rule, (verdict, evidence, short)) in enumerate(zip(CLAIMS, rules(tol, alpha), decided))]
+
+
+# ---------------------------------------------------------------- the original's depth results
+
+# The original's second result, typed in once: test accuracy and "gradient magnitude" from its fewest to its most
+# blocks, per activation. It gives neither the block counts, nor the norm, batch size or epoch, nor what the gradient
+# magnitude measures; the report says which measure it uses.
+ORIGINAL_DEPTH = {"relu": {"acc": (54.99, 80.07), "grad": (0.0124, 0.0039)},
+                  "sigmoid": {"acc": (44.59, 32.97), "grad": (0.0090, 0.0024)}}
+DEPTH_QUANTITIES = {"acc": "test accuracy", "grad": "gradient magnitude"}
+
+
+def depth_claims() -> list:
+    """(activation, quantity, direction: +1 rises / -1 falls with depth) as the original's numbers have them."""
+    return [(act, q, 1 if hi > lo else -1) for act, res in ORIGINAL_DEPTH.items() for q, (lo, hi) in res.items()]
+
+
+def depth_outcomes(runs: pd.DataFrame, metric: str, alpha: float = ALPHA) -> pd.DataFrame:
+    """The original's four depth results decided on runs (columns activation, num_blocks, seed, the metric and `grad`,
+    a run's gradient magnitude) of one norm: most vs fewest blocks, paired over seeds where both have the same seeds
+    (Welch otherwise), on accuracy points and on log gradient magnitude; one-sided in the original's direction and
+    against it, each Holm-corrected over the claims tested. holds: shown in its direction; does not hold: shown
+    against it; not shown; cannot be evaluated (fewer than 2 runs at either end, or one depth)."""
+    rows = []
+    for act, q, sign in depth_claims():
+        per = runs[runs.activation == act].assign(value=lambda r: r[metric] if q == "acc" else np.log(r.grad))
+        row = {"activation": act, "quantity": q, "direction": sign, "p_claim": np.nan, "p_against": np.nan}
+        if per.num_blocks.nunique() < 2:
+            rows.append(row)
+            continue
+        s = stats(per, "value", ("num_blocks",)).sort_values("num_blocks")
+        lo, hi = s.iloc[0], s.iloc[-1]
+        x = samples(per, "value", ("num_blocks",))
+        t = cell_test(hi, lo, x.get((hi.num_blocks,)), x.get((lo.num_blocks,)))
+        raw = per.groupby("num_blocks")[metric if q == "acc" else "grad"].mean()
+        row.update(fewest=int(lo.num_blocks), most=int(hi.num_blocks), n=int(min(lo.n, hi.n)),
+                   shallow=raw.iloc[0], deep=raw.iloc[-1], test=t["test"], diff=t["diff"], ci95=t["ci95"])
+        if not np.isnan(t["p_less"]):
+            row["p_claim"], row["p_against"] = (1 - t["p_less"], t["p_less"]) if sign > 0 else (t["p_less"],
+                                                                                                1 - t["p_less"])
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["p_claim_holm"], out["p_against_holm"] = holm(out.p_claim), holm(out.p_against)
+    out["verdict"] = np.where(out.p_claim.isna(), "cannot be evaluated",
+                              np.where(out.p_claim_holm < alpha, "holds",
+                                       np.where(out.p_against_holm < alpha, "does not hold", "not shown")))
+    return out
