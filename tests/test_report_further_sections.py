@@ -89,3 +89,17 @@ def test_a_one_seed_control_describes_and_decides_nothing(tmp_path):
     from normlib.report import sections
     o = sections.control_outcomes(main, [eq], "final_acc")[0][1]
     assert [x.verdict for x in o] == ["cannot be evaluated"] * 3  # one seed gives no verdict
+
+
+def test_a_one_seed_norms_grid_shows_the_main_grids_norms_beside_it_and_tests_nothing(tmp_path):
+    pair_grid(tmp_path / "main", [2, 16, 128])
+    constructed(tmp_path / "norms", {"epochs": 2}, {"norm": ["layer", "instance", "none"], "batch_size": [2, 128], "seed": [0]})
+    main, norms = load.load(tmp_path / "main"), load.load(tmp_path / "norms")
+    items = further_sections.norms_section(norms, "final_acc", main)
+    table = next(i for i in items if isinstance(i, pd.DataFrame))
+    assert {"BatchNorm", "GroupNorm", "LayerNorm", "InstanceNorm", "No norm"} <= set(table.columns)
+    assert list(table["Batch size"]) == [2, 128]  # the main grid's 16 is not a batch size of this grid
+    text = "\n".join(i for i in items if isinstance(i, str))
+    assert "no test decides" in text and "Holm" not in text
+    assert "BatchNorm, GroupNorm: the main grid `main`'s runs" in text
+    assert len([i for i in items if isinstance(i, pd.DataFrame)]) == 2  # results and spread; no table of tests

@@ -41,7 +41,7 @@ def test_report_renders_every_section_without_torch(tmp_path):
                  + report.outcomes_section(main, "final_acc") + report.original_section(main, "final_acc")
                  + report.metrics_section(main, "final_acc") + report.bn_diagnostics_section(main)
                  + report.control_section(main, grids[1], "final_acc") + report.methods_section(grids, "final_acc")
-                 + report.provenance_section(grids))
+                 + report.pixels_section(grids, "final_acc") + report.provenance_section(grids))
         for g in grids:
             items += (report.groups_section(g, "final_acc") + report.norms_section(g, "final_acc")
                       + report.depth_section(g, "final_acc"))

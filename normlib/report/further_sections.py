@@ -243,16 +243,30 @@ def groups_section(grid: Grid, metric: str) -> list:
     return items
 
 
-def norms_section(grid: Grid, metric: str) -> list:
-    """Every normalization in the grid across batch sizes, when it has more than BatchNorm and GroupNorm."""
+def beside_main(grid: Grid, main) -> tuple:
+    """A norms grid's runs with the main grid's runs of the norms it lacks at its batch sizes, where nothing else in
+    the protocol differs: (runs, the norms taken from the main grid)."""
     runs = grid.ok
+    if main is None or main is grid or main.ok.empty or confounds(main.ok, runs):
+        return runs, []
+    extra = main.ok[~main.ok.norm.isin(set(runs.norm)) & main.ok.batch_size.isin(set(runs.batch_size))]
+    return pd.concat([runs, extra], ignore_index=True), sorted(set(extra.norm))
+
+
+def norms_section(grid: Grid, metric: str, main=None) -> list:
+    """Every normalization in the grid across batch sizes, when it has more than BatchNorm and GroupNorm; a norms
+    control shows the main grid's BatchNorm and GroupNorm beside its own."""
+    runs, taken = beside_main(grid, main)
     if runs.norm.nunique() < 3:
         return []
     s = stats(runs, metric)
     items = [intro("All normalizations across batch sizes", grid),
              "LayerNorm here is GroupNorm with 1 group, InstanceNorm GroupNorm with one group per channel (both with "
-             "affine parameters); 'No norm' has none.", results_table(runs, metric), spread_table(spread(s))]
+             "affine parameters); 'No norm' has none."
+             + (f" {', '.join(norm_label(n) for n in taken)}: the main grid `{main.name}`'s runs at these batch sizes "
+                f"(same protocol)." if taken else ""), results_table(runs, metric), spread_table(spread(s))]
     vb = versus_best(s, "norm", within="batch_size", runs=runs, metric=metric)
+    tested = bool((s.n >= 2).all())  # one run per cell describes: no tests, no intervals
     table, note = best_vs_each(vb, "norm", norm_label, "normalization")
     lines = []
     for bs, per_norm in s.groupby("batch_size"):
@@ -261,12 +275,16 @@ def norms_section(grid: Grid, metric: str) -> list:
         others = vb[vb.batch_size == bs]
         if len(others):
             second = others.loc[others["diff"].idxmax()]
-            line += (f", ahead of {norm_label(second.norm)} by {-second['diff']:.2f} points (Holm p = "
-                     f"{pval(second.p_holm)})")
+            line += (f", ahead of {norm_label(second.norm)} by {-second['diff']:.2f} points"
+                     + (f" (Holm p = {pval(second.p_holm)})" if tested else ""))
         lines.append(line + ".")
-    items += [note, table, "\n\n".join(lines),
+    if not tested:
+        note, table = ("Some cells have one run: the differences describe, and no test decides which normalization "
+                       "is best."), None
+    items += [note, *([table] if table is not None else []), "\n\n".join(lines),
               Figure(plot_lines(s, "batch_size", "norm"), f"Test accuracy ({metric}) against batch size, one line per "
-                                                          f"normalization, mean ± 95% CI over seeds.")]
+                                                          f"normalization, mean ± 95% CI over seeds"
+                     + ("." if tested else " (one run in some cells: no interval there)."))]
     return items
 
 

@@ -79,30 +79,36 @@ def pair_runs(grid: Grid):
 
 
 def title_section(grids: list, metric: str, k: int = K) -> list:
-    """The report's title; the grids it reads, how many of their runs succeeded and when they ended; the metric."""
+    """The report's title; the main grid, how many of all the grids' runs succeeded and when they ended (each grid is
+    listed under Methods); the metric."""
     check_metric(grids, metric)
     ended = pd.concat([g.ok.get("prov_ended", pd.Series(dtype=object)) for g in grids]).dropna().str[:10]
     dates = "" if ended.empty else f"Runs ended {ended.min()}" + (
         "" if ended.min() == ended.max() else f" to {ended.max()}") + ". "
     missing = sum(len(status_table(g.runs, g.expected)) for g in grids)
-    return [f"# {TITLE}\n\n" + ("Grid " if len(grids) == 1 else "Grids ") + "; ".join(
-        f"`{g.name}` ({g.description or 'no description'}): {len(g.ok)} of {plural(g.n_expected, 'run')}"
-        for g in grids) + f". {dates}Accuracy is **{metric}**, {metric_text(metric, k)}."
-        + (f" **{plural(missing, 'run')} without a result**, left out of every mean (listed under Methods)."
-           if missing else "")]
+    main = grids[0]
+    others = f" and {plural(len(grids) - 1, 'further grid')} (listed under Methods)" if len(grids) > 1 else ""
+    return [f"# {TITLE}\n\nMain grid `{main.name}` ({main.description or 'no description'}): {len(main.ok)} of "
+            f"{plural(main.n_expected, 'run')}{others}. {dates}Accuracy is **{metric}**, {metric_text(metric, k)}."
+            + (f" **{plural(missing, 'run')} without a result**, left out of every mean (listed under Methods)."
+               if missing else "")]
 
 
 def methods_section(grids: list, metric: str, tol: float = TOL, alpha: float = ALPHA) -> list:
-    """How the numbers are made: the statistics, each grid's protocol, and any run without a result."""
+    """How the numbers are made: the statistics, the grids with their protocols, and any run without a result."""
     items = ["## Methods",
              f"Every table and figure uses **{metric}**. Means are over seeds; ± is the sample std over seeds unless "
              f"marked as a 95% CI (t distribution); tests are over seeds, Holm-corrected across batch sizes where one "
              f"claim rests on several batch sizes; significance level {alpha:g}; tolerance for 'similar' {tol:g} "
-             f"accuracy points."]
+             f"accuracy points. A verdict is *holds* or *does not hold* only on evidence; *not shown* where the "
+             f"evidence is too weak either way; one run per cell describes and never decides.",
+             Table(pd.DataFrame({"grid": [f"`{g.name}`" for g in grids],
+                                 "what it runs": [g.description or "no description" for g in grids],
+                                 "runs": [f"{len(g.ok)} of {g.n_expected}" for g in grids]}),
+                   "The grids this report reads; the first is the main grid.")]
     for grid in grids:
         missing = status_table(grid.runs, grid.expected)
-        items.append(f"**Grid `{grid.name}`** ({grid.description or 'no description'}): {len(grid.ok)} successful "
-                     f"runs of {grid.n_expected} expected; {protocol(grid.ok)}.")
+        items.append(f"**Grid `{grid.name}`**: {protocol(grid.ok)}.")
         if not missing.empty:
             items.append(Table(missing, f"Runs of grid `{grid.name}` without a result, left out of every mean."))
     return items
@@ -383,6 +389,11 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     caveat = statistics_caveat(main)
     if caveat:
         lines.append(caveat)
+    cost = pixel_cost(grids, metric)
+    if cost is not None:
+        lines.append(f"- **The JPEG copy's cost.** Where our accuracies stand beside the original's, the data differ: "
+                     f"our copy is a JPEG re-encoding. The data-copy control measures its cost: JPEG − original = "
+                     f"{cost.text()}, on {cost.original.description or 'a subset'}.")
     if ctrl:
         held = [i for i, o in enumerate(mine) if o.verdict == "holds"]
         kept = [i + 1 for i in held if all(oc[i].verdict == "holds" for _, oc, _ in ctrl)]
