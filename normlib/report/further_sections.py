@@ -84,9 +84,9 @@ def bn_diagnostics_section(grid: Grid) -> list:
             "Precise-BN accuracy is absent from these records (made before it was measured), so the loss cannot be "
             "split here into the statistics mismatch and the batch noise."))
     items += [pd.DataFrame(rows), text, Figure(plot_bn_gap(ep), (
-        "Gap between a training batch's statistics and the running statistics per epoch (mean over seeds ± 95% CI), "
-        "one line per batch size: mean gap in running-std units and |log| variance ratio, averaged over BN layers "
-        f"and the first {DIAG_BATCHES} batches of the epoch."))]
+        "Gap between a training batch's statistics and the running statistics per epoch (mean over seeds; log "
+        "axes), one line per batch size: mean gap in running-std units and |log| variance ratio, averaged over BN "
+        f"layers and the first {DIAG_BATCHES} batches of the epoch."))]
     if has_acc:
         long = pd.concat([last.assign(stat=DIAG_STATS[k][1], acc=last[DIAG_STATS[k][0]]) for k in have])
         items.append(Figure(plot_lines(stats(long, "acc", ("batch_size", "stat")), "batch_size", "stat", label=str), (

@@ -153,8 +153,8 @@ def batch_size_section(grid: Grid, metric: str, alpha: float = ALPHA) -> list:
             Figure(plot_accuracy(runs, metric), f"Test accuracy ({metric}) against batch size: mean ± 95% CI over "
                                                 f"seeds (bars) and every run (dots beside their mean)."),
             Figure(plot_curves(grid.epochs[grid.epochs.run_id.isin(runs.run_id)], PAIR),
-                   "Learning curves: test accuracy per epoch, mean over seeds ± 95% CI (band), one line per batch "
-                   "size; both panels share the y axis."),
+                   "Learning curves: test accuracy per epoch, mean over seeds ± 95% CI (band), one panel per batch "
+                   "size with one line per norm; the panels share the y axis."),
             Table(stats_table(s, runs, metric), "Statistics per batch size: 95% CI of each mean; BatchNorm − "
                                                 "GroupNorm with the 95% CI of the difference, the two-sided p and "
                                                 "the Holm-corrected p across the batch sizes; a paired t-test over "
