@@ -1,6 +1,6 @@
 """The report's sections on the main grid, BatchNorm vs GroupNorm: title, batch sizes, the original's outcomes, the
 comparison with the original, the choice of metric, methods, provenance. Each returns a list of items for a Page:
-markdown strings, DataFrames, Tables and Figures."""
+markdown strings, Tables and Figures."""
 import html
 
 import pandas as pd
@@ -26,8 +26,8 @@ def intro(title: str, grid: Grid) -> str:
 
 class Page:
     """Displays sections' items in order, numbering tables and figures across the whole report: a string as markdown,
-    a DataFrame as a markdown table, a Table under its numbered caption, a Figure as an SVG image over its numbered
-    caption (also its alt text)."""
+    a Table under its numbered caption, a Figure as an SVG image over its numbered caption (also its alt text). A
+    bare DataFrame is refused: every table has a number and a caption."""
 
     def __init__(self):
         self.tables = self.figures = 0
@@ -49,9 +49,10 @@ class Page:
             elif isinstance(item, str):
                 display(Markdown(item))
             elif isinstance(item, pd.DataFrame):
-                display(Markdown(markdown_table(item)))
+                raise TypeError("a table without a caption: every table is numbered and captioned, give it as "
+                                "Table(frame, caption)")
             else:
-                raise TypeError(f"section item of type {type(item).__name__}: allowed str, DataFrame, Table, Figure")
+                raise TypeError(f"section item of type {type(item).__name__}: allowed str, Table, Figure")
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -229,7 +230,9 @@ def outcomes_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = A
                             **{f"control `{g.name}` ({control_label(g.runs)})": [verdict_cell(o) for o in oc]
                                for g, oc, _ in ctrl},
                             "original's table (best_acc)": [verdict_cell(o) for o in theirs]})
-    items.append(summary)
+    items.append(Table(summary, "The original's three expected outcomes and their verdicts: on our runs"
+                             + (", on each control grid" if ctrl else "") + " and on the original's published table "
+                             "(each rule and the numbers behind each verdict below)."))
     for i, (o, their) in enumerate(zip(mine, theirs)):
         items.append(f"**{i + 1}. {o.claim}**\n\n*Rule*: {o.rule}\n\n- Ours: **{o.verdict}** — {o.evidence}\n"
                      + "".join(f"- Control `{g.name}` ({control_label(g.runs)}): **{oc[i].verdict}** — "
@@ -280,7 +283,10 @@ def original_section(grid: Grid, metric: str) -> list:
         + ", ".join(f"{r.run_to_run:.2f} ({norm_label(r.norm)})" for _, r in our_spread.iterrows()) + ".",
         f"By the original's table, BatchNorm gains {bn_means[16] - bn_means[2]:.2f} points from batch size 2 to 16; "
         f"the original's prose gives the gain from 2 to 4 ({bn_means[4] - bn_means[2]:.2f}) for it."]
-    return [intro("Comparison with the original", grid), pd.DataFrame(rows), "\n\n".join(text)]
+    return [intro("Comparison with the original", grid),
+            Table(pd.DataFrame(rows), f"Our test accuracy (%, mean ± std over seeds, n runs; `best_acc` and "
+                                      f"`{metric}`) beside the original's published table (mean ± std over "
+                                      f"{ORIGINAL_RUNS} runs, the best of 10 epochs)."), "\n\n".join(text)]
 
 
 def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPHA) -> str:
