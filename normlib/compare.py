@@ -168,12 +168,12 @@ def cell_moves(new_folder: Path, old_folder: Path) -> tuple:
 
 def verdict_changes(new_folder: Path, old_folder: Path) -> list:
     """The original's expectations decided by the report's own rules on both grids: each whose verdict changed, in
-    words; [] when none did."""
+    words; [] when none did, None when a grid lacks BatchNorm or GroupNorm runs (nothing is decided)."""
     from .report.load import load
     from .report.sections import grid_outcomes, pair_runs
     grids = [load(f) for f in (old_folder, new_folder)]
     if any(pair_runs(g) is None for g in grids):
-        return []
+        return None
     old, new = (grid_outcomes(g, METRIC[0]) for g in grids)
     return [f"expectation {i} ({o.claim}) {o.verdict} -> {n.verdict}" + (
         f"; below its own best: {o.alt} -> {n.alt}" if o.alt != n.alt else "") + f" (published: {o.short}; rerun: "
@@ -207,11 +207,18 @@ def compare(new_folder: Path, old_folder: Path) -> tuple:
     for cause, names in why.items():
         lines.append(f"What differs where {len(names)} of these runs were made: "
                      f"{cause or 'nothing recorded (same CPU type, instruction set, libraries, parameters and code)'}")
-    differ = len(published) - same - len(missing)
+    summary, size = summarise(new_folder, old_folder, len(published), same, missing, finals)
+    return lines + summary + [status(len(published), same, due, missing, size)], 1 if missing or due else 0
+
+
+def summarise(new_folder: Path, old_folder: Path, total: int, same: int, missing: list, finals: list) -> tuple:
+    """(the summary's lines, the size of the change in a few words): bit-identical runs, the largest final-accuracy
+    change, table cells moved beyond the published std, verdicts changed."""
+    differ = total - same - len(missing)
     beyond, largest = cell_moves(new_folder, old_folder) if differ else ([], "")
     flips = verdict_changes(new_folder, old_folder) if differ else []
     gap, name, a, b = max(finals, default=(0.0, "", 0.0, 0.0))
-    lines += ["", "Summary", f"- Bit-identical: {same} of {len(published)} published runs" + (
+    lines = ["", "Summary", f"- Bit-identical: {same} of {total} published runs" + (
         f" ({len(missing)} missing from {new_folder})" if missing else "") + ".",
         f"- Largest change in final accuracy: {points(gap).replace('+', '')} ({name}: {a:.2f}% -> {b:.2f}%)."
         if gap else "- Final accuracy: unchanged in every run compared."]
@@ -220,10 +227,11 @@ def compare(new_folder: Path, old_folder: Path) -> tuple:
             f"{len(beyond)} moved by more than the published cell's std: " + "; ".join(beyond) if beyond else
             f"none moved by more than the published cell's std; the largest move: {largest}") + ".",
             f"- Verdicts on the original's expectations (the report's rules, {METRIC[1]}): "
-            + ("changed: " + "; ".join(flips) if flips else "none changed") + "."]
+            + ("changed: " + "; ".join(flips) if flips else "none changed" if flips is not None else
+               "not decided, the grids lack BatchNorm or GroupNorm runs") + "."]
     size = (f"largest final-accuracy change {points(gap).replace('+', '')}, {len(beyond) or 'no'} table cell(s) "
-            f"beyond the published std, {len(flips) or 'no'} verdict(s) changed")
-    return lines + [status(len(published), same, due, missing, size)], 1 if missing or due else 0
+            f"beyond the published std, {len(flips or []) or 'no'} verdict(s) changed")
+    return lines, size
 
 
 def status(total: int, same: int, due: list, missing: list, size: str) -> str:

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from constructed import pair_grid
+from constructed import EXTRA, constructed, pair_grid
 from normlib import compare
 
 MACHINE = {"cpu_type": "x86_64 cpu family 25 model 1", "cpu_capability": "AVX2", "torch": "2.14.1"}
@@ -85,6 +85,15 @@ def test_a_verdict_that_flips_is_named_with_the_numbers_behind_it(tmp_path, caps
            "(GroupNorm maintains similar performance regardless of batch size.) holds -> does not hold" in out
     assert "1 moved by more than the published cell's std: GroupNorm at batch size 2: " in out
     assert "1 table cell(s) beyond the published std, 1 verdict(s) changed." in out
+
+
+def test_a_grid_without_both_norms_decides_no_verdict(tmp_path, capsys):
+    for name in ("old", "new"):
+        constructed(tmp_path / name, *EXTRA["c_groups"])  # GroupNorm only; the records name no CPU type
+    nudge(tmp_path / "new", "groups4_batch_size2_seed0", 0.5)
+    code, out = run(tmp_path / "new", tmp_path / "old", capsys)
+    assert code == 0 and "does not name its CPU's type" in out
+    assert "(the report's rules, final accuracy): not decided, the grids lack BatchNorm or GroupNorm runs." in out
 
 
 def test_missing_runs_exit_1(tmp_path, capsys):
