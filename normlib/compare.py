@@ -1,21 +1,40 @@
-"""Reproduced records against published ones, run by run: bit-identical, or how far apart and what differs.
+"""Reproduced records against published ones, run by run and then as a whole: bit-identical or by how much, what
+differs between where the two were made, and whether any table cell or verdict of the report moved.
 
 usage: python -m normlib.compare NEW PUBLISHED   (two grid folders, e.g. build/reproduce/quick reports/quick)
 
-A run's numbers are a function of its parameters, its code and where it ran: what can make two records of the same
-run differ is another CPU (other kernels), other library versions, or other code. Timings always differ and are
-not compared. Exit status: 0 every published run was reproduced (identical or not, each says which), 1 some
-published run has no complete record in NEW, 2 bad input.
+A run's numbers are a function of its parameters, its code and where it ran: the same CPU type and instruction set,
+libraries, parameters and engine code must give bit-identical records; another CPU type (other kernels) may change the
+last bits, which training can grow into visible differences. Timings always differ and are not compared. Exit status:
+0 every published run was reproduced (bit for bit, or with a stated cause and size of the change), 1 some published
+run has no complete record in NEW or a run that had to be bit-identical is not, 2 bad input.
 """
 import argparse
+import ast
+import functools
+import subprocess
 import sys
 from pathlib import Path
 
 from . import records
 
+ROOT = Path(__file__).resolve().parents[1]
 TIMINGS = ("train_seconds", "eval_seconds")
-WHERE = ("device", "cpu_type", "cpu_capability", "torch", "torchvision", "numpy", "python", "torch_threads",
-         "data_sha256", "git_commit")
+WHERE = {  # provenance key -> its name in words; any difference can change a run's last bits
+    "device": "device", "cpu_type": "CPU type", "cpu_capability": "instruction set", "torch": "torch",
+    "torchvision": "torchvision", "numpy": "numpy", "python": "python", "torch_threads": "torch threads",
+    "data_sha256": "data (sha256)"}
+ENGINE = ("normlib/train.py", "normlib/model.py", "normlib/data.py")  # the code that computes a run's numbers
+CONFIG = "normlib/config.py"  # counts where the definitions ENGINE imports from it differ (constants, RunConfig)
+FIELD_WORDS = {  # history field -> how a reader knows it
+    "test_acc": "test accuracy (%)", "train_acc": "training accuracy (%)", "val_acc": "validation accuracy (%)",
+    "test_loss": "test loss", "train_loss": "training loss", "val_loss": "validation loss",
+    "bn_mean_gap": "BatchNorm's batch-vs-running mean gap", "bn_var_logratio": "BatchNorm's |log variance ratio|",
+    "diag_running_acc": "test accuracy with running BatchNorm statistics (%)",
+    "diag_precise_acc": "test accuracy with precise BatchNorm statistics (%)",
+    "diag_batchstat_acc": "test accuracy with per-batch BatchNorm statistics (%)",
+    "grad_abs": "mean |gradient| of a conv layer", "step": "optimizer steps"}
+METRIC = ("final_acc", "final accuracy")  # the report's default metric (the cells and verdicts compared), in words
 
 
 def numbers(rec: dict) -> list:
@@ -23,51 +42,211 @@ def numbers(rec: dict) -> list:
     return [{k: v for k, v in h.items() if k not in TIMINGS} for h in rec["history"]]
 
 
-def largest_gap(a: dict, b: dict) -> tuple:
-    """(field, |difference|) of the largest numeric difference between two histories' epochs."""
-    gaps = [(k, abs(x[k] - y[k])) for x, y in zip(numbers(a), numbers(b)) for k in x
-            if k in y and isinstance(x[k], (int, float)) and isinstance(y[k], (int, float))]
-    return max(gaps, key=lambda g: g[1], default=("", 0.0))
+def field_words(field: str) -> str:
+    return FIELD_WORDS.get(field, field.replace("_", " "))
 
 
-def why(new: dict, old: dict) -> str:
-    """What differs between where two records were made: parameters, machine, libraries, code."""
+def changes(new: dict, old: dict) -> list:
+    """(relative change, field, epoch, old value, new value) of every number two histories share that differs; a
+    list field (per-layer gradients) counts element by element."""
+    out = []
+    for x, y in zip(numbers(new), numbers(old)):
+        for k in x.keys() & y.keys():
+            pairs = zip(x[k], y[k]) if isinstance(x[k], list) and isinstance(y[k], list) else [(x[k], y[k])]
+            for a, b in pairs:
+                if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a != b:
+                    out.append((abs(a - b) / max(abs(a), abs(b)), k, x.get("epoch"), b, a))
+    return sorted(out, reverse=True)
+
+
+def points(d: float) -> str:
+    """A change of accuracy in points: two decimals, or its order of magnitude when it is in the last bits."""
+    return "unchanged" if d == 0 else f"{d:+.2f} points" if abs(d) >= 0.005 else f"{d:+.1e} points"
+
+
+def run_line(name: str, new: dict, old: dict) -> str:
+    """One differing run in words: its final accuracy first, then its largest other change (relative to its
+    size), every digit shown."""
+    line = (f"{name}: differs: final accuracy {old['final_acc']:.2f}% -> {new['final_acc']:.2f}% "
+            f"({points(new['final_acc'] - old['final_acc'])})")
+    rest = [c for c in changes(new, old) if c[1] != "test_acc" or c[2] != len(new["history"])]
+    if rest:
+        _, field, epoch, a, b = rest[0]
+        line += f"; largest other change: {field_words(field)} at epoch {epoch}, {a!r} -> {b!r}"
+    only = sorted({k for h in numbers(new) + numbers(old) for k in h}
+                  - {k for a, b in zip(numbers(new), numbers(old)) for k in a if k in b})
+    return line + (f"; recorded in one record only: {', '.join(field_words(k) for k in only)}" if only else "")
+
+
+# ---------------------------------------------------------------- why two records differ
+
+def _git(*args) -> str:
+    """git's output in the repository; None when git fails (no repository, an unknown commit)."""
+    try:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _definitions(source: str, names: set) -> dict:
+    """name -> the AST (comments and layout aside) of each top-level definition of `names` in a module's source."""
+    out = {}
+    for node in ast.parse(source).body:
+        targets = ([node.name] if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else
+                   [t.id for t in getattr(node, "targets", [getattr(node, "target", None)]) if isinstance(t, ast.Name)]
+                   if isinstance(node, (ast.Assign, ast.AnnAssign)) else [])
+        for name in set(targets) & names:
+            out[name] = ast.dump(node)
+    return out
+
+
+def _imported_from_config(commit: str) -> set:
+    names = set()
+    for path in ENGINE:
+        for node in ast.walk(ast.parse(_git("show", f"{commit}:{path}") or "")):
+            if isinstance(node, ast.ImportFrom) and node.module == "config":
+                names |= {a.name for a in node.names}
+    return names
+
+
+@functools.lru_cache(maxsize=None)
+def code_change(old: str, new: str) -> str:
+    """'' when the engine, model and data code (and the config definitions they import) are the same at two
+    commits; otherwise which files differ, or that git cannot tell."""
+    if old == new:
+        return ""
+    if not old or not new or any(_git("cat-file", "-e", f"{c}^{{commit}}") is None for c in (old, new)):
+        return (f"code: commits {str(old)[:10]} and {str(new)[:10]}, which git cannot compare here (not both in this "
+                f"repository), so whether the engine, model or data code differs is unknown")
+    stat = _git("diff", "--numstat", old, new, "--", *ENGINE) or ""
+    files = [f"{p} (+{a} -{d})" for a, d, p in (line.split("\t") for line in stat.splitlines())]
+    names = _imported_from_config(old) | _imported_from_config(new)
+    before, after = (_definitions(_git("show", f"{c}:{CONFIG}") or "", names) for c in (old, new))
+    files += [f"{CONFIG}: {', '.join(sorted(n for n in names if before.get(n) != after.get(n)))}"] \
+        if before != after else []
+    if not files:
+        return ""
+    return f"code: the engine, model or data code differs between {old[:10]} and {new[:10]}: {'; '.join(files)}"
+
+
+def causes(new: dict, old: dict) -> list:
+    """What differs between where two records were made, in words: parameters, machine, libraries, numerics code;
+    [] when nothing recorded differs (then the two must be bit-identical)."""
     params = [k for k in sorted(set(new["params"]) | set(old["params"]))
               if k != "out" and new["params"].get(k) != old["params"].get(k)]
-    where = [f"{k} {old['provenance'].get(k)!s:.12} -> {new['provenance'].get(k)!s:.12}" for k in WHERE
-             if new["provenance"].get(k) != old["provenance"].get(k)]
-    parts = ([f"parameters {', '.join(params)}"] if params else []) + where
-    if "cpu_type" not in old["provenance"]:
-        parts.append("the published record does not name its CPU's type or instruction set (recorded since "
-                     "2026-11-25), so another CPU generation under the same name cannot be ruled out")
-    return "; ".join(parts) or "nothing recorded differs (nondeterministic kernels?)"
+    p_new, p_old = new["provenance"], old["provenance"]
+    out = [f"parameters {', '.join(params)}"] if params else []
+    out += [f"{words} {p_old.get(k)} -> {p_new.get(k)}" for k, words in WHERE.items() if p_new.get(k) != p_old.get(k)]
+    if "cpu_type" not in p_old:
+        out.append("the published record does not name its CPU's type or instruction set (recorded since "
+                   "2026-11-25), so another CPU generation under the same name cannot be ruled out")
+    if p_new.get("git_dirty") or p_old.get("git_dirty"):
+        out.append("code: a record was made with uncommitted changes, so git cannot tell what code made it")
+    code = code_change(p_old.get("git_commit"), p_new.get("git_commit"))
+    return out + ([code] if code else [])
 
+
+# ---------------------------------------------------------------- the grid as a whole: table cells and verdicts
+
+def cell_moves(new_folder: Path, old_folder: Path) -> tuple:
+    """The report's table cells (mean final accuracy per norm and batch size) of both grids: (cells that moved by
+    more than the published cell's std, in words; the largest move, in words)."""
+    from .report.load import load
+    from .report.stats import stats
+    from .report.text import norm_label
+    cells = stats(load(old_folder).ok, METRIC[0]).merge(stats(load(new_folder).ok, METRIC[0]),
+                                                     on=["norm", "batch_size"], suffixes=("_old", "_new"))
+    if cells.empty:
+        return [], "no cell in common"
+    cells["move"] = cells.mean_new - cells.mean_old
+    text = [f"{norm_label(r.norm)} at batch size {int(r.batch_size)}: {r.mean_old:.2f} -> {r.mean_new:.2f} "
+            f"({r.move:+.2f} points, published std {r.std_old:.2f})" for r in cells.itertuples()]
+    beyond = [t for t, r in zip(text, cells.itertuples()) if not abs(r.move) <= r.std_old]  # a nan std counts
+    return beyond, text[int(cells.move.abs().idxmax())]
+
+
+def verdict_changes(new_folder: Path, old_folder: Path) -> list:
+    """The original's expectations decided by the report's own rules on both grids: each whose verdict changed, in
+    words; [] when none did, None when a grid lacks BatchNorm or GroupNorm runs (nothing is decided)."""
+    from .report.load import load
+    from .report.sections import grid_outcomes, pair_runs
+    grids = [load(f) for f in (old_folder, new_folder)]
+    if any(pair_runs(g) is None for g in grids):
+        return None
+    old, new = (grid_outcomes(g, METRIC[0]) for g in grids)
+    return [f"expectation {i} ({o.claim}) {o.verdict} -> {n.verdict}" + (
+        f"; below its own best: {o.alt} -> {n.alt}" if o.alt != n.alt else "") + f" (published: {o.short}; rerun: "
+        f"{n.short})" for i, (o, n) in enumerate(zip(old, new), 1) if (o.verdict, o.alt) != (n.verdict, n.alt)]
+
+
+# ---------------------------------------------------------------- the comparison
 
 def compare(new_folder: Path, old_folder: Path) -> tuple:
-    """(lines to print, number of published runs missing from new_folder)."""
-    lines, missing, same = [], 0, 0
-    published = sorted((old_folder / "runs").glob("*.json"))
+    """(lines to print, exit status): a line per run, what differs between where they were made, a summary and the
+    status."""
+    lines, missing, same, due, finals, why = [], [], 0, [], [], {}
+    published = [p for p in sorted((old_folder / "runs").glob("*.json"))
+                 if (records.read(p) or {}).get("status") == "ok"]
     for path in published:
         old, new = records.read(path), records.read(new_folder / "runs" / path.name)
-        if not old or old.get("status") != "ok":
-            continue
         if not new or new.get("status") != "ok":
             lines.append(f"{path.stem}: MISSING in {new_folder} (no complete record)")
-            missing += 1
-        elif numbers(new) == numbers(old):
+            missing.append(path.stem)
+            continue
+        finals.append((abs(new["final_acc"] - old["final_acc"]), path.stem, old["final_acc"], new["final_acc"]))
+        if numbers(new) == numbers(old):
             lines.append(f"{path.stem}: bit-identical (final accuracy {new['final_acc']:.2f}%)")
             same += 1
-        else:
-            field, gap = largest_gap(new, old)
-            only = sorted({k for h in numbers(new) + numbers(old) for k in h}
-                          - {k for a, b in zip(numbers(new), numbers(old)) for k in a if k in b})
-            extra = f"; fields in one record only: {', '.join(only)}" if only else ""
-            size = f"largest gap {gap:.3g} in {field}" if gap else "every shared number equal"
-            lines.append(f"{path.stem}: differs: final accuracy {old['final_acc']:.2f}% -> {new['final_acc']:.2f}% "
-                         f"({size}{extra}); what differs: {why(new, old)}")
-    lines.append(f"{same} of {len(published)} published runs reproduced bit for bit"
-                 + (f", {missing} missing" if missing else ""))
-    return lines, missing
+            continue
+        lines.append(run_line(path.stem, new, old))
+        cause = causes(new, old)
+        why.setdefault("; ".join(cause), []).append(path.stem)
+        if not cause:
+            due.append(path.stem)
+    for cause, names in why.items():
+        lines.append(f"What differs where {len(names)} of these runs were made: "
+                     f"{cause or 'nothing recorded (same CPU type, instruction set, libraries, parameters and code)'}")
+    summary, size = summarise(new_folder, old_folder, len(published), same, missing, finals)
+    return lines + summary + [status(len(published), same, due, missing, size)], 1 if missing or due else 0
+
+
+def summarise(new_folder: Path, old_folder: Path, total: int, same: int, missing: list, finals: list) -> tuple:
+    """(the summary's lines, the size of the change in a few words): bit-identical runs, the largest final-accuracy
+    change, table cells moved beyond the published std, verdicts changed."""
+    differ = total - same - len(missing)
+    beyond, largest = cell_moves(new_folder, old_folder) if differ else ([], "")
+    flips = verdict_changes(new_folder, old_folder) if differ else []
+    gap, name, a, b = max(finals, default=(0.0, "", 0.0, 0.0))
+    lines = ["", "Summary", f"- Bit-identical: {same} of {total} published runs" + (
+        f" ({len(missing)} missing from {new_folder})" if missing else "") + ".",
+        f"- Largest change in final accuracy: {points(gap).replace('+', '')} ({name}: {a:.2f}% -> {b:.2f}%)."
+        if gap else "- Final accuracy: unchanged in every run compared."]
+    if differ:
+        lines += [f"- Table cells (mean {METRIC[1]} per norm and batch size): " + (
+            f"{len(beyond)} moved by more than the published cell's std: " + "; ".join(beyond) if beyond else
+            f"none moved by more than the published cell's std; the largest move: {largest}") + ".",
+            f"- Verdicts on the original's expectations (the report's rules, {METRIC[1]}): "
+            + ("changed: " + "; ".join(flips) if flips else "none changed" if flips is not None else
+               "not decided, the grids lack BatchNorm or GroupNorm runs") + "."]
+    size = (f"largest final-accuracy change {points(gap).replace('+', '')}, {len(beyond) or 'no'} table cell(s) "
+            f"beyond the published std, {len(flips or []) or 'no'} verdict(s) changed")
+    return lines, size
+
+
+def status(total: int, same: int, due: list, missing: list, size: str) -> str:
+    """The verdict on the rerun: reproduced bit for bit, not reproduced, or changed for a stated cause (by `size`)."""
+    if missing:
+        return f"Status: NOT reproduced: {len(missing)} of {total} published runs have no complete record."
+    if due:
+        return (f"Status: NOT reproduced: the same CPU type and code must reproduce bit for bit, and {len(due)} runs "
+                f"made on the same CPU type and instruction set with the same libraries, parameters and engine code "
+                f"differ ({', '.join(due)}); {size}.")
+    if same == total:
+        return "Status: reproduced bit for bit, every published run."
+    return (f"Status: changed as expected, not a failure: {total - same} of {total} runs were made on another CPU "
+            f"type, instruction set, library or code (named above), which changes the last bits; the size of the "
+            f"change: {size}.")
 
 
 def main(argv=None) -> int:
@@ -80,9 +259,9 @@ def main(argv=None) -> int:
             print(f"error: {name}={folder!r}: no runs/ folder there; allowed a grid folder such as reports/quick",
                   file=sys.stderr)
             return 2
-    lines, missing = compare(Path(a.new), Path(a.published))
+    lines, code = compare(Path(a.new), Path(a.published))
     print("\n".join(lines))
-    return 1 if missing else 0
+    return code
 
 
 if __name__ == "__main__":

@@ -97,3 +97,24 @@ def pair_grid(folder, sizes, fixed=None, shift=None, seeds=(0.3, -0.5, 0.9), pre
                 runs[f"{norm}_bs{bs}_seed{seed}"] = ({"norm": norm, "batch_size": bs, "seed": seed, "epochs": 2,
                                                      **(fixed or {})}, [a - 5, a])
     write_grid(folder, runs, precise)
+
+
+def report_items(root) -> list:
+    """Every item the summary notebook's sections give on constructed grids under root: a main grid (BatchNorm and
+    GroupNorm at batch sizes 2, 16, 128, with BatchNorm diagnostics), an equal-steps control far below it at batch
+    size 2 (as the CPU edition's), and every EXTRA grid."""
+    from normlib import report
+    pair_grid(root / "c_main", (2, 16, 128))
+    pair_grid(root / "c_steps", (2, 16, 128), fixed={"steps": 40}, shift=lambda norm, bs: -45.0 * (bs == 2))
+    for name, (fixed, g) in EXTRA.items():
+        constructed(root / name, fixed, g)
+    grids = report.load_all(root, "c_main", ",".join(["c_steps", *EXTRA]))
+    main, metric = grids[0], "final_acc"
+    items = (report.title_section(grids, metric) + report.methods_section(grids, metric)
+             + report.batch_size_section(main, metric) + report.outcomes_section(main, metric, controls=grids[1:])
+             + report.original_section(main, metric) + report.metrics_section(main, metric)
+             + report.bn_diagnostics_section(main) + report.provenance_section(grids))
+    for other in grids[1:]:
+        items += (report.control_section(main, other, metric) + report.groups_section(other, metric)
+                  + report.norms_section(other, metric) + report.depth_section(other, metric))
+    return items

@@ -1,45 +1,147 @@
-"""Reproduced records against published ones: identical, or by how much and what differs."""
-import copy
+"""Reproduced records against published ones, on constructed record pairs: identical, different in the last bits
+(on the same machine: a failure; on another CPU type: the size of the change), verdict-flipping; and which commit
+changes count as a change of the engine's code."""
+import json
+import subprocess
 
-from normlib import compare, records
+import pytest
+
+from constructed import EXTRA, constructed, pair_grid
+from normlib import compare
+
+MACHINE = {"cpu_type": "x86_64 cpu family 25 model 1", "cpu_capability": "AVX2", "torch": "2.14.1"}
 
 
-def record(acc: float, torch: str = "2.14.1") -> dict:
-    return {"schema": records.SCHEMA, "status": "ok", "params": {"norm": "batch", "seed": 0, "out": "a.json"},
-            "final_acc": acc, "history": [{"epoch": 1, "test_acc": acc, "test_loss": 1.5, "train_seconds": 9.0}],
-            "provenance": {"device": "AMD EPYC (2 cores)", "torch": torch, "torch_threads": 1}}
+def grid(folder, shift=None, **provenance):
+    """BatchNorm and GroupNorm at batch sizes 2, 16, 128, three seeds, made on MACHINE (with `provenance` changed)."""
+    pair_grid(folder, (2, 16, 128), shift=shift)
+    for path in (folder / "runs").glob("*.json"):
+        rec = json.loads(path.read_text())
+        rec["provenance"].update({**MACHINE, **provenance})
+        path.write_text(json.dumps(rec))
+    return folder
 
 
-def test_identical_runs_differing_runs_and_missing_runs(tmp_path, capsys):
-    old, new = tmp_path / "old", tmp_path / "new"
-    records.write_json(old / "runs" / "same.json", record(40.0))
-    timed = record(40.0)
-    timed["history"][0]["train_seconds"] = 11.0  # timings are not compared
-    timed["params"]["out"] = "elsewhere.json"
-    records.write_json(new / "runs" / "same.json", timed)
-    records.write_json(old / "runs" / "moved.json", record(40.0))
-    records.write_json(new / "runs" / "moved.json", record(41.5, torch="2.15.0"))
-    assert compare.main([str(new), str(old)]) == 0
-    out = capsys.readouterr().out
-    assert "same: bit-identical (final accuracy 40.00%)" in out
-    assert "moved: differs: final accuracy 40.00% -> 41.50% (largest gap 1.5 in test_acc); what differs: " \
-           "torch 2.14.1 -> 2.15.0" in out
-    assert "1 of 2 published runs reproduced bit for bit" in out
+def nudge(folder, run: str, by: float) -> None:
+    """Move one run's final accuracy (and its last epoch's test accuracy) by `by` points."""
+    path = folder / "runs" / f"{run}.json"
+    rec = json.loads(path.read_text())
+    rec["final_acc"] += by
+    rec["history"][-1]["test_acc"] += by
+    rec["history"][-1]["train_seconds"] = 99.0  # timings are never compared
+    path.write_text(json.dumps(rec))
 
-    newer = record(40.0)
-    newer["history"][0]["diag_precise_acc"] = 41.0  # a newer engine records more
-    records.write_json(old / "runs" / "more.json", record(40.0))
-    records.write_json(new / "runs" / "more.json", newer)
-    compare.main([str(new), str(old)])
-    assert "more: differs: final accuracy 40.00% -> 40.00% (every shared number equal; fields in one record only: " \
-           "diag_precise_acc)" in capsys.readouterr().out
 
-    records.write_json(old / "runs" / "gone.json", copy.deepcopy(record(30.0)))
-    assert compare.main([str(new), str(old)]) == 1
-    assert "gone: MISSING" in capsys.readouterr().out
+def run(new, old, capsys) -> tuple:
+    code = compare.main([str(new), str(old)])
+    return code, capsys.readouterr().out
+
+
+def test_identical_records_reproduce_bit_for_bit(tmp_path, capsys):
+    old, new = grid(tmp_path / "old"), grid(tmp_path / "new")
+    nudge(new, "batch_bs2_seed0", 0.0)  # only a timing differs
+    code, out = run(new, old, capsys)
+    assert code == 0
+    assert "batch_bs2_seed0: bit-identical" in out and "Bit-identical: 18 of 18 published runs." in out
+    assert out.rstrip().endswith("Status: reproduced bit for bit, every published run.")
+
+
+def test_last_bits_on_the_same_machine_fail_and_name_the_run(tmp_path, capsys):
+    old, new = grid(tmp_path / "old"), grid(tmp_path / "new")
+    nudge(new, "group_bs16_seed1", 1e-9)
+    code, out = run(new, old, capsys)
+    assert code == 1
+    assert "group_bs16_seed1: differs: final accuracy 59.50% -> 59.50% (+1.0e-09 points)" in out
+    assert "Largest change in final accuracy: 1.0e-09 points (group_bs16_seed1" in out
+    assert "none moved by more than the published cell's std" in out and "none changed" in out
+    assert "Status: NOT reproduced: the same CPU type and code must reproduce bit for bit" in out
+    assert "(group_bs16_seed1)" in out
+
+
+def test_another_cpu_type_gives_the_size_of_the_change(tmp_path, capsys):
+    old = grid(tmp_path / "old")
+    new = grid(tmp_path / "new", cpu_type="x86_64 cpu family 25 model 17", cpu_capability="AVX512")
+    nudge(new, "batch_bs128_seed2", -0.25)
+    code, out = run(new, old, capsys)
+    assert code == 0
+    # the values are written whole, so the part that differs ("model 17") is there
+    assert ("CPU type x86_64 cpu family 25 model 1 -> x86_64 cpu family 25 model 17; instruction set AVX2 -> "
+            "AVX512") in out
+    assert "batch_bs128_seed2: differs: final accuracy" in out and "(-0.25 points)" in out
+    assert "Bit-identical: 17 of 18" in out and "Largest change in final accuracy: 0.25 points" in out
+    assert out.rstrip().splitlines()[-1] == (
+        "Status: changed as expected, not a failure: 1 of 18 runs were made on another CPU type, instruction set, "
+        "library or code (named above), which changes the last bits; the size of the change: largest "
+        "final-accuracy change 0.25 points, no table cell(s) beyond the published std, no verdict(s) changed.")
+
+
+def test_a_verdict_that_flips_is_named_with_the_numbers_behind_it(tmp_path, capsys):
+    old = grid(tmp_path / "old")  # GroupNorm at 60 everywhere: expectation 2 holds
+    new = grid(tmp_path / "new", cpu_type="x86_64 cpu family 25 model 17",
+               shift=lambda norm, bs: -5.0 * (norm == "group" and bs == 2))  # a 5-point range: it does not
+    code, out = run(new, old, capsys)
+    assert code == 0
+    assert "Verdicts on the original's expectations (the report's rules, final accuracy): changed: expectation 2 " \
+           "(GroupNorm maintains similar performance regardless of batch size.) holds -> does not hold" in out
+    assert "1 moved by more than the published cell's std: GroupNorm at batch size 2: " in out
+    assert "1 table cell(s) beyond the published std, 1 verdict(s) changed." in out
+
+
+def test_a_grid_without_both_norms_decides_no_verdict(tmp_path, capsys):
+    for name in ("old", "new"):
+        constructed(tmp_path / name, *EXTRA["c_groups"])  # GroupNorm only; the records name no CPU type
+    nudge(tmp_path / "new", "groups4_batch_size2_seed0", 0.5)
+    code, out = run(tmp_path / "new", tmp_path / "old", capsys)
+    assert code == 0 and "does not name its CPU's type" in out
+    assert "(the report's rules, final accuracy): not decided, the grids lack BatchNorm or GroupNorm runs." in out
+
+
+def test_missing_runs_exit_1(tmp_path, capsys):
+    old, new = grid(tmp_path / "old"), grid(tmp_path / "new")
+    (new / "runs" / "group_bs2_seed0.json").unlink()
+    code, out = run(new, old, capsys)
+    assert code == 1 and "group_bs2_seed0: MISSING" in out and "1 missing" in out
 
 
 def test_a_folder_without_runs_is_one_line_exit_2(tmp_path, capsys):
     assert compare.main([str(tmp_path / "nope"), str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "new=" in err and "no runs/ folder" in err
+
+
+@pytest.fixture
+def history(tmp_path, monkeypatch):
+    """A repository of three commits: the engine as made, a change outside its numerics (another module, a config
+    comment and an unused constant), a change of a config constant the engine imports."""
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    def commit(files):
+        for name, text in files.items():
+            (tmp_path / "normlib" / name).write_text(text)
+        git("add", "-A")
+        git("commit", "-q", "-m", "c")
+        return git("rev-parse", "HEAD")
+
+    (tmp_path / "normlib").mkdir()
+    git("init", "-q")
+    engine = {"train.py": "from .config import DIAG_TEST, RunConfig\n", "model.py": "from .config import NORMS\n",
+              "data.py": "import numpy\n"}
+    first = commit({**engine, "config.py": "NORMS = ('batch',)\nDIAG_TEST = 1000\nOTHER = 1\n",
+                    "cluster.py": "x = 1\n"})
+    second = commit({"config.py": "NORMS = ('batch',)  # a comment\nDIAG_TEST = 1000\nOTHER = 2\n",
+                     "cluster.py": "x = 2\n"})
+    third = commit({"config.py": "NORMS = ('batch',)\nDIAG_TEST = 500\nOTHER = 2\n"})
+    monkeypatch.setattr(compare, "ROOT", tmp_path)
+    compare.code_change.cache_clear()
+    yield first, second, third
+    compare.code_change.cache_clear()
+
+
+def test_a_commit_change_counts_only_where_the_engines_code_differs(history):
+    first, second, third = history
+    assert compare.code_change(first, second) == ""  # cluster.py, a comment and an unused constant
+    assert compare.code_change(second, third).endswith(f"differs between {second[:10]} and {third[:10]}: "
+                                                       f"normlib/config.py: DIAG_TEST")
+    assert "which git cannot compare here" in compare.code_change(first, "f" * 40)

@@ -1,5 +1,6 @@
 """The smoke report (conftest) in headless Chromium, as a reader opens it: a real title, no horizontal overflow at
-1,000 px, every figure loaded with alt text, and not one request beyond the page itself."""
+1,000 px, every figure loaded with alt text and inside the page's column, every table and figure numbered in order
+under its caption, and not one request beyond the page itself."""
 import shutil
 
 import pytest
@@ -11,7 +12,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-sync", "--no-first-run"]  # nothing of Chromium's own traffic in the recorded requests
 WIDTH = 1000  # px: the narrowest window the page is laid out for
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (`make install` installs it)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (`make install` installs it)")]
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,14 @@ def opened(smoke_report):
                   .filter(right => right > window.innerWidth),
             images: [...document.images].map(i => ({loaded: i.complete && i.naturalWidth > 0, alt: i.alt})),
             figures: document.querySelectorAll("figure > img + figcaption").length,
+            column: (() => { const m = document.querySelector("main"), r = m.getBoundingClientRect(),
+                             cs = getComputedStyle(m);
+                             return [r.left + parseFloat(cs.paddingLeft), r.right - parseFloat(cs.paddingRight)]; })(),
+            figureEdges: [...document.querySelectorAll("figure img")].map(i => {
+                const r = i.getBoundingClientRect(); return [r.left, r.right]; }),
+            tableCaptions: [...document.querySelectorAll("table")].map(t =>
+                (t.previousElementSibling ? t.previousElementSibling.textContent : "").trim()),
+            figureCaptions: [...document.querySelectorAll("figure figcaption")].map(c => c.textContent.trim()),
         })""")
         browser.close()
     return {**measured, "requests": requests, "errors": errors, "url": smoke_report.as_uri()}
@@ -55,3 +65,22 @@ def test_every_figure_loaded_with_its_caption_as_alt_text(opened):
 def test_no_request_leaves_the_page(opened):
     outside = [u for u in opened["requests"] if u != opened["url"] and not u.startswith("data:")]
     assert outside == [] and opened["errors"] == []
+
+
+def numbers(captions: list, kind: str) -> list:
+    """The number each caption gives itself ('Table 3. ...' -> 3; None for a caption that does not start so)."""
+    import re
+    return [int(m.group(1)) if (m := re.match(rf"{kind} (\d+)\. \S", c)) else None for c in captions]
+
+
+def test_every_table_and_figure_is_numbered_in_order_under_its_caption(opened):
+    tables, figures = opened["tableCaptions"], opened["figureCaptions"]
+    assert len(tables) >= 15 and len(figures) >= 9
+    assert numbers(tables, "Table") == list(range(1, len(tables) + 1)), tables
+    assert numbers(figures, "Figure") == list(range(1, len(figures) + 1)), figures
+
+
+def test_no_figure_overflows_its_column(opened):
+    left, right = opened["column"]
+    assert opened["figureEdges"] and all(left - 0.5 <= a and b <= right + 0.5 for a, b in opened["figureEdges"]), (
+        left, right, opened["figureEdges"])

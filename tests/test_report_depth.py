@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 from constructed import write_grid
 
+from normlib.report.tables import Table
 from normlib.report import further_sections, load, original
 
 
@@ -23,8 +24,8 @@ def depth_grid(folder, relu_gain=2.0, sigmoid_gain=-3.0, seeds=(0, 1, 2)):
 
 
 def verdicts(grid) -> dict:
-    table = next(i for i in further_sections.depth_section(grid, "final_acc") if isinstance(i, pd.DataFrame)
-                 and "verdict" in i)
+    table = next(i for i in further_sections.depth_section(grid, "final_acc") if isinstance(i, Table)
+                 and "verdict" in i.frame).frame
     return {(r.activation, r.quantity): r for r in table.itertuples()}, table
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 from constructed import pair_grid
 
 from normlib.report import load, sections
+from normlib.report.tables import Table
 
 
 def only_at_2(norm, bs):
@@ -41,7 +42,7 @@ def test_a_missing_cell_is_named_in_the_findings_and_the_outcomes(tmp_path):
     text = sections.key_findings([main], "final_acc")
     assert "**Cannot be evaluated**: cannot be evaluated: missing (GroupNorm, 128): no successful run" in text
     items = sections.outcomes_section(main, "final_acc")
-    verdicts = next(i for i in items if isinstance(i, pd.DataFrame))
+    verdicts = next(i.frame for i in items if isinstance(i, Table))
     assert list(verdicts["ours (final_acc)"].str.split(" \\(").str[0]) == ["cannot be evaluated"] * 3
     assert any("left out: 128" in i for i in items if isinstance(i, str))
 
@@ -49,7 +50,7 @@ def test_a_missing_cell_is_named_in_the_findings_and_the_outcomes(tmp_path):
 def test_outcomes_section_shows_each_control_and_the_paired_tests(tmp_path):
     main, eq, sq = grids(tmp_path)
     items = sections.outcomes_section(main, "final_acc", controls=[eq, sq])
-    table = next(i for i in items if isinstance(i, pd.DataFrame))
+    table = next(i.frame for i in items if isinstance(i, Table))
     assert list(table.columns[2:4]) == ["control `eq` (equal steps)", "control `sq` (sqrt lr scaling)"]
     text = "\n".join(i for i in items if isinstance(i, str))
     assert "paired t-tests over seeds" in text and "Every batch size ran 14 optimizer steps per run" in text

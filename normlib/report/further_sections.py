@@ -10,7 +10,7 @@ from .original import DEPTH_QUANTITIES, ORIGINAL_DEPTH, depth_outcomes
 from .sections import intro
 from .controls import confounds, control_caveat, control_kind, control_runs
 from .stats import ALPHA, cell_test, holm, paired, samples, spread, stats, trend, versus_best, welch_rows
-from .tables import results_table, spread_table
+from .tables import Table, results_table, spread_table
 from .text import int_list, mean_std, mean_std_cells, norm_label, plural, plus_minus, protocol, pval
 
 DIAG_STATS = {  # BatchNorm's test-time statistics: the final epoch's record field and the name the report gives it
@@ -22,56 +22,79 @@ DIAG_STATS = {  # BatchNorm's test-time statistics: the final epoch's record fie
 
 # ---------------------------------------------------------------- BatchNorm diagnostics
 
-def statistics_loss(acc: pd.DataFrame) -> str:
+def statistics_loss(acc: pd.DataFrame) -> pd.DataFrame:
     """Where BatchNorm's small-batch loss comes from, from the mean test accuracies per batch size (rows) with running,
-    precise and per-batch statistics (columns): against the batch size with the best running-statistics accuracy,
-    the loss splits exactly into what precise statistics recover (the running statistics do not match the final
-    weights) and what remains with them (the weights learned under batch noise)."""
+    precise and per-batch statistics (columns): against the batch size `ref` with the best running-statistics
+    accuracy, the loss splits exactly into what precise statistics recover (`mismatch`: the running statistics do
+    not match the final weights) and what remains with them (`rest`: the weights learned under batch noise); `noise`
+    is what normalising each test batch by its own statistics costs against precise statistics. A row per batch size
+    below ref's accuracy."""
     ref = int(acc.running.idxmax())
-    parts = []
-    for bs, r in acc.iterrows():
-        loss = acc.running[ref] - r.running
-        if bs == ref or loss <= 0:
-            continue
-        mismatch = (r.precise - r.running) - (acc.precise[ref] - acc.running[ref])
-        parts.append(f"at batch size {int(bs)}, {loss:.2f} points below batch size {ref} with running statistics: "
-                     f"{mismatch:+.2f} ({mismatch / loss:.0%}) from the statistics mismatch, "
-                     f"{loss - mismatch:+.2f} ({1 - mismatch / loss:.0%}) remain with precise statistics; normalising "
-                     f"each test batch by its own statistics costs {r.precise - r.batch:.2f} points against precise "
-                     f"statistics (the batch noise itself at test time)")
-    if not parts:
-        return f"BatchNorm's running-statistics accuracy is highest at batch size {ref} and lower at none smaller."
-    return ("Of BatchNorm's loss at small batch sizes (mean accuracies; the mismatch is precise − running relative "
-            f"to the same difference at batch size {ref}): " + "; ".join(parts) + ".")
+    loss = acc.running[ref] - acc.running
+    mismatch = (acc.precise - acc.running) - (acc.precise[ref] - acc.running[ref])
+    out = pd.DataFrame({"ref": ref, "loss": loss, "mismatch": mismatch, "rest": loss - mismatch,
+                        "noise": acc.precise - acc.batch})
+    return out[(out.index != ref) & (out.loss > 0)]
+
+
+def loss_cells(split: pd.DataFrame, bs: int) -> dict:
+    """A batch size's row of statistics_loss as table cells (a dash where it has none: the reference, or no loss)."""
+    ref = int(split.ref.iloc[0]) if len(split) else None
+    r = split.loc[bs] if bs in split.index else None
+    return {f"loss vs batch size {ref} (running)": "—" if r is None else f"{r.loss:.2f}",
+            "of it: statistics mismatch": "—" if r is None else f"{r.mismatch:+.2f} ({r.mismatch / r.loss:.0%})",
+            "of it: remains (precise)": "—" if r is None else f"{r.rest:+.2f} ({r.rest / r.loss:.0%})"}
+
+
+def loss_sentences(split: pd.DataFrame, ref: int) -> list:
+    """statistics_loss in a few sentences, one per finding; the numbers for each batch size are the table's."""
+    if split.empty:
+        return [f"With running statistics BatchNorm does best at batch size {ref}, and no smaller batch size loses "
+                f"accuracy against it."]
+    most = split.index[split.mismatch > split.loss / 2]
+    least = split.index[split.mismatch <= split.loss / 2]
+    return [f"With running statistics BatchNorm does best at batch size {ref}; it loses up to "
+            f"{split.loss.max():.2f} points at batch size(s) {int_list(split.index)}.",
+            (f"Precise statistics recover more than half of that loss at batch size(s) {int_list(most)}: there the "
+             f"running statistics did not match the final weights." if len(most) else
+             "Precise statistics recover less than half of that loss at every batch size."),
+            *([f"At batch size(s) {int_list(least)}, more than half remains with precise statistics: it lies in the "
+               f"weights learned under batch noise."] if len(least) and len(most) else []),
+            f"Normalising each test batch by its own statistics costs up to {split.noise.max():.2f} points against "
+            f"precise statistics (at batch size {int(split.noise.idxmax())}): the batch noise itself at test time."]
 
 
 def bn_diagnostics_section(grid: Grid) -> list:
     """BatchNorm's batch vs running statistics: their gap per epoch and batch size, and the final model's test
     accuracy with the running statistics, with precise statistics (recomputed with the final weights) and with each
-    test batch's own statistics."""
+    test batch's own statistics: a table of the numbers, a sentence per finding, two figures."""
     ep = grid.epochs[(grid.epochs.norm == "batch") & grid.epochs.run_id.isin(grid.ok.run_id)]
     if ep.empty or "bn_mean_gap" not in ep or ep.bn_mean_gap.isna().all():
         return []
     last = ep.sort_values("epoch").groupby("run_id").tail(1)
     have = [k for k, (col, _) in DIAG_STATS.items() if col in last and last[col].notna().any()]
     has_acc = {"running", "batch"} <= set(have)
-    items = [intro("BatchNorm diagnostics", grid)]
-    rows, acc = [], {}  # acc: batch size -> mean accuracy per statistics kind
+    acc = last.groupby("batch_size")[[DIAG_STATS[k][0] for k in have]].mean().set_axis(have, axis=1)
+    split = statistics_loss(acc) if has_acc and "precise" in have else None
+    rows = []
     for bs, runs in last.groupby("batch_size"):
         row = {"batch size": int(bs), "mean gap (final epoch)": f"{runs.bn_mean_gap.mean():.3f}",
                "abs log var ratio (final epoch)": f"{runs.bn_var_logratio.mean():.3f}"}
         if has_acc:
-            acc[int(bs)] = {k: runs[DIAG_STATS[k][0]].mean() for k in have}
-            row.update({f"{DIAG_STATS[k][1]} acc": f"{acc[int(bs)][k]:.2f}" for k in have})
+            row.update({f"{DIAG_STATS[k][1]} acc": f"{acc[k][bs]:.2f}" for k in have})
             pairs = ([("precise", "running"), ("batch", "precise")] if "precise" in have else [("batch", "running")])
             row.update({f"{a} − {b} (95% CI, paired)": plus_minus(*paired(
                 runs[DIAG_STATS[a][0]] - runs[DIAG_STATS[b][0]])) for a, b in pairs})
+        if split is not None:
+            row.update(loss_cells(split, bs))
         rows.append(row)
     gaps = last.groupby("batch_size")[["bn_mean_gap", "bn_var_logratio"]].mean()
-    text = (f"From batch size {int(gaps.index[0])} to {int(gaps.index[-1])} the mean gap goes from "
-            f"{gaps.bn_mean_gap.iloc[0]:.3f} to {gaps.bn_mean_gap.iloc[-1]:.3f} and the |log variance ratio| from "
-            f"{gaps.bn_var_logratio.iloc[0]:.3f} to {gaps.bn_var_logratio.iloc[-1]:.3f} (final epoch, mean over "
-            f"seeds).")
+    mean, var = ("larger" if gaps[c].iloc[0] > gaps[c].iloc[-1] else "not larger" for c in gaps)
+    text = [f"The gap between a training batch's statistics and the running ones is "
+            + (f"{mean} in the mean and the variance" if mean == var else f"{mean} in the mean and {var} in the "
+               f"variance") + f" at batch size {int(gaps.index[0])} than at {int(gaps.index[-1])}."]
+    caption = ("BatchNorm's statistics at the final epoch, mean over seeds: the gap between a training batch's "
+               "statistics and the running ones (mean gap in running-std units, |log| variance ratio)")
     if has_acc:
         n_diag = min(DIAG_TEST, int(last.test_images.min())) if "test_images" in last else DIAG_TEST
         ways = {"running": "with the running statistics (eval mode)",
@@ -79,15 +102,22 @@ def bn_diagnostics_section(grid: Grid) -> list:
                            f"fewer) in batches of {PRECISE_BATCH} with the final weights (precise BN, Wu & Johnson 2021)",
                 "batch": "with each test batch of the training batch size normalised by its own statistics"}
         measured = [ways[k] for k in have]
-        text += (f" The final model is evaluated on {n_diag} test images (a stratified subset of the test set) "
-                 + "; ".join(measured[:-1]) + ("; and " if len(measured) > 2 else " and ") + measured[-1] + ".")
-        text += " " + (statistics_loss(pd.DataFrame(acc).T.sort_index()) if "precise" in have else (
+        caption += (f"; the final model's accuracy on {n_diag} test images (a stratified subset of the test set) "
+                    + "; ".join(measured[:-1]) + ("; and " if len(measured) > 2 else " and ") + measured[-1])
+        if split is not None and len(split):
+            ref = int(split.ref.iloc[0])
+            caption += (f"; the loss against batch size {ref} with running statistics, split into what precise "
+                        f"statistics recover (the statistics mismatch: precise − running, relative to the same "
+                        f"difference at batch size {ref}) and what remains with them")
+        text += (loss_sentences(split, int(acc.running.idxmax())) if split is not None else [
             "Precise-BN accuracy is absent from these records (made before it was measured), so the loss cannot be "
-            "split here into the statistics mismatch and the batch noise."))
-    items += [pd.DataFrame(rows), text, Figure(plot_bn_gap(ep), (
-        "Gap between a training batch's statistics and the running statistics per epoch (mean over seeds ± 95% CI), "
-        "one line per batch size: mean gap in running-std units and |log| variance ratio, averaged over BN layers "
-        f"and the first {DIAG_BATCHES} batches of the epoch."))]
+            "split here into the statistics mismatch and the batch noise."])
+    items = [intro("BatchNorm diagnostics", grid), Table(pd.DataFrame(rows), caption + "."),
+             "\n".join(f"- {t}" for t in text),
+             Figure(plot_bn_gap(ep), (
+                 "Gap between a training batch's statistics and the running statistics per epoch (mean over seeds; log "
+                 "axes), one line per batch size: mean gap in running-std units and |log| variance ratio, averaged "
+                 f"over BN layers and the first {DIAG_BATCHES} batches of the epoch."))]
     if has_acc:
         long = pd.concat([last.assign(stat=DIAG_STATS[k][1], acc=last[DIAG_STATS[k][0]]) for k in have])
         items.append(Figure(plot_lines(stats(long, "acc", ("batch_size", "stat")), "batch_size", "stat", label=str), (
@@ -166,13 +196,16 @@ def control_section(main: Grid, ctrl: Grid, metric: str, alpha: float = ALPHA) -
              + (" Taken from the main grid, whose runs there already have the control's step count and learning "
                 "rate: " + "; ".join(f"({norm_label(n)}, {b})" for n, b in taken) + "." if taken else ""),
              f"**What this control confounds.** {control_caveat(other)}",
-             "**Setup per batch size** (from the records):", pd.DataFrame(control_setup(shared, base, other))]
+             Table(pd.DataFrame(control_setup(shared, base, other)),
+                   f"Setup per batch size of the main grid `{main.name}` and the control `{ctrl.name}`, from the "
+                   f"records: optimizer steps, images seen, epochs and learning rate.")]
     how = ("a paired t-test over seeds where both have every seed (the runs share the initialisation seed and the data "
-           "order), Welch's t-test otherwise; p Holm-corrected across batch sizes within each norm:" if tested else
-           "one run per cell in at least one grid, so the differences describe and no test decides:")
+           "order), Welch's t-test otherwise; p Holm-corrected across batch sizes within each norm." if tested else
+           "one run per cell in at least one grid, so the differences describe and no test decides.")
     norms = [n for n in main_stats.norm.unique() if n in set(shared.norm)]
-    items += [f"**Accuracy, main grid vs control**, on the cells both grids ran: {how}",
-              pd.DataFrame(_control_rows(shared, base, other, metric, tested)),
+    items += [Table(pd.DataFrame(_control_rows(shared, base, other, metric, tested)),
+                    f"Test accuracy (%, {metric}), main grid vs control, on the cells both grids ran (mean ± std over "
+                    f"seeds, n runs): {how}"),
               "\n\n".join(_trend_line(n, main_stats, full_stats, alpha) for n in norms)]
     spread_of = "mean ± 95% CI over seeds" if tested else "mean over seeds (one run per cell: no interval)"
     items.append(Figure(plot_control(main_stats[main_stats.norm.isin(shared.norm)],
@@ -223,7 +256,9 @@ def groups_section(grid: Grid, metric: str) -> list:
              f"({width}) normalises each channel alone (InstanceNorm); the original uses 4."]
     table = mean_std_cells(s, "groups", "batch_size")
     table.columns = [f"batch size {c}" for c in table.columns]
-    items.append(table.rename_axis("groups").reset_index())
+    items.append(Table(table.rename_axis("groups").reset_index(), f"GroupNorm's test accuracy (%, {metric}) per "
+                                                                  f"number of groups and batch size: mean ± std over "
+                                                                  f"seeds (n runs)."))
     vb = versus_best(s, "groups", within="batch_size", runs=runs, metric=metric)
     table, note = best_vs_each(vb, "groups", lambda g: int(g), "group count")
     lines = []
@@ -236,7 +271,7 @@ def groups_section(grid: Grid, metric: str) -> list:
             line += (f" The original's 4 groups: {four['diff'].iloc[0]:+.2f} points from the best (Holm p = "
                      f"{pval(four.p_holm.iloc[0])}).")
         lines.append(line)
-    items += [note, table, "\n\n".join(lines),
+    items += [Table(table, note), "\n\n".join(lines),
               Figure(plot_lines(s, "groups", "batch_size", label=lambda bs: f"batch size {bs}"),
                      f"GroupNorm's test accuracy ({metric}) against the number of groups, one line per batch size, "
                      f"mean ± 95% CI over seeds.")]
@@ -264,7 +299,11 @@ def norms_section(grid: Grid, metric: str, main=None) -> list:
              "LayerNorm here is GroupNorm with 1 group, InstanceNorm GroupNorm with one group per channel (both with "
              "affine parameters); 'No norm' has none."
              + (f" {', '.join(norm_label(n) for n in taken)}: the main grid `{main.name}`'s runs at these batch sizes "
-                f"(same protocol)." if taken else ""), results_table(runs, metric), spread_table(spread(s))]
+                f"(same protocol)." if taken else ""),
+             Table(results_table(runs, metric), f"Test accuracy (%, {metric}) of every normalization: mean ± sample "
+                                                f"std over seeds (n runs)."),
+             Table(spread_table(spread(s)), "Every normalization's two standard deviations: run to run, and across "
+                                            "batch sizes.")]
     vb = versus_best(s, "norm", within="batch_size", runs=runs, metric=metric)
     tested = bool((s.n >= 2).all())  # one run per cell describes: no tests, no intervals
     table, note = best_vs_each(vb, "norm", norm_label, "normalization")
@@ -278,10 +317,8 @@ def norms_section(grid: Grid, metric: str, main=None) -> list:
             line += (f", ahead of {norm_label(second.norm)} by {-second['diff']:.2f} points"
                      + (f" (Holm p = {pval(second.p_holm)})" if tested else ""))
         lines.append(line + ".")
-    if not tested:
-        note, table = ("Some cells have one run: the differences describe, and no test decides which normalization "
-                       "is best."), None
-    items += [note, *([table] if table is not None else []), "\n\n".join(lines),
+    one_run = "Some cells have one run: the differences describe, and no test decides which normalization is best."
+    items += [Table(table, note) if tested else one_run, "\n\n".join(lines),
               Figure(plot_lines(s, "batch_size", "norm"), f"Test accuracy ({metric}) against batch size, one line per "
                                                           f"normalization, mean ± 95% CI over seeds"
                      + ("." if tested else " (one run in some cells: no interval there)."))]
@@ -345,14 +382,16 @@ def depth_section(grid: Grid, metric: str, alpha: float = ALPHA, epoch: int = 1)
              f"magnitude measures. Here {GRAD_MEASURE.format(epoch=epoch)}; Figure below shows every layer, so the "
              "shape can be read whichever single number the original meant. This grid: "
              f"{protocol(runs)}.",
-             mean_std_cells(s, "num_blocks", "setting").rename_axis("blocks").reset_index(),
-             "**The original's depth results beside ours.** Each is decided by comparing the most with the fewest "
-             "blocks over seeds (a paired t-test where both have the same seeds, Welch's otherwise; on accuracy "
-             "points, and on the log of the gradient magnitude), one-sided in the original's direction and against "
-             f"it, Holm-corrected over the claims; significance level {alpha:g}. *Holds*: shown in the original's "
-             "direction; *does not hold*: shown against it; *not shown*: neither; *cannot be evaluated*: fewer than "
-             "2 runs at either end.",
-             pd.concat(tables, ignore_index=True),
+             Table(mean_std_cells(s, "num_blocks", "setting").rename_axis("blocks").reset_index(),
+                   f"Test accuracy (%, {metric}) per number of blocks, activation and norm: mean ± std over seeds "
+                   f"(n runs)."),
+             Table(pd.concat(tables, ignore_index=True),
+                   "The original's depth results beside ours. Each is decided by comparing the most with the fewest "
+                   "blocks over seeds (a paired t-test where both have the same seeds, Welch's otherwise; on accuracy "
+                   "points, and on the log of the gradient magnitude), one-sided in the original's direction and "
+                   f"against it, Holm-corrected over the claims; significance level {alpha:g}. Holds: shown in the "
+                   "original's direction; does not hold: shown against it; not shown: neither; cannot be evaluated: "
+                   "fewer than 2 runs at either end."),
              depth_words(pd.concat(tables, ignore_index=True), runs, images)]
     items.append(Figure(plot_lines(s, "num_blocks", "setting", label=str), (
         f"Test accuracy ({metric}) against the number of blocks, one line per activation and norm, mean ± 95% CI over "

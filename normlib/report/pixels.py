@@ -7,6 +7,7 @@ import pandas as pd
 
 from .load import Grid
 from .stats import holm, paired_stats
+from .tables import Table
 from .text import PROTOCOL_KEYS, mean_std, norm_label, plus_minus, pval
 
 UNIT = ["norm", "batch_size", "seed"]  # one pair: the same run trained on each copy
@@ -92,7 +93,8 @@ def pixels_section(grids: list, metric: str) -> list:
         f"the same images, once with their original CIFAR-10 pixels and once as our JPEG copy (quality about 75, "
         f"4:2:0 chroma) decodes them, test images included. Every other parameter is the same, so each (norm, batch "
         f"size, seed) trained on both is a pair whose difference is the copy's cost alone.",
-        pd.DataFrame(table),
+        Table(table, "Test accuracy (%, mean ± std over seeds, n pairs) on the same images with their original "
+                     "pixels and with the JPEG copy's, and the difference paired run by run."),
         f"Over all {o['n']} pairs the JPEG copy {verdict}: JPEG − original = {c.text()}; p = {pval(o['p'])} "
         f"(paired t-test over the pairs)." + (f" Per cell, p is Holm-corrected across the {len(c.cells)} cells."
                                               if (c.cells.n >= 2).all() else " One pair per cell: the cells describe."),

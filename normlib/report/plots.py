@@ -11,10 +11,14 @@ from .text import NORM_LABEL, norm_label
 
 NORM_COLORS = {"batch": "#0072B2", "group": "#D55E00", "layer": "#009E73", "instance": "#CC79A7",
                "none": "#555555"}  # Okabe-Ito: colour-blind safe, each at least 3:1 against white
-RAMP = ("plasma", 0.0, 0.62)  # ordered values (batch sizes, depths): plasma cut before its light end (>= 3:1 on white)
-SLOTS = 0.6  # log2 units that the dodged lines at one x share, so neighbouring x values (1 unit apart) stay apart
-FIGURE = (5.2, 3.4)  # inches of a one-axis figure (1 inch is 96 CSS px in the page)
-PANEL = (4.3, 3.1)  # inches of each panel of several: two panels and their legend fit a 1,000 px window
+RAMP = ((36.0, 56.0), 60.0, (255.0, 12.0))  # ordered values (batch sizes, depths): CIE LCh(uv) lightness from 36
+# to 56 at chroma 60, hue from blue (255) through green to red (12), both evenly spaced, so that neighbours are about
+# equally far apart to the eye, the ends differ in hue and lightness, and every colour keeps >= 3:1 against white
+SLOTS = 0.7  # log2 units that the dodged lines at one x share, so neighbouring x values (1 unit apart) stay apart
+FIGURE = (7.4, 4.2)  # inches of a one-axis figure (1 inch is 96 CSS px in the page): its legend goes under the axis
+PANEL = (4.5, 3.2)  # inches of each panel of a row: two panels and their legend fit a 1,000 px window
+SMALL = (2.5, 2.2)  # inches of each of many small panels (small multiples), four to a row
+BAND = 0.12  # opacity of a 95% CI band: light enough that two overlapping bands leave both lines readable
 
 
 class Figure(NamedTuple):
@@ -35,11 +39,15 @@ def _themed(plot):
     return themed
 
 
-def _fig(ncols=1, sharey=False):
+def _fig(ncols=1, sharey=False, nrows=1, size=None):
+    """A figure of nrows x ncols axes (a flat array), each of `size` inches (by default FIGURE for one axis, PANEL
+    for several), panels kept apart so that one's y label never meets its neighbour."""
     import matplotlib.pyplot as plt
-    w, h = FIGURE if ncols == 1 else PANEL
-    fig, axes = plt.subplots(1, ncols, figsize=(w * ncols, h), squeeze=False, sharey=sharey, layout="constrained")
-    return fig, axes[0]
+    w, h = size or (FIGURE if ncols * nrows == 1 else PANEL)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False, sharey=sharey,
+                             layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.06, wspace=0.08)
+    return fig, axes.ravel()
 
 
 def _label_first(axes) -> None:
@@ -60,15 +68,21 @@ def _order(values) -> list:
 def _colors(values) -> dict:
     """One colour per value: the norm's own, a ramp for ordered numbers, otherwise seaborn's colour-blind palette
     without its blue and oranges (BatchNorm's and GroupNorm's colours elsewhere in the report)."""
-    import matplotlib
     import seaborn as sns
     if all(v in NORM_COLORS for v in values):
         return {v: NORM_COLORS[v] for v in values}
     if all(isinstance(v, (int, np.integer)) for v in values):
-        name, lo, hi = RAMP
-        return {v: matplotlib.colormaps[name](x) for v, x in zip(values, np.linspace(lo, hi, len(values)))}
+        return dict(zip(values, ramp(len(values))))
     others = [c for i, c in enumerate(sns.color_palette("colorblind")) if i not in (0, 1, 3)]
     return dict(zip(values, others * (len(values) // len(others) + 1)))
+
+
+def ramp(n: int) -> list:
+    """n colours for ordered values, evenly spaced along RAMP (one colour: its first end)."""
+    from seaborn.external import husl
+    lightness, chroma, hues = RAMP
+    return [tuple(np.clip(husl.lch_to_rgb(light, chroma, h), 0, 1))  # the greens just outside sRGB: clipped
+            for light, h in zip(np.linspace(*lightness, n), np.linspace(*hues, n))]
 
 
 def _log2_axis(ax, values, label: str) -> None:
@@ -79,16 +93,31 @@ def _log2_axis(ax, values, label: str) -> None:
     ax.set_xlabel(label)
 
 
-def _accuracy_axis(ax) -> None:
-    """A CI from 2 seeds can span hundreds of points: keep the y axis on accuracies."""
-    lo, hi = ax.get_ylim()
-    ax.set_ylim(max(lo, 0), min(hi, 100))
+def _interval(mean, half, bounds=(0.0, 100.0)) -> tuple:
+    """(lower, upper) error lengths of mean ± half, cut at an accuracy's bounds: a CI from 2 seeds can span hundreds
+    of points, and the axis must hold every interval it draws."""
+    mean, half = np.asarray(mean, float), np.nan_to_num(np.asarray(half, float))
+    return np.minimum(half, mean - bounds[0]), np.minimum(half, bounds[1] - mean)
 
 
-def _legend(fig, axes) -> None:
-    """One legend for all panels, right of them, off the data (panels share their lines' meaning)."""
+def _plain_log_y(ax) -> None:
+    """A log y axis whose ticks read as plain numbers (0.05, 0.1, 0.2), at 1, 2 and 5 of each decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _legend(fig, axes, below=False) -> None:
+    """One legend for all panels (they share their lines' meaning), off the data: right of them, or `below` them
+    in columns, so that a one-axis figure keeps its width for the plot."""
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper")
+    if below:
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(labels) if len(labels) <= 3 else
+                   -(-len(labels) // 2))
+    else:
+        fig.legend(handles, labels, loc="outside right upper")
 
 
 @_themed
@@ -96,8 +125,9 @@ def plot_lines(s: pd.DataFrame, x: str, hue: str, ax=None, style="-", label=norm
                slot=(0, 1)):
     """Mean ± 95% CI (error bars) of test accuracy against x (log2 axis), one line per value of hue. Lines are dodged
     along x so that their error bars do not overlap; `slot` (i, k) places this call's lines as the i-th of k sets drawn
-    on one axis. With `runs`, every run's `metric` is a dot beside its line's mean, runs of one cell side by side."""
-    own = ax is None  # a caller that passes its axis draws the legend
+    on one axis. With `runs`, every run's `metric` is a dot right of its line's error bar, runs of one cell side by
+    side, so that neither hides the other."""
+    own = ax is None  # a caller that passes its axis sets the ticks and draws the legend
     if own:
         _, (ax,) = _fig()
     hues = _order(s[hue].unique())
@@ -107,19 +137,19 @@ def plot_lines(s: pd.DataFrame, x: str, hue: str, ax=None, style="-", label=norm
     for j, value in enumerate(hues):
         shift = (j * k + i - (len(hues) * k - 1) / 2) * step  # log2 units
         line = s[s[hue] == value].sort_values(x)
-        ax.errorbar(line[x] * 2 ** shift, line["mean"], yerr=line.ci95.fillna(0), marker="o", markersize=4,
-                    capsize=3, linestyle=style, color=colors[value], label=label(value), zorder=3)
-        if runs is not None:  # a cell's runs in a row across the line's slot: equal values stay apart
+        bar = shift - step / 4 if runs is not None else shift  # the bar left in its slot, the dots right of it
+        ax.errorbar(line[x] * 2 ** bar, line["mean"], yerr=_interval(line["mean"], line.ci95), marker="o",
+                    markersize=4, capsize=3, linestyle=style, color=colors[value], label=label(value), zorder=3)
+        if runs is not None:  # a cell's runs in a row right of its bar: equal values stay apart
             r = runs[runs[hue] == value].sort_values("seed")
             size = r.groupby(x)[x].transform("size")
-            gap = min(step / 3, 0.8 * step / max(size.max() - 1, 1))
-            ax.scatter(r[x] * 2 ** (shift + (r.groupby(x).cumcount() - (size - 1) / 2) * gap), r[metric], s=14,
-                       color=colors[value], alpha=0.6, edgecolors="white", linewidths=0.5, zorder=4)
-    _log2_axis(ax, s[x], x.replace("_", " "))
+            gap = 0.45 * step / max(size.max(), 1)
+            ax.scatter(r[x] * 2 ** (shift + step / 4 + (r.groupby(x).cumcount() - (size - 1) / 2) * gap), r[metric],
+                       s=22, color=colors[value], alpha=0.75, edgecolors="white", linewidths=0.6, zorder=4)
     ax.set_ylabel("test accuracy (%)")
-    _accuracy_axis(ax)
     if own:
-        _legend(ax.figure, [ax])
+        _log2_axis(ax, s[x], x.replace("_", " "))
+        _legend(ax.figure, [ax], below=True)
     return ax.figure
 
 
@@ -130,53 +160,74 @@ def plot_accuracy(runs, metric="final_acc"):
 
 @_themed
 def plot_control(main: pd.DataFrame, ctrl: pd.DataFrame, names: tuple):
-    """Two stats() frames on one axis, accuracy vs batch size per norm: the main grid's solid, a control's dashed;
-    `names` are the two grids' names for the legend."""
+    """Two stats() frames on one axis, accuracy vs batch size per norm: the main grid's solid, a control's dashed,
+    a tick at every batch size either has; `names` are the two grids' names for the legend, under the axis."""
     fig, (ax,) = _fig()
     for i, (s, name, style) in enumerate(zip((main, ctrl), names, ("-", "--"))):
         plot_lines(s, "batch_size", "norm", ax=ax, style=style, label=lambda n: f"{norm_label(n)} ({name})",
                    slot=(i, 2))
-    _legend(fig, [ax])
+    _log2_axis(ax, pd.concat([main.batch_size, ctrl.batch_size]), "batch size")
+    _legend(fig, [ax], below=True)
+    return fig
+
+
+def _epoch_lines(ax, ep: pd.DataFrame, col: str, by: str, colors: dict, label, band: bool, bounds=None) -> None:
+    """On one axis: `col`'s mean over seeds per epoch, one line per value of `by`, with its 95% CI as a light band
+    (cut at `bounds`, the quantity's range) when `band`."""
+    for value, line in stats(ep, col, (by, "epoch")).groupby(by):
+        ax.plot(line.epoch, line["mean"], marker="o", markersize=3, color=colors[value], label=label(value))
+        if band:
+            lo, hi = _interval(line["mean"], line.ci95, bounds)
+            ax.fill_between(line.epoch, line["mean"] - lo, line["mean"] + hi, color=colors[value], alpha=BAND,
+                            linewidth=0)
+
+
+def _epoch_axis(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+@_themed
+def plot_curves(epochs, norms=None):
+    """Learning curves as small multiples: one panel per batch size (four to a row, a shared y axis), test accuracy
+    per epoch of each norm (mean over seeds ± 95% CI band), so that each panel compares two or three lines."""
+    norms = list(norms or _order(epochs.norm.unique()))
+    sizes = sorted(epochs.batch_size.unique())
+    cols = min(len(sizes), 4)
+    fig, axes = _fig(cols, sharey=True, nrows=-(-len(sizes) // cols), size=SMALL)
+    colors = _colors(norms)
+    for ax, bs in zip(axes, sizes):
+        cell = epochs[(epochs.batch_size == bs) & epochs.norm.isin(norms)]
+        _epoch_lines(ax, cell, "test_acc", "norm", colors, norm_label, band=True, bounds=(0.0, 100.0))
+        ax.set_title(f"batch size {bs}")
+        _epoch_axis(ax)
+    for ax in axes[len(sizes):]:
+        ax.set_axis_off()
+    for row in range(0, len(axes), cols):
+        axes[row].set_ylabel("test accuracy (%)")
+        for ax in axes[row + 1:row + cols]:
+            ax.tick_params(labelleft=False)
+    _legend(fig, axes, below=True)
     return fig
 
 
 @_themed
-def _epoch_panels(panels: list, sizes: list, sharey: bool, accuracy: bool):
-    """One panel per (per-epoch records, column, ax.set arguments): the column's mean over seeds ± 95% CI (band)
-    against the epoch, one line per batch size in `sizes`, one legend for all."""
-    from matplotlib.ticker import MaxNLocator
-    fig, axes = _fig(len(panels), sharey=sharey)
-    colors = _colors(sizes)
-    for ax, (ep, col, labels) in zip(axes, panels):
-        for bs, line in stats(ep, col, ("batch_size", "epoch")).groupby("batch_size"):
-            ax.plot(line.epoch, line["mean"], marker="o", markersize=3, color=colors[bs], label=f"batch size {bs}")
-            ax.fill_between(line.epoch, line["mean"] - line.ci95, line["mean"] + line.ci95, color=colors[bs],
-                            alpha=0.1, linewidth=0)
-        ax.set(xlabel="epoch", **labels)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if accuracy:
-        _accuracy_axis(axes[0])
-    if sharey:
-        _label_first(axes)
-    _legend(fig, axes)
-    return fig
-
-
-def plot_curves(epochs, norms=None):
-    """Learning curves: test accuracy per epoch (mean over seeds ± 95% CI), one panel per norm on a shared y axis,
-    one line per batch size."""
-    panels = [(epochs[epochs.norm == norm], "test_acc", {"title": norm_label(norm), "ylabel": "test accuracy (%)"})
-              for norm in norms or _order(epochs.norm.unique())]
-    return _epoch_panels(panels, sorted(epochs.batch_size.unique()), sharey=True, accuracy=True)
-
-
 def plot_bn_gap(ep: pd.DataFrame):
     """BatchNorm's gap between batch and running statistics per epoch (mean over seeds), one line per batch size:
-    the mean gap and the |log| variance ratio, one panel each (different quantities: their own y axes)."""
-    panels = [(ep, col, {"ylabel": lab, "yscale": "log"})
-              for col, lab in (("bn_mean_gap", "mean gap (running-std units)"),
-                               ("bn_var_logratio", "|log(batch var / running var)|"))]
-    return _epoch_panels(panels, sorted(ep.batch_size.unique()), sharey=False, accuracy=False)
+    the mean gap and the |log| variance ratio, one panel each with its own (log) y axis in plain numbers."""
+    panels = (("bn_mean_gap", "mean gap (running-std units)", "batch mean vs running mean"),
+              ("bn_var_logratio", "|log(batch var / running var)|", "batch variance vs running variance"))
+    fig, axes = _fig(len(panels))
+    sizes = sorted(ep.batch_size.unique())
+    colors = _colors(sizes)
+    for ax, (col, ylabel, title) in zip(axes, panels):
+        _epoch_lines(ax, ep, col, "batch_size", colors, lambda bs: f"batch size {bs}", band=False)
+        ax.set(ylabel=ylabel, title=title)
+        _plain_log_y(ax)
+        _epoch_axis(ax)
+    _legend(fig, axes)
+    return fig
 
 
 @_themed
@@ -192,7 +243,8 @@ def plot_grad_profile(prof: pd.DataFrame):
         for d in depths:
             line = cell[cell.num_blocks == d]
             ax.plot(line.layer, line.grad, marker="o", markersize=3, color=colors[d], label=f"{d} blocks")
-        ax.set(yscale="log", xlabel="conv layer (0 = stem)", title=f"{act}, {norm_label(norm)}")
+        ax.set(xlabel="conv layer (0 = stem)", title=f"{act}, {norm_label(norm)}")
+        _plain_log_y(ax)
     axes[0].set_ylabel("mean |grad| (epoch 1)")
     _label_first(axes)
     _legend(fig, axes)

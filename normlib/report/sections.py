@@ -1,6 +1,6 @@
 """The report's sections on the main grid, BatchNorm vs GroupNorm: title, batch sizes, the original's outcomes, the
 comparison with the original, the choice of metric, methods, provenance. Each returns a list of items for a Page:
-markdown strings, DataFrames, Tables and Figures."""
+markdown strings, Tables and Figures."""
 import html
 
 import pandas as pd
@@ -27,8 +27,8 @@ def intro(title: str, grid: Grid) -> str:
 
 class Page:
     """Displays sections' items in order, numbering tables and figures across the whole report: a string as markdown,
-    a DataFrame as a markdown table, a Table under its numbered caption, a Figure as an SVG image over its numbered
-    caption (also its alt text)."""
+    a Table under its numbered caption, a Figure as an SVG image over its numbered caption (also its alt text). A
+    bare DataFrame is refused: every table has a number and a caption."""
 
     def __init__(self):
         self.tables = self.figures = 0
@@ -50,9 +50,10 @@ class Page:
             elif isinstance(item, str):
                 display(Markdown(item))
             elif isinstance(item, pd.DataFrame):
-                display(Markdown(markdown_table(item)))
+                raise TypeError("a table without a caption: every table is numbered and captioned, give it as "
+                                "Table(frame, caption)")
             else:
-                raise TypeError(f"section item of type {type(item).__name__}: allowed str, DataFrame, Table, Figure")
+                raise TypeError(f"section item of type {type(item).__name__}: allowed str, Table, Figure")
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -160,8 +161,8 @@ def batch_size_section(grid: Grid, metric: str, alpha: float = ALPHA) -> list:
             Figure(plot_accuracy(runs, metric), f"Test accuracy ({metric}) against batch size: mean ± 95% CI over "
                                                 f"seeds (bars) and every run (dots beside their mean)."),
             Figure(plot_curves(grid.epochs[grid.epochs.run_id.isin(runs.run_id)], PAIR),
-                   "Learning curves: test accuracy per epoch, mean over seeds ± 95% CI (band), one line per batch "
-                   "size; both panels share the y axis."),
+                   "Learning curves: test accuracy per epoch, mean over seeds ± 95% CI (band), one panel per batch "
+                   "size with one line per norm; the panels share the y axis."),
             Table(stats_table(s, runs, metric), "Statistics per batch size: 95% CI of each mean; BatchNorm − "
                                                 "GroupNorm with the 95% CI of the difference, the two-sided p and "
                                                 "the Holm-corrected p across the batch sizes; a paired t-test over "
@@ -236,7 +237,9 @@ def outcomes_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = A
                             **{f"control `{g.name}` ({control_label(g.runs)})": [verdict_cell(o) for o in oc]
                                for g, oc, _ in ctrl},
                             "original's table (best_acc)": [verdict_cell(o) for o in theirs]})
-    items.append(summary)
+    items.append(Table(summary, "The original's three expected outcomes and their verdicts: on our runs"
+                             + (", on each control grid" if ctrl else "") + " and on the original's published table "
+                             "(each rule and the numbers behind each verdict below)."))
     for i, (o, their) in enumerate(zip(mine, theirs)):
         items.append(f"**{i + 1}. {o.claim}**\n\n*Rule*: {o.rule}\n\n- Ours: **{o.verdict}** — {o.evidence}\n"
                      + "".join(f"- Control `{g.name}` ({control_label(g.runs)}): **{oc[i].verdict}** — "
@@ -293,7 +296,10 @@ def original_section(grid: Grid, metric: str, grids=()) -> list:
                        f"and with JPEG pixels, paired run by run; its own section below): JPEG − original = "
                        f"{cost.text()}. It is measured on {cost.original.description or 'a subset'}, not at this "
                        f"grid's scale.")
-    return [intro("Comparison with the original", grid), pd.DataFrame(rows), "\n\n".join(text)]
+    return [intro("Comparison with the original", grid),
+            Table(pd.DataFrame(rows), f"Our test accuracy (%, mean ± std over seeds, n runs; `best_acc` and "
+                                      f"`{metric}`) beside the original's published table (mean ± std over "
+                                      f"{ORIGINAL_RUNS} runs, the best of 10 epochs)."), "\n\n".join(text)]
 
 
 MEANING = {"holds": "supports", "does not hold": "contradicts", "not shown": "can neither confirm nor refute",

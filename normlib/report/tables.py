@@ -11,7 +11,10 @@ from .stats import compare, stats
 from .text import mean_std_cells, norm_label, plural, plus_minus, pval
 
 PROVENANCE = {  # record provenance key -> (row name, how the table writes a value)
-    "device": ("device", str), "torch": ("torch", str), "python": ("python", str),
+    "device": ("device", str),
+    "cpu_type": ("CPU type", str),  # a marketing name such as "AMD EPYC" covers generations that round differently
+    "cpu_capability": ("instruction set", str),  # the kernels torch picked (AVX2, AVX512, ...)
+    "torch": ("torch", str), "python": ("python", str),
     "git_commit": ("git commit", lambda v: v[:10]),
     "data_source": ("data", lambda v: Path(v).name),  # the file, not where it sat on the machine that ran
     "data_sha256": ("data sha256", lambda v: v[:12] + "…"),

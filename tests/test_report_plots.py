@@ -1,0 +1,91 @@
+"""The report's figures, from the figure objects every section draws on constructed grids: each axis holds every
+point, line and interval it plots; the palettes and ticks a reader relies on."""
+import matplotlib
+import numpy as np
+import pytest
+
+from constructed import report_items
+from normlib.report import plots
+from normlib.report.plots import Figure
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory):
+    import matplotlib.pyplot as plt
+    figs = [item.fig for item in report_items(tmp_path_factory.mktemp("reports")) if isinstance(item, Figure)]
+    yield figs
+    for fig in figs:
+        plt.close(fig)
+
+
+def plotted(ax) -> np.ndarray:
+    """Every (x, y) an axis draws in data coordinates: line vertices and markers, error-bar segments, dots, bands."""
+    from matplotlib.collections import LineCollection, PathCollection, PolyCollection
+    points = [line.get_xydata() for line in ax.lines]
+    for c in ax.collections:
+        if isinstance(c, LineCollection):  # error bars
+            points += [np.asarray(s) for s in c.get_segments()]
+        elif isinstance(c, PolyCollection):  # CI bands
+            points += [p.vertices for p in c.get_paths()]
+        elif isinstance(c, PathCollection):  # dots: their centres
+            points.append(np.asarray(c.get_offsets()))
+        else:
+            raise TypeError(f"a {type(c).__name__} on the axis: say where its points are")
+    xy = np.concatenate([np.asarray(p, float).reshape(-1, 2) for p in points]) if points else np.empty((0, 2))
+    return xy[np.isfinite(xy).all(axis=1)]
+
+
+def test_the_report_draws_every_figure_it_has_data_for(figures):
+    # accuracy, learning curves, BN gap, BN at test time, two controls, groups, norms, depth, gradient profile
+    assert len(figures) == 10
+
+
+def test_every_axis_holds_every_point_and_interval_it_plots(figures):
+    for n, fig in enumerate(figures, 1):
+        for ax in fig.axes:
+            xy = plotted(ax)
+            if not ax.get_visible() or not ax.axison or not len(xy):
+                continue
+            (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+            outside = xy[(xy[:, 0] < x0) | (xy[:, 0] > x1) | (xy[:, 1] < y0) | (xy[:, 1] > y1)]
+            assert not len(outside), f"figure {n}, axis {ax.get_title()!r}: {outside[:3]} outside {(x0, x1, y0, y1)}"
+
+
+def test_the_equal_steps_figure_shows_its_low_points(figures):
+    """The control far below the main grid at batch size 2 (about 15% and 20%): the case that once fell off."""
+    control = next(f for f in figures if any("(c_steps)" in t.get_text() for leg in f.legends for t in leg.texts))
+    (ax,) = control.axes
+    assert ax.get_ylim()[0] <= 15.0
+    assert sorted(int(round(t)) for t in ax.get_xticks()) == [2, 16, 128]  # a tick at every batch size
+
+
+def test_accuracy_intervals_stop_at_the_bounds():
+    lower, upper = plots._interval([1.0, 50.0, 99.0], [5.0, 5.0, np.nan])
+    assert list(lower) == [1.0, 5.0, 0.0] and list(upper) == [5.0, 5.0, 0.0]
+
+
+def luminance(rgb) -> float:
+    c = np.asarray(rgb[:3], float)
+    c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(c @ [0.2126, 0.7152, 0.0722])
+
+
+def test_the_ordered_palette_is_readable_and_perceptually_spaced():
+    from seaborn.external import husl
+    colors = plots.ramp(7)  # the CPU edition's seven batch sizes
+    assert all(1.05 / (luminance(c) + 0.05) >= 3.0 for c in colors)  # >= 3:1 against white
+    luv = [np.array(husl.xyz_to_luv(husl.rgb_to_xyz(c))) for c in colors]
+    steps = [np.linalg.norm(a - b) for a, b in zip(luv, luv[1:])]  # CIELUV distance between neighbours
+    assert min(steps) >= 25 and min(steps) / max(steps) > 0.7, steps
+    assert np.linalg.norm(luv[0] - luv[-1]) > 100  # the ends far apart
+
+
+def test_log_axes_read_as_plain_numbers(figures):
+    logs = [fig for fig in figures if any(ax.get_yscale() == "log" for ax in fig.axes)]
+    assert len(logs) == 2  # the BN gap and the gradient profile
+    for fig in logs:
+        fig.canvas.draw()
+        labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels() if t.get_text()]
+        assert labels and all(float(s) > 0 for s in labels), labels  # "0.05", not "$\\mathdefault{5\\times10^{-2}}$"
