@@ -2,10 +2,10 @@
 import numpy as np
 import pandas as pd
 
+from ..config import PROTOCOL_KEYS  # the run parameters that make up a grid's protocol (RunConfig's fields say which)
+
 NORM_LABEL = {"batch": "BatchNorm", "group": "GroupNorm", "layer": "LayerNorm", "instance": "InstanceNorm",
               "none": "No norm"}
-PROTOCOL_KEYS = ("norm", "batch_size", "groups", "epochs", "steps", "lr", "lr_scaling", "base_batch", "num_blocks",
-                 "width", "activation", "train_size", "test_size", "val_size", "subset_seed", "precision")
 
 
 def norm_label(norm) -> str:
