@@ -6,12 +6,14 @@ runs one run at a time; Dask calls them the worker's threads, not to be confused
 kernels stay the sweep's own children, so a SIGKILLed sweep orphans them as a plain process would (ipykernel exits a
 kernel within about a second of its parent's death, and the OS releases its run lock), a signal reaches one process,
 and no extra Python process starts. `gpus`: one worker process per GPU of this machine, pinned to it by
-CUDA_VISIBLE_DEVICES and declaring the resource GPU=runs_per_gpu. Every server of a cluster started here (scheduler,
-workers, their HTTP servers, the dashboard) listens on loopback only, unless NORMLIB_DASHBOARD opens the dashboard to
-the network deliberately; its scratch space is a temporary folder removed with the cluster. `scheduler` / `scheduler_file`: an existing
-cluster (`dask scheduler` + `dask worker`, dask-jobqueue, Kubernetes); its workers' slots (`dask worker --nthreads`)
-set how many runs run at once. A run whose device is not `cpu` asks for {"GPU": 1} when some worker declares a GPU resource, so a worker
-started with `--resources GPU=K` runs at most K of them at once, and none lands on a worker without a GPU.
+CUDA_VISIBLE_DEVICES and declaring the resource GPU=runs_per_gpu. `scheduler` / `scheduler_file`: an existing cluster
+(`dask scheduler` + `dask worker`, dask-jobqueue, Kubernetes); its workers' slots (`dask worker --nthreads`) set how
+many runs run at once. A run whose device is not `cpu` asks for {"GPU": 1} when some worker declares a GPU resource,
+so a worker started with `--resources GPU=K` runs at most K of them at once, and none lands on a worker without a GPU.
+
+Every server of a cluster started here (the scheduler, the workers, their HTTP servers, the dashboard) listens on
+loopback only, unless NORMLIB_DASHBOARD opens the dashboard to the network deliberately; its scratch space is a
+temporary folder removed with the cluster.
 
 Files. A worker that sees the grid folder (the sweep's lock file with the same inode and mtime: the same machine, or
 a shared filesystem) executes a run in place, as a local run: its record, checkpoint and notebook are written there

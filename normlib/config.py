@@ -31,7 +31,8 @@ def param(default, help: str, *, choices=(), minimum=None, above=None, maximum=N
     fixed, seeds aside)."""
     meta = {"help": help, "choices": choices, "minimum": minimum, "above": above, "maximum": maximum,
             "pattern": pattern, "synonyms": synonyms, "protocol": protocol}
-    return field(default=default, metadata={k: v for k, v in meta.items() if v is not None and v != () and v is not False})
+    kept = {k: v for k, v in meta.items() if v is not None and v != () and v is not False}  # 0 is a bound: kept
+    return field(default=default, metadata=kept)
 
 
 @dataclass

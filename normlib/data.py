@@ -65,7 +65,8 @@ def _decode(items: list, path: Path) -> dict:
         try:
             img = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"), dtype=np.uint8)
         except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"data={str(path)!r}: {split}/{cls}/{name} is not a readable image ({e}); {HINT}") from None
+            raise ValueError(f"data={str(path)!r}: {split}/{cls}/{name} is not a readable image ({e}); "
+                             f"{HINT}") from None
         if img.shape != (32, 32, 3):
             raise ValueError(f"data={str(path)!r}: image {split}/{cls}/{name} has shape {img.shape}, expected "
                              f"(32, 32, 3); {HINT}")

@@ -11,7 +11,8 @@ from normlib.execute import RUN_NOTEBOOK
 
 
 def test_notebook_parameters_mirror_runconfig():
-    cell = next(c for c in nbformat.read(RUN_NOTEBOOK, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    cells = nbformat.read(RUN_NOTEBOOK, as_version=4).cells
+    cell = next(c for c in cells if "parameters" in c.metadata.get("tags", []))
     assert cell.source == config.parameters_cell(), "replace the run notebook's parameters cell by parameters_cell()"
     declared = pm.inspect_notebook(str(RUN_NOTEBOOK))
     fields = config.RunConfig().dict()

@@ -67,7 +67,10 @@ def bn_diagnostics_section(grid: Grid) -> list:
                 runs[DIAG_STATS[a][0]] - runs[DIAG_STATS[b][0]])) for a, b in pairs})
         rows.append(row)
     gaps = last.groupby("batch_size")[["bn_mean_gap", "bn_var_logratio"]].mean()
-    text = (f"From batch size {int(gaps.index[0])} to {int(gaps.index[-1])} the mean gap goes from "
+    text = (f"At batch size {int(gaps.index[0])}, the only one, the mean gap is {gaps.bn_mean_gap.iloc[0]:.3f} and "
+            f"the |log variance ratio| {gaps.bn_var_logratio.iloc[0]:.3f} (final epoch, mean over seeds)."
+            if len(gaps) == 1 else
+            f"From batch size {int(gaps.index[0])} to {int(gaps.index[-1])} the mean gap goes from "
             f"{gaps.bn_mean_gap.iloc[0]:.3f} to {gaps.bn_mean_gap.iloc[-1]:.3f} and the |log variance ratio| from "
             f"{gaps.bn_var_logratio.iloc[0]:.3f} to {gaps.bn_var_logratio.iloc[-1]:.3f} (final epoch, mean over "
             f"seeds).")
