@@ -73,3 +73,12 @@ def test_a_degenerate_grid_gets_its_report_saying_what_is_missing(tmp_path, monk
     for words in says:
         assert words in text, text
     assert not re.search(r"\bnan\b", text), text  # a missing number is said to be missing, not printed as nan
+
+
+@pytest.mark.slow
+def test_a_grid_whose_every_run_failed_renders_to_html(tmp_path):
+    """The sweep's own path (the summary notebook in a kernel, then nbconvert) on the grid that made it fail."""
+    make, says = GRIDS["all_failed"]
+    make(tmp_path / "all_failed")
+    page = render.render("all_failed", tmp_path / "all_failed").read_text()
+    assert "No run of the main grid <code>all_failed</code> succeeded" in page and DIVERGED in page
