@@ -205,6 +205,10 @@ def check_combination(cfg: RunConfig, n_train: int = TRAIN_IMAGES, n_test: int =
         errors.append(f"batch_size={cfg.batch_size}: must be <= the {train} training images")
     if cfg.test_size > n_test:
         errors.append(f"test_size={cfg.test_size}: must be <= {n_test} (0 = all)")
+    top = FIELDS["lr"].metadata["maximum"]
+    if cfg.lr_scaling != "none" and cfg.effective_lr > top:
+        errors.append(f"lr_scaling={cfg.lr_scaling!r}: gives lr {cfg.effective_lr:g} at batch_size={cfg.batch_size} "
+                      f"(base_batch={cfg.base_batch}, lr={cfg.lr:g}); the scaled lr must be <= {top} too")
     if cfg.norm == "batch" and cfg.batch_size == 1:
         errors.append("batch_size=1: BatchNorm needs at least 2 images per batch (allowed with norm group, layer, "
                       "instance, none)")

@@ -64,6 +64,8 @@ def test_a_parameter_injected_by_hand_lists_out_among_the_allowed():
     ({"lr": 1e300}, "lr=1e+300: must be > 0 and <= 10"),
     ({"lr": 11}, "lr=11: must be > 0 and <= 10"),
     ({"seed": -1}, "seed=-1: must be >= 0"),
+    ({"lr": 1.0, "lr_scaling": "linear", "batch_size": 128, "base_batch": 2},
+     "lr_scaling='linear': gives lr 64 at batch_size=128 (base_batch=2, lr=1); the scaled lr must be <= 10 too"),
     ({"diagnostics": 1}, "diagnostics=1: must be of type bool"),
     ({"train_size": 60000}, "train_size=60000: must be <= 50000"),
     ({"device": "tpu"}, "device='tpu': allowed auto, cpu, cuda, cuda:N"),
