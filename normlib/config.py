@@ -110,8 +110,8 @@ def parameters_cell() -> str:
     """The run notebook's parameters cell, as RunConfig declares it: `name: type = default  # help`, one a line."""
     def literal(v):
         return f'"{v}"' if isinstance(v, str) else repr(v)
-    return "\n".join(f"{n}: {f.type.__name__ if isinstance(f.type, type) else f.type} = {literal(f.default)}  "
-                     f"# {f.metadata['help']}" for n, f in FIELDS.items())
+    return "\n".join(f"{n}: {_type_name(f.type)} = {literal(f.default)}  # {f.metadata['help']}"
+                     for n, f in FIELDS.items())
 
 
 def total_steps(cfg: RunConfig, n: int) -> int:
