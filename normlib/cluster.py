@@ -1,14 +1,19 @@
 """Where a sweep's runs execute: a Dask cluster, the task that executes one run on a worker, and the loop that submits
 the runs and collects them as they end.
 
-Clusters. By default a LocalCluster(processes=False) of one worker with `jobs` threads inside the sweep process: the
+Clusters. By default a LocalCluster(processes=False) of one worker with `jobs` slots inside the sweep process (a slot
+runs one run at a time; Dask calls them the worker's threads, not to be confused with a run's torch `threads`): the
 kernels stay the sweep's own children, so a SIGKILLed sweep orphans them as a plain process would (ipykernel exits a
 kernel within about a second of its parent's death, and the OS releases its run lock), a signal reaches one process,
 and no extra Python process starts. `gpus`: one worker process per GPU of this machine, pinned to it by
-CUDA_VISIBLE_DEVICES and declaring the resource GPU=runs_per_gpu. `scheduler` / `scheduler_file`: an existing
-cluster (`dask scheduler` + `dask worker`, dask-jobqueue, Kubernetes); its workers' threads set how many runs run at
-once. A run whose device is not `cpu` asks for {"GPU": 1} when some worker declares a GPU resource, so a worker
-started with `--resources GPU=K` runs at most K of them at once, and none lands on a worker without a GPU.
+CUDA_VISIBLE_DEVICES and declaring the resource GPU=runs_per_gpu. `scheduler` / `scheduler_file`: an existing cluster
+(`dask scheduler` + `dask worker`, dask-jobqueue, Kubernetes); its workers' slots (`dask worker --nthreads`) set how
+many runs run at once. A run whose device is not `cpu` asks for {"GPU": 1} when some worker declares a GPU resource,
+so a worker started with `--resources GPU=K` runs at most K of them at once, and none lands on a worker without a GPU.
+
+Every server of a cluster started here (the scheduler, the workers, their HTTP servers, the dashboard) listens on
+loopback only, unless NORMLIB_DASHBOARD opens the dashboard to the network deliberately; its scratch space is a
+temporary folder removed with the cluster.
 
 Files. A worker that sees the grid folder (the sweep's lock file with the same inode and mtime: the same machine, or
 a shared filesystem) executes a run in place, as a local run: its record, checkpoint and notebook are written there
@@ -34,7 +39,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import records
+from . import locks, records
 from .config import planned_steps
 from .execute import RUN_NOTEBOOK, execute, failure_reason, record_failure, temp_notebook, write_record
 from .grid import GridError
@@ -42,7 +47,8 @@ from .processes import stale_files, wait_for_locks
 
 CONNECT_TIMEOUT = 30  # seconds to reach an existing scheduler before giving up (exit 2, nothing written)
 QUIET = logging.WARNING  # distributed's own log level in the clusters the sweep starts
-DASHBOARD = "127.0.0.1:0"  # the dashboard of a cluster the sweep starts: this machine only, a free port
+LOOPBACK = "127.0.0.1:0"  # every server of a cluster the sweep starts: this machine only, a free port
+ENV_DASHBOARD = "NORMLIB_DASHBOARD"  # HOST:PORT of the dashboard of a cluster the sweep starts (default LOOPBACK)
 _STOPS = {}  # per worker process: sweep token -> Event that stop_runs sets and that sweep's runs watch
 
 
@@ -56,8 +62,8 @@ def check(scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, jobs=N
     if len(chosen) > 1:
         raise GridError(f"{' and '.join(chosen)}: choose one (where the runs go)")
     if chosen and jobs is not None:
-        raise GridError(f"--jobs={jobs!r}: with {chosen[0]} the workers' threads set how many runs run at once; "
-                        f"drop --jobs")
+        raise GridError(f"--jobs={jobs!r}: with {chosen[0]} the workers' slots (dask worker --nthreads) set how many "
+                        f"runs run at once; drop --jobs")
     if runs_per_gpu != 1 and gpus is None:
         raise GridError(f"--runs-per-gpu={runs_per_gpu!r}: only with --gpus")
     if isinstance(runs_per_gpu, bool) or not isinstance(runs_per_gpu, int) or runs_per_gpu < 1:
@@ -65,6 +71,8 @@ def check(scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, jobs=N
     if scheduler_file is not None and not Path(scheduler_file).is_file():
         raise GridError(f"--scheduler-file={str(scheduler_file)!r}: no such file; allowed the file that "
                         f"`dask scheduler --scheduler-file PATH` writes")
+    if scheduler is None and scheduler_file is None:  # a cluster started here
+        dashboard_address()
     if gpus is not None:
         if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
             raise GridError(f"--gpus={gpus!r}: must be an integer >= 1")
@@ -77,16 +85,28 @@ def check(scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, jobs=N
     return "remote" if chosen else ""
 
 
+def dashboard_address() -> str:
+    """Where the dashboard of a cluster started here listens: $NORMLIB_DASHBOARD (e.g. 0.0.0.0:8787, to open it to
+    the network deliberately), else this machine only; GridError unless it is HOST:PORT."""
+    address = os.environ.get(ENV_DASHBOARD) or LOOPBACK
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise GridError(f"{ENV_DASHBOARD}={address!r}: allowed HOST:PORT, e.g. 127.0.0.1:8787 (this machine only) "
+                        f"or 0.0.0.0:8787 (every interface); unset: this machine only, a free port")
+    return address
+
+
 def local_cluster(jobs: int):
-    """The default: one worker of `jobs` threads inside this process (see the module docstring for why)."""
+    """The default: one worker of `jobs` slots inside this process (see the module docstring for why). Its HTTP
+    server listens on loopback (Dask's default for an in-process worker is every interface)."""
     from distributed import LocalCluster
     return LocalCluster(processes=False, n_workers=1, threads_per_worker=jobs, memory_limit=0, silence_logs=QUIET,
-                        dashboard_address=DASHBOARD)
+                        dashboard_address=dashboard_address(), worker_dashboard_address=LOOPBACK)
 
 
 def gpu_cluster(gpus: int, runs_per_gpu: int = 1):
     """One worker process per GPU, each seeing only its own (CUDA_VISIBLE_DEVICES, taken from this process's list
-    when it has one, e.g. under Slurm) and declaring GPU=runs_per_gpu, with as many threads."""
+    when it has one, e.g. under Slurm) and declaring GPU=runs_per_gpu, with as many slots."""
     from distributed import Nanny, Scheduler, SpecCluster
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     ids = visible.split(",") if visible else [str(i) for i in range(gpus)]
@@ -94,8 +114,18 @@ def gpu_cluster(gpus: int, runs_per_gpu: int = 1):
         "nthreads": runs_per_gpu, "resources": {"GPU": runs_per_gpu}, "env": {"CUDA_VISIBLE_DEVICES": gpu},
         "memory_limit": 0, "silence_logs": QUIET, "host": "127.0.0.1"}}  # memory is the kernels', not the worker's
         for gpu in ids[:gpus]}
-    return SpecCluster(scheduler={"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": DASHBOARD}},
+    return SpecCluster(scheduler={"cls": Scheduler, "options": {"host": "127.0.0.1",
+                                                                "dashboard_address": dashboard_address()}},
                        workers=workers, silence_logs=QUIET)
+
+
+@contextmanager
+def scratch():
+    """Dask's scratch space for a cluster started here: a temporary folder of its own, removed with the cluster
+    (Dask's default, <tmp>/dask-scratch-space, keeps a folder per scheduler and worker behind)."""
+    import dask
+    with tempfile.TemporaryDirectory(prefix="normlib-dask-") as tmp, dask.config.set({"temporary-directory": tmp}):
+        yield
 
 
 @contextmanager
@@ -104,7 +134,7 @@ def connect(scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, jobs
     when an existing one cannot be reached."""
     from distributed import Client
     if scheduler is None and scheduler_file is None:
-        with (gpu_cluster(gpus, runs_per_gpu) if gpus else local_cluster(jobs)) as c, Client(c) as client:
+        with scratch(), (gpu_cluster(gpus, runs_per_gpu) if gpus else local_cluster(jobs)) as c, Client(c) as client:
             yield client
         return
     option = f"--scheduler={scheduler!r}" if scheduler else f"--scheduler-file={str(scheduler_file)!r}"
@@ -181,7 +211,10 @@ def run_task(token: str, params: dict, out: Path, notebook: Path, timeout: int, 
         if not wait_for_locks(out.parent, [(None, params, out)], lock_wait, stop):
             for p in stale_files(out.parent, notebook.stem, params):  # e.g. the dead worker's temporary notebook
                 p.unlink(missing_ok=True)
-        return dict(zip(("status", "reason"), execute(params, out, notebook, timeout, stop, source)))
+        status, reason = execute(params, out, notebook, timeout, stop, source)
+        if status == "interrupted":  # its kernel died of SIGTERM before it could remove its lock file
+            locks.clear(locks.lock_path(out))
+        return {"status": status, "reason": reason}
     with tempfile.TemporaryDirectory(prefix="normlib-run-") as tmp:
         here, executed = Path(tmp) / out.name, Path(tmp) / notebook.name
         if record:

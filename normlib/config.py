@@ -1,9 +1,14 @@
-"""Run parameters: one annotated source of truth, mirrored by the run notebook's parameters cell."""
+"""Run parameters: one annotated source of truth, mirrored by the run notebook's parameters cell.
+
+Each parameter is described once, in its RunConfig field (param): its default, its help, its checks (choices,
+bounds, a pattern), the names other code bases use for it, and whether it belongs to a grid's protocol (what the
+report lists as varied or fixed). The checks, the did-you-mean hints, the report's protocol keys and the notebook's
+parameters cell are derived from the fields, so a new parameter costs its field and its use."""
 import difflib
 import math
 import re
 import types
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 NORMS = ("batch", "group", "layer", "instance", "none")
 ACTIVATIONS = ("relu", "sigmoid")
@@ -15,34 +20,61 @@ DIAG_BATCHES = 16  # training batches per epoch whose BN statistics are compared
 DIAG_TEST = 1000  # test images evaluated with batch statistics (stratified subset); the report names both
 PRECISE_IMAGES = 4096  # training images over which precise BN re-estimates the statistics (Wu & Johnson 2021)
 PRECISE_BATCH = 128  # their batch: large enough that the average of batch variances is the population's
+INT_MAX = 2**63 - 1  # every int parameter, seeds included, fits a 64-bit signed int
+
+
+def param(default, help: str, *, choices=(), minimum=None, above=None, maximum=None, pattern=None, synonyms=(),
+          protocol=False):
+    """A RunConfig field described in one place. choices: the allowed values; minimum / above / maximum: bounds
+    (>=, >, <=); pattern: (regex, how the error names what is allowed); synonyms: other code bases' names for it,
+    so a near miss of them is recognised; protocol: part of a grid's protocol (what the report lists as varied or
+    fixed, seeds aside)."""
+    meta = {"help": help, "choices": choices, "minimum": minimum, "above": above, "maximum": maximum,
+            "pattern": pattern, "synonyms": synonyms, "protocol": protocol}
+    kept = {k: v for k, v in meta.items() if v is not None and v != () and v is not False}  # 0 is a bound: kept
+    return field(default=default, metadata=kept)
 
 
 @dataclass
 class RunConfig:
-    norm: str = "batch"  # batch | group | layer | instance | none
-    groups: int = 4  # GroupNorm group count (the original: 4); must divide width
-    batch_size: int = 16  # training mini-batch size
-    seed: int = 0  # model initialisation and shuffling
-    epochs: int = 1  # passes over the training set (the original: 10)
-    steps: int = 0  # >0: stop after exactly this many optimizer steps (equal-steps control)
-    lr: float = 0.001  # Adam learning rate (the original: 1e-3)
-    lr_scaling: str = "none"  # none | linear: lr * batch_size / base_batch | sqrt: lr * sqrt(that ratio)
-    base_batch: int = 32  # batch size at which the scaling rules give lr
-    num_blocks: int = 4  # [conv, norm, act] blocks (the original: 4)
-    width: int = 64  # channels of every conv (the original: 64)
-    activation: str = "relu"  # relu | sigmoid
-    train_size: int = 1000  # training images, a stratified subset; 0 for all 50,000
-    test_size: int = 500  # test images, a stratified subset; 0 for all 10,000
-    val_size: int = 0  # images held out of the training set as a validation split
-    subset_seed: int = 0  # seed of the subsets, shared by all runs of a grid
-    eval_batch: int = 128  # evaluation batch; eval-mode norms do not depend on it (larger is slower on a CPU)
-    diagnostics: bool = True  # BN batch-vs-running statistics and per-layer gradient magnitudes
-    precision: str = "fp32"  # fp32 | bf16 (autocast; its accuracy effect must be reported)
-    compile: str = "auto"  # auto (CUDA: compiled with CUDA graphs; CPU: none) | none | default (compiled, no graphs)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    threads: int = 1  # torch CPU threads of the run; fixed, so its numbers never depend on what else runs
-    data: str = ""  # CIFAR-10 folder or archive, or "synthetic"; empty for $NORMLIB_DATA, else a download
-    out: str = ""  # run record path (JSON); empty to keep the record in memory only
+    norm: str = param("batch", "batch | group | layer | instance | none", choices=NORMS,
+                      synonyms=("normalization", "norm_type"), protocol=True)
+    groups: int = param(4, "GroupNorm group count (the original: 4); must divide width", minimum=1,
+                        synonyms=("num_groups",), protocol=True)
+    batch_size: int = param(16, "training mini-batch size", minimum=1, synonyms=("batchsize", "bs"), protocol=True)
+    seed: int = param(0, "model initialisation and shuffling", minimum=0, synonyms=("random_seed",))
+    epochs: int = param(1, "passes over the training set (the original: 10)", minimum=1,
+                        synonyms=("n_epochs", "num_epochs"), protocol=True)
+    steps: int = param(0, ">0: stop after exactly this many optimizer steps (equal-steps control)", minimum=0,
+                       protocol=True)
+    lr: float = param(0.001, "Adam learning rate (the original: 1e-3)", above=0, maximum=10,
+                      synonyms=("learning_rate",), protocol=True)
+    lr_scaling: str = param("none", "none | linear: lr * batch_size / base_batch | sqrt: lr * sqrt(that ratio)",
+                            choices=LR_SCALINGS, protocol=True)
+    base_batch: int = param(32, "batch size at which the scaling rules give lr", minimum=1, protocol=True)
+    num_blocks: int = param(4, "[conv, norm, act] blocks (the original: 4)", minimum=0,
+                            synonyms=("blocks", "depth"), protocol=True)
+    width: int = param(64, "channels of every conv (the original: 64)", minimum=1, synonyms=("channels",),
+                       protocol=True)
+    activation: str = param("relu", "relu | sigmoid", choices=ACTIVATIONS, synonyms=("act",), protocol=True)
+    train_size: int = param(1000, "training images, a stratified subset; 0 for all 50,000", minimum=0,
+                            protocol=True)
+    test_size: int = param(500, "test images, a stratified subset; 0 for all 10,000", minimum=0, protocol=True)
+    val_size: int = param(0, "images held out of the training set as a validation split", minimum=0, protocol=True)
+    subset_seed: int = param(0, "seed of the subsets, shared by all runs of a grid", minimum=0, protocol=True)
+    eval_batch: int = param(128, "evaluation batch; eval-mode norms do not depend on it (larger is slower on a CPU)",
+                            minimum=1)
+    diagnostics: bool = param(True, "BN batch-vs-running statistics and per-layer gradient magnitudes")
+    precision: str = param("fp32", "fp32 | bf16 (autocast; its accuracy effect must be reported)", choices=PRECISIONS,
+                           synonyms=("dtype",), protocol=True)
+    compile: str = param("auto", "auto (CUDA: compiled with CUDA graphs; CPU: none) | none | default (compiled, no "
+                         "graphs)", choices=COMPILES)
+    device: str = param("auto", "auto | cpu | cuda | cuda:N",
+                        pattern=(re.compile(r"auto|cpu|cuda(:\d+)?"), "auto, cpu, cuda, cuda:N"))
+    threads: int = param(1, "torch CPU threads of the run; fixed, so its numbers never depend on what else runs",
+                         minimum=1, synonyms=("num_threads", "torch_threads"))
+    data: str = param("", 'CIFAR-10 folder or archive, or "synthetic"; empty for $NORMLIB_DATA, else a download')
+    out: str = param("", "run record path (JSON); empty to keep the record in memory only")
 
     @property
     def effective_lr(self) -> float:
@@ -54,13 +86,32 @@ class RunConfig:
 
 
 FIELDS = {f.name: f for f in fields(RunConfig)}
-CHOICES = {"norm": NORMS, "activation": ACTIVATIONS, "lr_scaling": LR_SCALINGS, "precision": PRECISIONS,
-           "compile": COMPILES}
-MINIMUM = {"groups": 1, "batch_size": 1, "epochs": 1, "steps": 0, "lr": 0.0, "base_batch": 1, "num_blocks": 0,
-           "width": 1, "train_size": 0, "test_size": 0, "val_size": 0, "eval_batch": 1, "threads": 1,
-           "seed": 0, "subset_seed": 0}
-INT_MAX = 2**63 - 1  # every int parameter, seeds included, fits a 64-bit signed int
-DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def table(key: str) -> dict:
+    """{parameter: its metadata[key]} for the parameters that set it, e.g. table('choices'): every choice list."""
+    return {name: f.metadata[key] for name, f in FIELDS.items() if key in f.metadata}
+
+
+def synonyms() -> dict:
+    """{other code bases' name: parameter}, e.g. 'learning_rate': 'lr'."""
+    return {s: name for name, names in table("synonyms").items() for s in names}
+
+
+def protocol_keys() -> tuple:
+    """The parameters that make up a grid's protocol, in RunConfig's order (seeds aside)."""
+    return tuple(table("protocol"))
+
+
+PROTOCOL_KEYS = protocol_keys()
+
+
+def parameters_cell() -> str:
+    """The run notebook's parameters cell, as RunConfig declares it: `name: type = default  # help`, one a line."""
+    def literal(v):
+        return f'"{v}"' if isinstance(v, str) else repr(v)
+    return "\n".join(f"{n}: {_type_name(f.type)} = {literal(f.default)}  # {f.metadata['help']}"
+                     for n, f in FIELDS.items())
 
 
 def total_steps(cfg: RunConfig, n: int) -> int:
@@ -87,46 +138,56 @@ def type_ok(value, want: str) -> bool:
             "str": isinstance(value, str)}.get(want, False)
 
 
-SYNONYMS = {  # names other code bases use for a run parameter, so a near miss of them is recognised too
-    "learning_rate": "lr", "batchsize": "batch_size", "bs": "batch_size", "normalization": "norm",
-    "norm_type": "norm", "num_groups": "groups", "n_epochs": "epochs", "num_epochs": "epochs",
-    "random_seed": "seed", "blocks": "num_blocks", "depth": "num_blocks", "channels": "width",
-    "act": "activation", "dtype": "precision", "num_threads": "threads"}
-
-
 def suggest(name: str, allowed) -> str:
     """' (did you mean 'norm'?)' for a near miss of an allowed name or of a synonym of one, else ''."""
     allowed = list(allowed)
-    known = {**{s: n for s, n in SYNONYMS.items() if n in allowed}, **{n: n for n in allowed}}
+    known = {**{s: n for s, n in synonyms().items() if n in allowed}, **{n: n for n in allowed}}
     close = difflib.get_close_matches(str(name).lower(), list(known), n=1, cutoff=0.6)
     return f" (did you mean {known[close[0]]!r}?)" if close else ""
 
 
-def check_value(key: str, value) -> str:
-    """The problem with one parameter value as 'field=value: allowed ...', or '' when it is valid."""
-    if key not in FIELDS:
-        names = [n for n in FIELDS if n != "out"]  # `out` is where a record goes, set by whoever runs it
+def _type_problem(key: str, value, want: str) -> str:
+    hint = ""
+    if want == "float" and isinstance(value, float):
+        hint = " (a finite number)"
+    elif isinstance(value, str) and want in ("int", "float"):
+        try:
+            float(value)
+            hint = " (YAML reads 1e-3 as text: write 1.0e-3 or 0.001)" if want == "float" else " (unquoted)"
+        except ValueError:
+            pass
+    return f"{key}={value!r}: must be of type {want}{hint}"
+
+
+def bounds(meta) -> str:
+    """A field's bounds as an error states them, e.g. '> 0 and <= 10'; '' when it has none."""
+    parts = [f"{op} {meta[k]}" for k, op in (("minimum", ">="), ("above", ">"), ("maximum", "<=")) if k in meta]
+    return " and ".join(parts)
+
+
+def _in_bounds(value, meta) -> bool:
+    return (value >= meta.get("minimum", value) and value <= meta.get("maximum", value)
+            and ("above" not in meta or value > meta["above"]))
+
+
+def check_value(key: str, value, names=None) -> str:
+    """The problem with one parameter value as 'field=value: allowed ...', or '' when it is valid; every check comes
+    from the field (see param). names: the parameters the caller accepts (default: all)."""
+    names = list(FIELDS) if names is None else list(names)
+    if key not in names:
         return f"{key}={value!r}: not a run parameter{suggest(key, names)}; allowed {', '.join(names)}"
-    want = _type_name(FIELDS[key].type)
+    f = FIELDS[key]
+    meta, want = f.metadata, _type_name(f.type)
     if not type_ok(value, want):
-        hint = ""
-        if want == "float" and isinstance(value, float):
-            hint = " (a finite number)"
-        elif isinstance(value, str) and want in ("int", "float"):
-            try:
-                float(value)
-                hint = " (YAML reads 1e-3 as text: write 1.0e-3 or 0.001)" if want == "float" else " (unquoted)"
-            except ValueError:
-                pass
-        return f"{key}={value!r}: must be of type {want}{hint}"
-    if key in CHOICES and value not in CHOICES[key]:
-        return f"{key}={value!r}: allowed {', '.join(CHOICES[key])}"
-    if key in MINIMUM and (value < MINIMUM[key] or (key == "lr" and value == 0)):
-        return f"{key}={value!r}: must be {'> 0' if key == 'lr' else f'>= {MINIMUM[key]}'}"
+        return _type_problem(key, value, want)
+    if "choices" in meta and value not in meta["choices"]:
+        return f"{key}={value!r}: allowed {', '.join(meta['choices'])}"
+    if want in ("int", "float") and not _in_bounds(value, meta):
+        return f"{key}={value!r}: must be {bounds(meta)}"
     if want == "int" and value > INT_MAX:
         return f"{key}={value!r}: must be <= {INT_MAX} (2**63 - 1, the largest seed torch accepts everywhere)"
-    if key == "device" and not DEVICE.fullmatch(value):
-        return f"device={value!r}: allowed auto, cpu, cuda, cuda:N"
+    if "pattern" in meta and not meta["pattern"][0].fullmatch(value):
+        return f"{key}={value!r}: allowed {meta['pattern'][1]}"
     if isinstance(value, str) and any(not c.isprintable() for c in value):
         return f"{key}={value!r}: must not contain control characters (newlines, tabs, ...)"
     return ""
@@ -144,6 +205,10 @@ def check_combination(cfg: RunConfig, n_train: int = TRAIN_IMAGES, n_test: int =
         errors.append(f"batch_size={cfg.batch_size}: must be <= the {train} training images")
     if cfg.test_size > n_test:
         errors.append(f"test_size={cfg.test_size}: must be <= {n_test} (0 = all)")
+    top = FIELDS["lr"].metadata["maximum"]
+    if cfg.lr_scaling != "none" and cfg.effective_lr > top:
+        errors.append(f"lr_scaling={cfg.lr_scaling!r}: gives lr {cfg.effective_lr:g} at batch_size={cfg.batch_size} "
+                      f"(base_batch={cfg.base_batch}, lr={cfg.lr:g}); the scaled lr must be <= {top} too")
     if cfg.norm == "batch" and cfg.batch_size == 1:
         errors.append("batch_size=1: BatchNorm needs at least 2 images per batch (allowed with norm group, layer, "
                       "instance, none)")

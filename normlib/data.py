@@ -1,11 +1,13 @@
 """CIFAR-10 as uint8 arrays: from torchvision, a cifar-10-batches-py folder, or an image-folder dir/archive; cached."""
 import hashlib
 import io
+import lzma
 import os
 import shutil
 import sys
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,20 +57,37 @@ def source_key(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _decode(items) -> dict:
+def _decode(items: list, path: Path) -> dict:
     """items: (split, class name, file name, bytes) -> {split: (x, y)} in sorted order."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
     out = {"train": ([], []), "test": ([], [])}
-    for split, cls, _, blob in sorted(items, key=lambda t: t[:3]):
-        img = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"), dtype=np.uint8)
+    for split, cls, name, blob in sorted(items, key=lambda t: t[:3]):
+        try:
+            img = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"), dtype=np.uint8)
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"data={str(path)!r}: {split}/{cls}/{name} is not a readable image ({e}); "
+                             f"{HINT}") from None
         if img.shape != (32, 32, 3):
-            raise ValueError(f"data: image {split}/{cls}/{_} has shape {img.shape}, expected (32, 32, 3)")
+            raise ValueError(f"data={str(path)!r}: image {split}/{cls}/{name} has shape {img.shape}, expected "
+                             f"(32, 32, 3); {HINT}")
         out[split][0].append(img)
         out[split][1].append(CLASSES.index(cls))
-    for split, (xs, _) in out.items():
-        if not xs:
-            raise FileNotFoundError(f"data: no images under {split}/<class>/ ; {HINT}")
     return {s: (np.stack(xs), np.asarray(ys, dtype=np.int64)) for s, (xs, ys) in out.items()}
+
+
+def _read_images(path: Path) -> list:
+    """(split, class name, file name, bytes) of every image of an image-folder archive or folder; a one-line error
+    when it cannot be read to its end (a truncated archive) or a split has no images (an empty archive)."""
+    try:
+        items = list(_iter_archive(path) if path.is_file() else _iter_folder(path))
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, lzma.LZMAError, zlib.error) as e:
+        what = "a truncated or corrupt archive" if path.is_file() else "a folder that cannot be read"
+        raise ValueError(f"data={str(path)!r}: {what} ({type(e).__name__}: {' '.join(str(e).split())}); "
+                         f"{HINT}") from None
+    for split in ("train", "test"):
+        if not any(item[0] == split for item in items):
+            raise FileNotFoundError(f"data={str(path)!r}: no images under {split}/<class>/; {HINT}")
+    return items
 
 
 def _image_entry(name: str):
@@ -111,15 +130,26 @@ def _torchvision(root: Path, download: bool) -> dict:
     return out
 
 
-def _decode_source(path: Path) -> dict:
-    if path.is_file() and path.name.endswith(ARCHIVES):
-        return _decode(_iter_archive(path))
-    if path.is_dir() and (path / "train").is_dir() and (path / "test").is_dir():
-        return _decode(_iter_folder(path))
-    if path.is_dir() and path.name == "cifar-10-batches-py":
-        return _torchvision(path.parent, download=False)
-    if path.is_dir() and (path / "cifar-10-batches-py").is_dir():
-        return _torchvision(path, download=False)
+def _batches(root: Path) -> dict:
+    """A cifar-10-batches-py folder (under root) as torchvision reads it, or a one-line error."""
+    try:
+        return _torchvision(root, download=False)
+    except Exception as e:  # torchvision: "Dataset not found or corrupted", a truncated pickle, ...
+        raise ValueError(f"data={str(root)!r}: a cifar-10-batches-py folder that cannot be read ({type(e).__name__}: "
+                         f"{' '.join(str(e).split())}); {HINT}") from None
+
+
+def _decode_source(path: Path, announce) -> dict:
+    """{split: (x, y)} of a local copy. Decides first what the copy is and that it reads, then calls announce(n)
+    with its image count before the slow part (decoding each image), so a bad copy gives one line: its error."""
+    if (path.is_file() and path.name.endswith(ARCHIVES)) or (path / "train").is_dir() and (path / "test").is_dir():
+        items = _read_images(path)
+        announce(len(items))
+        return _decode(items, path)
+    if path.is_dir() and (path.name == "cifar-10-batches-py" or (path / "cifar-10-batches-py").is_dir()):
+        splits = _batches(path.parent if path.name == "cifar-10-batches-py" else path)
+        announce(sum(len(y) for _, y in splits.values()))
+        return splits
     raise FileNotFoundError(f"data={str(path)!r}: not a CIFAR-10 copy; {HINT}")
 
 
@@ -140,8 +170,11 @@ def _store(cache: Path, splits: dict, source: str) -> Cifar:
     sha = arrays_sha256(tx, ty, vx, vy)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, train_x=tx, train_y=ty, test_x=vx, test_y=vy, sha256=sha)
-    os.replace(tmp, cache)  # atomic: a reader never sees half a cache
+    try:
+        np.savez(tmp, train_x=tx, train_y=ty, test_x=vx, test_y=vy, sha256=sha)
+        os.replace(tmp, cache)  # atomic: a reader never sees half a cache
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file
     return Cifar(tx, ty, vx, vy, source=source, sha256=sha)
 
 
@@ -162,8 +195,10 @@ def load(data: str = "") -> Cifar:
         cache = cache_dir() / f"cifar10-{source_key(path)}.npz"
         if cache.exists():
             return _load_cached(cache, str(path))
-        print(f"decoding {path} into {cache} (first use of this copy only)", file=sys.stderr, flush=True)
-        return _store(cache, _decode_source(path), str(path))
+        def announce(n):
+            print(f"decoding {n} images of {path} into {cache} (first use of this copy only)", file=sys.stderr,
+                  flush=True)
+        return _store(cache, _decode_source(path, announce), str(path))
     root = cache_dir() / "torchvision"
     cache = cache_dir() / "cifar10-torchvision.npz"
     if cache.exists():

@@ -54,7 +54,7 @@ def check_parameter(key, value) -> str:
     """The problem with one run parameter from a params file, or ''; RunConfig is the one schema."""
     if key == "out":
         return f"out={_short(value)}: set by the sweep (one record per run under --out); remove it"
-    return config.check_value(key, value)
+    return config.check_value(key, value, [n for n in config.FIELDS if n != "out"])
 
 
 def literal_parameters(params: dict) -> dict:
@@ -87,10 +87,14 @@ def read_spec(path: Path, chain=()) -> dict:
         return spec
     if not isinstance(base, str) or not base:
         raise GridError(f"{path}: base={_short(base)}: must be the path of another params file, relative to {path}")
-    base_path = (path.parent / base).resolve()
-    if base_path in chain or base_path == path.resolve():
-        raise GridError(f"{path}: base={base!r}: a cycle ({' -> '.join(p.name for p in (*chain, base_path))})")
-    under = read_spec(base_path, (*chain, path.resolve()))
+    base_path, files = (path.parent / base).resolve(), (*chain, path.resolve())
+    if base_path in files:
+        raise GridError(f"{path}: base={base!r}: a cycle ({' -> '.join(p.name for p in (*files, base_path))}); "
+                        f"allowed a chain of params files that ends")
+    if not base_path.is_file():
+        raise GridError(f"{path}: base={base!r}: no such file ({base_path}); allowed the path of another params file, "
+                        f"relative to {path.resolve().parent}")
+    under = read_spec(base_path, files)
     fixed, grid = spec.get("fixed") or {}, spec.get("grid") or {}
     if not isinstance(fixed, dict) or not isinstance(grid, dict):
         return spec  # reported by load_grid's type checks

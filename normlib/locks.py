@@ -2,6 +2,7 @@
 releases a lock when its holder dies, even on SIGKILL, so a stale lock file never blocks anyone."""
 import fcntl
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,6 +50,22 @@ def _same_file(f, path: Path) -> bool:
 def run_lock(out):
     """Lock of one run, held by the process that trains it (in a sweep: its notebook's kernel)."""
     return lock(lock_path(out), f"out={str(out)!r}: this run")
+
+
+def clear(path, seconds: float = 5.0) -> bool:
+    """Remove a lock file that its holder could not remove (a process killed by a signal releases its flock but
+    leaves the file), taking the lock to do so; waits up to `seconds` for a dying holder. Returns whether no file of
+    an unheld lock stays."""
+    deadline = time.monotonic() + seconds
+    while Path(path).exists():
+        try:
+            with lock(path, "a stale lock"):  # removes the file on release
+                pass
+        except Locked:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+    return True
 
 
 def lock_holder(path) -> int:

@@ -21,7 +21,7 @@ every run's notebook is whole. As a last guard, normlib.runner.run returns an ex
 parameters instead of training again.
 
 Where runs execute (normlib/cluster.py). On a Dask cluster: by default one started inside the sweep process, whose
-`jobs` threads run `jobs` notebooks at once on this machine; with --gpus one worker process per GPU of this machine;
+`jobs` slots run `jobs` notebooks at once on this machine; with --gpus one worker process per GPU of this machine;
 with --scheduler / --scheduler-file an existing cluster. A worker that sees --out writes there; any other returns the
 record and notebook for the sweep to write. A worker that dies mid-run has its run retried on another worker.
 
@@ -164,6 +164,8 @@ environment:
   NORMLIB_DATA   CIFAR-10 copy (a cifar-10-batches-py folder, or an image-folder folder/.tar/.tar.xz/.zip) for runs
                  whose `data` is empty; unset: torchvision downloads the original
   NORMLIB_CACHE  where decoded data is cached (default ~/.cache/normlib)
+  NORMLIB_DASHBOARD  HOST:PORT of the Dask dashboard of a cluster the sweep starts, e.g. 0.0.0.0:8787 to open it to
+                 the network on purpose (needs bokeh); unset: this machine only, a free port
 
 where runs execute (default: a Dask cluster inside this process, --jobs runs at once):
   --gpus N [--runs-per-gpu K]   one worker process per GPU of this machine, K runs on each at once

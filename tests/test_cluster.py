@@ -126,7 +126,8 @@ def test_gpu_workers_each_see_their_own_gpu(monkeypatch):
     (["--gpus", "1"], "--gpus=1: this machine has 0 CUDA device(s); run without --gpus, or on a cluster's GPU workers"),
     (["--runs-per-gpu", "2"], "--runs-per-gpu=2: only with --gpus"),
     (["--scheduler", "tcp://127.0.0.1:9", "--jobs", "2"],
-     "--jobs=2: with --scheduler='tcp://127.0.0.1:9' the workers' threads set how many runs run at once; drop --jobs"),
+     "--jobs=2: with --scheduler='tcp://127.0.0.1:9' the workers' slots (dask worker --nthreads) set how many runs run "
+     "at once; drop --jobs"),
     (["--scheduler", "tcp://127.0.0.1:9", "--scheduler-file", "s.json"],
      "--scheduler='tcp://127.0.0.1:9' and --scheduler-file='s.json': choose one (where the runs go)"),
     (["--scheduler-file", "missing.json"], "--scheduler-file='missing.json': no such file; allowed the file that "
@@ -148,4 +149,70 @@ def test_a_run_pinned_to_another_gpu_is_refused_on_a_cluster(tmp_path, capsys):
     assert sweep.main([str(grid), "--out", str(tmp_path / "reports"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert ("device='cuda:1': on a cluster each run is given one GPU, which it sees as cuda:0; allowed auto, cpu, "
             "cuda, cuda:0") in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()
+
+
+# ---------------------------------------------------------------- what a default sweep leaves open and behind
+
+LOOPBACK_NETS = ("127.", "::1", "::ffff:127.")
+
+
+def listening(pid: int) -> set:
+    """(ip, port) of every socket that the process and its children (kernels) listen on."""
+    import psutil
+    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    found = set()
+    for p in procs:
+        try:
+            found |= {(c.laddr.ip, c.laddr.port) for c in p.net_connections(kind="inet")
+                      if c.status == psutil.CONN_LISTEN}
+        except psutil.NoSuchProcess:  # a kernel that ended meanwhile
+            pass
+    return found
+
+
+@pytest.mark.slow
+def test_a_default_sweep_listens_on_loopback_only_and_leaves_no_lock_or_scratch_folder(tmp_path):
+    """While its kernels train, a default sweep and its kernels listen on loopback only; SIGTERM leaves no lock file;
+    a finished sweep leaves nothing in the temporary directory (Dask's scratch space included)."""
+    grid = write_grid(tmp_path, "open", {**TINY, "epochs": 60, "threads": 1}, {"seed": [0, 1]})
+    out, runs, tmp = tmp_path / "reports", tmp_path / "reports" / "open" / "runs", tmp_path / "tmp"
+    tmp.mkdir()
+    log = tmp_path / "sweep.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "normlib.sweep", str(grid), "--out", str(out), "--no-report"],
+                                cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(tmp)})
+    try:
+        wait_until(lambda: list(runs.glob("*.ckpt.pt")), proc, log, timeout=180)  # a kernel is past epoch 1
+        sockets = listening(proc.pid)
+        assert sockets and all(ip.startswith(LOOPBACK_NETS) for ip, _ in sockets), sockets
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(90) == 143, log.read_text()[-3000:]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert sorted(p.name for p in out.rglob("*.lock")) == []
+    r = subprocess.run([sys.executable, "-m", "normlib.sweep", str(grid), "--out", str(out), "--no-report"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=400, env={**os.environ, "TMPDIR": str(tmp)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(p.name for p in out.rglob("*.lock")) == []
+    assert sorted(p.name for p in tmp.iterdir() if "dask" in p.name or "normlib" in p.name) == []  # torch's may stay
+
+
+@pytest.mark.slow
+def test_the_dashboard_opens_to_the_network_only_when_asked(monkeypatch):
+    from distributed import Client
+    monkeypatch.setenv(cluster.ENV_DASHBOARD, "0.0.0.0:0")
+    with cluster.scratch(), cluster.local_cluster(1) as c, Client(c) as client:
+        port = client.scheduler_info()["services"]["dashboard"]
+        sockets = listening(os.getpid())
+    assert {ip for ip, p in sockets if p == port} == {"0.0.0.0"}
+    assert all(ip.startswith(LOOPBACK_NETS) for ip, p in sockets if p != port), sockets  # the worker's stays local
+
+
+def test_a_bad_dashboard_address_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(cluster.ENV_DASHBOARD, "8787")
+    grid = write_grid(tmp_path, "dash", TINY, {"seed": [0]})
+    assert sweep.main([str(grid), "--out", str(tmp_path / "reports")]) == 2
+    assert "error: NORMLIB_DASHBOARD='8787': allowed HOST:PORT, e.g. 127.0.0.1:8787" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()

@@ -111,3 +111,65 @@ def test_a_failed_download_leaves_no_folders(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="the torchvision download to .* failed"):
         datalib.load("")
     assert list(tmp_path.iterdir()) == []
+
+
+def truncated(folder, tmp_path):
+    path = tmp_path / "cut.tar.xz"
+    with tarfile.open(path, "w:xz") as t:
+        t.add(folder, "cifar")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path
+
+
+def empty_archive(folder, tmp_path):
+    path = tmp_path / "empty.tar.xz"
+    with tarfile.open(path, "w:xz"):
+        pass
+    return path
+
+
+def zero_bytes(folder, tmp_path):
+    path = tmp_path / "zero.tar.xz"
+    path.write_bytes(b"")
+    return path
+
+
+def not_an_archive(folder, tmp_path):
+    path = tmp_path / "notes.tar"
+    path.write_text("not an archive\n" * 100)
+    return path
+
+
+def no_cifar_folder(folder, tmp_path):
+    (tmp_path / "photos" / "holiday").mkdir(parents=True)
+    return tmp_path / "photos"
+
+
+def no_images(folder, tmp_path):
+    for split in ("train", "test"):
+        (tmp_path / "hollow" / split / "cat").mkdir(parents=True)
+    return tmp_path / "hollow"
+
+
+@pytest.mark.parametrize("make,error", [
+    (truncated, "a truncated or corrupt archive (EOFError: Compressed file ended before the end-of-stream marker"),
+    (empty_archive, "no images under train/<class>/"),
+    (zero_bytes, "a truncated or corrupt archive (ReadError:"),
+    (not_an_archive, "a truncated or corrupt archive (ReadError:"),
+    (no_cifar_folder, "not a CIFAR-10 copy"),
+    (no_images, "no images under train/<class>/"),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_a_bad_copy_is_one_line_saying_what_is_allowed_and_writes_nothing(folder, tmp_path, capsys, make, error):
+    """Decide first, then announce: no "decoding ..." line before the error, and no cache file or folder."""
+    path = make(folder, tmp_path)
+    with pytest.raises((FileNotFoundError, ValueError)) as e:
+        datalib.load(str(path))
+    message = str(e.value)
+    assert message.startswith(f"data={str(path)!r}: ") and error in message and message.endswith(datalib.HINT)
+    assert "\n" not in message and capsys.readouterr().err == ""
+    assert not (tmp_path / "cache").exists()
+
+
+def test_decoding_is_announced_once_the_copy_reads(folder, capsys):
+    datalib.load(str(folder))
+    assert capsys.readouterr().err.startswith(f"decoding 40 images of {folder} into ")

@@ -2,6 +2,7 @@
 keys; values reach the notebook only as literals."""
 import ast
 import os
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,16 @@ def corrupt_cache(tmp_path: Path, monkeypatch) -> str:
     return str(source)
 
 
+def truncated_archive(tmp_path: Path, monkeypatch) -> str:
+    monkeypatch.setenv(datalib.ENV_CACHE, str(tmp_path / "cache"))  # under tmp_path: a cache file would be seen
+    folder = image_folder(tmp_path / "source" / "cifar")
+    path = tmp_path / "source" / "cut.tar.xz"
+    with tarfile.open(path, "w:xz") as t:
+        t.add(folder, "cifar")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return str(path)
+
+
 def unwritable(tmp_path: Path, monkeypatch) -> None:
     real = os.access
     monkeypatch.setattr(os, "access", lambda p, mode, **k: False if str(p).startswith(str(tmp_path)) else
@@ -78,6 +89,8 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
      "run batch_bs1: batch_size=1: BatchNorm needs at least 2 images per batch"),
     ("groups not dividing channels", BASE.replace("width: 8", "width: 8\n  groups: 3"), [],
      "run group_bs2: groups=3: must divide width=8"),
+    ("absurd learning rate", BASE.replace("width: 8", "width: 8\n  lr: 1.0e+300"), [],
+     "fixed.lr=1e+300: must be > 0 and <= 10"),
     ("epochs 0", BASE.replace("width: 8", "width: 8\n  epochs: 0"), [], "fixed.epochs=0: must be >= 1"),
     ("unknown norm", BASE.replace("[batch, group]", "[batch, bn]"), [],
      "grid.norm='bn': allowed batch, group, layer, instance, none"),
@@ -113,8 +126,13 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
      "grid.seed=100000000000000000000: must be <= 9223372036854775807"),
     ("binary params file", b"\x89PNG\r\n\x1a\n\x00\xff\xfe", [], "not a UTF-8 text file (byte 0x89 at offset 0)"),
     ("deeply nested YAML", "seed: " + "[" * 5000 + "]" * 5000 + "\n", [], "nested too deeply to read"),
-    ("base file missing", "base: nope.yaml\n" + BASE, [], "nope.yaml': cannot read (No such file or directory)"),
-    ("base file is itself", "base: bad.yaml\n" + BASE, [], "base='bad.yaml': a cycle"),
+    ("base file missing", "base: nope.yaml\n" + BASE, [], "bad.yaml: base='nope.yaml': no such file ("),
+    ("base file is itself", "base: bad.yaml\n" + BASE, [], "base='bad.yaml': a cycle (bad.yaml -> bad.yaml)"),
+    ("base files in a cycle", lambda t, m: (t / "other.yaml").write_text("base: bad.yaml\n") and "base: other.yaml\n"
+     + BASE, [], "other.yaml: base='bad.yaml': a cycle (bad.yaml -> other.yaml -> bad.yaml); allowed a chain"),
+    ("truncated data archive", lambda t, m: BASE.replace("synthetic", truncated_archive(t, m)), [],
+     "cut.tar.xz': a truncated or corrupt archive (EOFError: Compressed file ended before the end-of-stream marker "
+     "was reached); set NORMLIB_DATA"),
     ("--jobs 0", BASE, ["--jobs", "0"], "--jobs=0: must be an integer >= 1"),
     ("--timeout -1", BASE, ["--timeout", "-1"], "--timeout=-1: must be >= 0 (0: no limit)"),
     ("output under a file", BASE, ["--out", "{tmp}/afile/reports"], "afile is a file, not a folder"),

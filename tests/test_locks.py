@@ -47,3 +47,14 @@ def test_run_lock_dies_with_a_killed_holder(tmp_path):
     with locks.run_lock(out):
         pass
     assert not locks.lock_path(out).exists()  # released: no lock file stays behind
+
+
+def test_clear_removes_the_file_a_killed_holder_left_and_never_a_held_one(tmp_path):
+    out = tmp_path / "r.json"
+    path = locks.lock_path(out)
+    path.write_text("12345")  # what a holder killed by SIGTERM leaves: its pid, and no flock
+    assert locks.clear(path) and not path.exists()
+    with locks.run_lock(out):
+        assert not locks.clear(path, seconds=0.2)  # held: waited for, then left alone
+        assert path.exists() and locks.is_locked(out)
+    assert not path.exists()

@@ -40,7 +40,7 @@ def test_a_missing_cell_is_named_in_the_findings_and_the_outcomes(tmp_path):
         (tmp_path / "main" / "runs" / f"group_bs128_seed{seed}.json").unlink()  # still in grid.json's run list
     main = load.load(tmp_path / "main")
     text = sections.key_findings([main], "final_acc")
-    assert "**Cannot be evaluated**: cannot be evaluated: missing (GroupNorm, 128): no successful run" in text
+    assert "**Cannot be evaluated**: missing (GroupNorm, 128): no successful run" in text
     items = sections.outcomes_section(main, "final_acc")
     verdicts = next(i.frame for i in items if isinstance(i, Table))
     assert list(verdicts["ours (final_acc)"].str.split(" \\(").str[0]) == ["cannot be evaluated"] * 3

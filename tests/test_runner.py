@@ -130,7 +130,7 @@ def test_unusable_checkpoint_starts_over_and_says_so(tmp_path, capsys, content):
 def test_nan_run_raises_and_writes_no_record(tmp_path):
     out = tmp_path / "r.json"
     with pytest.raises(FloatingPointError, match="train loss nan in epoch 1"):
-        runner.run({**TINY, "norm": "none", "lr": 1e20, "epochs": 2, "out": str(out)})
+        runner.run({**TINY, "norm": "none", "lr": 10.0, "num_blocks": 24, "epochs": 2, "out": str(out)})
     assert not out.exists()
 
 

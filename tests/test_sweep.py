@@ -163,18 +163,19 @@ def test_run_finished_by_the_lock_holder_is_not_run_again(tmp_path, capsys):
 # ---------------------------------------------------------------- real sweeps (subprocesses, papermill, kernels)
 
 def test_failed_runs_are_isolated_recorded_and_retried(tmp_path):
-    grid = write_grid(tmp_path, "faults", {**TINY, "norm": "none", "epochs": 1}, {"lr": [0.001, 0.002, 1.0e20]})
+    grid = write_grid(tmp_path, "faults", {**TINY, "norm": "none", "epochs": 1, "num_blocks": 24},
+                      {"lr": [0.001, 0.002, 10.0]})  # lr 10 through 24 blocks without a norm: the loss overflows
     out, runs = tmp_path / "reports", tmp_path / "reports" / "faults" / "runs"
     r = run_sweep(grid, out, "--no-report")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "faults: 2 of 3 runs done (2 now), 1 failed, 0 skipped" in r.stdout
-    assert f"FAILED lr1e+20: FloatingPointError: training diverged: train loss nan in epoch 1  (notebook: " \
-           f"{runs / 'lr1e+20.ipynb'})" in r.stdout
-    assert statuses(runs) == {"lr0.001": "ok", "lr0.002": "ok", "lr1e+20": "failed"}
-    bad = records.read(runs / "lr1e+20.json")
+    assert f"FAILED lr10.0: FloatingPointError: training diverged: train loss nan in epoch 1  (notebook: " \
+           f"{runs / 'lr10.0.ipynb'})" in r.stdout
+    assert statuses(runs) == {"lr0.001": "ok", "lr0.002": "ok", "lr10.0": "failed"}
+    bad = records.read(runs / "lr10.0.json")
     assert bad["error"] == "FloatingPointError: training diverged: train loss nan in epoch 1"
-    assert bad["params"]["lr"] == 1e20 and bad["params"]["norm"] == "none" and bad["provenance"]["git_commit"]
-    errors = [o for c in nbformat.read(runs / "lr1e+20.ipynb", as_version=4).cells for o in c.get("outputs", [])
+    assert bad["params"]["lr"] == 10.0 and bad["params"]["norm"] == "none" and bad["provenance"]["git_commit"]
+    errors = [o for c in nbformat.read(runs / "lr10.0.ipynb", as_version=4).cells for o in c.get("outputs", [])
               if o.output_type == "error"]
     assert errors and errors[0].ename == "FloatingPointError"
     assert leftovers(out) == []
@@ -191,7 +192,7 @@ def test_failed_runs_are_isolated_recorded_and_retried(tmp_path):
     assert "removed 3 temporary file(s)" in r.stdout
     assert "faults: 2 of 3 runs done (1 now), 1 failed, 0 skipped" in r.stdout
     assert (runs / "lr0.001.json").read_text() == good
-    assert statuses(runs) == {"lr0.001": "ok", "lr0.002": "ok", "lr1e+20": "failed"}
+    assert statuses(runs) == {"lr0.001": "ok", "lr0.002": "ok", "lr10.0": "failed"}
     assert leftovers(out) == []
 
 

@@ -90,7 +90,10 @@ def bn_diagnostics_section(grid: Grid) -> list:
         rows.append(row)
     gaps = last.groupby("batch_size")[["bn_mean_gap", "bn_var_logratio"]].mean()
     mean, var = ("larger" if gaps[c].iloc[0] > gaps[c].iloc[-1] else "not larger" for c in gaps)
-    text = [f"The gap between a training batch's statistics and the running ones is "
+    text = [f"At batch size {int(gaps.index[0])}, the only one, the mean gap is {gaps.bn_mean_gap.iloc[0]:.3f} and "
+            f"the |log variance ratio| {gaps.bn_var_logratio.iloc[0]:.3f} (final epoch, mean over seeds)."
+            if len(gaps) == 1 else
+            f"The gap between a training batch's statistics and the running ones is "
             + (f"{mean} in the mean and the variance" if mean == var else f"{mean} in the mean and {var} in the "
                f"variance") + f" at batch size {int(gaps.index[0])} than at {int(gaps.index[-1])}."]
     caption = ("BatchNorm's statistics at the final epoch, mean over seeds: the gap between a training batch's "

@@ -95,7 +95,8 @@ def load(folder, k: int = K) -> Grid:
     if not rows:
         raise FileNotFoundError(f"grid={folder.name!r}: no run records in {folder / 'runs'}; "
                                 f"run `python -m normlib.sweep params/{folder.name}.yaml`")
-    runs, epochs = pd.DataFrame(rows), pd.DataFrame(epochs)
+    runs = pd.DataFrame(rows)
+    epochs = pd.DataFrame(epochs, columns=None if epochs else ["run_id", *defaults, "test_images", "epoch", "test_acc"])
     runs = runs.join(per_run_metrics(epochs, k), on="run_id")
     expected = pd.DataFrame([{"run_id": r["run_id"], **r["params"]} for r in info["runs"]])
     return Grid(folder.name, info.get("description", ""), runs, epochs, expected, k)

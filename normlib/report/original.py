@@ -303,7 +303,7 @@ def _threshold_verdict(cmp: pd.DataFrame, sizes: list, gaps: list, tol: float, a
             f"batch sizes both norms have ({int_list(cmp.batch_size) or 'none'}; left out: "
             f"{int_list(left_out) or 'none'}), BatchNorm is "
             + (f"significantly below GroupNorm at {_below(below, 'p_less_holm')}" if len(below) else
-               "not significantly below GroupNorm at any of them")), f"cannot be evaluated: missing {missing}", None
+               "not significantly below GroupNorm at any of them")), f"missing {missing}", None
     n, poor = threshold(cmp, alpha)
     tests, below = tests_text(cmp), cmp[cmp.batch_size.isin(poor)]
     if not poor:
@@ -358,7 +358,7 @@ def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, r
     tested = gn[gn.n >= 2]
     if len(gn) < 2:
         return ("cannot be evaluated", f"needs GroupNorm at ≥ 2 batch sizes; missing {absent or 'a second one'}",
-                "cannot be evaluated: GroupNorm at fewer than 2 batch sizes")
+                "GroupNorm at fewer than 2 batch sizes")
     lo, hi = gn.loc[gn["mean"].idxmin()], gn.loc[gn["mean"].idxmax()]
     gn_range, gn_trend = hi["mean"] - lo["mean"], trend(gn)
     trend_txt = f"{gn_trend['slope']:+.2f} points per doubling" + (
@@ -370,7 +370,7 @@ def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, r
     short = f"GroupNorm's means span {gn_range:.2f} points ({lo['mean']:.2f} to {hi['mean']:.2f})"
     if len(tested) < 2:
         return ("cannot be evaluated", f"{described}. No test: fewer than 2 of its batch sizes have ≥ 2 runs (one "
-                f"run per cell describes, never decides); missing {absent}", f"{short}; cannot be evaluated: "
+                f"run per cell describes, never decides); missing {absent}", f"{short}; "
                 f"one run per cell")
     gn_runs = None if runs is None else runs[runs.norm == PAIR[1]]
     pw = pairwise(tested, "batch_size", runs=gn_runs, metric=metric)
@@ -408,10 +408,10 @@ def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float, 
     """Rule 3, on the printed intervals at the batch sizes >= N: (verdict, evidence, short)."""
     if gaps or len(cmp) < 2:
         why = f"rule 1 cannot be evaluated (missing {cells_text(gaps, 'batch sizes')})"
-        return "cannot be evaluated", why, f"cannot be evaluated: {why}"
+        return "cannot be evaluated", why, why
     if n is None:
         why = "rule 1 finds no batch size range where BatchNorm performs well"
-        return "cannot be evaluated", why, f"cannot be evaluated: {why}"
+        return "cannot be evaluated", why, why
     well = cmp[cmp.batch_size >= n]
     mean = pooled(runs, n, metric)  # decided with the batch sizes, as one more member of the family
     judged = pd.concat([well, mean], ignore_index=True) if len(mean) else well.reset_index(drop=True)

@@ -14,7 +14,7 @@ from .pixels import pixel_cost
 from .plots import Figure, plot_accuracy, plot_curves, svg_uri
 from .stats import ALPHA, compare, spread, stats
 from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
-from .text import int_list, mean_std, norm_label, plural, protocol, pval, varied
+from .text import NORM_LABEL, ONE_BS, ONE_SEED, int_list, mean_std, norm_label, plural, protocol, pval, std_text, varied
 
 NUMBER = r"[-+]?\d[\d.,]*(e[-+]?\d+)?|—"  # a table cell that is one number (or a dash for none)
 TITLE = "BatchNorm vs GroupNorm across batch sizes on CIFAR-10"  # the heading; with the grid, the page title
@@ -79,6 +79,17 @@ def pair_runs(grid: Grid):
     return runs if set(runs.norm) == set(PAIR) else None
 
 
+def without_pair(grid: Grid) -> str:
+    """What a grid without successful runs of both BatchNorm and GroupNorm lacks, as a sentence."""
+    if grid.ok.empty:
+        return (f"No run of the main grid `{grid.name}` succeeded (its {plural(len(grid.runs), 'record')}: all "
+                f"failed, each with its reason under Methods), so there is nothing to compare")
+    have = [n for n in NORM_LABEL if n in set(grid.ok.norm)]
+    lacks = " and ".join(norm_label(n) for n in PAIR if n not in have)
+    return (f"The main grid `{grid.name}` has no successful {lacks} run (its successful runs: "
+            f"{', '.join(norm_label(n) for n in have)})")
+
+
 def title_section(grids: list, metric: str, k: int = K) -> list:
     """The report's title; the main grid, how many of all the grids' runs succeeded and when they ended (each grid is
     listed under Methods); the metric."""
@@ -124,11 +135,13 @@ def analysis(runs: pd.DataFrame, metric: str = "final_acc", alpha: float = ALPHA
     lines = []
     for _, r in spread(s).iterrows():
         per_bs = s[s.norm == r.norm].sort_values("batch_size")
-        lines.append(f"**{norm_label(r.norm)}**: mean accuracy ranges from {r.worst:.2f}% (batch size "
-                     f"{int(r.worst_bs)}) to {r.best:.2f}% (batch size {int(r.best_bs)}); from batch size "
-                     f"{int(per_bs.batch_size.iloc[0])} to {int(per_bs.batch_size.iloc[-1])} it changes by "
-                     f"{per_bs['mean'].iloc[-1] - per_bs['mean'].iloc[0]:+.2f} points. Run-to-run spread "
-                     f"{r.run_to_run:.2f}; sensitivity to batch size {r.across_bs:.2f}.")
+        level = (f"mean accuracy {r.best:.2f}% at batch size {int(r.best_bs)}, the only one" if len(per_bs) == 1 else
+                 f"mean accuracy ranges from {r.worst:.2f}% (batch size {int(r.worst_bs)}) to {r.best:.2f}% (batch "
+                 f"size {int(r.best_bs)}); from batch size {int(per_bs.batch_size.iloc[0])} to "
+                 f"{int(per_bs.batch_size.iloc[-1])} it changes by "
+                 f"{per_bs['mean'].iloc[-1] - per_bs['mean'].iloc[0]:+.2f} points")
+        lines.append(f"**{norm_label(r.norm)}**: {level}. Run-to-run spread {std_text(r.run_to_run, ONE_SEED)}; "
+                     f"sensitivity to batch size {std_text(r.across_bs, ONE_BS)}.")
     cmp = compare(s, *PAIR, runs=runs, metric=metric).sort_values("batch_size")
     tested = cmp[cmp.p.notna()]
     untested = sorted(set(s.batch_size) - set(tested.batch_size))
@@ -285,9 +298,10 @@ def original_section(grid: Grid, metric: str, grids=()) -> list:
         f"{gn_original.across_bs:.2f}, a measure of sensitivity to batch size. Its run-to-run spread (mean of the "
         f"per-batch-size stds over seeds) is {bn_original.run_to_run:.2f} and {gn_original.run_to_run:.2f}. "
         f"Ours ({metric}): sensitivity "
-        + ", ".join(f"{r.across_bs:.2f} ({norm_label(r.norm)})" for _, r in our_spread.iterrows())
+        + ", ".join(f"{std_text(r.across_bs, ONE_BS)} ({norm_label(r.norm)})" for _, r in our_spread.iterrows())
         + "; run-to-run spread "
-        + ", ".join(f"{r.run_to_run:.2f} ({norm_label(r.norm)})" for _, r in our_spread.iterrows()) + ".",
+        + ", ".join(f"{std_text(r.run_to_run, ONE_SEED)} ({norm_label(r.norm)})" for _, r in our_spread.iterrows())
+        + ".",
         f"By the original's table, BatchNorm gains {bn_means[16] - bn_means[2]:.2f} points from batch size 2 to 16; "
         f"the original's prose gives the gain from 2 to 4 ({bn_means[4] - bn_means[2]:.2f}) for it."]
     cost = pixel_cost(list(grids), metric)
@@ -375,8 +389,7 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     main = grids[0]
     ours = pair_runs(main)
     if ours is None:
-        return (f"The main grid `{main.name}` does not have both BatchNorm and GroupNorm runs: the original's "
-                f"expectations are not decided.")
+        return f"{without_pair(main)}: the original's expectations are not decided."
     mine = grid_outcomes(main, metric, tol, alpha)
     theirs = outcomes(original_stats(), tol, alpha, steps=original_steps())
     ctrl = control_outcomes(main, grids[1:], metric, tol, alpha)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .original import PAIR
 from .stats import compare, stats
-from .text import mean_std_cells, norm_label, plural, plus_minus, pval
+from .text import ONE_BS, ONE_SEED, mean_std_cells, norm_label, plural, plus_minus, pval, std_text
 
 PROVENANCE = {  # record provenance key -> (row name, how the table writes a value)
     "device": ("device", str),
@@ -53,8 +53,8 @@ def spread_table(sp: pd.DataFrame) -> pd.DataFrame:
     """A spread() frame in words: per norm, run-to-run spread, sensitivity to batch size and the range of the means."""
     return pd.DataFrame({
         "norm": [norm_label(n) for n in sp.norm],
-        "run-to-run spread: std over seeds, mean over batch sizes": [f"{v:.2f}" for v in sp.run_to_run],
-        "sensitivity to batch size: std across batch sizes of the means": [f"{v:.2f}" for v in sp.across_bs],
+        "run-to-run spread: std over seeds, mean over batch sizes": [std_text(v, ONE_SEED) for v in sp.run_to_run],
+        "sensitivity to batch size: std across batch sizes of the means": [std_text(v, ONE_BS) for v in sp.across_bs],
         "range of the means": [f"{v:.2f} ({b:.2f} at {int(wb)} – {a:.2f} at {int(bb)})" for v, a, bb, b, wb in
                                zip(sp.range, sp.best, sp.best_bs, sp.worst, sp.worst_bs)]})
 

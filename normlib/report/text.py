@@ -2,10 +2,11 @@
 import numpy as np
 import pandas as pd
 
+from ..config import PROTOCOL_KEYS  # the run parameters that make up a grid's protocol (RunConfig's fields say which)
+
+ONE_SEED, ONE_BS = "one seed per setting", "one batch size"  # why a standard deviation is missing
 NORM_LABEL = {"batch": "BatchNorm", "group": "GroupNorm", "layer": "LayerNorm", "instance": "InstanceNorm",
               "none": "No norm"}
-PROTOCOL_KEYS = ("norm", "batch_size", "groups", "epochs", "steps", "lr", "lr_scaling", "base_batch", "num_blocks",
-                 "width", "activation", "train_size", "test_size", "val_size", "subset_seed", "precision")
 
 
 def norm_label(norm) -> str:
@@ -36,6 +37,11 @@ def mean_std_cells(s: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
         index=index, columns=columns, values="cell")
 
 
+def std_text(value, why: str) -> str:
+    """A standard deviation, or 'n/a (why)' where the runs give none (one seed per setting, one batch size)."""
+    return f"n/a ({why})" if value is None or np.isnan(value) else f"{value:.2f}"
+
+
 def pval(p) -> str:
     return "n/a" if p is None or np.isnan(p) else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
 
@@ -58,6 +64,8 @@ def protocol(runs: pd.DataFrame) -> str:
     """The parameters of a set of runs: what the grid varies, what it holds fixed, and the seeds per setting (where
     and on what the runs ran is the provenance's)."""
     ok = runs[runs.status == "ok"] if "status" in runs else runs
+    if ok.empty:
+        return "no successful run, so no protocol to state"
     varies, fixed = [], []
     for key in PROTOCOL_KEYS:
         if key not in ok or (key == "groups" and not (ok.norm == "group").any()) or (
