@@ -1,5 +1,6 @@
 """One notebook through papermill: a run of notebooks/run.ipynb into its record and executed notebook, each written
 under a temporary name and renamed, with a failed record that names the reason when the run fails."""
+import ast
 import os
 import signal
 import threading
@@ -7,7 +8,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import config, locks, records
-from .grid import literal_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_NOTEBOOK = ROOT / "notebooks" / "run.ipynb"
@@ -18,6 +18,21 @@ KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 
 class RenderError(RuntimeError):
     """The summary notebook failed; its executed copy shows where."""
+
+
+def literal_parameters(params: dict) -> dict:
+    """params, after checking that papermill injects every value as a plain literal that reads back as itself."""
+    from papermill.translators import translate_parameters
+    code = translate_parameters("python3", "python", params, "Parameters")
+    for node in ast.parse(code).body:
+        name = node.targets[0].id if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) else None
+        try:
+            ok = name in params and ast.literal_eval(node.value) == params[name]
+        except ValueError:  # not a literal, e.g. float('nan')
+            ok = False
+        if not ok:
+            raise ValueError(f"{ast.unparse(node)[:80]}: not a plain literal; allowed int, finite float, bool, str")
+    return params
 
 
 def temp_notebook(notebook: Path) -> Path:

@@ -7,9 +7,8 @@ touches the data last: the params file (unknown keys with the closest name, dupl
 with batch size 1, groups vs width), the output folder, CUDA when a run asks for it, and only then the data itself
 (missing, or a cache whose checksum fails) and each run against the images it really has. Each problem is one line
 naming the field, the value and what is allowed. Values reach the notebook only as plain literals (int, finite
-float, bool, str), checked by parsing papermill's injected cell; nothing in a params file is evaluated as code.
+float, bool, str), checked by normlib.execute.literal_parameters; nothing in a params file is evaluated as code.
 """
-import ast
 import itertools
 import os
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from . import config
+from .execute import literal_parameters
 
 GRID_KEYS = {"description": str, "base": str, "jobs": int, "fixed": dict, "grid": dict}
 RUN_NAME_PREFIX = {"norm": "", "activation": "", "batch_size": "bs", "num_blocks": "blocks", "lr_scaling": "lr-"}
@@ -55,21 +55,6 @@ def check_parameter(key, value) -> str:
     if key == "out":
         return f"out={_short(value)}: set by the sweep (one record per run under --out); remove it"
     return config.check_value(key, value)
-
-
-def literal_parameters(params: dict) -> dict:
-    """params, after checking that papermill injects every value as a plain literal that reads back as itself."""
-    from papermill.translators import translate_parameters
-    code = translate_parameters("python3", "python", params, "Parameters")
-    for node in ast.parse(code).body:
-        name = node.targets[0].id if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) else None
-        try:
-            ok = name in params and ast.literal_eval(node.value) == params[name]
-        except ValueError:  # not a literal, e.g. float('nan')
-            ok = False
-        if not ok:
-            raise GridError(f"{ast.unparse(node)[:80]}: not a plain literal; allowed int, finite float, bool, str")
-    return params
 
 
 def run_id(varied: dict) -> str:
@@ -167,7 +152,10 @@ def load_grid(path) -> dict:
     if errors:
         raise GridError("\n".join(errors))
     for _, params in runs:
-        literal_parameters(params)
+        try:
+            literal_parameters(params)
+        except ValueError as e:
+            raise GridError(str(e)) from None
     return {"name": path.stem, "description": spec.get("description", ""), "jobs": spec.get("jobs"), "runs": runs}
 
 
