@@ -13,14 +13,13 @@ from pathlib import Path
 
 from . import records
 
-TIMINGS = ("train_seconds", "eval_seconds")
 WHERE = ("device", "cpu_type", "cpu_capability", "torch", "torchvision", "numpy", "python", "torch_threads",
          "data_sha256", "git_commit")
 
 
 def numbers(rec: dict) -> list:
     """The record's history without its timings: what a bit-identical rerun must reproduce."""
-    return [{k: v for k, v in h.items() if k not in TIMINGS} for h in rec["history"]]
+    return records.untimed(rec["history"])
 
 
 def largest_gap(a: dict, b: dict) -> tuple:

@@ -12,6 +12,7 @@ float, bool, str), checked by normlib.execute.literal_parameters; nothing in a p
 import itertools
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -227,7 +228,17 @@ def check_devices(runs: list, cluster: str = "") -> None:
                             + (f", cuda, cuda:0..{n - 1}" if n else ""))
 
 
-def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, cluster="") -> dict:
+@dataclass(frozen=True)
+class Plan:
+    """A checked grid, ready to run: runs [(run id, params)] into folder (<out>/<name>), `jobs` at once."""
+    name: str
+    description: str
+    runs: list
+    folder: Path
+    jobs: int
+
+
+def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, cluster="") -> Plan:
     """Every check of the input, in order, creating nothing; the grid with its folder and job count, or GridError.
     cluster: where the runs go, as normlib.cluster.check names it ('' this machine, 'gpus', 'remote')."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
@@ -242,4 +253,5 @@ def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, clu
     check_devices(grid["runs"], cluster)  # needs no data: before the data check, which may decode and cache it
     check_data(grid["runs"], str(grid_path))
     threads = max(config.RunConfig(**p).threads for _, p in grid["runs"])  # each run's own, fixed count
-    return {**grid, "folder": folder, "jobs": jobs or grid["jobs"] or max(1, (os.cpu_count() or 1) // threads)}
+    return Plan(grid["name"], grid["description"], grid["runs"], folder,
+                jobs or grid["jobs"] or max(1, (os.cpu_count() or 1) // threads))

@@ -11,7 +11,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-sync", "--no-first-run"]  # nothing of Chromium's own traffic in the recorded requests
 WIDTH = 1000  # px: the narrowest window the page is laid out for
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (`make install` installs it)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (`make browser` installs it)")]
 
 
 @pytest.fixture(scope="module")
