@@ -1,19 +1,26 @@
-# Entry points; the README explains each. Override e.g. `make sweep GRID=params/full.yaml JOBS=4`.
+# Entry points; README.md says which to use when. Override e.g. `make sweep GRID=params/full.yaml JOBS=4`.
 PY ?= python3
 GRID ?= params/quick.yaml
 JOBS ?=
 
-install:  ## torch first (a local build on these machines), the project with its test tools, chromium
+install:  ## pip-installs torch, then normlib with its test tools, into $(PY)'s environment (use a virtual environment)
+	@echo "installing into $$($(PY) -c 'import sys; print(sys.prefix)'): torch 2.14.1, torchvision 0.29.1, normlib (editable) with pytest, nbval, playwright"
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[test]'
-	command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then \
-	  SUDO=sudo; else echo "chromium missing and no root or sudo: the browser test will be skipped"; exit 0; fi; \
-	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
-test:  ## unit tests, the papermill end-to-end test, and the notebooks with their tiny defaults
-	$(PY) -m pytest -q --nbval-lax tests notebooks
+browser:  ## installs chromium with apt (a system package: needs root or sudo) for the report's browser test
+	@command -v chromium >/dev/null && echo "chromium is installed: $$(command -v chromium)" || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "chromium missing and no root or sudo: the browser test will be skipped"; exit 0; fi; \
+	  echo "apt-get install chromium (a system package)"; $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
-quick:  ## trains the quick grid afresh (CPU, minutes) into build/reproduce, then compares with the published records
+test-fast:  ## every module's logic, in minutes: no kernels, papermill, browser, Dask workers or torch subprocesses
+	$(PY) -m pytest -q -m "not slow" tests
+
+test:  ## everything (what CI runs): the fast tests, the slow ones, and the notebooks with their tiny defaults
+	$(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks
+
+quick:  ## trains the quick grid afresh (CPU) into build/reproduce, then compares with the published records
 	$(PY) -m normlib.sweep params/quick.yaml --out build/reproduce
 	$(PY) -m normlib.compare build/reproduce/quick reports/quick
 
@@ -23,4 +30,4 @@ full:  ## the original's grid (use a GPU) -> reports/full/report.html
 sweep:
 	$(PY) -m normlib.sweep $(GRID) $(if $(JOBS),--jobs $(JOBS))
 
-.PHONY: install test quick full sweep
+.PHONY: install browser test-fast test quick full sweep

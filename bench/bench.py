@@ -7,8 +7,7 @@ usage: python -m bench.bench [--train-images 1024] [--test-images 1000] [--batch
                              [--norms batch group] [--compile default|none|...] [--bf16] [--repeats 1]
                              [--grid params/bench.yaml | --no-grid] [--data PATH]
                              [--render reports/bench/cpu.json]
-Writes reports/bench/<device>.md and .json (device: cpu, or cuda-<name>). About 17 minutes on 2 CPU cores with --bf16,
-25 with --repeats 3.
+Writes reports/bench/<device>.md and .json (device: cpu, or cuda-<name>).
 Needs CIFAR-10: set NORMLIB_DATA (see normlib/data.py).
 """
 import argparse

@@ -49,6 +49,7 @@ CONNECT_TIMEOUT = 30  # seconds to reach an existing scheduler before giving up 
 QUIET = logging.WARNING  # distributed's own log level in the clusters the sweep starts
 LOOPBACK = "127.0.0.1:0"  # every server of a cluster the sweep starts: this machine only, a free port
 ENV_DASHBOARD = "NORMLIB_DASHBOARD"  # HOST:PORT of the dashboard of a cluster the sweep starts (default LOOPBACK)
+PROGRESS = "normlib-progress"  # the Dask event topic of a run's finished epochs: {"out", "epoch", "step", "steps"}
 _STOPS = {}  # per worker process: sweep token -> Event that stop_runs sets and that sweep's runs watch
 
 
@@ -186,6 +187,15 @@ async def stop_runs(token: str) -> None:
     _STOPS.setdefault(token, threading.Event()).set()
 
 
+def epoch_events(out: Path):
+    """execute's progress on a worker: each finished epoch of the run at `out` (its path under --out) as a Dask event,
+    which the sweep's client receives."""
+    from distributed import get_worker
+    worker = get_worker()
+    return lambda epoch, step, steps: worker.log_event(PROGRESS, {"out": str(out), "epoch": epoch, "step": step,
+                                                                   "steps": steps})
+
+
 def run_notebook(text: str):
     """The run notebook: this worker's own copy when it is the sweep's (its path then shows in the executed
     notebook), else the sweep's text."""
@@ -206,12 +216,12 @@ def run_task(token: str, params: dict, out: Path, notebook: Path, timeout: int, 
     stop = _STOPS.setdefault(token, threading.Event())
     if stop.is_set():
         return {"status": "interrupted", "reason": ""}
-    source = run_notebook(source)
+    source, progress = run_notebook(source), epoch_events(out)
     if sees(probe):  # a retry after its worker died: that worker's kernel holds the run lock for about 1 s more
         if not wait_for_locks(out.parent, [(None, params, out)], lock_wait, stop):
             for p in stale_files(out.parent, notebook.stem, params):  # e.g. the dead worker's temporary notebook
                 p.unlink(missing_ok=True)
-        status, reason = execute(params, out, notebook, timeout, stop, source)
+        status, reason = execute(params, out, notebook, timeout, stop, source, progress)
         if status == "interrupted":  # its kernel died of SIGTERM before it could remove its lock file
             locks.clear(locks.lock_path(out))
         return {"status": status, "reason": reason}
@@ -219,7 +229,7 @@ def run_task(token: str, params: dict, out: Path, notebook: Path, timeout: int, 
         here, executed = Path(tmp) / out.name, Path(tmp) / notebook.name
         if record:
             records.write_json(here, record)
-        status, reason = execute(params, here, executed, timeout, stop, source)
+        status, reason = execute(params, here, executed, timeout, stop, source, progress)
         return {"status": status, "reason": reason, "record": records.read(here),
                 "notebook": executed.read_text() if executed.exists() else None}
 

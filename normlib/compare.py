@@ -39,7 +39,7 @@ METRIC = ("final_acc", "final accuracy")  # the report's default metric (the cel
 
 def numbers(rec: dict) -> list:
     """The record's history without its timings: what a bit-identical rerun must reproduce."""
-    return [{k: v for k, v in h.items() if k not in TIMINGS} for h in rec["history"]]
+    return records.untimed(rec["history"])
 
 
 def field_words(field: str) -> str:

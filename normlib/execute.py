@@ -1,23 +1,61 @@
-"""One notebook through papermill: a run of notebooks/run.ipynb into its record and executed notebook, each written
-under a temporary name and renamed, with a failed record that names the reason when the run fails."""
+"""Notebook execution, in one place: the notebooks' paths, the kernel's arguments, the parameters papermill injects,
+why an execution failed, and temporary notebooks. A run of notebooks/run.ipynb goes into its record and executed
+notebook, each written under a temporary name and renamed, with a failed record that names the reason when the run
+fails; the summary notebook goes into a grid's summary.ipynb, which normlib.report.render turns into its page."""
+import ast
 import os
+import re
 import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from . import config, locks, records
-from .grid import literal_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_NOTEBOOK = ROOT / "notebooks" / "run.ipynb"
+SUMMARY_NOTEBOOK = ROOT / "notebooks" / "summary.ipynb"
 # the kernel's own log (e.g. a warning per kernel that it talks over loopback TCP) is not the run's: a run's errors
 # reach the sweep from its notebook's outputs, and a kernel that dies as DeadKernelError
 KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
+EPOCH_LINE = re.compile(r"epoch (\d+): step (\d+)/(\d+),")  # the line normlib.runner.run prints after each epoch
 
 
 class RenderError(RuntimeError):
-    """The summary notebook failed; its executed copy shows where."""
+    """The summary notebook failed (or its page could not be written); its executed copy shows where."""
+
+
+def literal_parameters(params: dict) -> dict:
+    """params, after checking that papermill injects every value as a plain literal that reads back as itself."""
+    from papermill.translators import translate_parameters
+    code = translate_parameters("python3", "python", params, "Parameters")
+    for node in ast.parse(code).body:
+        name = node.targets[0].id if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) else None
+        try:
+            ok = name in params and ast.literal_eval(node.value) == params[name]
+        except ValueError:  # not a literal, e.g. float('nan')
+            ok = False
+        if not ok:
+            raise ValueError(f"{ast.unparse(node)[:80]}: not a plain literal; allowed int, finite float, bool, str")
+    return params
+
+
+class EpochLines:
+    """papermill's stdout_file for a run: calls progress(epoch, step, steps) for each epoch line of the kernel's
+    stdout, as it arrives (text comes in chunks that may split a line)."""
+
+    def __init__(self, progress):
+        self.progress, self.partial = progress, ""
+
+    def write(self, text: str) -> None:
+        *lines, self.partial = (self.partial + text).split("\n")
+        for line in lines:
+            m = EPOCH_LINE.match(line)
+            if m:
+                self.progress(*map(int, m.groups()))
+
+    def flush(self) -> None:
+        pass
 
 
 def temp_notebook(notebook: Path) -> Path:
@@ -103,9 +141,9 @@ def stop_kernels_on(stop: threading.Event, kernels: list):
 
 
 def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: threading.Event = None,
-            source=RUN_NOTEBOOK) -> tuple:
+            source=RUN_NOTEBOOK, progress=None) -> tuple:
     """Run one notebook (`source`: a path or a NotebookNode) through papermill into a temporary file, then rename it
-    to `notebook`.
+    to `notebook`; progress(epoch, step, steps), if given, is called as each epoch of the run ends.
 
     Returns (status, reason): ('ok', ''), ('failed', reason) after writing a failed record (never over a complete
     record of these parameters: that stays, and the reason says so), ('skipped', reason) when
@@ -120,7 +158,8 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
         with stop_kernels_on(stop, kernels):
             pm.execute_notebook(source, str(tmp), parameters=literal_parameters({**params, "out": str(out)}),
                                 progress_bar=False, execution_timeout=timeout or None, kernel_name="python3",
-                                extra_arguments=KERNEL_ARGS, kernel_manager_class=kernel_manager_class(kernels))
+                                extra_arguments=KERNEL_ARGS, kernel_manager_class=kernel_manager_class(kernels),
+                                stdout_file=EpochLines(progress) if progress else None)
     except Exception as e:  # the run's own exception, a dead kernel, a cell timeout, a kernel that did not start
         ename, error = getattr(e, "ename", type(e).__name__), failure_reason(e, timeout)
     if stop is not None and stop.is_set() and error:
@@ -136,3 +175,21 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
     if not error:
         return "ok", ""
     return record_failure(params, out, notebook, error, started)
+
+
+def summary(name: str, folder: Path, extra: str = "") -> Path:
+    """Execute the summary notebook on a grid's records (and the `extra` grids beside it, comma-separated) into
+    <folder>/summary.ipynb; RenderError naming the reason and the notebook when it fails."""
+    import papermill as pm
+    executed = folder / "summary.ipynb"
+    tmp = temp_notebook(executed)
+    try:
+        pm.execute_notebook(str(SUMMARY_NOTEBOOK), str(tmp),
+                            parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
+                            progress_bar=False, kernel_name="python3", extra_arguments=KERNEL_ARGS)
+    except Exception as e:
+        if tmp.exists():
+            os.replace(tmp, executed)
+        raise RenderError(f"{failure_reason(e, 0)}  (notebook: {executed})") from None
+    os.replace(tmp, executed)
+    return executed

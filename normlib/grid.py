@@ -7,17 +7,18 @@ touches the data last: the params file (unknown keys with the closest name, dupl
 with batch size 1, groups vs width), the output folder, CUDA when a run asks for it, and only then the data itself
 (missing, or a cache whose checksum fails) and each run against the images it really has. Each problem is one line
 naming the field, the value and what is allowed. Values reach the notebook only as plain literals (int, finite
-float, bool, str), checked by parsing papermill's injected cell; nothing in a params file is evaluated as code.
+float, bool, str), checked by normlib.execute.literal_parameters; nothing in a params file is evaluated as code.
 """
-import ast
 import itertools
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from . import config
+from .execute import literal_parameters
 
 GRID_KEYS = {"description": str, "base": str, "jobs": int, "fixed": dict, "grid": dict}
 RUN_NAME_PREFIX = {"norm": "", "activation": "", "batch_size": "bs", "num_blocks": "blocks", "lr_scaling": "lr-"}
@@ -55,21 +56,6 @@ def check_parameter(key, value) -> str:
     if key == "out":
         return f"out={_short(value)}: set by the sweep (one record per run under --out); remove it"
     return config.check_value(key, value, [n for n in config.FIELDS if n != "out"])
-
-
-def literal_parameters(params: dict) -> dict:
-    """params, after checking that papermill injects every value as a plain literal that reads back as itself."""
-    from papermill.translators import translate_parameters
-    code = translate_parameters("python3", "python", params, "Parameters")
-    for node in ast.parse(code).body:
-        name = node.targets[0].id if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) else None
-        try:
-            ok = name in params and ast.literal_eval(node.value) == params[name]
-        except ValueError:  # not a literal, e.g. float('nan')
-            ok = False
-        if not ok:
-            raise GridError(f"{ast.unparse(node)[:80]}: not a plain literal; allowed int, finite float, bool, str")
-    return params
 
 
 def run_id(varied: dict) -> str:
@@ -171,7 +157,10 @@ def load_grid(path) -> dict:
     if errors:
         raise GridError("\n".join(errors))
     for _, params in runs:
-        literal_parameters(params)
+        try:
+            literal_parameters(params)
+        except ValueError as e:
+            raise GridError(str(e)) from None
     return {"name": path.stem, "description": spec.get("description", ""), "jobs": spec.get("jobs"), "runs": runs}
 
 
@@ -243,7 +232,17 @@ def check_devices(runs: list, cluster: str = "") -> None:
                             + (f", cuda, cuda:0..{n - 1}" if n else ""))
 
 
-def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, cluster="") -> dict:
+@dataclass(frozen=True)
+class Plan:
+    """A checked grid, ready to run: runs [(run id, params)] into folder (<out>/<name>), `jobs` at once."""
+    name: str
+    description: str
+    runs: list
+    folder: Path
+    jobs: int
+
+
+def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, cluster="") -> Plan:
     """Every check of the input, in order, creating nothing; the grid with its folder and job count, or GridError.
     cluster: where the runs go, as normlib.cluster.check names it ('' this machine, 'gpus', 'remote')."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
@@ -258,4 +257,5 @@ def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, clu
     check_devices(grid["runs"], cluster)  # needs no data: before the data check, which may decode and cache it
     check_data(grid["runs"], str(grid_path))
     threads = max(config.RunConfig(**p).threads for _, p in grid["runs"])  # each run's own, fixed count
-    return {**grid, "folder": folder, "jobs": jobs or grid["jobs"] or max(1, (os.cpu_count() or 1) // threads)}
+    return Plan(grid["name"], grid["description"], grid["runs"], folder,
+                jobs or grid["jobs"] or max(1, (os.cpu_count() or 1) // threads))

@@ -1,6 +1,6 @@
 """Processes of a sweep: signals, temporary files a killed sweep left, run locks held by others. The policy (one
-sweep per grid folder, run locks held by kernels, never killing what it did not start) is in normlib/sweep.py's
-docstring; each run stops its own kernel (normlib.execute.stop_kernels_on)."""
+sweep per grid folder, run locks held by kernels, never killing what it did not start) is in docs/sweep.md; each run
+stops its own kernel (normlib.execute.stop_kernels_on)."""
 import os
 import signal
 import threading
@@ -37,7 +37,7 @@ def stop_on_signals(stop: threading.Event):
 def stale_files(runs_dir: Path, rid: str, params: dict) -> list:
     """The temporary files a killed process left behind for one run (and its checkpoint once it is finished), or []
     while a process holds its lock. A finished run whose notebook is incomplete is executed again by the sweep
-    (normlib.sweep.notebook_complete), so its temporary notebook is not kept either."""
+    (normlib.execute.notebook_complete), so its temporary notebook is not kept either."""
     out = runs_dir / f"{rid}.json"
     if locks.is_locked(out):
         return []

@@ -9,6 +9,7 @@ from .provenance import environment
 SCHEMA = 1
 REPORTS = Path(__file__).resolve().parents[1] / "reports"  # the repository's reports root: one folder per grid
 REQUIRED = ("schema", "status", "params", "history", "provenance")
+TIMINGS = ("train_seconds", "eval_seconds")  # an epoch's wall times: the only entries that differ between reruns
 
 
 def now() -> str:
@@ -50,6 +51,12 @@ def is_done(rec: dict, params: dict) -> bool:
         return full(rec["params"]) == full(params) and epochs == list(range(1, len(epochs) + 1)) and epochs != []
     except (TypeError, KeyError):  # a record from another version of the parameters
         return False
+
+
+def untimed(history: list) -> list:
+    """A run's history without its timings: what a rerun of the run on the same machine type reproduces bit for
+    bit."""
+    return [{k: v for k, v in h.items() if k not in TIMINGS} for h in history]
 
 
 def failed(params: dict, error: str, started: str = None, **extra) -> dict:

@@ -32,6 +32,64 @@ def load_checkpoint(ckpt: Path, cfg: RunConfig):
     return state
 
 
+class Checkpoint:
+    """A run's checkpoint `<out>.ckpt.pt` (none without `out`): the state the run resumes from, with its start and the
+    wall time of its interrupted attempts, and a save after every epoch."""
+
+    def __init__(self, cfg: RunConfig, started: str, t0: float):
+        self.cfg, self.t0 = cfg, t0
+        self.path = checkpoint_path(cfg.out) if cfg.out else None
+        if self.path:
+            self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)  # half a save by a killed process
+        self.resume = load_checkpoint(self.path, cfg) if self.path else None
+        self.started = self.resume.get("started", started) if self.resume else started
+        self.before = self.resume.get("wall_seconds", 0.0) if self.resume else 0.0
+        self.resumed_at = len(self.resume["history"]) if self.resume else 0  # train() extends that list in place
+
+    def wall_seconds(self) -> float:
+        return self.before + time.perf_counter() - self.t0
+
+    def save(self, state: dict) -> None:
+        if self.path:
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            torch.save({**state, "params": self.cfg.dict(), "started": self.started,
+                        "wall_seconds": self.wall_seconds()}, tmp)
+            os.replace(tmp, self.path)  # atomic: a kill leaves the previous checkpoint or this one
+
+
+def load_parts(cfg: RunConfig) -> tuple:
+    """(data, its train/test/val parts) of a run; ParameterError when the run does not fit the images there are."""
+    try:
+        data = datalib.load(cfg.data)
+    except (FileNotFoundError, ValueError) as e:  # data.py's own messages name the field and what is allowed
+        raise config.ParameterError(" ".join(str(e).split())) from None
+    errors = config.check_combination(cfg, len(data.train_y), len(data.test_y))  # against the images there are
+    if errors:
+        raise config.ParameterError(f"data={data.source!r}: " + "; ".join(errors))
+    return data, datalib.splits(data, cfg.train_size, cfg.test_size, cfg.val_size, cfg.subset_seed)
+
+
+def end_of_epoch(state: dict, total: int, checkpoint: Checkpoint) -> None:
+    """After each epoch: one line (normlib.execute.EPOCH_LINE reads it for the sweep's progress), then a save."""
+    h = state["history"][-1]
+    print(f"epoch {h['epoch']}: step {h['step']}/{total}, train loss {h['train_loss']:.4f}, test accuracy "
+          f"{h['test_acc']:.2f}% ({h['train_seconds'] + h['eval_seconds']:.0f} s)", flush=True)
+    checkpoint.save(state)
+
+
+def record(cfg: RunConfig, data, parts: dict, result: dict, checkpoint: Checkpoint) -> dict:
+    """The record of a finished run."""
+    hist = result["history"]
+    return {"schema": records.SCHEMA, "status": "ok", "error": None, "params": cfg.dict(),
+            "effective_lr": cfg.effective_lr, "steps": result["steps"],
+            "images": {k: len(v[1]) for k, v in parts.items()},
+            "final_acc": hist[-1]["test_acc"], "best_acc": max(h["test_acc"] for h in hist), "history": hist,
+            "provenance": {**provenance.provenance(pick_device(cfg.device), data), "started": checkpoint.started,
+                           "ended": records.now(), "wall_seconds": checkpoint.wall_seconds(),
+                           "resumed_at_epoch": checkpoint.resumed_at, "compile": result["compile"],
+                           "compile_fallback": result["compile_fallback"]}}
+
+
 def run(params) -> dict:
     """Validate, load data, train (resuming from the run's checkpoint if any) and return the run record.
 
@@ -41,55 +99,18 @@ def run(params) -> dict:
     the CPU, timings aside), and writes the record atomically, then removes the checkpoint."""
     cfg = params if isinstance(params, RunConfig) else config.validate(dict(params))
     started, t0 = records.now(), time.perf_counter()
-    try:
-        data = datalib.load(cfg.data)
-    except (FileNotFoundError, ValueError) as e:  # data.py's own messages name the field and what is allowed
-        raise config.ParameterError(" ".join(str(e).split())) from None
-    errors = config.check_combination(cfg, len(data.train_y), len(data.test_y))  # against the images there are
-    if errors:
-        raise config.ParameterError(f"data={data.source!r}: " + "; ".join(errors))
-    parts = datalib.splits(data, cfg.train_size, cfg.test_size, cfg.val_size, cfg.subset_seed)
-    ckpt = checkpoint_path(cfg.out) if cfg.out else None
+    data, parts = load_parts(cfg)
     with locks.run_lock(cfg.out) if cfg.out else nullcontext():
-        if cfg.out:
-            existing = records.read(cfg.out)
-            if records.is_done(existing, cfg.dict()):
-                print(f"out={cfg.out!r} already holds a complete record of these parameters: not training again "
-                      f"(delete it to rerun)", file=sys.stderr)
-                return existing
-            ckpt.with_name(ckpt.name + ".tmp").unlink(missing_ok=True)  # half a save by a killed process
-        resume = load_checkpoint(ckpt, cfg) if ckpt else None
-        if resume:
-            started = resume.get("started", started)
-        before = resume.get("wall_seconds", 0.0) if resume else 0.0  # wall time of the interrupted attempts
-        resumed_at = len(resume["history"]) if resume else 0  # train() extends that list in place
-
-        def save(state):
-            tmp = ckpt.with_name(ckpt.name + ".tmp")
-            torch.save({**state, "params": cfg.dict(), "started": started,
-                        "wall_seconds": before + time.perf_counter() - t0}, tmp)
-            os.replace(tmp, ckpt)  # atomic: a kill leaves the previous checkpoint or this one
-
+        existing = records.read(cfg.out) if cfg.out else None
+        if records.is_done(existing, cfg.dict()):
+            print(f"out={cfg.out!r} already holds a complete record of these parameters: not training again "
+                  f"(delete it to rerun)", file=sys.stderr)
+            return existing
+        checkpoint = Checkpoint(cfg, started, t0)
         total = total_steps(cfg, len(parts["train"][1]))
-
-        def on_epoch(state):
-            h = state["history"][-1]
-            print(f"epoch {h['epoch']}: step {h['step']}/{total}, train loss {h['train_loss']:.4f}, test accuracy "
-                  f"{h['test_acc']:.2f}% ({h['train_seconds'] + h['eval_seconds']:.0f} s)", flush=True)
-            if ckpt:
-                save(state)
-
-        result = train(cfg, parts, resume, on_epoch)
-        hist = result["history"]
-        rec = {"schema": records.SCHEMA, "status": "ok", "error": None, "params": cfg.dict(),
-               "effective_lr": cfg.effective_lr, "steps": result["steps"],
-               "images": {k: len(v[1]) for k, v in parts.items()},
-               "final_acc": hist[-1]["test_acc"], "best_acc": max(h["test_acc"] for h in hist), "history": hist,
-               "provenance": {**provenance.provenance(pick_device(cfg.device), data), "started": started,
-                              "ended": records.now(), "wall_seconds": before + time.perf_counter() - t0,
-                              "resumed_at_epoch": resumed_at, "compile": result["compile"],
-                              "compile_fallback": result["compile_fallback"]}}
+        result = train(cfg, parts, checkpoint.resume, lambda state: end_of_epoch(state, total, checkpoint))
+        rec = record(cfg, data, parts, result, checkpoint)
         if cfg.out:
             records.write_json(cfg.out, rec)
-            ckpt.unlink(missing_ok=True)
+            checkpoint.path.unlink(missing_ok=True)
     return rec

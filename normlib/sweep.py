@@ -1,47 +1,7 @@
 """Expand a params grid into papermill runs of notebooks/run.ipynb, resumable and isolated, then render the report.
 
-usage: python -m normlib.sweep params/quick.yaml [--out reports] [--jobs N] [--timeout S] [--lock-wait S]
-                                                  [--no-report | --report-only [--extra G1,G2]]
-                                                  [--gpus N [--runs-per-gpu K] | --scheduler ADDRESS |
-                                                   --scheduler-file PATH] [--no-shared-out]
-
-Exit status: 0 every run of the grid has a complete record (and the report was rendered); 1 some run failed or was
-skipped, or the report failed (a summary says which and why); 2 bad input: nothing was run and nothing written;
-130 / 143 interrupted by SIGINT / SIGTERM (rerun the same command to resume).
-
-Bad input (exit 2, nothing written): see normlib/grid.py, which checks everything before the first write.
-
-Resuming. A run is skipped when its record is complete and of the same parameters; it is run again when its record is
-missing, half-written, failed or of other parameters, and then resumes from its per-epoch checkpoint
-`runs/<run>.json.ckpt.pt` at its last finished epoch. Records, checkpoints, executed notebooks and the report are
-written under a temporary name and renamed; temporary files left by a killed sweep are removed by the next one. A
-finished run whose executed notebook is missing or was cut short (a kill between its record and the end of
-papermill) has its notebook executed again: its kernel finds the complete record and shows it without training, so
-every run's notebook is whole. As a last guard, normlib.runner.run returns an existing complete record of the same
-parameters instead of training again.
-
-Where runs execute (normlib/cluster.py). On a Dask cluster: by default one started inside the sweep process, whose
-`jobs` slots run `jobs` notebooks at once on this machine; with --gpus one worker process per GPU of this machine;
-with --scheduler / --scheduler-file an existing cluster. A worker that sees --out writes there; any other returns the
-record and notebook for the sweep to write. A worker that dies mid-run has its run retried on another worker.
-
-Isolation. A run that fails (an exception, a non-finite loss, out of memory, a dead kernel, a cell past --timeout) gets
-a failed record with the reason and its executed notebook showing the error; the other runs go on.
-
-Concurrency and orphaned kernels (the policy):
-- One sweep per grid folder: a sweep holds an flock on `<out>/<grid>/.sweep.lock`; a second sweep of the same folder
-  stops at once (exit 1), naming the holder's pid.
-- Each run's lock `runs/.<run>.json.lock` is held by the kernel that trains it (normlib.runner.run), not by the sweep,
-  so it lives exactly as long as the training process, even after the sweep is SIGKILLed. Such orphaned kernels stop
-  on their own: ipykernel's parent poller exits a kernel within about a second of its parent's death, and the OS
-  then releases its lock. A rerun therefore WAITS (up to --lock-wait seconds, default 30) for run locks held by other
-  processes, then re-reads their records (an orphan may just have finished the run); a run still locked after that is
-  SKIPPED, neither run a second time nor killed: the sweep names it with the holder's pid and exits 1. It never kills
-  processes it did not start: a holder may be a notebook someone runs by hand, and a pid in a lock file may have been
-  reused by an unrelated process since.
-- SIGINT / SIGTERM: the sweep starts no more runs, stops the kernels of its runs (each run SIGTERMs its own kernel,
-  on whichever worker it runs), writes no failed record for them (they are unfinished, not failed: the rerun resumes
-  them from their checkpoints), deletes their temporary notebooks and exits 130 / 143. A second signal exits at once.
+`python -m normlib.sweep --help` gives the options, where runs execute and the exit statuses; docs/sweep.md gives
+what a sweep guarantees (resuming, isolation, locks, signals, orphaned kernels).
 """
 import argparse
 import os
@@ -49,37 +9,38 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cluster, locks, records
-from .execute import RenderError, execute, notebook_complete  # noqa: F401  (execute: the tests' entry to one run)
-from .grid import GridError, load_grid, plan
+from . import cluster, execute, locks, records
+from .grid import GridError, Plan, load_grid, plan
 from .processes import SIGNAL_EXIT, clean_stale, stop_on_signals, wait_for_locks
-from .records import REPORTS  # the default --out, whatever the current folder: the summary notebook's default too
+
 LOCK_WAIT = 30.0  # seconds a rerun waits for run locks of other processes (orphaned kernels exit within ~1 s)
 STOP_GRACE = 60.0  # seconds an interrupted sweep waits for its stopped kernels' threads before exiting anyway
+SHOWN = 3  # runs in flight named on the progress bar (the rest are counted)
 
 
 def render(name: str, folder: Path, extra: str = "") -> Path:
-    """normlib.report.render.render, imported when a report is rendered: the sweep itself needs no plotting stack."""
-    from .report.render import render as render_report
-    return render_report(name, folder, extra)
+    """The report: the summary notebook executed on a grid's records (normlib.execute.summary), then its page
+    (normlib.report.render, imported here: the sweep itself needs no plotting stack)."""
+    from .report.render import write_page
+    return write_page(execute.summary(name, folder, extra), name)
 
 
-def sweep(grid_path, out_root="reports", jobs=None, timeout=0, report=True, lock_wait=LOCK_WAIT, scheduler=None,
-          scheduler_file=None, gpus=None, runs_per_gpu=1, shared_out=True) -> int:
+def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=True, lock_wait=LOCK_WAIT,
+          scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, shared_out=True) -> int:
     """Run every run of a grid that has no complete record, then render the report. Returns the exit status (see
-    the module docstring); GridError (before anything is written) on bad input or a cluster out of reach. Where the
-    runs go: normlib.cluster.connect; shared_out=False: workers never write under --out, even where they see it."""
+    --help); GridError (before anything is written) on bad input or a cluster out of reach. Where the runs go:
+    normlib.cluster.connect; shared_out=False: workers never write under --out, even where they see it."""
     where = cluster.check(scheduler, scheduler_file, gpus, runs_per_gpu, jobs)
     g = plan(grid_path, out_root, jobs, timeout, lock_wait, where)
-    folder, runs_dir, name = g["folder"], g["folder"] / "runs", g["name"]
     stop = threading.Event()
-    with cluster.connect(scheduler, scheduler_file, gpus, runs_per_gpu, g["jobs"]) as client:
-        runs_dir.mkdir(parents=True, exist_ok=True)  # the first write
+    with cluster.connect(scheduler, scheduler_file, gpus, runs_per_gpu, g.jobs) as client:
+        (g.folder / "runs").mkdir(parents=True, exist_ok=True)  # the first write
         try:
-            with stop_on_signals(stop), locks.lock(folder / ".sweep.lock", f"grid {name!r} in {folder}"):
-                code = _sweep(g, folder, runs_dir, timeout, lock_wait, stop, client, shared_out)
+            with stop_on_signals(stop), locks.lock(g.folder / ".sweep.lock", f"grid {g.name!r} in {g.folder}"):
+                code = run_grid(g, timeout, lock_wait, stop, client, shared_out)
         except locks.Locked as e:
             print(f"error: {e}: wait for that sweep to finish or stop it, then rerun", file=sys.stderr)
             return 1
@@ -87,78 +48,181 @@ def sweep(grid_path, out_root="reports", jobs=None, timeout=0, report=True, lock
         return SIGNAL_EXIT.get(getattr(stop, "signum", None), 1)
     if report:
         try:
-            render(name, folder)
-        except RenderError as e:
+            render(g.name, g.folder)
+        except execute.RenderError as e:
             print(f"REPORT FAILED: {e}", file=sys.stderr)
             return 1
     return code
 
 
-def _sweep(g: dict, folder: Path, runs_dir: Path, timeout: int, lock_wait: float, stop: threading.Event, client,
-           shared_out: bool = True):
-    """The runs of a planned grid under its sweep lock, on the cluster of `client`; the exit status, or None when
-    interrupted."""
-    from tqdm.auto import tqdm
-    tqdm.monitor_interval = 0  # no monitor thread: with a dead parent's stdout it deadlocked on tqdm's write lock
-    name, runs = g["name"], g["runs"]
-    removed = clean_stale(folder, runs)
-    if removed:
-        print(f"removed {removed} temporary file(s) left by an interrupted sweep")
-    records.write_json(folder / "grid.json", {"name": name, "description": g["description"],
-                                              "runs": [{"run_id": i, "params": p} for i, p in runs]})
-    todo = [(rid, params, runs_dir / f"{rid}.json") for rid, params in runs]
+# ---------------------------------------------------------------- what to run
+
+@dataclass
+class Todo:
+    """A grid's runs [(run id, params, out)] to execute now (`again`: finished runs among them whose notebook is
+    executed again), those skipped as another process holds them ({run id: reason}), and how many were complete."""
+    pending: list
+    again: list
+    skipped: dict
+    before: int
+
+
+def resume_plan(g: Plan, lock_wait: float, stop: threading.Event) -> Todo:
+    """Which runs to execute: those without a complete record of their parameters, once run locks held by other
+    processes are free (or lock_wait has passed: those are skipped), plus finished runs whose notebook a kill cut
+    short (executing it again only reads back the record: no training)."""
+    runs_dir = g.folder / "runs"
+    todo = [(rid, params, runs_dir / f"{rid}.json") for rid, params in g.runs]
     pending = [r for r in todo if not records.is_done(records.read(r[2]), r[1])]
     held = wait_for_locks(runs_dir, pending, lock_wait, stop)
     pending = [r for r in pending if not records.is_done(records.read(r[2]), r[1])]  # an orphan may have finished it
     skipped = {r[0]: f"its run lock is held by pid {locks.lock_holder(locks.lock_path(r[2])) or '?'} (another "
                      f"process is running it); rerun when that process has finished" for r in held if r in pending}
     pending = [r for r in pending if r[0] not in skipped]
-    before = len(runs) - len(pending) - len(skipped)
-    # a finished run whose notebook a kill cut short: executing it again only reads back its record (no training)
-    partial = [r for r in todo if r not in pending and r[0] not in skipped
-               and not notebook_complete(runs_dir / f"{r[0]}.ipynb")]
-    if partial:
-        print(f"executing the notebooks of {len(partial)} finished run(s) again: theirs were cut short or missing")
-        pending += partial
-    failures, done, unfinished, renotebooked = {}, [], [], []
+    again = [r for r in todo if r not in pending and r[0] not in skipped
+             and not execute.notebook_complete(runs_dir / f"{r[0]}.ipynb")]
+    if again:
+        print(f"executing the notebooks of {len(again)} finished run(s) again: theirs were cut short or missing")
+    return Todo(pending + again, again, skipped, len(todo) - len(pending) - len(skipped))
+
+
+# ---------------------------------------------------------------- progress
+
+@dataclass
+class Outcomes:
+    """What became of a sweep's runs, by run id."""
+    done: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    interrupted: list = field(default_factory=list)
+
+
+class Distinct:
+    """stdout for the bar: a redraw identical to the one before it is dropped, so a captured log shows each state
+    once (tqdm redraws when closing, and after a change that does not show, such as a notebook executed again)."""
+
+    def __init__(self, out):
+        self.out, self.last = out, None
+
+    def write(self, text: str) -> None:
+        shown = text.strip()  # tqdm pads a redraw with spaces to cover a longer one before it
+        if shown and shown == self.last:
+            return
+        self.last = shown or self.last
+        self.out.write(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def __getattr__(self, name):  # encoding, isatty, ...: the stream's own
+        return getattr(self.out, name)
+
+
+class Progress:
+    """The sweep's bar: finished runs plus the finished share of each run in flight, so that its rate and ETA count
+    the work in flight; its postfix names the runs in flight with their epoch. Each change is drawn once. Epochs
+    arrive as Dask events (normlib.cluster.PROGRESS) in the client's thread, runs' ends in the sweep's: hence a lock."""
+    BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} runs [{elapsed}<{remaining}{postfix}]"
+
+    def __init__(self, name: str, todo: Todo, total: int):
+        from tqdm.auto import tqdm
+        tqdm.monitor_interval = 0  # no monitor thread: with a dead parent's stdout it deadlocked on tqdm's write lock
+        self.todo, self.outcomes, self.lock = todo, Outcomes(skipped=dict(todo.skipped)), threading.Lock()
+        self.mine = {str(r[2]): r[0] for r in todo.pending if r not in todo.again}  # out -> run id: runs that train
+        self.running, self.ended_ids = {}, set()  # run id -> (epoch, share of its steps done); runs that ended
+        self.bar = tqdm(total=total, initial=todo.before, desc=name, unit="run", file=Distinct(sys.stdout),
+                        bar_format=self.BAR)
+
+    def epoch(self, event) -> None:
+        """A Dask event (time, {"out", "epoch", "step", "steps"}) of a finished epoch; other sweeps' are ignored."""
+        msg = event[1]
+        rid = self.mine.get(msg.get("out"))
+        if rid is None:
+            return
+        with self.lock:
+            if rid in self.ended_ids:  # an event that arrived after the run's end
+                return
+            _, before = self.running.get(rid, (0, 0.0))
+            self.running[rid] = (msg["epoch"], min(1.0, msg["step"] / max(1, msg["steps"])))
+            self._draw(self.running[rid][1] - before)
+
+    def ended(self, run: tuple, status: str, reason: str) -> None:
+        """A run's end, as normlib.cluster.run_all reports it."""
+        rid, again = run[0], run in self.todo.again  # again: its record was complete already, not a run done now
+        with self.lock:
+            _, share = self.running.pop(rid, (0, 0.0))
+            self.ended_ids.add(rid)
+            if status == "ok" and not again:
+                self.outcomes.done.append(rid)
+            elif status in ("failed", "skipped"):
+                getattr(self.outcomes, status)[rid] = reason
+            elif status == "interrupted":
+                self.outcomes.interrupted.append(rid)
+            self._draw(0 if status == "interrupted" else (not again) - share)  # an interrupted run keeps its share
+
+    def _draw(self, delta: float) -> None:
+        running = [f"{rid} epoch {epoch}" for rid, (epoch, _) in sorted(self.running.items())]
+        shown = ", ".join(running[:SHOWN]) + (f" +{len(running) - SHOWN}" if len(running) > SHOWN else "")
+        self.bar.set_postfix_str(f"failed {len(self.outcomes.failed)}" + (f"; running {shown}" if shown else ""),
+                                 refresh=False)
+        if delta:
+            self.bar.update(delta)  # draws the bar once (tqdm's mininterval permitting)
+        else:
+            self.bar.refresh()
+
+    def close(self) -> None:
+        with self.lock:
+            self.bar.close()
+
+
+# ---------------------------------------------------------------- the runs
+
+def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, client, shared_out: bool = True):
+    """The runs of a planned grid under its sweep lock, on the cluster of `client`; the exit status, or None when
+    interrupted."""
+    removed = clean_stale(g.folder, g.runs)
+    if removed:
+        print(f"removed {removed} temporary file(s) left by an interrupted sweep")
+    records.write_json(g.folder / "grid.json", {"name": g.name, "description": g.description,
+                                                "runs": [{"run_id": i, "params": p} for i, p in g.runs]})
+    todo = resume_plan(g, lock_wait, stop)
     link = cluster.dashboard(client)
     if link:
         print(f"dask dashboard: {link}", flush=True)
-    if pending:
+    if todo.pending:
         cluster.wait_for_a_worker(client, stop)
-    bar = tqdm(total=len(runs), initial=before, desc=name, unit="run", file=sys.stdout)
-
-    def report(item, status, reason):
-        rid = item[0]
-        again = item in partial  # its record was complete already: not a run done now
-        {"ok": renotebooked if again else done, "interrupted": unfinished}.get(status, []).append(rid)
-        if status == "failed":
-            failures[rid] = reason
-        elif status == "skipped":
-            skipped[rid] = reason
-        bar.update(status != "interrupted" and not again)
-        bar.set_postfix(failed=len(failures))
-
-    stuck = cluster.run_all(client, pending, report, stop, STOP_GRACE, timeout, lock_wait,
-                            cluster.probe(folder) if shared_out else None)
-    bar.close()
-    print(f"{name}: {before + len(done)} of {len(runs)} runs done ({len(done)} now), {len(failures)} failed, "
-          f"{len(skipped)} skipped" + (f", {len(unfinished)} interrupted" if stop.is_set() else ""))
-    for rid, reason in failures.items():
-        print(f"FAILED {rid}: {reason}  (notebook: {runs_dir / rid}.ipynb)")
-    for rid, reason in skipped.items():
-        print(f"SKIPPED {rid}: {reason}")
+    progress = Progress(g.name, todo, len(g.runs))
+    client.subscribe_topic(cluster.PROGRESS, progress.epoch)
+    try:
+        stuck = cluster.run_all(client, todo.pending, progress.ended, stop, STOP_GRACE, timeout, lock_wait,
+                                cluster.probe(g.folder) if shared_out else None)
+    finally:
+        client.unsubscribe_topic(cluster.PROGRESS)
+        progress.close()
+    summarize(g, todo.before, progress.outcomes, stop)
     if stop.is_set():
-        print(f"interrupted by {signal.Signals(stop.signum).name}: rerun the same command to resume", flush=True)
         if stuck:  # a papermill thread that did not notice its kernel's end would block the interpreter's exit
             sys.stderr.flush()
             os._exit(SIGNAL_EXIT[stop.signum])
         return None
-    return 1 if failures or skipped else 0
+    return 1 if progress.outcomes.failed or progress.outcomes.skipped else 0
+
+
+def summarize(g: Plan, before: int, o: Outcomes, stop: threading.Event) -> None:
+    """The sweep's last lines: how many runs are done, and each failed or skipped run with its reason."""
+    print(f"{g.name}: {before + len(o.done)} of {len(g.runs)} runs done ({len(o.done)} now), {len(o.failed)} failed, "
+          f"{len(o.skipped)} skipped" + (f", {len(o.interrupted)} interrupted" if stop.is_set() else ""))
+    for rid, reason in o.failed.items():
+        print(f"FAILED {rid}: {reason}  (notebook: {g.folder / 'runs' / rid}.ipynb)")
+    for rid, reason in o.skipped.items():
+        print(f"SKIPPED {rid}: {reason}")
+    if stop.is_set():
+        print(f"interrupted by {signal.Signals(stop.signum).name}: rerun the same command to resume", flush=True)
 
 
 HELP_EPILOG = """\
 A grid's name is its params file's name: params/quick.yaml runs into OUT/quick/ (runs/, grid.json, report.html).
+What a sweep guarantees (resuming, isolation, locks, signals, orphaned kernels): docs/sweep.md.
 
 environment:
   NORMLIB_DATA   CIFAR-10 copy (a cifar-10-batches-py folder, or an image-folder folder/.tar/.tar.xz/.zip) for runs
@@ -181,11 +245,12 @@ exit status:
 """
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m normlib.sweep", description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=HELP_EPILOG)
     ap.add_argument("params", help="YAML grid, e.g. params/quick.yaml; its file name without .yaml names the grid")
-    ap.add_argument("--out", default=str(REPORTS), help=f"reports root; runs go to OUT/<grid name>/ (default {REPORTS})")
+    ap.add_argument("--out", default=str(records.REPORTS),
+                    help=f"reports root; runs go to OUT/<grid name>/ (default {records.REPORTS})")
     ap.add_argument("--jobs", type=int, default=None, help="concurrent runs (default: the grid's, else CPU cores)")
     ap.add_argument("--timeout", type=int, default=0, help="per-cell timeout in seconds (0: none)")
     ap.add_argument("--lock-wait", type=float, default=LOCK_WAIT,
@@ -202,28 +267,38 @@ def main(argv=None) -> int:
     ap.add_argument("--report-only", action="store_true", help="render the report from existing records")
     ap.add_argument("--extra", default="", help="with --report-only: other grids under OUT to add as report "
                     "sections, comma-separated (e.g. full_lr_linear,full_equal_steps)")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def report_only(params: str, out: str, extra: str) -> int:
+    """--report-only: render the report of a grid's existing records (GridError when there are none)."""
+    name = load_grid(params)["name"]
+    folder = Path(out).resolve() / name
+    if not (folder / "runs").is_dir():
+        raise GridError(f"out={out!r}: no runs of grid {name!r} in {folder}; run the sweep first")
+    for other in filter(None, extra.split(",")):
+        if not (folder.parent / other.strip() / "runs").is_dir():
+            raise GridError(f"extra={other!r}: no runs of that grid in {folder.parent}; run its sweep first")
+    render(name, folder, extra)
+    return 0
+
+
+def main(argv=None) -> int:
+    a = parser().parse_args(argv)
     try:
         if a.report_only:
-            grid = load_grid(a.params)
-            folder = Path(a.out).resolve() / grid["name"]
-            if not (folder / "runs").is_dir():
-                raise GridError(f"out={a.out!r}: no runs of grid {grid['name']!r} in {folder}; run the sweep first")
-            for other in filter(None, a.extra.split(",")):
-                if not (folder.parent / other.strip() / "runs").is_dir():
-                    raise GridError(f"extra={other!r}: no runs of that grid in {folder.parent}; run its sweep first")
-            render(grid["name"], folder, a.extra)
-            return 0
+            return report_only(a.params, a.out, a.extra)
         t0 = time.time()
-        code = sweep(a.params, a.out, a.jobs, a.timeout, not a.no_report, a.lock_wait, a.scheduler, a.scheduler_file,
-                     a.gpus, a.runs_per_gpu, not a.no_shared_out)
+        code = sweep(a.params, out_root=a.out, jobs=a.jobs, timeout=a.timeout, report=not a.no_report,
+                     lock_wait=a.lock_wait, scheduler=a.scheduler, scheduler_file=a.scheduler_file, gpus=a.gpus,
+                     runs_per_gpu=a.runs_per_gpu, shared_out=not a.no_shared_out)
         print(f"wall time: {time.time() - t0:.0f} s")
         return code
     except GridError as e:
         for line in str(e).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 2
-    except RenderError as e:
+    except execute.RenderError as e:
         print(f"REPORT FAILED: {e}", file=sys.stderr)
         return 1
 

@@ -1,11 +1,13 @@
-"""Shared fixtures: tiny synthetic data so unit tests run in seconds on two cores, and one report rendered on the
-smoke grid's records (trained in-process) plus constructed extra grids, for the section and browser tests."""
-from concurrent.futures import ThreadPoolExecutor
-
+"""Shared fixtures: tiny synthetic data so unit tests run in seconds on two cores; the smoke grid run once by the
+sweep's command (its records and notebooks), and its report rendered once with constructed extra grids, for the
+sweep, section and browser tests."""
 import pytest
 
 from constructed import EXTRA, constructed
 from normlib import data as datalib
+from sweeps import ROOT, run_sweep
+
+SMOKE = ROOT / "params" / "smoke.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -19,19 +21,17 @@ def tiny_splits(tiny):
 
 
 @pytest.fixture(scope="session")
-def reports_root(tmp_path_factory):
-    """The smoke grid run in-process (one record per run, as the sweep writes them) and constructed extra grids."""
-    from normlib import records, runner
-    from normlib.grid import load_grid
-    from normlib.report import render
+def smoke_sweep(tmp_path_factory):
+    """(reports root, the finished sweep) of `python -m normlib.sweep params/smoke.yaml --no-report`."""
     root = tmp_path_factory.mktemp("reports")
-    grid = load_grid(render.ROOT / "params" / "smoke.yaml")
-    folder = root / grid["name"]
-    records.write_json(folder / "grid.json", {"name": grid["name"], "description": grid["description"],
-                                              "runs": [{"run_id": i, "params": p} for i, p in grid["runs"]]})
-    with ThreadPoolExecutor(2) as pool:  # two single-threaded runs at a time, as the sweep's two jobs
-        list(pool.map(lambda r: runner.run({**r[1], "threads": 1, "out": str(folder / "runs" / f"{r[0]}.json")}),
-                      grid["runs"]))
+    return root, run_sweep(SMOKE, root, "--no-report")
+
+
+@pytest.fixture(scope="session")
+def reports_root(smoke_sweep):
+    """The smoke grid's folder (as the sweep wrote it) and constructed extra grids beside it."""
+    root, done = smoke_sweep
+    assert done.returncode == 0, done.stdout + done.stderr
     for name, (fixed, g) in EXTRA.items():
         constructed(root / name, fixed, g)
     return root
@@ -39,6 +39,8 @@ def reports_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def smoke_report(reports_root):
-    """The report on the smoke grid and every constructed extra grid: report.html beside the executed summary.ipynb."""
-    from normlib.report import render
-    return render.render("smoke", reports_root / "smoke", extra=",".join(EXTRA))
+    """The report on the smoke grid and every constructed extra grid, rendered by the sweep's --report-only:
+    report.html beside the executed summary.ipynb."""
+    from normlib import sweep
+    assert sweep.main([str(SMOKE), "--out", str(reports_root), "--report-only", "--extra", ",".join(EXTRA)]) == 0
+    return reports_root / "smoke" / "report.html"

@@ -24,6 +24,7 @@ def test_grid_floor_counts_training_evaluation_and_the_bn_diagnostic():
     assert RunConfig().diagnostics  # the default the floor counts
 
 
+@pytest.mark.slow
 def test_bench_command_writes_its_table(tmp_path):
     out = tmp_path / "bench"
     cmd = [sys.executable, "-m", "bench.bench", "--data", "synthetic", "--train-images", "64", "--test-images", "40",

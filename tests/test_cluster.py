@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_sweep import TINY, leftovers, run_sweep, start_sweep, statuses, wait_until, write_grid
+from sweeps import TINY, leftovers, run_sweep, start_sweep, statuses, wait_until, write_grid
 
-from normlib import cluster, locks, records, sweep
+from normlib import cluster, execute, locks, records, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ({**TINY, "epochs": 60, "threads": 1}, {"seed": [0, 1, 2]})  # 60 epochs: time to kill a worker mid-run
-
-
-def strip(rec: dict) -> list:
-    """A record's history without its timings: what must not depend on where the run ran."""
-    return [{k: v for k, v in h.items() if not k.endswith("_seconds")} for h in rec["history"]]
 
 
 def parent(pid: int) -> int:
@@ -73,6 +68,7 @@ def local_records(tmp_path_factory):
     return {p.stem: records.read(p) for p in (folder / "reports" / "cl" / "runs").glob("*.json")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shared", [True, False], ids=["in place", "returned"])
 def test_a_grid_on_a_cluster_survives_a_killed_worker_and_equals_the_local_records(tmp_path, dask_cluster,
                                                                                     local_records, shared):
@@ -99,17 +95,30 @@ def test_a_grid_on_a_cluster_survives_a_killed_worker_and_equals_the_local_recor
     text = log.read_text()
     assert "cl: 3 of 3 runs done (3 now), 0 failed, 0 skipped" in text, text[-3000:]
     assert statuses(runs) == {"seed0": "ok", "seed1": "ok", "seed2": "ok"}  # one record per run
-    assert len(list(runs.glob("*.ipynb"))) == 3 and all(sweep.notebook_complete(p) for p in runs.glob("*.ipynb"))
+    assert len(list(runs.glob("*.ipynb"))) == 3 and all(execute.notebook_complete(p) for p in runs.glob("*.ipynb"))
     for rid, local in local_records.items():
         rec = records.read(runs / f"{rid}.json")
         assert [h["epoch"] for h in rec["history"]] == list(range(1, 61))  # every epoch exactly once
-        assert strip(rec) == strip(local) and rec["final_acc"] == local["final_acc"]  # bit for bit
+        assert records.untimed(rec["history"]) == records.untimed(local["history"])  # bit for bit
+        assert rec["final_acc"] == local["final_acc"]
         assert rec["params"] == {**local["params"], "out": str(runs / f"{rid}.json")}
         resumed = rec["provenance"]["resumed_at_epoch"]
         assert resumed > 0 if (rid == killed and shared) else resumed == 0, (rid, killed, resumed)
     assert leftovers(out) == []
 
 
+def test_a_run_from_a_workers_temporary_folder_is_written_under_out(tmp_path):
+    """place: the record and notebook a worker away from --out sends back, written where a run in place writes them."""
+    out, notebook = tmp_path / "r.json", tmp_path / "r.ipynb"
+    rec = records.failed({**TINY, "out": "/worker/tmp/r.json"}, "boom", notebook="/worker/tmp/r.ipynb")
+    result = {"status": "failed", "reason": "boom", "record": rec, "notebook": '{"cells": []}'}
+    assert cluster.place(result, TINY, out, notebook) == ("failed", "boom")
+    written = records.read(out)
+    assert written["params"]["out"] == str(out) and written["notebook"] == str(notebook)
+    assert notebook.read_text() == '{"cells": []}' and leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
 def test_gpu_workers_each_see_their_own_gpu(monkeypatch):
     """--gpus: one worker process per GPU, pinned by CUDA_VISIBLE_DEVICES (the entries of this process's own list,
     as under Slurm), declaring as many GPU resources and threads as runs it takes at once."""

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from normlib import train
+from normlib import records, train
 from normlib.config import NORMS, RunConfig
 from normlib.model import Network
 
@@ -111,8 +111,7 @@ def test_a_compiled_step_that_raises_falls_back_to_eager(tiny_splits, monkeypatc
     want = train.train(cfg(norm="batch", batch_size=40, epochs=2, compile="none"), tiny_splits)
     assert got["compile_fallback"] == "RuntimeError: inductor: no C++ compiler (forced by the test)"
     assert want["compile_fallback"] is None
-    strip = lambda h: [{k: v for k, v in e.items() if not k.endswith("_seconds")} for e in h]  # noqa: E731
-    assert strip(got["history"]) == strip(want["history"])
+    assert records.untimed(got["history"]) == records.untimed(want["history"])
 
 
 def test_compilation_by_default_on_cuda_only():

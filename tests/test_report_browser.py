@@ -13,7 +13,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 WIDTH = 1000  # px: the narrowest window the page is laid out for
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (`make install` installs it)")]
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (`make browser` installs it)")]
 
 
 @pytest.fixture(scope="module")

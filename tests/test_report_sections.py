@@ -5,10 +5,11 @@ import sys
 import textwrap
 
 import nbformat
+import pytest
 
 from constructed import EXTRA, constructed
-from normlib import report
-from normlib.report import load, render, sections
+from normlib import execute, report
+from normlib.report import load, sections
 
 
 def test_batch_size_section_needs_both_norms(tmp_path):
@@ -18,7 +19,7 @@ def test_batch_size_section_needs_both_norms(tmp_path):
 
 
 def test_summary_parameters_mirror_the_report_defaults():
-    nb = nbformat.read(render.SUMMARY_NOTEBOOK, as_version=4)
+    nb = nbformat.read(execute.SUMMARY_NOTEBOOK, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params = {}
     exec(cell.source, {}, params)
@@ -27,7 +28,8 @@ def test_summary_parameters_mirror_the_report_defaults():
 
 
 def test_report_renders_every_section_without_torch(tmp_path):
-    """The report package and every section it renders import neither torch nor the executor (a fresh process)."""
+    """The report package and every section it renders import neither torch, nor notebook execution, nor the sweep
+    (a fresh process)."""
     for name, (fixed, grid) in EXTRA.items():
         constructed(tmp_path / name, fixed, grid)
     code = textwrap.dedent(f"""
@@ -35,6 +37,7 @@ def test_report_renders_every_section_without_torch(tmp_path):
         import matplotlib
         matplotlib.use("Agg")
         from normlib import report
+        from normlib.report import render
         grids = report.load_all({str(tmp_path)!r}, "c_norms", "c_lr,c_groups,c_depth")
         main = grids[0]
         items = (report.title_section(grids, "final_acc") + report.batch_size_section(main, "final_acc")
@@ -46,13 +49,15 @@ def test_report_renders_every_section_without_torch(tmp_path):
             items += (report.groups_section(g, "final_acc") + report.norms_section(g, "final_acc")
                       + report.depth_section(g, "final_acc"))
         assert len(items) > 40, len(items)
-        leaked = [m for m in ("torch", "normlib.sweep", "normlib.train", "normlib.runner") if m in sys.modules]
+        leaked = [m for m in ("torch", "papermill", "normlib.execute", "normlib.sweep", "normlib.cluster",
+                              "normlib.train", "normlib.runner") if m in sys.modules]
         assert not leaked, leaked
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_summary_notebook_renders_every_section(smoke_report):
     nb = nbformat.read(smoke_report.with_name("summary.ipynb"), as_version=4)
     outputs = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])]

@@ -39,7 +39,6 @@ def test_welch_by_hand_and_against_scipy():
     assert r["p"] == pytest.approx(st.ttest_ind(a, b, equal_var=False).pvalue)
     assert r["p_less"] == pytest.approx(st.ttest_ind(a, b, equal_var=False, alternative="less").pvalue)
     assert r["ci95"] == pytest.approx(st.t.ppf(0.975, df) * se)
-    assert stats.welch(a, b) == pytest.approx((-1.5, r["p"]))
 
 
 def test_welch_edge_cases():

@@ -3,9 +3,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_an_undeclared_parameter_is_refused_with_the_sweeps_message(tmp_path):
     out = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "run.ipynb"),
                           str(tmp_path / "out.ipynb"), "-p", "batchsize", "8", "-p", "data", "synthetic"],

@@ -1,8 +1,10 @@
 """The report on BatchNorm vs GroupNorm: records in (load), statistics (stats), the original study and its outcome
-rules (original), tables, sections, plots and text formats; never torch nor the executor. What the summary notebook
-calls is named here (the submodules keep their own names: report.load is the module)."""
+rules (original), tables, sections, plots and text formats, and the page (render); never torch, nor notebook execution
+(normlib.execute), nor the sweep. What the summary notebook calls is named here (the submodules keep their own names:
+report.load is the module)."""
 from .further_sections import bn_diagnostics_section, control_section, depth_section, groups_section, norms_section
-from .load import K, METRICS, REPORTS, Grid, load_all
+from ..records import REPORTS
+from .load import K, METRICS, Grid, load_all
 from .original import TOL
 from .pixels import pixels_section
 from .sections import (TITLE, Page, batch_size_section, key_findings, methods_section, metrics_section,

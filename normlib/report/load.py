@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from .. import records
-from ..records import REPORTS  # noqa: F401  (the repository's reports root, the summary notebook's default)
 from ..config import RunConfig
 
 METRICS = {  # per-run accuracy that tables, tests and outcomes use; the notebook's `metric` picks one

@@ -1,41 +1,26 @@
-"""The report: the summary notebook executed on a grid's records, then converted to one self-contained HTML page
+"""The report's page: an executed summary notebook (normlib.execute.summary) converted to one self-contained HTML page
 without code: nbconvert's `basic` template (the outputs, no styles or scripts) inside a small page with report.css."""
 import html
 import os
 from pathlib import Path
 
-from ..execute import KERNEL_ARGS, ROOT, RenderError, failure_reason
 from .sections import TITLE
 
-SUMMARY_NOTEBOOK = ROOT / "notebooks" / "summary.ipynb"
 CSS = Path(__file__).with_name("report.css")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # the browser fetches nothing outside the page
 
 
-def render(name: str, folder: Path, extra: str = "") -> Path:
-    """Execute the summary notebook on a grid's records (and the `extra` grids beside it, comma-separated) and
-    convert it to HTML without code inputs."""
+def write_page(executed: Path, name: str) -> Path:
+    """<folder>/report.html beside the executed summary notebook of grid `name`, written atomically."""
     import nbformat
-    import papermill as pm
     from nbconvert import HTMLExporter
-    executed = folder / "summary.ipynb"
-    tmp = folder / f".summary.tmp{os.getpid()}.ipynb"
-    try:
-        pm.execute_notebook(str(SUMMARY_NOTEBOOK), str(tmp),
-                            parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
-                            progress_bar=False, kernel_name="python3", extra_arguments=KERNEL_ARGS)
-    except Exception as e:
-        if tmp.exists():
-            os.replace(tmp, executed)
-        raise RenderError(f"{failure_reason(e, 0)}  (notebook: {executed})") from None
-    os.replace(tmp, executed)
     exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-    html_path = folder / "report.html"
-    tmp_html = folder / f".report.html.tmp{os.getpid()}"
-    tmp_html.write_text(page(body, f"{TITLE}: grid {name}"))
-    os.replace(tmp_html, html_path)
+    html_path = executed.with_name("report.html")
+    tmp = html_path.with_name(f".report.html.tmp{os.getpid()}")
+    tmp.write_text(page(body, f"{TITLE}: grid {name}"))
+    os.replace(tmp, html_path)
     print(f"report: {html_path}")
     return html_path
 

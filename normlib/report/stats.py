@@ -71,14 +71,6 @@ def welch_rows(a, b) -> dict:
     return welch_stats(a["mean"], a["std"], a.n, b["mean"], b["std"], b.n)
 
 
-def welch(a, b) -> tuple:
-    """Welch's t-test of two samples: (difference of means, two-sided p); p is nan with fewer than 2 per side."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    r = welch_stats(a.mean(), a.std(ddof=1) if len(a) > 1 else np.nan, len(a),
-                    b.mean(), b.std(ddof=1) if len(b) > 1 else np.nan, len(b))
-    return r["diff"], r["p"]
-
-
 def cell_test(a, b, xa=None, xb=None) -> dict:
     """a - b for two stats() rows: a paired t-test on the per-unit differences when both sides' values (xa, xb: Series
     indexed by the pairing unit, e.g. the seed) have the same >= 2 units, each once; Welch's t-test otherwise. The

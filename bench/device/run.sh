@@ -1,5 +1,6 @@
 #!/bin/bash
 # One device call: CUDA-path tests beside the full grid (MPS when it starts), then the GPU bench with the time left.
+# Run from the repository root on the device; its logs of the 2026-11-25 H100 session are in reports/full/device/.
 START=$(date +%s); left() { echo $(( START + $1 - $(date +%s) )); }
 export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/site:$PWD NORMLIB_DATA=$PWD/.gpudata/cifar10-jpeg.tar.xz NORMLIB_CACHE=/tmp/cache
 export TORCHINDUCTOR_COMPILE_THREADS=1 TORCHINDUCTOR_CACHE_DIR=/tmp/inductor

@@ -1,3 +1,6 @@
+"""Per-step latency of the CUDA path at batch size 2 (CUDA graphs vs eager), on synthetic data: what bounds a run on
+a GPU. Run on the device from the repository root: python -m bench.device.step_latency (its log of the 2026-11-25
+H100 session: reports/full/device/step_latency.txt)."""
 import sys, time
 from normlib import train, data
 from normlib.config import RunConfig

@@ -1,0 +1,66 @@
+"""Helpers of the sweep tests (test_sweep, test_cluster, the conftest's smoke grid): tiny grids and notebooks, sweeps
+started as a user starts them, and what a grid folder holds afterwards."""
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from normlib import locks, records
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(data="synthetic", train_size=100, test_size=50, width=8, num_blocks=1, diagnostics=False, batch_size=10)
+
+
+def write_grid(folder: Path, name: str, fixed: dict, grid: dict, jobs: int = 2) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"description": f"test grid {name}", "jobs": jobs, "fixed": fixed, "grid": grid}))
+    return path
+
+
+def start_sweep(grid: Path, out: Path, log: Path, *args) -> subprocess.Popen:
+    with open(log, "w") as f:  # a file, not a pipe: nobody has to drain it while we wait
+        return subprocess.Popen([sys.executable, "-m", "normlib.sweep", str(grid), "--out", str(out), *args],
+                                cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+
+
+def run_sweep(grid: Path, out: Path, *args, timeout: int = 400) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "normlib.sweep", str(grid), "--out", str(out), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def wait_until(condition, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, f"the sweep ended (rc {proc.returncode}) first:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"timed out waiting:\n{log.read_text()[-3000:]}"
+        time.sleep(0.05)
+
+
+def statuses(runs: Path) -> dict:
+    return {p.stem: (records.read(p) or {}).get("status", "unreadable") for p in runs.glob("*.json")}
+
+
+def locked_runs(runs: Path) -> list:
+    """Runs whose lock some live process holds now."""
+    outs = [runs / p.name[1:].removesuffix(".lock") for p in runs.glob(".*.json.lock")]
+    return [out.stem for out in outs if locks.is_locked(out)]
+
+
+def leftovers(folder: Path) -> list:
+    """Temporary files and checkpoints (lock files are meant to stay: they are empty of meaning once unlocked)."""
+    return sorted(p.name for p in folder.rglob("*") if ".tmp" in p.name or p.name.endswith(".ckpt.pt"))
+
+
+def tiny_notebook(path: Path, code: str) -> Path:
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    params = nbformat.v4.new_code_cell('out = ""\ndata = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(code)]
+    nbformat.write(nb, path)
+    return path
+
+

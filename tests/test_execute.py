@@ -1,0 +1,98 @@
+"""Notebook execution: values reach a notebook only as plain literals, a failing notebook gets a failed record that
+names the reason, a run's epochs are reported as its kernel prints them."""
+import ast
+import json
+
+import nbformat
+import pytest
+from sweeps import TINY, leftovers, tiny_notebook
+
+from normlib import execute, locks, records, runner
+
+
+@pytest.mark.parametrize("value", ['x"); open("pwned", "w"); ("', 'a\\"b\\', "'''\n\"\"\"", "$(touch pwned) `id`",
+                                   "{data} %s", "é ü 😀"])
+def test_values_reach_the_notebook_only_as_literals(value):
+    from papermill.translators import translate_parameters
+    params = {"data": value, "lr": 0.5, "diagnostics": False, "seed": 3}
+    assert execute.literal_parameters(params) == params
+    tree = ast.parse(translate_parameters("python3", "python", params, "Parameters"))
+    assert [n.targets[0].id for n in tree.body] == list(params)
+    assert all(isinstance(n.value, ast.Constant) for n in tree.body)
+    assert {n.targets[0].id: n.value.value for n in tree.body} == params
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_non_literal_values_are_refused(value):
+    with pytest.raises(ValueError, match="not a plain literal"):
+        execute.literal_parameters({"lr": value})
+
+
+def test_epoch_lines_are_found_in_chunks_that_split_them(capsys):
+    """The line normlib.runner.run prints after each epoch reaches progress(epoch, step, steps), in any chunking."""
+    runner.run({**TINY, "epochs": 2, "threads": 1})
+    printed = capsys.readouterr().out
+    seen = []
+    sink = execute.EpochLines(lambda *a: seen.append(a))
+    for i in range(0, len(printed), 7):  # papermill hands the kernel's stdout over in chunks
+        sink.write(printed[i:i + 7])
+    assert seen == [(1, 10, 20), (2, 20, 20)]  # 100 images in batches of 10
+
+
+def test_a_notebook_is_complete_only_when_every_cell_ran(tmp_path):
+    path = tiny_notebook(tmp_path / "r.ipynb", "x = 1")
+    nb = nbformat.read(path, as_version=4)
+    for status, complete in (("pending", False), ("completed", True)):
+        for cell in nb.cells:
+            cell.metadata["papermill"] = {"status": "completed"}
+        nb.cells[-1].metadata.papermill["status"] = status
+        nbformat.write(nb, path)
+        assert execute.notebook_complete(path) is complete
+    path.write_text(path.read_text()[:50])  # half-written by a killed process
+    assert not execute.notebook_complete(path)
+
+
+def test_failure_reasons_are_one_line():
+    assert execute.failure_reason(OSError("disk\n  full"), 0) == "OSError: disk full"
+    assert execute.temp_notebook(execute.RUN_NOTEBOOK).name.startswith(".run.tmp")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case,code,timeout,reason", [
+    ("exception", "raise MemoryError('cannot allocate 10 GiB')", 0, "MemoryError: cannot allocate 10 GiB"),
+    ("killed kernel", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)", 0,
+     "DeadKernelError: the kernel died (killed by a signal, e.g. by the OS when out of memory)"),
+    ("cell past its timeout", "import time; time.sleep(60)", 2, "CellTimeoutError: a cell ran past --timeout=2 s"),
+    ("no record written", "x = 1", 0, "the notebook finished without writing a complete record"),
+])
+def test_a_failing_notebook_gets_a_failed_record_and_keeps_its_notebook(tmp_path, case, code, timeout, reason):
+    source = tiny_notebook(tmp_path / "source.ipynb", code)
+    out, notebook = tmp_path / "runs" / "r.json", tmp_path / "runs" / "r.ipynb"
+    out.parent.mkdir()
+    assert execute.execute({"seed": 3}, out, notebook, timeout, source=source) == ("failed", reason)
+    rec = records.read(out)
+    assert rec["status"] == "failed" and rec["error"] == reason and rec["params"]["seed"] == 3
+    assert rec["notebook"] == str(notebook) and rec["provenance"]["started"] and rec["provenance"]["git_commit"]
+    assert nbformat.read(notebook, as_version=4).cells  # the executed notebook, showing how far it got
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_run_locked_by_another_process_is_skipped_without_a_record(tmp_path):
+    source = tiny_notebook(tmp_path / "source.ipynb", "from normlib import locks\n"
+                                                      "with locks.run_lock(out): pass")
+    out = tmp_path / "r.json"
+    with locks.run_lock(out):
+        status, reason = execute.execute({}, out, tmp_path / "r.ipynb", source=source)
+    assert status == "skipped" and "another process" in reason
+    assert not out.exists() and not (tmp_path / "r.ipynb").exists()
+
+
+@pytest.mark.slow
+def test_malicious_string_arrives_as_the_same_string(tmp_path):
+    pwned = tmp_path / "pwned"
+    value = f'x"); open({str(pwned)!r}, "w"); ("\\'
+    source = tiny_notebook(tmp_path / "source.ipynb", "import json; json.dump(data, open(out + '.value', 'w'))")
+    execute.execute({"data": value}, tmp_path / "r.json", tmp_path / "r.ipynb", source=source)
+    assert json.loads((tmp_path / "r.json.value").read_text()) == value
+    assert not pwned.exists()
