@@ -17,6 +17,7 @@ import platform
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -216,91 +217,178 @@ def guarded_step(model, opt, forward, opt_step, xb, yb, amp, graphs: bool, probe
         return (*train_step(model, opt, model, opt.step, xb, yb, amp, False), reason)
 
 
-def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> dict:
-    """Train one run; returns {'history': [per-epoch dict], 'steps': n}. on_epoch(state) after every epoch."""
+@dataclass
+class Sums:
+    """What an epoch accumulates on the device, for one run or (a leading run dimension) for each run of a stack:
+    summed batch losses, correct predictions, L1 norms of the conv weight gradients; counted on the host: images
+    seen and batches; the BN probe's statistics."""
+    loss: torch.Tensor
+    correct: torch.Tensor
+    grad_l1: torch.Tensor
+    seen: int = 0
+    batches: int = 0
+    bn: dict = None
+
+    @classmethod
+    def zeros(cls, layers: int, device, runs: tuple = ()) -> "Sums":
+        return cls(torch.zeros(runs, device=device), torch.zeros(runs, device=device, dtype=torch.long),
+                   torch.zeros(*runs, layers, device=device))
+
+
+@dataclass
+class Run:
+    """A run's training state between epochs: what setup() builds and train_epoch() advances."""
+    cfg: RunConfig
+    device: torch.device
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator  # the data order
+    xs: dict  # split -> (images, labels) on the device
+    diag_idx: torch.Tensor  # test images of the final BN diagnostics
+    total: int  # optimizer steps of the whole run
+    history: list
+    step: int
+    mode: str  # compile mode
+    forward: object
+    opt_step: object
+    graphs: bool  # CUDA graphs: each step replays them anew
+    guarded: int = 0  # compiled steps that have worked so far
+    fallback: str = None  # why the compiled step was given up, if it was
+
+    def amp(self):
+        return autocast(self.cfg, self.device)
+
+
+def start(cfg: RunConfig) -> torch.device:
+    """The device of a run, with its process-wide settings applied."""
     device = pick_device(cfg.device)
     configure(device)
     torch.set_num_threads(cfg.threads)  # a run parameter: reduction orders, and so the numbers, depend on it
-    amp = lambda: autocast(cfg, device)  # noqa: E731
+    return device
+
+
+def seeded_model(cfg: RunConfig, device) -> nn.Module:
+    """The run's network, initialised from its seed."""
     torch.manual_seed(cfg.seed)
     model = Network(cfg.norm, cfg.num_blocks, cfg.width, cfg.groups, cfg.activation).to(device)
-    model = model.to(memory_format=torch.channels_last)
+    return model.to(memory_format=torch.channels_last)
+
+
+def diagnostic_images(cfg: RunConfig, splits: dict, device) -> torch.Tensor:
+    """Indices of the test images that the final BN diagnostics evaluate: a stratified subset, shuffled."""
+    diag_idx = datalib.stratified(splits["test"][1], DIAG_TEST, cfg.subset_seed)  # sorted, so class-ordered
+    # on the image-folder copy: shuffle it, or each batch-statistics batch would hold a single class
+    return torch.from_numpy(np.random.default_rng(cfg.subset_seed).permutation(diag_idx)).to(device)
+
+
+def restore(model, opt, gen, resume: dict) -> tuple:
+    """Load a checkpoint (checkpoint_state) into the model, optimizer and generator; (history, step)."""
+    model.load_state_dict(resume["model"])
+    opt.load_state_dict(resume["opt"])
+    gen.set_state(resume["gen"])
+    torch.set_rng_state(resume["cpu_rng"])
+    return resume["history"], resume["step"]
+
+
+def setup(cfg: RunConfig, splits: dict, resume: dict = None) -> Run:
+    """A run ready for its first (or, resumed, its next) epoch."""
+    device = start(cfg)
+    model = seeded_model(cfg, device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.effective_lr, fused=True)  # one kernel per step
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     xs = {k: to_device(*v, device) for k, v in splits.items()}
-    (x, y), n = xs["train"], len(xs["train"][0])
-    total = total_steps(cfg, n)
-    diag_idx = datalib.stratified(splits["test"][1], DIAG_TEST, cfg.subset_seed)  # sorted, so class-ordered
-    # on the image-folder copy: shuffle it, or each batch-statistics batch would hold a single class
-    diag_idx = torch.from_numpy(np.random.default_rng(cfg.subset_seed).permutation(diag_idx)).to(device)
-    has_bn = cfg.norm == "batch"
-    history, step = [], 0
-    if resume:
-        model.load_state_dict(resume["model"])
-        opt.load_state_dict(resume["opt"])
-        gen.set_state(resume["gen"])
-        torch.set_rng_state(resume["cpu_rng"])
-        history, step = resume["history"], resume["step"]
+    total = total_steps(cfg, len(xs["train"][0]))
+    diag_idx = diagnostic_images(cfg, splits, device)
+    history, step = restore(model, opt, gen, resume) if resume else ([], 0)
     mode = compile_mode(cfg, device)
     forward, opt_step = compiled(model, opt, mode)
-    graphs = mode == "reduce-overhead" and device.type == "cuda"  # CUDA graphs: each step replays them anew
-    guarded, fallback = 0, None
-    grads = [c.weight for c in model.conv_layers()]
-    numel = torch.tensor([w.numel() for w in grads], device=device, dtype=torch.float32)
-    while step < total:
+    graphs = mode == "reduce-overhead" and device.type == "cuda"
+    return Run(cfg, device, model, opt, gen, xs, diag_idx, total, history, step, mode, forward, opt_step, graphs)
+
+
+def take_step(r: Run, xb, yb, probe) -> tuple:
+    """One optimizer step of a run, compiled where it may be; (logits, loss)."""
+    # compiled code for the usual shape only: hooks need the eager module, and an odd-sized last batch would cost a
+    # recompilation
+    fwd = r.forward if not probe and len(xb) == r.cfg.batch_size else r.model
+    if r.mode != "none" and not r.fallback and r.guarded < GUARDED_STEPS:  # until compiled steps have worked
+        r.guarded += fwd is r.forward
+        out, loss, r.fallback = guarded_step(r.model, r.opt, fwd, r.opt_step, xb, yb, r.amp, r.graphs, probe)
+        if r.fallback:
+            r.forward, r.opt_step, r.graphs = r.model, r.opt.step, False
+        return out, loss
+    return train_step(r.model, r.opt, fwd, r.opt_step, xb, yb, r.amp, r.graphs)
+
+
+def train_epoch(r: Run) -> Sums:
+    """One pass over a fresh permutation of the training set (or up to the run's last step)."""
+    cfg, (x, y) = r.cfg, r.xs["train"]
+    r.model.train()
+    probe = BNProbe(r.model) if cfg.diagnostics and cfg.norm == "batch" else None
+    n = len(x)
+    perm = torch.randperm(n, device=r.device, generator=r.gen)  # reshuffle every epoch
+    grads = [c.weight for c in r.model.conv_layers()]
+    sums = Sums.zeros(len(grads), r.device)
+    for i in range(0, n, cfg.batch_size):
+        if r.step >= r.total:
+            break
+        if probe and sums.batches == DIAG_BATCHES:
+            sums.bn, probe = probe.close(), None
+        idx = perm[i:i + cfg.batch_size]
+        xb, yb = x[idx], y[idx]  # (B, 3, 32, 32), still channels_last
+        out, loss = take_step(r, xb, yb, probe)
+        if cfg.diagnostics:  # one fused L1 reduction over the conv weight gradients
+            sums.grad_l1 += torch.stack(torch._foreach_norm([w.grad for w in grads], 1))
+        sums.loss += loss.detach()
+        sums.correct += (out.argmax(1) == yb).sum()
+        sums.seen, sums.batches, r.step = sums.seen + len(idx), sums.batches + 1, r.step + 1
+    if probe:
+        sums.bn = probe.close()
+    return sums
+
+
+def bn_diagnostics(cfg: RunConfig, model, xs: dict, diag_idx, test_acc: float, amp) -> dict:
+    """The final model's BN accuracy on the diagnostic test images with running, batch and precise statistics."""
+    dx, dy = xs["test"][0][diag_idx], xs["test"][1][diag_idx]
+    whole = len(diag_idx) == len(xs["test"][0])  # the subset is the test set: its accuracy is known
+    return {"diag_running_acc": test_acc if whole else evaluate(model, dx, dy, cfg.eval_batch, amp)[1],
+            "diag_batchstat_acc": batch_stat_accuracy(model, dx, dy, cfg.batch_size),
+            "diag_precise_acc": precise_bn_accuracy(model, xs["train"][0], dx, dy, cfg.eval_batch, cfg.seed, amp)}
+
+
+def epoch_record(cfg: RunConfig, model, xs: dict, sums: Sums, epoch: int, step: int, amp, diag_idx=None) -> dict:
+    """An epoch's history entry (timings aside): training loss and accuracy from the sums, evaluation, diagnostics;
+    diag_idx: the BN diagnostics' test images, given after the run's last epoch."""
+    train_loss = sums.loss.item() / sums.batches  # mean of batch losses, as the original
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(f"training diverged: train loss {train_loss} in epoch {epoch}")
+    rec = {"epoch": epoch, "step": step, "train_loss": train_loss,
+           "train_acc": 100.0 * sums.correct.item() / sums.seen}
+    rec["test_loss"], rec["test_acc"] = evaluate(model, *xs["test"], cfg.eval_batch, amp)
+    if "val" in xs:
+        rec["val_loss"], rec["val_acc"] = evaluate(model, *xs["val"], cfg.eval_batch, amp)
+    if cfg.diagnostics:
+        numel = torch.tensor([c.weight.numel() for c in model.conv_layers()], device=sums.grad_l1.device,
+                             dtype=torch.float32)
+        rec["grad_abs"] = (sums.grad_l1 / numel / sums.batches).tolist()  # mean |grad| per conv layer, stem first
+        if cfg.norm == "batch":
+            rec.update(sums.bn)
+            if diag_idx is not None:  # BN with batch vs running statistics, final model
+                rec.update(bn_diagnostics(cfg, model, xs, diag_idx, rec["test_acc"], amp))
+    return rec
+
+
+def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> dict:
+    """Train one run; returns {'history': [per-epoch dict], 'steps': n}. on_epoch(state) after every epoch."""
+    r = setup(cfg, splits, resume)
+    while r.step < r.total:
         t0 = time.perf_counter()
-        model.train()
-        probe = BNProbe(model) if cfg.diagnostics and has_bn else None
-        perm = torch.randperm(n, device=device, generator=gen)  # reshuffle every epoch
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        grad_l1 = torch.zeros(len(grads), device=device)
-        seen = batches = 0
-        for i in range(0, n, cfg.batch_size):
-            if step >= total:
-                break
-            if probe and batches == DIAG_BATCHES:
-                probe_stats, probe = probe.close(), None
-            idx = perm[i:i + cfg.batch_size]
-            xb, yb = x[idx], y[idx]  # (B, 3, 32, 32), still channels_last
-            # compiled code for the usual shape only: hooks need the eager module, and an odd-sized last batch
-            # would cost a recompilation
-            fwd = forward if not probe and len(idx) == cfg.batch_size else model
-            if mode != "none" and not fallback and guarded < GUARDED_STEPS:  # until compiled steps have worked
-                guarded += fwd is forward
-                out, loss, fallback = guarded_step(model, opt, fwd, opt_step, xb, yb, amp, graphs, probe)
-                if fallback:
-                    forward, opt_step, graphs = model, opt.step, False
-            else:
-                out, loss = train_step(model, opt, fwd, opt_step, xb, yb, amp, graphs)
-            if cfg.diagnostics:  # one fused L1 reduction over the conv weight gradients
-                grad_l1 += torch.stack(torch._foreach_norm([w.grad for w in grads], 1))
-            loss_sum += loss.detach()
-            correct += (out.argmax(1) == yb).sum()
-            seen, batches, step = seen + len(idx), batches + 1, step + 1
-        if probe:
-            probe_stats = probe.close()
+        sums = train_epoch(r)
         t1 = time.perf_counter()
-        train_loss = loss_sum.item() / batches  # mean of batch losses, as the original
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(f"training diverged: train loss {train_loss} in epoch {len(history) + 1}")
-        rec = {"epoch": len(history) + 1, "step": step, "train_loss": train_loss,
-               "train_acc": 100.0 * correct.item() / seen}
-        rec["test_loss"], rec["test_acc"] = evaluate(model, *xs["test"], cfg.eval_batch, amp)
-        if "val" in xs:
-            rec["val_loss"], rec["val_acc"] = evaluate(model, *xs["val"], cfg.eval_batch, amp)
-        if cfg.diagnostics:
-            rec["grad_abs"] = (grad_l1 / numel / batches).tolist()  # mean |grad| per conv layer, stem first
-            if has_bn:
-                rec.update(probe_stats)
-        if cfg.diagnostics and has_bn and step >= total:  # BN with batch vs running statistics, final model
-            dx, dy = xs["test"][0][diag_idx], xs["test"][1][diag_idx]
-            whole = len(diag_idx) == len(xs["test"][0])  # the subset is the test set: its accuracy is known
-            rec["diag_running_acc"] = rec["test_acc"] if whole else evaluate(model, dx, dy, cfg.eval_batch, amp)[1]
-            rec["diag_batchstat_acc"] = batch_stat_accuracy(model, dx, dy, cfg.batch_size)
-            rec["diag_precise_acc"] = precise_bn_accuracy(model, x, dx, dy, cfg.eval_batch, cfg.seed, amp)
+        rec = epoch_record(cfg, r.model, r.xs, sums, len(r.history) + 1, r.step, r.amp,
+                           r.diag_idx if r.step >= r.total else None)
         rec["train_seconds"], rec["eval_seconds"] = t1 - t0, time.perf_counter() - t1
-        history.append(rec)
+        r.history.append(rec)
         if on_epoch:
-            on_epoch(checkpoint_state(model, opt, gen, history, step))
-    return {"history": history, "steps": step, "model": model, "compile": mode, "compile_fallback": fallback}
+            on_epoch(checkpoint_state(r.model, r.opt, r.gen, r.history, r.step))
+    return {"history": r.history, "steps": r.step, "model": r.model, "compile": r.mode, "compile_fallback": r.fallback}
