@@ -71,6 +71,11 @@ def to_device(x: np.ndarray, y: np.ndarray, device) -> tuple:
     return x.float().div_(127.5).sub_(1.0), torch.from_numpy(y).to(device)
 
 
+def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """bf16 logits in fp32 for the loss; fp32 (the runs) and fp64 (the stacked engine's exactness test) as they are."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def autocast(cfg: RunConfig, device):
     return torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext()
 
@@ -128,10 +133,12 @@ class BNProbe:
     instead of being computed again over the activations (a sixth of the step at batch 128); sums stay on the
     device (no host sync per batch)."""
 
-    def __init__(self, model):
+    def __init__(self, model, runs: int = 1):
         self.bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
         device = self.bns[0].running_mean.device if self.bns else "cpu"
-        self.gaps, self.n = torch.zeros(2, device=device), 0  # [mean gap, |log var ratio|] summed over hook calls
+        self.runs = runs  # a stacked model's runs: each gets its own averages over its own channels
+        shape = (2,) if runs == 1 else (2, runs)
+        self.gaps, self.n = torch.zeros(shape, device=device), 0  # [mean gap, |log var ratio|] summed over calls
         self.before = {}
         self.handles = [h for m in self.bns for h in (m.register_forward_pre_hook(self.pre),
                                                       m.register_forward_hook(self.post))]
@@ -149,20 +156,32 @@ class BNProbe:
         mean = (bn.running_mean - (1 - m) * old_mean) / m  # running = (1 - m) * running + m * batch
         var = (bn.running_var - (1 - m) * old_var) / m * ((n - 1) / n)  # BN's running var is unbiased
         std = (old_var + bn.eps).sqrt()
-        self.gaps[0] += ((mean - old_mean).abs() / std).mean()  # in running-std units
-        self.gaps[1] += (var + bn.eps).div(old_var + bn.eps).log().abs().mean()  # |log ratio|
+        self.gaps[0] += self.per_run((mean - old_mean).abs() / std)  # in running-std units
+        self.gaps[1] += self.per_run((var + bn.eps).div(old_var + bn.eps).log().abs())  # |log ratio|
         self.n += 1
 
-    def close(self) -> dict:
+    def per_run(self, channels):
+        """The mean over each run's channels."""
+        return channels.mean() if self.runs == 1 else channels.view(self.runs, -1).mean(1)
+
+    def close(self):
+        """{'bn_mean_gap', 'bn_var_logratio'}; for a stacked model a list of them, one per run."""
         for h in self.handles:
             h.remove()
-        mean_gap, var_gap = (self.gaps / max(self.n, 1)).tolist()
-        return {"bn_mean_gap": mean_gap, "bn_var_logratio": var_gap}
+        gaps = self.gaps / max(self.n, 1)
+        pairs = [gaps.tolist()] if self.runs == 1 else gaps.T.tolist()
+        stats = [{"bn_mean_gap": mean_gap, "bn_var_logratio": var_gap} for mean_gap, var_gap in pairs]
+        return stats[0] if self.runs == 1 else stats
+
+
+def checkpoint(model_state: dict, opt_state: dict, gen, history, step) -> dict:
+    """A run's checkpoint: what resuming it needs (restore), whichever engine wrote it."""
+    return {"model": model_state, "opt": opt_state, "gen": gen.get_state(), "cpu_rng": torch.get_rng_state(),
+            "history": history, "step": step}
 
 
 def checkpoint_state(model, opt, gen, history, step) -> dict:
-    return {"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
-            "cpu_rng": torch.get_rng_state(), "history": history, "step": step}
+    return checkpoint(model.state_dict(), opt.state_dict(), gen, history, step)
 
 
 def compile_mode(cfg: RunConfig, device: torch.device) -> str:
@@ -193,7 +212,7 @@ def train_step(model, opt, forward, opt_step, xb, yb, amp, graphs: bool) -> tupl
     opt.zero_grad(set_to_none=True)
     with amp():
         out = forward(xb)
-        loss = F.cross_entropy(out.float(), yb)
+        loss = F.cross_entropy(at_least_fp32(out), yb)
     loss.backward()
     opt_step()
     return out, loss
