@@ -9,6 +9,7 @@ NORMS = ("batch", "group", "layer", "instance", "none")
 ACTIVATIONS = ("relu", "sigmoid")
 LR_SCALINGS = ("none", "linear", "sqrt")
 PRECISIONS = ("fp32", "bf16")
+ENGINES = ("single", "stacked")  # normlib.train, one run at a time | normlib.stacked, a cell's seeds as one network
 COMPILES = ("auto", "none", "default")  # auto: by device (normlib.train.compile_mode); default: no CUDA graphs
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000  # CIFAR-10
 DIAG_BATCHES = 16  # training batches per epoch whose BN statistics are compared with the running ones
@@ -40,6 +41,7 @@ class RunConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast; its accuracy effect must be reported)
     compile: str = "auto"  # auto (CUDA: compiled with CUDA graphs; CPU: none) | none | default (compiled, no graphs)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    engine: str = "single"  # single | stacked: trained with the other seeds of its cell as one network (CUDA graphs)
     threads: int = 1  # torch CPU threads of the run; fixed, so its numbers never depend on what else runs
     data: str = ""  # CIFAR-10 folder or archive, or "synthetic"; empty for $NORMLIB_DATA, else a download
     out: str = ""  # run record path (JSON); empty to keep the record in memory only
@@ -55,7 +57,7 @@ class RunConfig:
 
 FIELDS = {f.name: f for f in fields(RunConfig)}
 CHOICES = {"norm": NORMS, "activation": ACTIVATIONS, "lr_scaling": LR_SCALINGS, "precision": PRECISIONS,
-           "compile": COMPILES}
+           "compile": COMPILES, "engine": ENGINES}
 MINIMUM = {"groups": 1, "batch_size": 1, "epochs": 1, "steps": 0, "lr": 0.0, "base_batch": 1, "num_blocks": 0,
            "width": 1, "train_size": 0, "test_size": 0, "val_size": 0, "eval_batch": 1, "threads": 1,
            "seed": 0, "subset_seed": 0}
