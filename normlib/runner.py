@@ -32,6 +32,38 @@ def load_checkpoint(ckpt: Path, cfg: RunConfig):
     return state
 
 
+def load_data(cfg: RunConfig) -> tuple:
+    """(the data, the run's splits of it), or ParameterError naming what does not fit."""
+    try:
+        data = datalib.load(cfg.data)
+    except (FileNotFoundError, ValueError) as e:  # data.py's own messages name the field and what is allowed
+        raise config.ParameterError(" ".join(str(e).split())) from None
+    errors = config.check_combination(cfg, len(data.train_y), len(data.test_y))  # against the images there are
+    if errors:
+        raise config.ParameterError(f"data={data.source!r}: " + "; ".join(errors))
+    return data, datalib.splits(data, cfg.train_size, cfg.test_size, cfg.val_size, cfg.subset_seed)
+
+
+def save_checkpoint(ckpt: Path, state: dict, cfg: RunConfig, started: str, wall_seconds: float) -> None:
+    tmp = ckpt.with_name(ckpt.name + ".tmp")
+    torch.save({**state, "params": cfg.dict(), "started": started, "wall_seconds": wall_seconds}, tmp)
+    os.replace(tmp, ckpt)  # atomic: a kill leaves the previous checkpoint or this one
+
+
+def make_record(cfg: RunConfig, result: dict, parts: dict, data, started: str, wall_seconds: float,
+                resumed_at: int) -> dict:
+    """The record of a finished run from what the engine returned (normlib.train.train or normlib.stacked)."""
+    hist = result["history"]
+    stacked = {"stacked_with": result["stacked_with"]} if "stacked_with" in result else {}
+    return {"schema": records.SCHEMA, "status": "ok", "error": None, "params": cfg.dict(),
+            "effective_lr": cfg.effective_lr, "steps": result["steps"],
+            "images": {k: len(v[1]) for k, v in parts.items()},
+            "final_acc": hist[-1]["test_acc"], "best_acc": max(h["test_acc"] for h in hist), "history": hist,
+            "provenance": {**provenance.provenance(pick_device(cfg.device), data), "started": started,
+                           "ended": records.now(), "wall_seconds": wall_seconds, "resumed_at_epoch": resumed_at,
+                           "compile": result["compile"], "compile_fallback": result["compile_fallback"], **stacked}}
+
+
 def run(params) -> dict:
     """Validate, load data, train (resuming from the run's checkpoint if any) and return the run record.
 
@@ -41,14 +73,7 @@ def run(params) -> dict:
     the CPU, timings aside), and writes the record atomically, then removes the checkpoint."""
     cfg = params if isinstance(params, RunConfig) else config.validate(dict(params))
     started, t0 = records.now(), time.perf_counter()
-    try:
-        data = datalib.load(cfg.data)
-    except (FileNotFoundError, ValueError) as e:  # data.py's own messages name the field and what is allowed
-        raise config.ParameterError(" ".join(str(e).split())) from None
-    errors = config.check_combination(cfg, len(data.train_y), len(data.test_y))  # against the images there are
-    if errors:
-        raise config.ParameterError(f"data={data.source!r}: " + "; ".join(errors))
-    parts = datalib.splits(data, cfg.train_size, cfg.test_size, cfg.val_size, cfg.subset_seed)
+    data, parts = load_data(cfg)
     ckpt = checkpoint_path(cfg.out) if cfg.out else None
     with locks.run_lock(cfg.out) if cfg.out else nullcontext():
         if cfg.out:
@@ -64,12 +89,6 @@ def run(params) -> dict:
         before = resume.get("wall_seconds", 0.0) if resume else 0.0  # wall time of the interrupted attempts
         resumed_at = len(resume["history"]) if resume else 0  # train() extends that list in place
 
-        def save(state):
-            tmp = ckpt.with_name(ckpt.name + ".tmp")
-            torch.save({**state, "params": cfg.dict(), "started": started,
-                        "wall_seconds": before + time.perf_counter() - t0}, tmp)
-            os.replace(tmp, ckpt)  # atomic: a kill leaves the previous checkpoint or this one
-
         total = total_steps(cfg, len(parts["train"][1]))
 
         def on_epoch(state):
@@ -77,18 +96,14 @@ def run(params) -> dict:
             print(f"epoch {h['epoch']}: step {h['step']}/{total}, train loss {h['train_loss']:.4f}, test accuracy "
                   f"{h['test_acc']:.2f}% ({h['train_seconds'] + h['eval_seconds']:.0f} s)", flush=True)
             if ckpt:
-                save(state)
+                save_checkpoint(ckpt, state, cfg, started, before + time.perf_counter() - t0)
 
-        result = train(cfg, parts, resume, on_epoch)
-        hist = result["history"]
-        rec = {"schema": records.SCHEMA, "status": "ok", "error": None, "params": cfg.dict(),
-               "effective_lr": cfg.effective_lr, "steps": result["steps"],
-               "images": {k: len(v[1]) for k, v in parts.items()},
-               "final_acc": hist[-1]["test_acc"], "best_acc": max(h["test_acc"] for h in hist), "history": hist,
-               "provenance": {**provenance.provenance(pick_device(cfg.device), data), "started": started,
-                              "ended": records.now(), "wall_seconds": before + time.perf_counter() - t0,
-                              "resumed_at_epoch": resumed_at, "compile": result["compile"],
-                              "compile_fallback": result["compile_fallback"]}}
+        if cfg.engine == "stacked":  # a stack of one: the stacked engine's step and CUDA graphs for a lone run
+            from .stacked import train_stack
+            result = train_stack([cfg], parts, [resume] if resume else None, lambda k, state: on_epoch(state))[0]
+        else:
+            result = train(cfg, parts, resume, on_epoch)
+        rec = make_record(cfg, result, parts, data, started, before + time.perf_counter() - t0, resumed_at)
         if cfg.out:
             records.write_json(cfg.out, rec)
             ckpt.unlink(missing_ok=True)
