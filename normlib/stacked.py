@@ -135,7 +135,7 @@ class Stack:
         yb = y[idx]  # (K, b)
         self.opt.zero_grad(set_to_none=False)  # the same gradient tensors in every step, graph or eager
         with self.amp():
-            out = self.model(xb)  # (K, b, 10)
+            out = self.model(xb).view(runs, b, -1)  # (K, b, 10); a stack of one is the plain network: (b, 10)
         losses = F.cross_entropy(train.at_least_fp32(out).flatten(0, 1), yb.flatten(), reduction="none")
         losses = losses.view(runs, b).mean(1)  # each run's mean loss
         losses.sum().backward()  # run k's weights get the gradient of run k's mean loss
@@ -175,15 +175,21 @@ class Stack:
             self.step(offsets)
         return graph
 
+    def shuffle(self) -> None:
+        """A new epoch: each run's own permutation, drawn as normlib.train draws it, and zeroed sums and cursor
+        (in place: the graphs read these very tensors)."""
+        n = len(self.xs["train"][0])
+        for k, gen in enumerate(self.gens):
+            self.perms[k].copy_(torch.randperm(n, device=self.device, generator=gen))
+        for t in (self.cursor, self.sums.loss, self.sums.correct, self.sums.grad_l1):
+            t.zero_()
+
     def epoch(self) -> list:
         """One pass of every run over its own fresh permutation (or up to the runs' last step); each run's Sums."""
         cfg, n = self.cfgs[0], len(self.xs["train"][0])
         self.model.train()
         probe = train.BNProbe(self.model, self.runs) if cfg.diagnostics and cfg.norm == "batch" else None
-        for k, gen in enumerate(self.gens):  # each run's own order, drawn as normlib.train draws it
-            self.perms[k].copy_(torch.randperm(n, device=self.device, generator=gen))
-        for t in (self.cursor, self.sums.loss, self.sums.correct, self.sums.grad_l1):
-            t.zero_()
+        self.shuffle()
         seen = batches = 0
         bn = None
         for i in range(0, n, cfg.batch_size):
@@ -211,8 +217,8 @@ class Stack:
 
 
 def train_stack(cfgs: list, splits: dict, resumes: list = None, on_epoch=None) -> list:
-    """Train the runs of one cell as one stack; for each run what normlib.train.train returns for it.
-    on_epoch(k, state) after every epoch, with run k's checkpoint."""
+    """Train the runs of one cell as one stack; for each run what normlib.train.train returns for it, and the seeds
+    it was stacked with. on_epoch(k, state) after every epoch, with run k's checkpoint."""
     st = Stack([c if isinstance(c, RunConfig) else RunConfig(**c) for c in cfgs], splits, resumes)
     while st.step_count < st.total:
         t0 = time.perf_counter()
@@ -229,5 +235,6 @@ def train_stack(cfgs: list, splits: dict, resumes: list = None, on_epoch=None) -
             for k in range(st.runs):
                 on_epoch(k, st.run_checkpoint(k))
     mode = "cuda-graphs" if st.cuda_graphs else "none"
-    return [{"history": h, "steps": st.step_count, "model": st.nets[k], "compile": mode, "compile_fallback": None}
-            for k, h in enumerate(st.histories)]
+    seeds = [c.seed for c in st.cfgs]
+    return [{"history": h, "steps": st.step_count, "model": st.nets[k], "compile": mode, "compile_fallback": None,
+             "stacked_with": seeds[:k] + seeds[k + 1:]} for k, h in enumerate(st.histories)]

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from normlib import stacked, train
 from normlib.config import NORMS, RunConfig
@@ -71,6 +72,13 @@ def test_stacked_equals_separate_runs_in_float64(norm, activation, tiny_splits, 
                     assert gh[key] == pytest.approx(wh[key], rel=1e-8, abs=1e-12), key
 
 
+def test_a_stack_of_one_is_the_run_itself(tiny_splits, float64):
+    """engine=stacked for a lone run (normlib.runner): the plain network, stepped by the stacked engine's step."""
+    c = cfg(norm="group", steps=6, seed=5)
+    got, want = stacked.train_stack([c], subset(tiny_splits, 40))[0], train.train(c, subset(tiny_splits, 40))
+    assert got["stacked_with"] == [] and max_gap(got["model"].state_dict(), want["model"].state_dict()) < 1e-12
+
+
 def test_float64_stack_keeps_each_runs_adam_state(tiny_splits, float64):
     """A checkpoint of a stacked run holds that run's own Adam moments: those of its separate run."""
     cfgs = cell(norm="batch", steps=6)
@@ -108,3 +116,69 @@ def test_stacked_fp32_within_tolerance_of_separate_runs(norm, tiny_splits):
             assert gh["grad_abs"] == pytest.approx(wh["grad_abs"], rel=2e-2)
     print(norm, "largest gaps (relative; test_acc in points):", gaps)
     assert gaps["train_loss"] <= 2e-3 and gaps["test_loss"] <= 5e-3 and gaps["test_acc"] <= 4.0
+
+
+def test_resumed_stack_is_bit_exact(tiny_splits):
+    """Interrupted after its first epoch and resumed from its runs' checkpoints, a stack ends as an uninterrupted one
+    (on the CPU, bit for bit)."""
+    cfgs = cell(norm="batch", batch_size=8, epochs=2, seeds=(0, 1))
+    strip = lambda h: [{k: v for k, v in e.items() if not k.endswith("_seconds")} for e in h]  # noqa: E731
+    full = [strip(r["history"]) for r in stacked.train_stack(cfgs, tiny_splits)]
+    saved = {}
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(k, state):
+        saved[k] = state
+        if k == len(cfgs) - 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        stacked.train_stack(cfgs, tiny_splits, on_epoch=interrupt)
+    resumed = stacked.train_stack(cfgs, tiny_splits, [saved[k] for k in range(len(cfgs))])
+    assert [strip(r["history"]) for r in resumed] == full
+
+
+SYNC_OPS = {"_local_scalar_dense", "nonzero", "is_nonzero", "equal", "masked_select", "unique", "_unique2", "item"}
+
+
+class Ops(TorchDispatchMode):
+    """The names of the aten ops that run inside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.names = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(func._schema.name.split("::")[-1])
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("norm", ["batch", "group"])
+def test_a_step_is_capture_safe(norm, tiny_splits, monkeypatch):
+    """The CPU's proxy for 'one CUDA graph replays the step': no op that syncs with the host or has a data-dependent
+    shape (Adam aside: the CPU's fused Adam reads its step count on the host, CUDA's capturable one does not), and
+    every tensor the step reads or keeps (weights, buffers, Adam state, gradients, permutations, cursor, sums) at the
+    same address step after step."""
+    st = stacked.Stack(cell(norm=norm, batch_size=4, seeds=(0, 1)), subset(tiny_splits, 64))
+    st.shuffle()
+    offsets = torch.arange(4)
+    for _ in range(2):  # Adam's state and the gradients exist from here on
+        st.step(offsets)
+
+    def addresses():
+        kept = [*st.model.parameters(), *st.model.buffers(), *(p.grad for p in st.model.parameters()),
+                *(v for s in st.opt.state.values() for v in s.values()), st.perms, st.cursor, st.sums.loss,
+                st.sums.correct, st.sums.grad_l1]
+        return [t.data_ptr() for t in kept]
+
+    before = addresses()
+    adam = st.opt.step
+    monkeypatch.setattr(st.opt, "step", lambda: None)
+    with Ops() as ops:
+        st.step(offsets)
+    monkeypatch.setattr(st.opt, "step", adam)
+    st.step(offsets)
+    assert not SYNC_OPS & set(ops.names) and "convolution" in ops.names
+    assert addresses() == before and st.cursor.item() == 4 * 4
