@@ -196,12 +196,12 @@ class Stack:
             if self.step_count >= self.total:
                 break
             if probe and batches == DIAG_BATCHES:
-                bn, probe = probe.close(), None
+                bn, probe = probe.close_runs(), None
             size = min(cfg.batch_size, n - i)
             self.advance(size, eager=probe is not None)
             seen, batches, self.step_count = seen + size, batches + 1, self.step_count + 1
         if probe:
-            bn = probe.close()
+            bn = probe.close_runs()
         s = self.sums
         return [train.Sums(s.loss[k], s.correct[k], s.grad_l1[k], seen, batches, bn[k] if bn else None)
                 for k in range(self.runs)]

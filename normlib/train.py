@@ -164,14 +164,17 @@ class BNProbe:
         """The mean over each run's channels."""
         return channels.mean() if self.runs == 1 else channels.view(self.runs, -1).mean(1)
 
-    def close(self):
-        """{'bn_mean_gap', 'bn_var_logratio'}; for a stacked model a list of them, one per run."""
+    def close_runs(self) -> list:
+        """Remove the hooks; [{'bn_mean_gap', 'bn_var_logratio'}] with one entry per run."""
         for h in self.handles:
             h.remove()
         gaps = self.gaps / max(self.n, 1)
         pairs = [gaps.tolist()] if self.runs == 1 else gaps.T.tolist()
-        stats = [{"bn_mean_gap": mean_gap, "bn_var_logratio": var_gap} for mean_gap, var_gap in pairs]
-        return stats[0] if self.runs == 1 else stats
+        return [{"bn_mean_gap": mean_gap, "bn_var_logratio": var_gap} for mean_gap, var_gap in pairs]
+
+    def close(self) -> dict:
+        """Remove the hooks; {'bn_mean_gap', 'bn_var_logratio'} of a plain model."""
+        return self.close_runs()[0]
 
 
 def checkpoint(model_state: dict, opt_state: dict, gen, history, step) -> dict:
