@@ -8,8 +8,8 @@
 #   NORMLIB_COMMIT=<the commit that was copied> bash bench/device.sh [GRID]     (GRID default params/full_stacked.yaml)
 # Carried there (git-ignored, named in the device tool's `carry`):
 #   .whl/      wheels of the notebook and cluster stack the device's Python lacks, made here by
-#              bash ../shared/tools/gpu-wheels.sh .whl dask distributed partd locket tblib zict sortedcontainers \
-#                   nbconvert mistune bleach tinycss2 pandocfilters jupyterlab_pygments defusedxml webencodings
+#              bash ../shared/tools/gpu-wheels.sh .whl dask distributed partd locket tblib zict nbconvert mistune \
+#                   bleach tinycss2 pandocfilters jupyterlab_pygments defusedxml webencodings beautifulsoup4 soupsieve
 #   .gpudata/  the CIFAR-10 copy (cifar10-jpeg.tar.xz), unless NORMLIB_DATA names another
 # On a CPU (the end-to-end test): OUT=/tmp/out BUDGET_S=300 bash bench/device.sh params/smoke_stacked.yaml
 # Records name the code that ran twice over: NORMLIB_COMMIT (as given) and code_sha256 (a hash of the files).
@@ -33,6 +33,10 @@ CUDA=$(python3 -c "import torch; print(int(torch.cuda.is_available()))")
 JOBS=${JOBS:-$([ "$CUDA" = 1 ] && echo 14 || echo 1)}  # stacks at once: all 14 cells of the full grid on a GPU
 { nvidia-smi || true; python3 -c "from normlib import provenance; print(provenance.environment())"; } > "$L/device.txt" 2>&1
 echo "grid $GRID, cuda $CUDA, jobs $JOBS, commit ${NORMLIB_COMMIT:-unset}"
+if [ "$CUDA" = 1 ]; then  # decode the data into the cache once, before processes that read it start side by side
+  python3 -c "from normlib import data; d = data.load(); print(d.source, d.sha256, len(d.train_y), len(d.test_y))" \
+    > "$L/data.txt" 2>&1; tail -1 "$L/data.txt"
+fi
 
 if [ "${BENCH_S:-60}" -gt 0 ]; then  # 1. the step's speed, K = 1 and 5, beside the original's pipeline
   if [ "$CUDA" = 1 ]; then BENCH_ARGS=""; else BENCH_ARGS="--synthetic --train-images 256 --steps 3 --batch-sizes 2 8 --runs 1 2"; fi
