@@ -2,7 +2,7 @@
 was stacked with; the runner then finds each record complete and does not train again."""
 import pytest
 
-from normlib import records, runner, stackrun
+from normlib import config, records, runner, stackrun
 
 RUN = dict(data="synthetic", train_size=40, test_size=20, epochs=2, batch_size=4, width=8, num_blocks=1, groups=2,
            engine="stacked")
@@ -33,3 +33,32 @@ def test_a_stack_with_mixed_protocols_is_refused(tmp_path):
     with pytest.raises(ValueError, match="stack: runs differ in batch_size=8; allowed to differ: seed, out"):
         stackrun.run_stack(params)
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_a_stack_resumes_from_its_runs_checkpoints(tmp_path, monkeypatch):
+    """Killed after its first epoch (each run's checkpoint written), a stack resumes at epoch 2 and writes the
+    records of an uninterrupted stack (timings aside); with one checkpoint missing it starts over."""
+    strip = lambda h: [{k: v for k, v in e.items() if not k.endswith("_seconds")} for e in h]  # noqa: E731
+    whole = stackrun.run_stack([{**RUN, "seed": s, "out": str(tmp_path / f"whole{s}.json")} for s in (0, 1)])
+    params = [{**RUN, "seed": s, "out": str(tmp_path / f"seed{s}.json")} for s in (0, 1)]
+    save = runner.save_checkpoint
+
+    class Killed(Exception):
+        pass
+
+    def save_then_die(ckpt, state, cfg, started, wall):
+        save(ckpt, state, cfg, started, wall)
+        if cfg.seed == 1:
+            raise Killed
+
+    monkeypatch.setattr(runner, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        stackrun.run_stack(params)
+    monkeypatch.setattr(runner, "save_checkpoint", save)
+    ckpts = [runner.checkpoint_path(p["out"]) for p in params]
+    assert all(c.exists() for c in ckpts)
+    cfgs = [config.validate(p) for p in params]
+    assert stackrun.resumes_of([ckpts[0], tmp_path / "missing.ckpt.pt"], cfgs) is None  # would start over
+    resumed = stackrun.run_stack(params)
+    assert [strip(r["history"]) for r in resumed] == [strip(r["history"]) for r in whole]
+    assert [r["provenance"]["resumed_at_epoch"] for r in resumed] == [1, 1]
