@@ -116,15 +116,17 @@ class Stack:
         self.load([r["model"] for r in resumes])
         for i, (name, p) in enumerate(self.params):
             saved = [r["opt"]["state"][i] for r in resumes]
-            self.opt.state[p] = {key: stacked_tensor([s[key] for s in saved], self.like(p, key, saved[0][key]))
+            self.opt.state[p] = {key: stacked_tensor([s[key] for s in saved], self.like(p, saved[0][key]))
                                  for key in saved[0]}
         for gen, r in zip(self.gens, resumes):
             gen.set_state(r["gen"])
         torch.set_rng_state(resumes[0]["cpu_rng"])
         self.histories, self.step_count = [r["history"] for r in resumes], resumes[0]["step"]
 
-    def like(self, p, key: str, saved: torch.Tensor) -> torch.Tensor:
-        """The stack's tensor for Adam's state `key` of parameter p: its step on p's device (fused, capturable)."""
+    @staticmethod
+    def like(p, saved: torch.Tensor) -> torch.Tensor:
+        """What the stack's Adam state of parameter p looks like: p for the moments; for the step count a float32
+        scalar on p's device (as fused and capturable Adam keep it)."""
         return torch.empty((), dtype=torch.float32, device=p.device) if saved.dim() == 0 else p
 
     def step(self, offsets: torch.Tensor) -> None:
@@ -229,6 +231,7 @@ def train_stack(cfgs: list, splits: dict, resumes: list = None, on_epoch=None) -
             t2 = time.perf_counter()
             rec = train.epoch_record(cfg, st.run_model(k), st.xs, sums[k], len(history) + 1, st.step_count,
                                      st.amp, st.diag_idx if final else None)
+            # the stack's training time shared equally among its runs; each run's own evaluation time
             rec["train_seconds"], rec["eval_seconds"] = (t1 - t0) / st.runs, time.perf_counter() - t2
             history.append(rec)
         if on_epoch:
