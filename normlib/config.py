@@ -14,6 +14,7 @@ NORMS = ("batch", "group", "layer", "instance", "none")
 ACTIVATIONS = ("relu", "sigmoid")
 LR_SCALINGS = ("none", "linear", "sqrt")
 PRECISIONS = ("fp32", "bf16")
+ENGINES = ("single", "stacked")  # normlib.train, one run at a time | normlib.stacked, a cell's seeds as one network
 COMPILES = ("auto", "none", "default")  # auto: by device (normlib.train.compile_mode); default: no CUDA graphs
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000  # CIFAR-10
 DIAG_BATCHES = 16  # training batches per epoch whose BN statistics are compared with the running ones
@@ -71,6 +72,8 @@ class RunConfig:
                          "graphs)", choices=COMPILES)
     device: str = param("auto", "auto | cpu | cuda | cuda:N",
                         pattern=(re.compile(r"auto|cpu|cuda(:\d+)?"), "auto, cpu, cuda, cuda:N"))
+    engine: str = param("single", "single | stacked: trained with the other seeds of its cell as one network (CUDA "
+                         "graphs)", choices=ENGINES)
     threads: int = param(1, "torch CPU threads of the run; fixed, so its numbers never depend on what else runs",
                          minimum=1, synonyms=("num_threads", "torch_threads"))
     data: str = param("", 'CIFAR-10 folder or archive, or "synthetic"; empty for $NORMLIB_DATA, else a download')

@@ -1,4 +1,5 @@
 """Provenance of a run: library versions, host, git commit, device and data, so every number traces to its code."""
+import hashlib
 import os
 import platform
 import socket
@@ -8,9 +9,24 @@ from importlib import metadata
 from pathlib import Path
 
 LIBRARIES = ("torch", "torchvision", "numpy", "pandas", "papermill", "ipykernel")  # versions in every record
+ROOT = Path(__file__).resolve().parents[1]
+CODE = ("normlib", "notebooks", "bench")  # the folders whose files make a record's numbers and pages
+COMMIT_VARIABLE = "NORMLIB_COMMIT"  # the commit a copied working tree was made from, as its sender names it
 
 
-def git_state(root: Path = Path(__file__).resolve().parents[1]) -> dict:
+def code_sha256(root: Path = ROOT) -> str:
+    """sha256 over the code's files (relative path and content, in path order; caches and hidden files aside). It
+    names the code that ran where git cannot: a device that copies a working tree onto an older HEAD reports that
+    HEAD, dirty. Two records with the same hash ran the same code."""
+    h = hashlib.sha256()
+    files = sorted(p for d in CODE for p in (root / d).rglob("*") if p.is_file()
+                   and not any(part.startswith((".", "__pycache__")) for part in p.relative_to(root).parts))
+    for path in files:
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def git_state(root: Path = ROOT) -> dict:
     """The commit of the code and whether tracked code differs from it (changed results under reports/ do not
     count)."""
     try:
@@ -49,8 +65,10 @@ def versions() -> dict:
 
 
 def environment() -> dict:
-    """Where a run ran, without the device or data: versions, host, git commit and whether the tree was dirty."""
-    return {**versions(), "host": socket.gethostname(), **git_state()}
+    """Where a run ran, without the device or data: versions, host, git commit and whether the tree was dirty, the
+    code's hash, and the commit that whoever copied the tree named in $NORMLIB_COMMIT (None if unset)."""
+    return {**versions(), "host": socket.gethostname(), **git_state(), "code_sha256": code_sha256(),
+            "git_commit_given": os.environ.get(COMMIT_VARIABLE) or None}
 
 
 def cpu_type() -> str:

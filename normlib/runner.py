@@ -46,6 +46,10 @@ class Checkpoint:
         self.before = self.resume.get("wall_seconds", 0.0) if self.resume else 0.0
         self.resumed_at = len(self.resume["history"]) if self.resume else 0  # train() extends that list in place
 
+    def restart(self, started: str) -> None:
+        """Forget the checkpoint's state: the run starts over (a stack whose runs' checkpoints do not agree)."""
+        self.resume, self.started, self.before, self.resumed_at = None, started, 0.0, 0
+
     def wall_seconds(self) -> float:
         return self.before + time.perf_counter() - self.t0
 
@@ -80,6 +84,7 @@ def end_of_epoch(state: dict, total: int, checkpoint: Checkpoint) -> None:
 def record(cfg: RunConfig, data, parts: dict, result: dict, checkpoint: Checkpoint) -> dict:
     """The record of a finished run."""
     hist = result["history"]
+    stacked = {"stacked_with": result["stacked_with"]} if "stacked_with" in result else {}  # normlib.stackrun
     return {"schema": records.SCHEMA, "status": "ok", "error": None, "params": cfg.dict(),
             "effective_lr": cfg.effective_lr, "steps": result["steps"],
             "images": {k: len(v[1]) for k, v in parts.items()},
@@ -87,7 +92,7 @@ def record(cfg: RunConfig, data, parts: dict, result: dict, checkpoint: Checkpoi
             "provenance": {**provenance.provenance(pick_device(cfg.device), data), "started": checkpoint.started,
                            "ended": records.now(), "wall_seconds": checkpoint.wall_seconds(),
                            "resumed_at_epoch": checkpoint.resumed_at, "compile": result["compile"],
-                           "compile_fallback": result["compile_fallback"]}}
+                           "compile_fallback": result["compile_fallback"], **stacked}}
 
 
 def run(params) -> dict:
@@ -108,7 +113,13 @@ def run(params) -> dict:
             return existing
         checkpoint = Checkpoint(cfg, started, t0)
         total = total_steps(cfg, len(parts["train"][1]))
-        result = train(cfg, parts, checkpoint.resume, lambda state: end_of_epoch(state, total, checkpoint))
+        on_epoch = lambda state: end_of_epoch(state, total, checkpoint)  # noqa: E731
+        if cfg.engine == "stacked":  # a stack of one: the stacked engine's step and CUDA graphs for a lone run
+            from .stacked import train_stack
+            resumes = [checkpoint.resume] if checkpoint.resume else None
+            result = train_stack([cfg], parts, resumes, lambda k, state: on_epoch(state))[0]
+        else:
+            result = train(cfg, parts, checkpoint.resume, on_epoch)
         rec = record(cfg, data, parts, result, checkpoint)
         if cfg.out:
             records.write_json(cfg.out, rec)

@@ -5,13 +5,15 @@ The engine draws each epoch's permutation from a generator on the training devic
 the CPU's for the same seed: the eager loop runs on CUDA too, with the same generator and the engine's TF32 setting.
 On an H100 (2026-11-25) the graph-replayed and the uncompiled engine agreed to 1e-5 in the training loss; against the
 eager loop on the CPU they differed by up to 1.5%, which is what made the reference move to the device."""
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from normlib import train
+from normlib import stacked, train
 from test_engine import cfg, eager_reference, subset
+from test_stacked import float64, max_gap, rounding_noise  # noqa: F401  (float64: a fixture)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -47,3 +49,47 @@ def test_cuda_graph_replays_do_not_alias_the_logits_of_earlier_steps(tiny_splits
     graphs = train.train(cfg(**c, compile="auto"), tiny_splits)
     plain = train.train(cfg(**c, compile="none"), tiny_splits)
     assert abs(graphs["history"][0]["train_acc"] - plain["history"][0]["train_acc"]) <= 1.0
+
+
+# the stacked engine (normlib.stacked): K runs as one network, each step replayed as one CUDA graph
+STACK_CASES = [("batch", 2, 60), ("group", 2, 60), ("batch", 48, 0), ("group", 48, 0)]  # 200 % 48: a partial batch
+
+
+@pytest.mark.parametrize("norm,batch_size,n", STACK_CASES)
+def test_stacked_graphs_train_as_separate_runs_in_float64(norm, batch_size, n, tiny_splits, float64):
+    """Captured and replayed (the main step and the partial last batch each from their own graph, the BN-probe steps
+    eager), three stacked runs in float64 end where three separate runs of the per-run engine end, on the device."""
+    splits = subset(tiny_splits, n)
+    cfgs = [cfg(norm=norm, batch_size=batch_size, epochs=2, train_size=n, seed=s, device="cuda", width=8,
+                num_blocks=2, groups=2) for s in (0, 1, 2)]
+    got = stacked.train_stack(cfgs, splits)
+    assert got[0]["compile"] == "cuda-graphs"
+    for c, g in zip(cfgs, got, strict=True):
+        want = train.train(dataclasses.replace(c, compile="none"), splits)
+        state = want["model"].state_dict()
+        assert max_gap(g["model"].state_dict(), state, rounding_noise(norm, state)) < 1e-10
+        for gh, wh in zip(g["history"], want["history"], strict=True):
+            print(norm, batch_size, c.seed, "train loss", gh["train_loss"], wh["train_loss"])
+            assert gh["train_loss"] == pytest.approx(wh["train_loss"], rel=1e-8)
+            assert abs(gh["test_acc"] - wh["test_acc"]) <= 1.0  # eval-mode BN reads the running means (rounding_noise)
+
+
+@pytest.mark.parametrize("norm,batch_size,n", STACK_CASES)
+def test_stacked_graphs_in_fp32_match_the_eager_stack_and_separate_runs(norm, batch_size, n, tiny_splits):
+    """fp32 with TF32, as the grid runs: the replayed stack as the same stack stepped eagerly (the same kernels, but
+    cuDNN's weight gradients may sum in any order: 1e-4), and near the separate runs (TF32 rounds differently in a
+    grouped convolution: 1e-2 in the training loss, 5 of 100 test images)."""
+    splits = subset(tiny_splits, n)
+    cfgs = [cfg(norm=norm, batch_size=batch_size, epochs=2, train_size=n, seed=s, device="cuda") for s in (0, 1, 2)]
+    graphs = stacked.train_stack(cfgs, splits)
+    eager = stacked.train_stack([dataclasses.replace(c, compile="none") for c in cfgs], splits)
+    assert (graphs[0]["compile"], eager[0]["compile"]) == ("cuda-graphs", "none")
+    for c, g, e in zip(cfgs, graphs, eager, strict=True):
+        want = train.train(dataclasses.replace(c, compile="none"), splits)
+        for gh, eh, wh in zip(g["history"], e["history"], want["history"], strict=True):
+            print(norm, batch_size, c.seed, "train loss", gh["train_loss"], eh["train_loss"], wh["train_loss"],
+                  "test acc", gh["test_acc"], eh["test_acc"], wh["test_acc"])
+            assert math.isclose(gh["train_loss"], eh["train_loss"], rel_tol=1e-4)
+            assert math.isclose(gh["train_loss"], wh["train_loss"], rel_tol=1e-2)
+            assert abs(gh["test_acc"] - wh["test_acc"]) <= 5.0
+            assert set(gh) == set(wh)

@@ -56,3 +56,19 @@ def test_bad_names_fail_at_once():
 def test_depth_and_sigmoid():
     m = Network("group", num_blocks=8, activation="sigmoid")
     assert len(m.conv_layers()) == 9 and isinstance(m.blocks[0].act, nn.Sigmoid)
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_stacked_network_is_its_runs_side_by_side(norm):
+    """runs=3: run k's channels compute exactly what network k computes on its own images (float64, train mode)."""
+    nets = [Network(norm, num_blocks=2, width=8, groups=2).double() for _ in range(3)]
+    stack = Network(norm, num_blocks=2, width=8, groups=2, runs=3).double()
+    with torch.no_grad():
+        for name, t in stack.state_dict().items():
+            parts = [n.state_dict()[name] for n in nets]
+            t.copy_(parts[0] if t.dim() == 0 else torch.stack(parts).reshape(t.shape))
+    x = torch.randn(3, 4, 3, 32, 32, dtype=torch.float64)  # (runs, B, 3, 32, 32)
+    out = stack(x.transpose(0, 1).reshape(4, 9, 32, 32))  # run k's images in channels 3k..3k+2
+    assert out.shape == (3, 4, 10)
+    for k, net in enumerate(nets):
+        torch.testing.assert_close(out[k], net(x[k]), rtol=0, atol=1e-12)

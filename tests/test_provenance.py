@@ -34,3 +34,18 @@ def test_git_state_counts_changed_code_not_changed_results(tmp_path):
     (tmp_path / "code.py").write_text("x = 2\n")
     state = provenance.git_state(tmp_path)
     assert state["git_dirty"] is True and len(state["git_commit"]) == 40
+
+
+def test_code_hash_names_the_code_not_its_caches(tmp_path, monkeypatch):
+    """Records say which code ran even where git cannot: the hash changes with a code file, not with a cache, and
+    the commit a sender names in NORMLIB_COMMIT is recorded beside it."""
+    (tmp_path / "normlib" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "normlib" / "train.py").write_text("x = 1\n")
+    first = provenance.code_sha256(tmp_path)
+    (tmp_path / "normlib" / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"\0")
+    assert provenance.code_sha256(tmp_path) == first
+    (tmp_path / "normlib" / "train.py").write_text("x = 2\n")
+    assert provenance.code_sha256(tmp_path) != first
+    monkeypatch.setenv("NORMLIB_COMMIT", "abc123")
+    env = provenance.environment()
+    assert env["git_commit_given"] == "abc123" and len(env["code_sha256"]) == 64

@@ -7,9 +7,8 @@ import re
 import pytest
 from constructed import write_grid
 
-from normlib import records
+from normlib import execute, records, sweep
 from normlib.config import RunConfig
-from normlib.report import render
 
 DIVERGED = "FloatingPointError: training diverged: train loss nan in epoch 1"  # as train.py words it
 
@@ -55,7 +54,7 @@ def summary_text(root, grid: str, monkeypatch) -> str:
     import IPython.display
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
-    nb = json.loads(render.SUMMARY_NOTEBOOK.read_text())
+    nb = json.loads(execute.SUMMARY_NOTEBOOK.read_text())
     namespace = {}
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
@@ -81,5 +80,5 @@ def test_a_grid_whose_every_run_failed_renders_to_html(tmp_path):
     """The sweep's own path (the summary notebook in a kernel, then nbconvert) on the grid that made it fail."""
     make, says = GRIDS["all_failed"]
     make(tmp_path / "all_failed")
-    page = render.render("all_failed", tmp_path / "all_failed").read_text()
+    page = sweep.render("all_failed", tmp_path / "all_failed").read_text()
     assert "No run of the main grid <code>all_failed</code> succeeded" in page and DIVERGED in page

@@ -1,7 +1,5 @@
 """The depth section's rules on constructed records: accuracy gained or lost with depth, the gradient magnitude's
 ratio, the original's numbers beside ours, and one seed deciding nothing."""
-import pandas as pd
-import pytest
 from constructed import write_grid
 
 from normlib.report.tables import Table

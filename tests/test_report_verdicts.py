@@ -2,7 +2,6 @@
 original, the analysis) on constructed grids: controls, a missing cell, a protocol unlike the original's."""
 import math
 
-import pandas as pd
 from constructed import pair_grid
 
 from normlib.report import load, sections

@@ -1,7 +1,7 @@
 """Per-step latency of the CUDA path at batch size 2 (CUDA graphs vs eager), on synthetic data: what bounds a run on
 a GPU. Run on the device from the repository root: python -m bench.device.step_latency (its log of the 2026-11-25
 H100 session: reports/full/device/step_latency.txt)."""
-import sys, time
+import time
 from normlib import train, data
 from normlib.config import RunConfig
 d = data.synthetic(n_train=2000, n_test=500, seed=0)

@@ -9,7 +9,7 @@ from .plots import Figure, plot_bn_gap, plot_control, plot_grad_profile, plot_li
 from .original import DEPTH_QUANTITIES, ORIGINAL_DEPTH, depth_outcomes
 from .sections import intro
 from .controls import confounds, control_caveat, control_kind, control_runs
-from .stats import ALPHA, cell_test, holm, paired, samples, spread, stats, trend, versus_best, welch_rows
+from .stats import ALPHA, cell_test, holm, paired, samples, spread, stats, trend, versus_best
 from .tables import Table, results_table, spread_table
 from .text import int_list, mean_std, mean_std_cells, norm_label, plural, plus_minus, protocol, pval
 
@@ -93,7 +93,7 @@ def bn_diagnostics_section(grid: Grid) -> list:
     text = [f"At batch size {int(gaps.index[0])}, the only one, the mean gap is {gaps.bn_mean_gap.iloc[0]:.3f} and "
             f"the |log variance ratio| {gaps.bn_var_logratio.iloc[0]:.3f} (final epoch, mean over seeds)."
             if len(gaps) == 1 else
-            f"The gap between a training batch's statistics and the running ones is "
+            "The gap between a training batch's statistics and the running ones is "
             + (f"{mean} in the mean and the variance" if mean == var else f"{mean} in the mean and {var} in the "
                f"variance") + f" at batch size {int(gaps.index[0])} than at {int(gaps.index[-1])}."]
     caption = ("BatchNorm's statistics at the final epoch, mean over seeds: the gap between a training batch's "
