@@ -50,3 +50,11 @@ def test_the_section_and_the_comparison_state_the_cost(tmp_path):
     assert "**The JPEG copy's cost**" in cmp and "-3.00 points" in cmp
     alone = "\n".join(i for i in sections.original_section(orig, "final_acc") if isinstance(i, str))
     assert "JPEG copy's cost" not in alone
+
+
+def test_no_cost_shown_says_the_largest_cost_the_interval_leaves_open(tmp_path):
+    orig, jpeg = twin_grids(tmp_path, cost=lambda norm, bs, seed: seed - 1.0)  # -1, 0, +1 in every cell
+    text = "\n".join(i for i in pixels.pixels_section([orig, jpeg], "final_acc") if isinstance(i, str))
+    c = pixels.pixel_cost([orig, jpeg], "final_acc")
+    assert "the JPEG copy has no cost shown" in text
+    assert f"rules out a cost larger than {c.overall['ci95']:.2f} points" in text  # the mean difference is 0

@@ -87,6 +87,9 @@ def pixels_section(grids: list, metric: str) -> list:
     o = c.overall
     verdict = ("costs accuracy" if o["diff"] + o["ci95"] < 0 else "gains accuracy" if o["diff"] - o["ci95"] > 0
                else "has no cost shown")
+    worst = o["ci95"] - o["diff"]  # the largest cost the interval leaves open
+    bound = (f" The interval rules out a cost larger than {worst:.2f} points at this scale." if
+             verdict == "has no cost shown" and worst > 0 else "")
     return [
         "## Data copy: what the JPEG copy costs",
         f"*Grids `{c.original.name}` (original pixels) and `{c.jpeg.name}` (JPEG pixels).* Both train on {images}: "
@@ -96,7 +99,7 @@ def pixels_section(grids: list, metric: str) -> list:
         Table(table, "Test accuracy (%, mean ± std over seeds, n pairs) on the same images with their original "
                      "pixels and with the JPEG copy's, and the difference paired run by run."),
         f"Over all {o['n']} pairs the JPEG copy {verdict}: JPEG − original = {c.text()}; p = {pval(o['p'])} "
-        f"(paired t-test over the pairs)." + (f" Per cell, p is Holm-corrected across the {len(c.cells)} cells."
+        f"(paired t-test over the pairs).{bound}" + (f" Per cell, p is Holm-corrected across the {len(c.cells)} cells."
                                               if (c.cells.n >= 2).all() else " One pair per cell: the cells describe."),
         "What this can tell: whether, at this protocol's scale, training and testing on the JPEG copy changes "
         "accuracy, and by about how much, for both norms and a small and a large batch size. What it cannot: the "
