@@ -14,7 +14,7 @@ browser:  ## installs chromium with apt (a system package: needs root or sudo) f
 	  else echo "chromium missing and no root or sudo: the browser test will be skipped"; exit 0; fi; \
 	  echo "apt-get install chromium (a system package)"; $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
-test-fast:  ## every module's logic, in minutes: no kernels, papermill, browser, Dask workers or torch subprocesses
+test-fast:  ## every module's logic, in minutes: no kernels, papermill, browser, Dask workers, torch subprocesses or torch.compile
 	$(PY) -m pytest -q -m "not slow" tests
 
 test:  ## everything (what CI runs): the fast tests, the slow ones, and the notebooks with their tiny defaults

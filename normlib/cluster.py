@@ -167,8 +167,9 @@ def dashboard(client) -> str:
 def probe(folder: Path) -> dict:
     """What tells a worker that it sees the grid folder itself: the sweep's lock file, by inode and mtime (a copy
     of the same path on another machine has others)."""
-    st = (folder / ".sweep.lock").stat()
-    return {"path": str(folder / ".sweep.lock"), "ino": st.st_ino, "mtime_ns": st.st_mtime_ns}
+    path = locks.sweep_lock_path(folder)
+    st = path.stat()
+    return {"path": str(path), "ino": st.st_ino, "mtime_ns": st.st_mtime_ns}
 
 
 def sees(probe: dict) -> bool:

@@ -1,11 +1,15 @@
 """Notebook execution, in one place: the notebooks' paths, the kernel's arguments, the parameters papermill injects,
 why an execution failed, and temporary notebooks. A run of notebooks/run.ipynb goes into its record and executed
 notebook, each written under a temporary name and renamed, with a failed record that names the reason when the run
-fails; the summary notebook goes into a grid's summary.ipynb, which normlib.report.render turns into its page."""
+fails; the summary notebook goes into a grid's summary.ipynb, which normlib.report.render turns into its page.
+
+One run from the shell: `python -m normlib.execute OUTPUT.ipynb [-p NAME VALUE]...` (see --help)."""
+import argparse
 import ast
 import os
 import re
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -193,3 +197,63 @@ def summary(name: str, folder: Path, extra: str = "") -> Path:
         raise RenderError(f"{failure_reason(e, 0)}  (notebook: {executed})") from None
     os.replace(tmp, executed)
     return executed
+
+
+# ---------------------------------------------------------------- one run from the shell
+
+COMMAND = ("One run of notebooks/run.ipynb: its executed notebook at OUTPUT, its record at -p out "
+           "(default: OUTPUT as .json).")
+EXIT_STATUS = "exit status: 0 done; 1 the run failed (one line says why); 2 bad input (one line), nothing written"
+
+
+def cli_value(text: str):
+    """A -p value as papermill's command line reads it: True, False, None, an int, a float, else the text itself."""
+    words = {"True": True, "False": False, "None": None}
+    if text in words:
+        return words[text]
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    return text
+
+
+def check_command(notebook: Path, params: dict) -> None:
+    """ValueError (ParameterError: a bad run parameter) naming the first problem with the command's input."""
+    if notebook.suffix != ".ipynb":
+        raise ValueError(f"OUTPUT={str(notebook)!r}: must end in .ipynb (the executed notebook; the record goes beside "
+                         f"it as .json unless -p out PATH)")
+    config.validate(params)
+    literal_parameters(params)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m normlib.execute", description=COMMAND, epilog=EXIT_STATUS)
+    ap.add_argument("output", metavar="OUTPUT", help="the executed notebook, e.g. out.ipynb")
+    ap.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="a run parameter (normlib.config.RunConfig), read as papermill's -p reads it")
+    return ap
+
+
+def main(argv=None) -> int:
+    a = parser().parse_args(argv)
+    notebook, params = Path(a.output), {name: cli_value(value) for name, value in a.parameters}
+    try:
+        check_command(notebook, params)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(params.pop("out", "") or notebook.with_suffix(".json"))
+    notebook.parent.mkdir(parents=True, exist_ok=True)
+    status, reason = execute(params, out.resolve(), notebook)
+    if status != "ok":  # failed, or skipped: another process holds the run's lock
+        shown = f"  (notebook: {notebook})" if notebook.exists() else ""
+        print(f"{status.upper()}: {reason}{shown}", file=sys.stderr)
+        return 1
+    print(f"record: {out}  notebook: {notebook}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

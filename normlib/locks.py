@@ -15,6 +15,11 @@ def lock_path(out) -> Path:
     return Path(out).with_name(f".{Path(out).name}.lock")
 
 
+def sweep_lock_path(folder) -> Path:
+    """Lock of a grid folder, held by the sweep that runs it."""
+    return Path(folder) / ".sweep.lock"
+
+
 @contextmanager
 def lock(path, what: str):
     """Hold an exclusive flock on `path`, which then holds the holder's pid; Locked when another process holds it.

@@ -39,7 +39,7 @@ def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=T
     with cluster.connect(scheduler, scheduler_file, gpus, runs_per_gpu, g.jobs) as client:
         (g.folder / "runs").mkdir(parents=True, exist_ok=True)  # the first write
         try:
-            with stop_on_signals(stop), locks.lock(g.folder / ".sweep.lock", f"grid {g.name!r} in {g.folder}"):
+            with stop_on_signals(stop), locks.lock(locks.sweep_lock_path(g.folder), f"grid {g.name!r} in {g.folder}"):
                 code = run_grid(g, timeout, lock_wait, stop, client, shared_out)
         except locks.Locked as e:
             print(f"error: {e}: wait for that sweep to finish or stop it, then rerun", file=sys.stderr)
@@ -203,6 +203,9 @@ def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, cli
     if stop.is_set():
         if stuck:  # a papermill thread that did not notice its kernel's end would block the interpreter's exit
             sys.stderr.flush()
+            # os._exit skips the `finally` of locks.lock that removes the sweep's lock file: remove it here, while
+            # its flock is still held (the OS releases that as the process ends)
+            locks.sweep_lock_path(g.folder).unlink(missing_ok=True)
             os._exit(SIGNAL_EXIT[stop.signum])
         return None
     return 1 if progress.outcomes.failed or progress.outcomes.skipped else 0

@@ -1,9 +1,10 @@
-"""Shared fixtures: tiny synthetic data so unit tests run in seconds on two cores; the smoke grid run once by the
-sweep's command (its records and notebooks), and its report rendered once with constructed extra grids, for the
-sweep, section and browser tests."""
+"""Shared fixtures: tiny synthetic data so unit tests run in seconds on two cores; float64 models for the stacked
+engine's exact comparisons; the report's sections on constructed grids, made once for the table and figure tests;
+the smoke grid run once by the sweep's command (its records and notebooks), and its report rendered once with
+constructed extra grids, for the sweep, section and browser tests."""
 import pytest
 
-from constructed import EXTRA, constructed
+from constructed import EXTRA, constructed, report_items
 from normlib import data as datalib
 from sweeps import ROOT, run_sweep
 
@@ -18,6 +19,36 @@ def tiny():
 @pytest.fixture(scope="session")
 def tiny_splits(tiny):
     return datalib.splits(tiny, train_size=0, test_size=0, val_size=0, seed=0)
+
+
+@pytest.fixture
+def float64(monkeypatch):
+    """Every model and the data in float64, so that stacked and separate runs differ by rounding alone (test_stacked,
+    test_cuda)."""
+    import torch
+    from normlib import train
+    to_device = train.to_device
+    monkeypatch.setattr(train, "to_device", lambda x, y, device: (to_device(x, y, device)[0].double(),
+                                                                   to_device(x, y, device)[1]))
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
+@pytest.fixture(scope="session")
+def section_items(tmp_path_factory):
+    """Every item the summary notebook's sections give on constructed grids (constructed.report_items), made once for
+    the table and figure tests; its figures are closed at the end."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from normlib.report.plots import Figure
+    items = report_items(tmp_path_factory.mktemp("sections"))
+    yield items
+    for item in items:
+        if isinstance(item, Figure):
+            plt.close(item.fig)
 
 
 @pytest.fixture(scope="session")

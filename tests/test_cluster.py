@@ -146,7 +146,7 @@ def test_gpu_workers_each_see_their_own_gpu(monkeypatch):
 def test_bad_cluster_options_are_refused_before_anything_is_written(tmp_path, capsys, monkeypatch, args, error):
     if args[0] == "--gpus" and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 2)
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 0.5)  # nothing listens on port 9: refused at once
     grid = write_grid(tmp_path, "opts", TINY, {"seed": [0]})
     assert sweep.main([str(grid), "--out", str(tmp_path / "reports"), *args]) == 2
     assert error in capsys.readouterr().err

@@ -5,7 +5,7 @@ import nbformat
 import papermill as pm
 import pytest
 
-from normlib import config
+from normlib import config, grid
 from normlib.report import text
 from normlib.execute import RUN_NOTEBOOK
 
@@ -25,17 +25,24 @@ def test_notebook_parameters_mirror_runconfig():
 
 
 def test_a_new_parameter_needs_only_its_field(monkeypatch):
-    """Its checks, a near miss of its other names, its place in the protocol and its line in the notebook's
-    parameters cell all come from its field."""
-    extended = make_dataclass("Extended", [("momentum", float, config.param(
-        0.9, "SGD momentum", above=0, maximum=1, synonyms=("beta1",), protocol=True))], bases=(config.RunConfig,))
+    """Its checks (type, bounds, choices), a near miss of its other names, its place in the protocol, its line in the
+    notebook's parameters cell, the notebook taking it and a grid accepting it all come from its field."""
+    extended = make_dataclass("Extended", [
+        ("momentum", float, config.param(0.9, "SGD momentum", above=0, maximum=1, synonyms=("beta1",), protocol=True)),
+        ("optimizer", str, config.param("adam", "adam | sgd", choices=("adam", "sgd")))], bases=(config.RunConfig,))
     monkeypatch.setattr(config, "FIELDS", {f.name: f for f in fields(extended)})
     assert config.check_value("momentum", 1.5) == "momentum=1.5: must be > 0 and <= 1"
     assert config.check_value("momentum", "high") == "momentum='high': must be of type float"
     assert config.check_value("momentum", 0.5) == ""
     assert config.check_value("beta_1", 0.5).startswith("beta_1=0.5: not a run parameter (did you mean 'momentum'?)")
-    assert config.protocol_keys()[-1] == "momentum"
-    assert config.parameters_cell().endswith("\nmomentum: float = 0.9  # SGD momentum")
+    assert config.check_value("optimizer", "rmsprop") == "optimizer='rmsprop': allowed adam, sgd"
+    assert config.protocol_keys()[-1] == "momentum" and "optimizer" not in config.protocol_keys()
+    assert config.parameters_cell().endswith('\nmomentum: float = 0.9  # SGD momentum\n'
+                                             'optimizer: str = "adam"  # adam | sgd')
+    namespace = {**extended().dict(), "optimizer": "sgd"}  # the notebook's globals after papermill injected it
+    assert config.from_namespace(namespace, before=set())["optimizer"] == "sgd"
+    assert grid.check_parameter("optimizer", "sgd") == ""  # in a params file
+    assert grid.check_parameter("optimizer", "adagrad") == "optimizer='adagrad': allowed adam, sgd"
 
 
 def test_the_report_protocol_is_the_fields_that_say_so():

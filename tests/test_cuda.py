@@ -13,7 +13,7 @@ import torch
 
 from normlib import stacked, train
 from test_engine import cfg, eager_reference, subset
-from test_stacked import float64, max_gap, rounding_noise  # noqa: F401  (float64: a fixture)
+from test_stacked import max_gap, rounding_noise
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

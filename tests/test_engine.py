@@ -81,6 +81,7 @@ def test_engine_matches_eager_reference(norm, batch_size, tiny_splits):
             torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4, msg=lambda m: f"{name}: {m}")
 
 
+@pytest.mark.slow  # inductor runs the C++ compiler in subprocesses: seconds, more with a cold cache; CPU runs are eager
 def test_compiled_step_matches_eager_reference(tiny_splits):
     """The compiled forward, backward and Adam step (the default on CUDA, where it also replays them from CUDA
     graphs) train as the eager loop; a partial last batch runs eagerly."""

@@ -1,11 +1,14 @@
 """Notebook execution: values reach a notebook only as plain literals, a failing notebook gets a failed record that
-names the reason, a run's epochs are reported as its kernel prints them."""
+names the reason, a run's epochs are reported as its kernel prints them, and one run from the shell
+(`python -m normlib.execute`) answers bad input with one line, a failure with one line, success with both files."""
 import ast
 import json
+import subprocess
+import sys
 
 import nbformat
 import pytest
-from sweeps import TINY, leftovers, tiny_notebook
+from sweeps import ROOT, TINY, leftovers, tiny_notebook
 
 from normlib import execute, locks, records, runner
 
@@ -96,3 +99,33 @@ def test_malicious_string_arrives_as_the_same_string(tmp_path):
     execute.execute({"data": value}, tmp_path / "r.json", tmp_path / "r.ipynb", source=source)
     assert json.loads((tmp_path / "r.json.value").read_text()) == value
     assert not pwned.exists()
+
+
+# ---------------------------------------------------------------- one run from the shell
+
+@pytest.mark.parametrize("args,message", [
+    (["-p", "bach_size", "3"], "error: bach_size=3: not a run parameter (did you mean 'batch_size'?); allowed norm, "),
+    (["-p", "lr", "20"], "error: lr=20: must be > 0 and <= 10"),
+    (["-p", "diagnostics", "false"], "error: diagnostics='false': must be of type bool"),  # papermill reads False
+])
+def test_bad_input_to_the_command_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, message):
+    assert execute.main([str(tmp_path / "r.ipynb"), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_reads_values_as_papermill_does():
+    assert [execute.cli_value(v) for v in ("3", "0.5", "1e-3", "True", "None", "group", "")] == \
+           [3, 0.5, 0.001, True, None, "group", ""]
+
+
+@pytest.mark.slow
+def test_the_command_runs_one_tiny_run_into_its_record_and_notebook(tmp_path):
+    params = [a for k, v in {**TINY, "epochs": 1}.items() for a in ("-p", k, str(v))]
+    r = subprocess.run([sys.executable, "-m", "normlib.execute", str(tmp_path / "r.ipynb"), *params], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stderr == "", r.stdout + r.stderr
+    assert r.stdout == f"record: {tmp_path / 'r.json'}  notebook: {tmp_path / 'r.ipynb'}\n"
+    assert records.is_done(records.read(tmp_path / "r.json"), {**TINY, "epochs": 1})
+    assert execute.notebook_complete(tmp_path / "r.ipynb") and leftovers(tmp_path) == []

@@ -4,7 +4,6 @@ import matplotlib
 import numpy as np
 import pytest
 
-from constructed import report_items
 from normlib.report import plots
 from normlib.report.plots import Figure
 
@@ -12,12 +11,8 @@ matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")
-def figures(tmp_path_factory):
-    import matplotlib.pyplot as plt
-    figs = [item.fig for item in report_items(tmp_path_factory.mktemp("reports")) if isinstance(item, Figure)]
-    yield figs
-    for fig in figs:
-        plt.close(fig)
+def figures(section_items):
+    return [item.fig for item in section_items if isinstance(item, Figure)]
 
 
 def plotted(ax) -> np.ndarray:

@@ -15,16 +15,12 @@ def test_provenance_names_the_cpu_type_and_instruction_set_whole():
     assert provenance_column(runs.drop(columns="prov_cpu_type"))["CPU type"] == "—"  # records made before it
 
 
-def test_every_table_the_sections_give_is_captioned(tmp_path):
+def test_every_table_the_sections_give_is_captioned(section_items):
     """The page numbers a Table and writes its caption; a bare DataFrame would be a table without either."""
-    from constructed import report_items
     from normlib.report.tables import Table
-    items = report_items(tmp_path)
-    assert not [i for i in items if isinstance(i, pd.DataFrame)]
-    captioned = [i for i in items if isinstance(i, Table)]
+    assert not [i for i in section_items if isinstance(i, pd.DataFrame)]
+    captioned = [i for i in section_items if isinstance(i, Table)]
     assert len(captioned) >= 15 and all(i.caption.strip() for i in captioned)
-    import matplotlib.pyplot as plt
-    plt.close("all")  # the sections' figures
 
 
 def test_the_page_refuses_a_table_without_a_caption():

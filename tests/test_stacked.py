@@ -25,18 +25,6 @@ def subset(splits: dict, n: int) -> dict:
     return {k: (v[0][:n], v[1][:n]) for k, v in splits.items()}
 
 
-@pytest.fixture
-def float64(monkeypatch):
-    """Every model and the data in float64, so that stacked and separate runs differ by rounding alone."""
-    to_device = train.to_device
-    monkeypatch.setattr(train, "to_device", lambda x, y, device: (to_device(x, y, device)[0].double(),
-                                                                   to_device(x, y, device)[1]))
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
-
-
 def max_gap(a: dict, b: dict, skip=()) -> float:
     return max((a[k].double() - b[k].double()).abs().max().item() for k in a if k not in skip)
 

@@ -1,5 +1,6 @@
 """Sweeps: bad input refused before anything is written, faults isolated, kills resumed, progress drawn, the smoke
 grid end to end."""
+import contextlib
 import io
 import os
 import re
@@ -14,7 +15,7 @@ import pytest
 from sweeps import (ROOT, TINY, leftovers, locked_runs, run_sweep, start_sweep, statuses, wait_until,
                     write_grid)
 
-from normlib import execute, locks, records, sweep
+from normlib import cluster, execute, locks, records, sweep
 
 # ---------------------------------------------------------------- locks between processes (in process, no kernels)
 
@@ -102,6 +103,41 @@ def test_progress_counts_epochs_in_flight_and_draws_each_change_once(tmp_path, m
     p.close()
     states = bar_states(sys.stdout.getvalue())
     assert states and all(a != b for a, b in zip(states, states[1:])), states
+
+
+class IdleClient:
+    """A Dask client with one worker and no dashboard, for a sweep whose runs never reach a cluster."""
+
+    def scheduler_info(self):
+        return {"workers": {"w": {}}, "services": {}}
+
+    def subscribe_topic(self, *args):
+        pass
+
+    def unsubscribe_topic(self, *args):
+        pass
+
+
+def test_a_sweep_that_exits_past_its_stuck_threads_leaves_no_lock_file(tmp_path, monkeypatch, capsys):
+    """os._exit skips every `finally`, the sweep lock's removal among them."""
+    grid = write_grid(tmp_path, "stuck", TINY, {"seed": [0]})
+    lock = locks.sweep_lock_path(tmp_path / "reports" / "stuck")
+
+    def stopped_with_a_run_stuck(client, runs, report, stop, *args):
+        stop.signum = signal.SIGTERM
+        stop.set()
+        return True
+
+    def exit_now(code):
+        raise SystemExit((code, lock.exists()))  # unwinding runs the `finally`s: look at the file before that
+
+    monkeypatch.setattr(cluster, "connect", lambda *a: contextlib.nullcontext(IdleClient()))
+    monkeypatch.setattr(cluster, "run_all", stopped_with_a_run_stuck)
+    monkeypatch.setattr(os, "_exit", exit_now)
+    with pytest.raises(SystemExit) as e:
+        sweep.sweep(grid, out_root=tmp_path / "reports", report=False)
+    assert e.value.code == (143, False)
+    assert "interrupted by SIGTERM" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- real sweeps (subprocesses, papermill, kernels)

@@ -5,8 +5,12 @@ from normlib import records, train
 from normlib.config import NORMS, RunConfig
 
 
+SMALL = dict(width=16, num_blocks=2, lr=0.003)  # a narrow network (a tenth of the default's time), and an lr at
+# which every norm learns the tiny synthetic set within 3 epochs
+
+
 def cfg(**kw):
-    base = dict(data="synthetic", train_size=0, test_size=0, epochs=2, batch_size=16, threads=1)
+    base = dict(data="synthetic", train_size=0, test_size=0, epochs=2, batch_size=16, threads=1, **SMALL)
     return RunConfig(**{**base, **kw})
 
 
@@ -16,8 +20,8 @@ def test_learns_tiny_synthetic(norm, tiny_splits):
     assert [h["epoch"] for h in hist] == [1, 2, 3]
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     assert hist[-1]["test_acc"] >= 2 * 10  # twice chance: InstanceNorm removes each image's own mean and scale,
-    # much of what tells the synthetic classes apart, so it learns slowest (30% after 3 epochs, the others >= 90%)
-    assert len(hist[-1]["grad_abs"]) == 5 and all(g > 0 for g in hist[-1]["grad_abs"])
+    # much of what tells the synthetic classes apart, so it learns slowest (50% after 3 epochs, the others >= 80%)
+    assert len(hist[-1]["grad_abs"]) == SMALL["num_blocks"] + 1 and all(g > 0 for g in hist[-1]["grad_abs"])
     assert ("bn_mean_gap" in hist[0]) == (norm == "batch")
     assert ("diag_batchstat_acc" in hist[-1]) == (norm == "batch")
 
@@ -45,7 +49,7 @@ def test_batch_stat_accuracy_leaves_running_stats(tiny_splits):
 
 def test_divergence_is_an_error(tiny_splits):
     with pytest.raises(FloatingPointError, match="diverged"):
-        train.train(cfg(norm="none", lr=1e6, epochs=3), tiny_splits)
+        train.train(cfg(norm="none", lr=1e6, epochs=3, num_blocks=4), tiny_splits)  # 2 blocks: finite, 1e28
 
 
 def test_batch_stat_diagnostic_batches_mix_classes(monkeypatch, tiny):

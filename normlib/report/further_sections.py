@@ -72,33 +72,64 @@ def bn_diagnostics_section(grid: Grid) -> list:
     if ep.empty or "bn_mean_gap" not in ep or ep.bn_mean_gap.isna().all():
         return []
     last = ep.sort_values("epoch").groupby("run_id").tail(1)
+    have = accuracy_stats(last)
+    acc = last.groupby("batch_size")[[DIAG_STATS[k][0] for k in have]].mean().set_axis(have, axis=1) if have else None
+    split = statistics_loss(acc) if "precise" in have else None
+    rows = [{**gap_cells(bs, runs), **accuracy_cells(bs, runs, have, acc),
+             **({} if split is None else loss_cells(split, bs))} for bs, runs in last.groupby("batch_size")]
+    text = [gap_sentence(last)] + (accuracy_sentences(acc, split) if have else [])
+    items = [intro("BatchNorm diagnostics", grid), Table(pd.DataFrame(rows), diagnostics_caption(last, have, split)),
+             "\n".join(f"- {t}" for t in text), gap_figure(ep)]
+    return items + ([accuracy_figure(last, have)] if have else [])
+
+
+def accuracy_stats(last: pd.DataFrame) -> list:
+    """The DIAG_STATS keys whose test-time accuracy the final epochs carry; [] unless running and per-batch both."""
     have = [k for k, (col, _) in DIAG_STATS.items() if col in last and last[col].notna().any()]
-    has_acc = {"running", "batch"} <= set(have)
-    acc = last.groupby("batch_size")[[DIAG_STATS[k][0] for k in have]].mean().set_axis(have, axis=1)
-    split = statistics_loss(acc) if has_acc and "precise" in have else None
-    rows = []
-    for bs, runs in last.groupby("batch_size"):
-        row = {"batch size": int(bs), "mean gap (final epoch)": f"{runs.bn_mean_gap.mean():.3f}",
-               "abs log var ratio (final epoch)": f"{runs.bn_var_logratio.mean():.3f}"}
-        if has_acc:
-            row.update({f"{DIAG_STATS[k][1]} acc": f"{acc[k][bs]:.2f}" for k in have})
-            pairs = ([("precise", "running"), ("batch", "precise")] if "precise" in have else [("batch", "running")])
-            row.update({f"{a} − {b} (95% CI, paired)": plus_minus(*paired(
-                runs[DIAG_STATS[a][0]] - runs[DIAG_STATS[b][0]])) for a, b in pairs})
-        if split is not None:
-            row.update(loss_cells(split, bs))
-        rows.append(row)
+    return have if {"running", "batch"} <= set(have) else []
+
+
+def gap_cells(bs: int, runs: pd.DataFrame) -> dict:
+    """A batch size's final-epoch gap between batch and running statistics, as table cells."""
+    return {"batch size": int(bs), "mean gap (final epoch)": f"{runs.bn_mean_gap.mean():.3f}",
+            "abs log var ratio (final epoch)": f"{runs.bn_var_logratio.mean():.3f}"}
+
+
+def accuracy_cells(bs: int, runs: pd.DataFrame, have: list, acc: pd.DataFrame) -> dict:
+    """A batch size's mean test-time accuracies and their paired differences, as table cells ({} without them)."""
+    if not have:
+        return {}
+    pairs = [("precise", "running"), ("batch", "precise")] if "precise" in have else [("batch", "running")]
+    return {**{f"{DIAG_STATS[k][1]} acc": f"{acc[k][bs]:.2f}" for k in have},
+            **{f"{a} − {b} (95% CI, paired)": plus_minus(*paired(runs[DIAG_STATS[a][0]] - runs[DIAG_STATS[b][0]]))
+               for a, b in pairs}}
+
+
+def gap_sentence(last: pd.DataFrame) -> str:
+    """Whether the gap between batch and running statistics is larger at the smallest batch size than the largest."""
     gaps = last.groupby("batch_size")[["bn_mean_gap", "bn_var_logratio"]].mean()
+    if len(gaps) == 1:
+        return (f"At batch size {int(gaps.index[0])}, the only one, the mean gap is {gaps.bn_mean_gap.iloc[0]:.3f} and "
+                f"the |log variance ratio| {gaps.bn_var_logratio.iloc[0]:.3f} (final epoch, mean over seeds).")
     mean, var = ("larger" if gaps[c].iloc[0] > gaps[c].iloc[-1] else "not larger" for c in gaps)
-    text = [f"At batch size {int(gaps.index[0])}, the only one, the mean gap is {gaps.bn_mean_gap.iloc[0]:.3f} and "
-            f"the |log variance ratio| {gaps.bn_var_logratio.iloc[0]:.3f} (final epoch, mean over seeds)."
-            if len(gaps) == 1 else
-            "The gap between a training batch's statistics and the running ones is "
+    return ("The gap between a training batch's statistics and the running ones is "
             + (f"{mean} in the mean and the variance" if mean == var else f"{mean} in the mean and {var} in the "
-               f"variance") + f" at batch size {int(gaps.index[0])} than at {int(gaps.index[-1])}."]
+               f"variance") + f" at batch size {int(gaps.index[0])} than at {int(gaps.index[-1])}.")
+
+
+def accuracy_sentences(acc: pd.DataFrame, split) -> list:
+    """What the test-time accuracies say: where the loss at small batch sizes comes from, or why that cannot be said."""
+    if split is None:
+        return ["Precise-BN accuracy is absent from these records (made before it was measured), so the loss cannot be "
+                "split here into the statistics mismatch and the batch noise."]
+    return loss_sentences(split, int(acc.running.idxmax()))
+
+
+def diagnostics_caption(last: pd.DataFrame, have: list, split) -> str:
+    """The diagnostics table's caption: what each column measured, and on how many test images."""
     caption = ("BatchNorm's statistics at the final epoch, mean over seeds: the gap between a training batch's "
                "statistics and the running ones (mean gap in running-std units, |log| variance ratio)")
-    if has_acc:
+    if have:
         n_diag = min(DIAG_TEST, int(last.test_images.min())) if "test_images" in last else DIAG_TEST
         ways = {"running": "with the running statistics (eval mode)",
                 "precise": f"with precise statistics, recomputed over {PRECISE_IMAGES:,} training images (or all, if "
@@ -107,27 +138,27 @@ def bn_diagnostics_section(grid: Grid) -> list:
         measured = [ways[k] for k in have]
         caption += (f"; the final model's accuracy on {n_diag} test images (a stratified subset of the test set) "
                     + "; ".join(measured[:-1]) + ("; and " if len(measured) > 2 else " and ") + measured[-1])
-        if split is not None and len(split):
-            ref = int(split.ref.iloc[0])
-            caption += (f"; the loss against batch size {ref} with running statistics, split into what precise "
-                        f"statistics recover (the statistics mismatch: precise − running, relative to the same "
-                        f"difference at batch size {ref}) and what remains with them")
-        text += (loss_sentences(split, int(acc.running.idxmax())) if split is not None else [
-            "Precise-BN accuracy is absent from these records (made before it was measured), so the loss cannot be "
-            "split here into the statistics mismatch and the batch noise."])
-    items = [intro("BatchNorm diagnostics", grid), Table(pd.DataFrame(rows), caption + "."),
-             "\n".join(f"- {t}" for t in text),
-             Figure(plot_bn_gap(ep), (
-                 "Gap between a training batch's statistics and the running statistics per epoch (mean over seeds; log "
-                 "axes), one line per batch size: mean gap in running-std units and |log| variance ratio, averaged "
-                 f"over BN layers and the first {DIAG_BATCHES} batches of the epoch."))]
-    if has_acc:
-        long = pd.concat([last.assign(stat=DIAG_STATS[k][1], acc=last[DIAG_STATS[k][0]]) for k in have])
-        items.append(Figure(plot_lines(stats(long, "acc", ("batch_size", "stat")), "batch_size", "stat", label=str), (
-            "BatchNorm at test time: the final model's test accuracy normalising with the running statistics (eval "
-            "mode), with precise statistics recomputed with the final weights (where the records have them) and "
-            "with each test batch's own statistics (batches of the training batch size), mean ± 95% CI over seeds.")))
-    return items
+    if split is not None and len(split):
+        ref = int(split.ref.iloc[0])
+        caption += (f"; the loss against batch size {ref} with running statistics, split into what precise "
+                    f"statistics recover (the statistics mismatch: precise − running, relative to the same "
+                    f"difference at batch size {ref}) and what remains with them")
+    return caption + "."
+
+
+def gap_figure(ep: pd.DataFrame) -> Figure:
+    return Figure(plot_bn_gap(ep), (
+        "Gap between a training batch's statistics and the running statistics per epoch (mean over seeds; log "
+        "axes), one line per batch size: mean gap in running-std units and |log| variance ratio, averaged "
+        f"over BN layers and the first {DIAG_BATCHES} batches of the epoch."))
+
+
+def accuracy_figure(last: pd.DataFrame, have: list) -> Figure:
+    long = pd.concat([last.assign(stat=DIAG_STATS[k][1], acc=last[DIAG_STATS[k][0]]) for k in have])
+    return Figure(plot_lines(stats(long, "acc", ("batch_size", "stat")), "batch_size", "stat", label=str), (
+        "BatchNorm at test time: the final model's test accuracy normalising with the running statistics (eval "
+        "mode), with precise statistics recomputed with the final weights (where the records have them) and "
+        "with each test batch's own statistics (batches of the training batch size), mean ± 95% CI over seeds."))
 
 
 # ---------------------------------------------------------------- controls
