@@ -1,24 +1,28 @@
 #!/bin/bash
-# The one device command: install what the device lacks, benchmark the stacked engine, resume a grid in stacks
-# (normlib.stackrun), execute every run's notebook and render the report (normlib.sweep, which trains nothing when
-# every record is complete), and pack records, report and logs into one tarball under $OUT. Sized for one command of
-# at most 9 minutes: BUDGET_S (default 530) bounds it all, the grid gets what the benchmark and the notebooks leave.
+# The one device command: install what the device lacks, benchmark the stacked engine, train a queue of grids in
+# stacks (normlib.stackrun), one grid after the other, then execute every finished grid's notebooks and render each
+# grid's report (normlib.sweep, which trains nothing when every record is complete), and pack records, reports and
+# logs into one tarball under $OUT. Sized for one command of at most 9 minutes: BUDGET_S (default 530) bounds it all,
+# the grids get what the benchmark and the notebooks leave; a grid left unfinished resumes at the next call.
 #
 # usage, from the repository root on the device:
-#   NORMLIB_COMMIT=<the commit that was copied> bash bench/device.sh [GRID]     (GRID default params/full_stacked.yaml)
+#   NORMLIB_COMMIT=<the commit that was copied> bash bench/device.sh [GRID ...]
+#   (default queue: params/full_stacked.yaml, then params/full_depth_stacked.yaml)
 # Carried there (git-ignored, named in the device tool's `carry`):
 #   .whl/      wheels of the notebook and cluster stack the device's Python lacks, made here by
 #              bash ../shared/tools/gpu-wheels.sh .whl dask distributed partd locket tblib zict nbconvert mistune \
 #                   bleach tinycss2 pandocfilters jupyterlab_pygments defusedxml webencodings beautifulsoup4 soupsieve
 #   .gpudata/  the CIFAR-10 copy (cifar10-jpeg.tar.xz), unless NORMLIB_DATA names another
+# What comes back: $OUT/device.tar.gz (each grid's folder with records, notebooks and report.html; logs/; bench/),
+# and $OUT/checkpoints.tar.gz when a grid is unfinished and its checkpoints fit. docs/device.md says what to do next.
 # On a CPU (the end-to-end test): OUT=/tmp/out BUDGET_S=300 bash bench/device.sh params/smoke_stacked.yaml
 # Records name the code that ran twice over: NORMLIB_COMMIT (as given) and code_sha256 (a hash of the files).
 set -u
 START=$(date +%s)
 left() { echo $(( START + ${BUDGET_S:-530} - $(date +%s) )); }
-GRID=${1:-params/full_stacked.yaml}
-NAME=$(basename "$GRID" .yaml)
-OUT=${OUT:-build/device}  # what comes back: the grid's tarball, and the checkpoints' of an unfinished grid
+[ $# -gt 0 ] || set -- ${QUEUE:-params/full_stacked.yaml params/full_depth_stacked.yaml}  # the grids, in order
+NAMES=$(for g in "$@"; do basename "$g" .yaml; done)
+OUT=${OUT:-build/device}  # what comes back: device.tar.gz, and checkpoints.tar.gz for an unfinished grid
 RESULTS=${RESULTS:-reports}  # the records' root: reports/<grid>/ as a sweep writes it
 WORK=$(mktemp -d)  # logs and benchmark, packed into the tarball beside the grid's folder
 L=$WORK/logs
@@ -32,7 +36,7 @@ fi
 CUDA=$(python3 -c "import torch; print(int(torch.cuda.is_available()))")
 JOBS=${JOBS:-$([ "$CUDA" = 1 ] && echo 14 || echo 1)}  # stacks at once: all 14 cells of the full grid on a GPU
 { nvidia-smi || true; python3 -c "from normlib import provenance; print(provenance.environment())"; } > "$L/device.txt" 2>&1
-echo "grid $GRID, cuda $CUDA, jobs $JOBS, commit ${NORMLIB_COMMIT:-unset}"
+echo "grids $*, cuda $CUDA, jobs $JOBS, commit ${NORMLIB_COMMIT:-unset}"
 if [ "$CUDA" = 1 ]; then  # decode the data into the cache once, before processes that read it start side by side
   python3 -c "from normlib import data; d = data.load(); print(d.source, d.sha256, len(d.train_y), len(d.test_y))" \
     > "$L/data.txt" 2>&1; tail -1 "$L/data.txt"
@@ -52,20 +56,33 @@ if [ "$CUDA" = 1 ]; then  # MPS: the stacks' processes share the GPU at once ins
     echo quit | nvidia-cuda-mps-control > /dev/null 2>&1; unset CUDA_MPS_PIPE_DIRECTORY; echo "mps off (see logs/mps.txt)"; fi
 fi
 
-NOTEBOOKS_S=${NOTEBOOKS_S:-100}  # 3. kept for the notebooks and the report
-timeout -s INT -k 30 $(( $(left) - NOTEBOOKS_S )) python3 -m normlib.stackrun "$GRID" --out "$RESULTS" --jobs "$JOBS" \
-  > "$L/stackrun.txt" 2>&1  # 2. the grid, in stacks, longest first; resumes from checkpoints
-echo "stackrun rc=$? at $(( $(date +%s) - START )) s"; tail -3 "$L/stackrun.txt"
+NOTEBOOKS_S=${NOTEBOOKS_S:-100}  # 3. kept for the notebooks and the reports
+FINISHED=""
+for GRID in "$@"; do  # 2. each grid in turn, in stacks, longest first; each run resumes from its checkpoint
+  NAME=$(basename "$GRID" .yaml); S=$(( $(left) - NOTEBOOKS_S ))
+  [ "$S" -gt 10 ] || { echo "$NAME: no time left to train"; continue; }
+  timeout -s INT -k 30 "$S" python3 -m normlib.stackrun "$GRID" --out "$RESULTS" --jobs "$JOBS" \
+    > "$L/stackrun-$NAME.txt" 2>&1
+  RC=$?; [ "$RC" = 0 ] && FINISHED="$FINISHED $NAME"
+  echo "$NAME: stackrun rc=$RC at $(( $(date +%s) - START )) s"; tail -3 "$L/stackrun-$NAME.txt"
+done
 
-timeout -s INT -k 20 $(( $(left) - 15 )) python3 -m normlib.sweep "$GRID" --out "$RESULTS" --jobs "${NB_JOBS:-8}" \
-  --lock-wait 5 > "$L/sweep.txt" 2>&1
-echo "sweep rc=$? at $(( $(date +%s) - START )) s"; tail -3 "$L/sweep.txt"
+N=$#
+for GRID in "$@"; do  # 3. a finished grid's notebooks and report, an unfinished one's report; 20 s kept for each next
+  NAME=$(basename "$GRID" .yaml); N=$(( N - 1 )); S=$(( $(left) - 15 - 20 * N ))
+  [ -d "$RESULTS/$NAME/runs" ] && [ "$S" -gt 5 ] || { echo "$NAME: nothing to render, or no time left"; continue; }
+  # an unfinished grid's notebooks would train its runs one by one, moving their checkpoints apart from their stack's
+  case " $FINISHED " in *" $NAME "*) MODE="--jobs ${NB_JOBS:-8} --lock-wait 5";; *) MODE="--report-only";; esac
+  timeout -s INT -k 20 "$S" python3 -m normlib.sweep "$GRID" --out "$RESULTS" $MODE > "$L/sweep-$NAME.txt" 2>&1
+  echo "$NAME: sweep rc=$? at $(( $(date +%s) - START )) s"; tail -3 "$L/sweep-$NAME.txt"
+done
 
 [ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && { echo quit | nvidia-cuda-mps-control > /dev/null 2>&1; }
-tar czf "$OUT/$NAME.tar.gz" --exclude='*.ckpt.pt*' --exclude='.*.lock' -C "$RESULTS" "$NAME" -C "$WORK" logs \
+GRIDS=$(cd "$RESULTS" && for n in $NAMES; do [ -d "$n" ] && echo "$n"; done)
+tar czf "$OUT/device.tar.gz" --exclude='*.ckpt.pt*' --exclude='.*.lock' -C "$RESULTS" $GRIDS -C "$WORK" logs \
   $([ -d "$WORK/bench" ] && echo bench)
-CKPTS=$(cd "$RESULTS" && find "$NAME" -name '*.ckpt.pt' | head -200)
-if [ -n "$CKPTS" ]; then  # an unfinished grid: its checkpoints, for the next window, if they fit what comes back
+CKPTS=$([ -n "$GRIDS" ] && cd "$RESULTS" && find $GRIDS -name '*.ckpt.pt' | head -400)
+if [ -n "$CKPTS" ]; then  # unfinished grids: their checkpoints, for the next window, if they fit what comes back
   (cd "$RESULTS" && tar cf - $CKPTS) | gzip -1 > "$OUT/checkpoints.tar.gz"
   [ "$(stat -c %s "$OUT/checkpoints.tar.gz")" -gt 16000000 ] && { echo "checkpoints too large to come back"; rm "$OUT/checkpoints.tar.gz"; }
 fi

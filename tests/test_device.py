@@ -1,5 +1,6 @@
-"""bench/device.sh end to end on the CPU with a tiny grid (params/smoke_stacked.yaml): one tarball under $OUT with
-every run's record (stacked, naming its partners and the commit it was given), notebook, the report and the logs."""
+"""bench/device.sh end to end on the CPU with a queue of two tiny grids (params/smoke_stacked.yaml, then a grid of two
+runs made from it): one tarball under $OUT with each grid's records (stacked, naming their partners and the commit
+they were given), notebooks and report, and the logs."""
 import json
 import os
 import subprocess
@@ -12,22 +13,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_device_command_on_a_tiny_grid(tmp_path):
+def test_device_command_on_a_queue_of_two_tiny_grids(tmp_path):
+    second = tmp_path / "smoke_next.yaml"  # one cell of two seeds, one block, one epoch: the queue's cheap second grid
+    second.write_text(f"base: {ROOT / 'params' / 'smoke_stacked.yaml'}\n"
+                      "fixed: {norm: group, batch_size: 32, num_blocks: 1, epochs: 1}\n")
     env = {**os.environ, "OUT": str(tmp_path / "out"), "RESULTS": str(tmp_path / "reports"), "BUDGET_S": "900",
-           "BENCH_S": "120", "NB_JOBS": "2", "NORMLIB_COMMIT": "0123abc", "NORMLIB_CACHE": str(tmp_path / "cache")}
-    done = subprocess.run(["bash", "bench/device.sh", "params/smoke_stacked.yaml"], cwd=ROOT, env=env,
+           "BENCH_S": "120", "NB_JOBS": "2", "NORMLIB_COMMIT": "0123abc",
+           "NORMLIB_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(["bash", "bench/device.sh", "params/smoke_stacked.yaml", str(second)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "stackrun rc=0" in done.stdout and "sweep rc=0" in done.stdout, done.stdout
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["smoke_stacked.tar.gz"]  # a finished grid
-    with tarfile.open(tmp_path / "out" / "smoke_stacked.tar.gz") as tar:
+    for name in ("smoke_stacked", "smoke_next"):
+        assert f"{name}: stackrun rc=0" in done.stdout and f"{name}: sweep rc=0" in done.stdout, done.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["device.tar.gz"]  # finished grids
+    with tarfile.open(tmp_path / "out" / "device.tar.gz") as tar:
         tar.extractall(tmp_path / "x", filter="data")
-    runs = sorted((tmp_path / "x" / "smoke_stacked" / "runs").glob("*.json"))
-    assert len(runs) == 8 and (tmp_path / "x" / "smoke_stacked" / "report.html").exists()
-    for path in runs:
-        rec = json.loads(path.read_text())
-        assert rec["status"] == "ok" and rec["params"]["engine"] == "stacked"
-        assert rec["provenance"]["git_commit_given"] == "0123abc" and len(rec["provenance"]["stacked_with"]) == 1
-        assert path.with_suffix(".ipynb").exists()
-    assert {"stackrun.txt", "sweep.txt", "bench.txt"} <= {p.name for p in (tmp_path / "x" / "logs").iterdir()}
+    for name, n in (("smoke_stacked", 8), ("smoke_next", 2)):
+        runs = sorted((tmp_path / "x" / name / "runs").glob("*.json"))
+        assert len(runs) == n and (tmp_path / "x" / name / "report.html").exists()
+        for path in runs:
+            rec = json.loads(path.read_text())
+            assert rec["status"] == "ok" and rec["params"]["engine"] == "stacked"
+            assert rec["provenance"]["git_commit_given"] == "0123abc" and len(rec["provenance"]["stacked_with"]) == 1
+            assert path.with_suffix(".ipynb").exists()
+    logs = {p.name for p in (tmp_path / "x" / "logs").iterdir()}
+    assert {"stackrun-smoke_stacked.txt", "stackrun-smoke_next.txt", "sweep-smoke_next.txt", "bench.txt"} <= logs
     assert list((tmp_path / "x" / "bench").glob("stacked-*.md"))

@@ -460,5 +460,5 @@ def metrics_section(grid: Grid, metric: str) -> list:
 def provenance_section(grids: list) -> list:
     """Where each grid's successful runs came from, one column per grid."""
     table = pd.DataFrame({f"grid {g.name}": provenance_column(g.runs) for g in grids})
-    return ["## Provenance", Table(table.rename_axis("").reset_index(), "The environments the successful runs came "
-                                  "from; a value with a run count where the runs differ.")]
+    return ["## Provenance", Table(table.rename_axis("").reset_index(), "The engine and the environments the "
+                                  "successful runs came from; a value with a run count where the runs differ.")]

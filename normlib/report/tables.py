@@ -10,12 +10,17 @@ from .original import PAIR
 from .stats import compare, stats
 from .text import ONE_BS, ONE_SEED, mean_std_cells, norm_label, plural, plus_minus, pval, std_text
 
+# the run parameter `engine` as the provenance table names it (RunConfig's field holds the choices)
+ENGINE = {"single": "single (a network per run)", "stacked": "stacked (a cell's seeds as one network)"}
 PROVENANCE = {  # record provenance key -> (row name, how the table writes a value)
     "device": ("device", str),
     "cpu_type": ("CPU type", str),  # a marketing name such as "AMD EPYC" covers generations that round differently
     "cpu_capability": ("instruction set", str),  # the kernels torch picked (AVX2, AVX512, ...)
     "torch": ("torch", str), "python": ("python", str),
+    "compile": ("compile", str),  # none, the compiler's mode, or cuda-graphs (the stacked engine's replayed steps)
     "git_commit": ("git commit", lambda v: v[:10]),
+    "git_commit_given": ("commit given", lambda v: v[:10]),  # $NORMLIB_COMMIT: a device's checkout may not say it
+    "code_sha256": ("code sha256", lambda v: v[:12] + "…"),
     "data_source": ("data", lambda v: Path(v).name),  # the file, not where it sat on the machine that ran
     "data_sha256": ("data sha256", lambda v: v[:12] + "…"),
 }
@@ -76,10 +81,11 @@ def _counted(values: pd.Series) -> str:
 
 
 def provenance_column(runs: pd.DataFrame) -> dict:
-    """Where the successful runs came from, one short value per row: device, versions, commit, data, and how many
-    runs had uncommitted code changes."""
+    """Where the successful runs came from, one short value per row: the engine that trained them, device, versions,
+    commit, data, and how many runs had uncommitted code changes."""
     ok = runs[runs.status == "ok"]
-    column = {"runs": str(len(ok))}
+    engines = ok.get("engine", pd.Series(dtype=object)).dropna().map(lambda e: ENGINE.get(e, e))
+    column = {"runs": str(len(ok)), "engine": _counted(engines) if len(engines) else "—"}
     for key, (row, short) in PROVENANCE.items():
         values = ok.get(f"prov_{key}", pd.Series(dtype=object)).dropna()
         column[row] = _counted(values.map(short)) if len(values) else "—"
