@@ -190,7 +190,9 @@ def test_kill_mid_run_by_sigint_sigterm_and_sigkill_then_resume(tmp_path):
         since, log = newest(), tmp_path / f"{sig.name}.log"
         proc = start_sweep(grid, out, log, "--no-report")
         try:
-            wait_until(lambda: newest() > since, proc, log)  # this sweep's kernels have finished an epoch
+            # this sweep's kernels have finished an epoch, and each run has a checkpoint to resume from (on a
+            # loaded machine one kernel may start an epoch behind the other)
+            wait_until(lambda: newest() > since and all(p.exists() for p in ckpts), proc, log)
             proc.send_signal(sig)
             assert proc.wait(90) == code, log.read_text()[-3000:]
         finally:
