@@ -17,11 +17,12 @@ import torch
 
 from normlib import data as datalib
 from normlib import stacked
-from normlib.config import TRAIN_IMAGES, RunConfig
+from normlib.config import RunConfig, planned_steps
+from normlib.grid import load_grid
 
 from .bench import device_info, in_fresh_process, reference_row
 
-FULL_GRID = {"batch_sizes": (2, 4, 8, 16, 32, 64, 128), "norms": 2, "seeds": 5, "epochs": 10}  # params/full.yaml
+FULL_GRID = Path(__file__).resolve().parents[1] / "params" / "full.yaml"  # the grid a projection is for
 
 
 def synchronize(device) -> None:
@@ -61,12 +62,20 @@ def grid_projection(rows: list, runs: int) -> dict:
         f = (math.log(bs) - math.log(lo[0])) / (math.log(hi[0]) - math.log(lo[0]))
         return lo[1] + f * (hi[1] - lo[1])
 
-    norms = sorted({r["norm"] for r in rows})
-    stacks = FULL_GRID["seeds"] / runs
-    per = {(n, b): FULL_GRID["epochs"] * math.ceil(TRAIN_IMAGES / b) * ms(n, b) / 1000 * stacks
-           for n in norms for b in FULL_GRID["batch_sizes"]}
-    return {"runs": runs, "serial_s": sum(per.values()) * FULL_GRID["norms"] / len(norms),
-            "longest_stack_s": max(per.values()) / stacks}
+    measured, cells = sorted({r["norm"] for r in rows}), grid_cells(FULL_GRID)
+    stack_s = {(n, b): steps * ms(n, b) / 1000 for (n, b), (steps, _) in cells.items() if n in measured}
+    serial = sum(stack_s[c] * cells[c][1] / runs for c in stack_s)  # a cell's seeds in stacks of `runs`
+    return {"runs": runs, "serial_s": serial * len({n for n, _ in cells}) / len(measured),
+            "longest_stack_s": max(stack_s.values())}
+
+
+def grid_cells(grid_path) -> dict:
+    """{(norm, batch size): (optimizer steps per run, runs)} of a params grid."""
+    cells = {}
+    for _, params in load_grid(grid_path)["runs"]:
+        key = (params["norm"], params["batch_size"])
+        cells[key] = (planned_steps(params), cells.get(key, (0, 0))[1] + 1)
+    return cells
 
 
 def markdown(meta: dict, rows: list, reference: dict, projections: list) -> str:
