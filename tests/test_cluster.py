@@ -14,7 +14,7 @@ from sweeps import TINY, leftovers, run_sweep, start_sweep, statuses, wait_until
 from normlib import cluster, execute, locks, records, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-GRID = ({**TINY, "epochs": 60, "threads": 1}, {"seed": [0, 1, 2]})  # 60 epochs: time to kill a worker mid-run
+GRID = ({**TINY, "epochs": 60, "threads": 1}, {"seed": [0, 1]})  # 60 epochs: time to kill a worker mid-run
 
 
 def parent(pid: int) -> int:
@@ -93,9 +93,9 @@ def test_a_grid_on_a_cluster_survives_a_killed_worker_and_equals_the_local_recor
         proc.wait()
     killed = ckpt.name.removesuffix(".json.ckpt.pt")
     text = log.read_text()
-    assert "cl: 3 of 3 runs done (3 now), 0 failed, 0 skipped" in text, text[-3000:]
-    assert statuses(runs) == {"seed0": "ok", "seed1": "ok", "seed2": "ok"}  # one record per run
-    assert len(list(runs.glob("*.ipynb"))) == 3 and all(execute.notebook_complete(p) for p in runs.glob("*.ipynb"))
+    assert "cl: 2 of 2 runs done (2 now), 0 failed, 0 skipped" in text, text[-3000:]
+    assert statuses(runs) == {"seed0": "ok", "seed1": "ok"}  # one record per run
+    assert len(list(runs.glob("*.ipynb"))) == 2 and all(execute.notebook_complete(p) for p in runs.glob("*.ipynb"))
     for rid, local in local_records.items():
         rec = records.read(runs / f"{rid}.json")
         assert [h["epoch"] for h in rec["history"]] == list(range(1, 61))  # every epoch exactly once

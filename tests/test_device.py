@@ -1,6 +1,6 @@
-"""bench/device.sh end to end on the CPU with a queue of two tiny grids (params/smoke_stacked.yaml, then a grid of two
-runs made from it): one tarball under $OUT with each grid's records (stacked, naming their partners and the commit
-they were given), notebooks and report, and the logs."""
+"""bench/device.sh end to end on the CPU with a queue of two tiny grids made from params/smoke_stacked.yaml (a cell
+of two seeds each, BatchNorm then GroupNorm): one tarball under $OUT with each grid's records (stacked, naming their
+partners and the commit they were given), notebooks and report, and the logs."""
 import json
 import os
 import subprocess
@@ -14,21 +14,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_device_command_on_a_queue_of_two_tiny_grids(tmp_path):
-    second = tmp_path / "smoke_next.yaml"  # one cell of two seeds, one block, one epoch: the queue's cheap second grid
-    second.write_text(f"base: {ROOT / 'params' / 'smoke_stacked.yaml'}\n"
-                      "fixed: {norm: group, batch_size: 32, num_blocks: 1, epochs: 1}\n")
+    queue = []
+    for norm in ("batch", "group"):  # one cell of two seeds, one block, one epoch: the smallest stack of each norm
+        queue.append(tmp_path / f"smoke_{norm}.yaml")
+        queue[-1].write_text(f"base: {ROOT / 'params' / 'smoke_stacked.yaml'}\n"
+                             f"fixed: {{norm: {norm}, batch_size: 32, num_blocks: 1, epochs: 1}}\n")
     env = {**os.environ, "OUT": str(tmp_path / "out"), "RESULTS": str(tmp_path / "reports"), "BUDGET_S": "900",
            "BENCH_S": "120", "NB_JOBS": "2", "NORMLIB_COMMIT": "0123abc",
            "NORMLIB_CACHE": str(tmp_path / "cache")}
-    done = subprocess.run(["bash", "bench/device.sh", "params/smoke_stacked.yaml", str(second)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(["bash", "bench/device.sh", *map(str, queue)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr
-    for name in ("smoke_stacked", "smoke_next"):
+    for name in ("smoke_batch", "smoke_group"):
         assert f"{name}: stackrun rc=0" in done.stdout and f"{name}: sweep rc=0" in done.stdout, done.stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["device.tar.gz"]  # finished grids
     with tarfile.open(tmp_path / "out" / "device.tar.gz") as tar:
         tar.extractall(tmp_path / "x", filter="data")
-    for name, n in (("smoke_stacked", 8), ("smoke_next", 2)):
+    for name, n in (("smoke_batch", 2), ("smoke_group", 2)):
         runs = sorted((tmp_path / "x" / name / "runs").glob("*.json"))
         assert len(runs) == n and (tmp_path / "x" / name / "report.html").exists()
         for path in runs:
@@ -37,5 +39,5 @@ def test_device_command_on_a_queue_of_two_tiny_grids(tmp_path):
             assert rec["provenance"]["git_commit_given"] == "0123abc" and len(rec["provenance"]["stacked_with"]) == 1
             assert path.with_suffix(".ipynb").exists()
     logs = {p.name for p in (tmp_path / "x" / "logs").iterdir()}
-    assert {"stackrun-smoke_stacked.txt", "stackrun-smoke_next.txt", "sweep-smoke_next.txt", "bench.txt"} <= logs
+    assert {"stackrun-smoke_batch.txt", "stackrun-smoke_group.txt", "sweep-smoke_group.txt", "bench.txt"} <= logs
     assert list((tmp_path / "x" / "bench").glob("stacked-*.md"))

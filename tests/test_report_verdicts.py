@@ -1,10 +1,12 @@
 """The verdicts as the report states them (sections.py: key findings, the outcomes section, the comparison with the
 original, the analysis) on constructed grids: controls, a missing cell, a protocol unlike the original's."""
 import math
+import statistics
 
-from constructed import pair_grid
+from constructed import pair_grid, write_grid
 
 from normlib.report import load, sections
+from normlib.report.original import ORIGINAL_PROTOCOL
 from normlib.report.tables import Table
 
 
@@ -72,3 +74,27 @@ def test_analysis_names_the_test_without_awkward_negatives(tmp_path):
     text = sections.analysis(main.ok, "final_acc")
     assert "differs significantly at batch size(s) 2" in text and "paired t-tests over seeds" in text
     assert "at no batch size" not in text
+
+
+def test_a_grid_of_one_norm_stands_beside_the_original_with_its_difference(tmp_path):
+    """As the full grid's first BatchNorm runs: the comparison shows BatchNorm's columns only, and, the protocol being
+    the original's but for the copy of the data, ours − the original's per cell by Welch's test on the two tables
+    (checked here with scipy's own). On another protocol the levels are not compared."""
+    from scipy.stats import ttest_ind_from_stats
+    best = [70.0, 71.0, 72.5]
+    for name, protocol in (("bn", ORIGINAL_PROTOCOL), ("short", {**ORIGINAL_PROTOCOL, "epochs": 2})):
+        write_grid(tmp_path / name, {f"bs4_seed{i}": ({**protocol, "norm": "batch", "batch_size": 4, "seed": i},
+                                                      [a - 2] * (protocol["epochs"] - 2) + [a, a - 1])
+                                     for i, a in enumerate(best)})
+    items = sections.original_section(load.load(tmp_path / "bn"), "final_acc")
+    table = next(i for i in items if isinstance(i, Table)).frame.set_index("batch size")
+    assert not [c for c in table.columns if "GN" in c]
+    assert table.loc[4, "ours BN best_acc"] == f"{statistics.mean(best):.2f} ± {statistics.stdev(best):.2f} (n=3)"
+    assert table.loc[4, "ours BN final_acc"].startswith(f"{statistics.mean(best) - 1:.2f}")
+    welch = ttest_ind_from_stats(statistics.mean(best), statistics.stdev(best), 3, 75.92, 1.07, 5, equal_var=False)
+    diff = table.loc[4, "BN: ours − original (best_acc)"]
+    assert diff.startswith(f"{statistics.mean(best) - 75.92:+.2f} ± ") and diff.endswith(f"(p {welch.pvalue:.3f})")
+    assert table.loc[2, "original BN (published)"] == "67.83 ± 2.21" and table.loc[2, "ours BN best_acc"] == "—"
+    other = next(i for i in sections.original_section(load.load(tmp_path / "short"), "final_acc")
+                 if isinstance(i, Table))
+    assert "ours BN best_acc" in other.frame and not [c for c in other.frame.columns if "ours −" in c]

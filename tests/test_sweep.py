@@ -177,25 +177,46 @@ def test_failed_runs_are_isolated_recorded_and_retried(tmp_path):
     assert leftovers(out) == []
 
 
+def hold_the_leaders(ckpts: list, since: int, held: set) -> bool:
+    """True once every run has saved a checkpoint since `since`. Until then a run that has (its kernel started
+    first) is stopped, SIGSTOP to the kernel holding its lock, so that a kernel slow to start on a loaded machine
+    cannot let the other run reach its last epoch and its record before the signal; `held` keeps their pids."""
+    fresh = [p.exists() and p.stat().st_mtime_ns > since for p in ckpts]
+    if all(fresh):
+        return True
+    for path, new in zip(ckpts, fresh):
+        pid = locks.lock_holder(locks.lock_path(path.parent / path.name.removesuffix(".ckpt.pt"))) if new else None
+        if pid and pid not in held:
+            os.kill(pid, signal.SIGSTOP)
+            held.add(pid)
+    return False
+
+
+def resume(held: set) -> None:
+    while held:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(held.pop(), signal.SIGCONT)
+
+
 @pytest.mark.slow
 def test_kill_mid_run_by_sigint_sigterm_and_sigkill_then_resume(tmp_path):
-    grid = write_grid(tmp_path, "kills", {**TINY, "epochs": 60, "threads": 1}, {"seed": [0, 1]})
+    epochs = 80
+    grid = write_grid(tmp_path, "kills", {**TINY, "epochs": epochs, "threads": 1}, {"seed": [0, 1]})
     out, runs = tmp_path / "reports", tmp_path / "reports" / "kills" / "runs"
     ckpts = [runs / "seed0.json.ckpt.pt", runs / "seed1.json.ckpt.pt"]
 
-    def newest() -> int:
-        return max((p.stat().st_mtime_ns for p in ckpts if p.exists()), default=0)
-
     for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -signal.SIGKILL)):
-        since, log = newest(), tmp_path / f"{sig.name}.log"
+        since = max((p.stat().st_mtime_ns for p in ckpts if p.exists()), default=0)
+        log, held = tmp_path / f"{sig.name}.log", set()
         proc = start_sweep(grid, out, log, "--no-report")
         try:
-            # this sweep's kernels have finished an epoch, and each run has a checkpoint to resume from (on a
-            # loaded machine one kernel may start an epoch behind the other)
-            wait_until(lambda: newest() > since and all(p.exists() for p in ckpts), proc, log)
+            wait_until(lambda: hold_the_leaders(ckpts, since, held), proc, log)  # both runs mid-run, in this sweep
+            resume(held)
+            assert statuses(runs) == {}, "a run ended before the signal: the test's runs are too short"
             proc.send_signal(sig)
             assert proc.wait(90) == code, log.read_text()[-3000:]
         finally:
+            resume(held)
             proc.kill()
             proc.wait()
         assert statuses(runs) == {}, "an interrupted run must not get a record, failed or otherwise"
@@ -215,7 +236,7 @@ def test_kill_mid_run_by_sigint_sigterm_and_sigkill_then_resume(tmp_path):
     for seed in (0, 1):
         rec = records.read(runs / f"seed{seed}.json")
         assert rec["status"] == "ok" and rec["params"]["seed"] == seed
-        assert [h["epoch"] for h in rec["history"]] == list(range(1, 61))  # every epoch exactly once
+        assert [h["epoch"] for h in rec["history"]] == list(range(1, epochs + 1))  # every epoch exactly once
         assert rec["provenance"]["resumed_at_epoch"] > 0
     assert leftovers(out) == []
 

@@ -3,18 +3,20 @@ comparison with the original, the choice of metric, methods, provenance. Each re
 markdown strings, Tables and Figures."""
 import html
 
+import numpy as np
 import pandas as pd
 
 from .load import K, Grid, check_metric, metric_text
 from ..config import RunConfig
 from .controls import control_kind, control_label, control_runs
-from .original import (ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps, outcomes, power,
-                       protocol_differences, steps_note, tests_text, verb)
+from .original import (ORIGINAL_METRIC, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps,
+                       outcomes, power, protocol_differences, steps_note, tests_text, verb)
 from .pixels import pixel_cost
 from .plots import Figure, plot_accuracy, plot_curves, svg_uri
-from .stats import ALPHA, compare, spread, stats
+from .stats import ALPHA, compare, spread, stats, welch_rows
 from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
-from .text import NORM_LABEL, ONE_BS, ONE_SEED, int_list, mean_std, norm_label, plural, protocol, pval, std_text, varied
+from .text import (NORM_LABEL, ONE_BS, ONE_SEED, int_list, mean_std, norm_label, plural, plus_minus, protocol, pval,
+                   std_text, varied)
 
 NUMBER = r"[-+]?\d[\d.,]*(e[-+]?\d+)?|—"  # a table cell that is one number (or a dash for none)
 TITLE = "BatchNorm vs GroupNorm across batch sizes on CIFAR-10"  # the heading; with the grid, the page title
@@ -262,28 +264,35 @@ def outcomes_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = A
 
 
 def original_section(grid: Grid, metric: str, grids=()) -> list:
-    """Our numbers next to the original's published table, the original's spread claims recomputed from that table,
-    and what the JPEG copy costs where `grids` hold the data-copy control."""
-    ours = pair_runs(grid)
-    if ours is None:
+    """Our numbers next to the original's published table (for whichever of its norms the grid ran), ours − the
+    original's per cell, the original's spread claims recomputed from that table, and what the JPEG copy costs where
+    `grids` hold the data-copy control."""
+    ours = grid.ok[grid.ok.norm.isin(PAIR)]
+    if ours.empty:
         return []
-    original = original_stats()
-    mine = {m: stats(ours, m).set_index(["norm", "batch_size"]) for m in dict.fromkeys(["best_acc", metric])}
+    original = original_stats().set_index(["norm", "batch_size"])
+    mine = {m: stats(ours, m).set_index(["norm", "batch_size"]) for m in dict.fromkeys([ORIGINAL_METRIC, metric])}
+    ran = [(norm, short) for norm, short in zip(PAIR, ("BN", "GN")) if norm in set(ours.norm)]
+    # ours − the original's only where the levels are comparable: the same protocol but for the copy of the data
+    levels = all(d.startswith("data: ") for d in protocol_differences(ours, ORIGINAL_METRIC, grid.k))
     rows = []
     for bs in sorted(set(ORIGINAL_TABLE) | set(ours.batch_size)):
         row = {"batch size": int(bs)}
-        for norm, short in zip(PAIR, ("BN", "GN")):
-            cell = original[(original.norm == norm) & (original.batch_size == bs)]
-            row[f"original {short} (published)"] = (f"{cell['mean'].iloc[0]:.2f} ± {cell['std'].iloc[0]:.2f}"
-                                                    if len(cell) else "—")
+        for norm, short in ran:
+            cell = original.loc[(norm, bs)] if (norm, bs) in original.index else None
+            row[f"original {short} (published)"] = f"{cell['mean']:.2f} ± {cell['std']:.2f}" if cell is not None \
+                else "—"
             for m, ours_m in mine.items():
                 r = ours_m.loc[(norm, bs)] if (norm, bs) in ours_m.index else None
                 row[f"ours {short} {m}"] = mean_std(r["mean"], r["std"], r.n) if r is not None else "—"
+            if levels:
+                best = mine[ORIGINAL_METRIC].loc[(norm, bs)] if (norm, bs) in mine[ORIGINAL_METRIC].index else None
+                row[f"{short}: ours − original ({ORIGINAL_METRIC})"] = versus_published(best, cell)
         rows.append(row)
-    original_spread = spread(original).set_index("norm")
+    original_spread = spread(original.reset_index()).set_index("norm")
     our_spread = spread(stats(ours, metric))
     bn_original, gn_original = original_spread.loc["batch"], original_spread.loc["group"]
-    bn_means = original[original.norm == "batch"].set_index("batch_size")["mean"]
+    bn_means = original.loc["batch"]["mean"]
     differ = protocol_differences(ours, metric, grid.k)
     text = [
         "The original's columns are its published table, typed in once (best of 10 epochs picked on the test set, "
@@ -311,9 +320,21 @@ def original_section(grid: Grid, metric: str, grids=()) -> list:
                        f"{cost.text()}. It is measured on {cost.original.description or 'a subset'}, not at this "
                        f"grid's scale.")
     return [intro("Comparison with the original", grid),
-            Table(pd.DataFrame(rows), f"Our test accuracy (%, mean ± std over seeds, n runs; `best_acc` and "
+            Table(pd.DataFrame(rows), f"Our test accuracy (%, mean ± std over seeds, n runs; `{ORIGINAL_METRIC}` and "
                                       f"`{metric}`) beside the original's published table (mean ± std over "
-                                      f"{ORIGINAL_RUNS} runs, the best of 10 epochs)."), "\n\n".join(text)]
+                                      f"{ORIGINAL_RUNS} runs, the best of 10 epochs)"
+                                      + (f", and ours − the original's on the same selection (`{ORIGINAL_METRIC}`): "
+                                         f"the difference ± its 95% CI half-width and its p, by Welch's t-test on "
+                                         f"the two tables' means and stds, per cell, not corrected for the cells "
+                                         f"compared." if levels else ".")), "\n\n".join(text)]
+
+
+def versus_published(ours, published) -> str:
+    """Ours − the original's mean of one cell (two stats() rows, either None) as '±CI (p …)'; '—' without both."""
+    if ours is None or published is None:
+        return "—"
+    w = welch_rows(ours, published)
+    return plus_minus(w["diff"], w["ci95"]) + ("" if np.isnan(w["p"]) else f" (p {pval(w['p'])})")
 
 
 MEANING = {"holds": "supports", "does not hold": "contradicts", "not shown": "can neither confirm nor refute",
