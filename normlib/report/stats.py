@@ -229,9 +229,11 @@ def trend(s: pd.DataFrame, key: str = "batch_size") -> dict:
     s = s[s.n > 0]
     x, n, m = np.log2(s[key].to_numpy(float)), s.n.to_numpy(float), s["mean"].to_numpy(float)
     sd = np.nan_to_num(s["std"].to_numpy(float))
+    if len(s) < 2:
+        return {"slope": np.nan, "ci95": np.nan, "p": np.nan}
     total, xbar = n.sum(), (n * x).sum() / n.sum()
     sxx = (n * (x - xbar) ** 2).sum()
-    if len(s) < 2 or sxx == 0:
+    if sxx == 0:
         return {"slope": np.nan, "ci95": np.nan, "p": np.nan}
     slope = (n * (x - xbar) * (m - (n * m).sum() / total)).sum() / sxx
     fit = (n * m).sum() / total + slope * (x - xbar)
