@@ -2,6 +2,8 @@
 engine's exact comparisons; the report's sections on constructed grids, made once for the table and figure tests;
 the smoke grid run once by the sweep's command (its records and notebooks), and its report rendered once with
 constructed extra grids, for the sweep, section and browser tests."""
+import sys
+
 import pytest
 
 from constructed import EXTRA, constructed, report_items
@@ -9,6 +11,19 @@ from normlib import data as datalib
 from sweeps import ROOT, run_sweep
 
 SMOKE = ROOT / "params" / "smoke.yaml"
+
+
+@pytest.fixture(autouse=True)
+def close_new_figures():
+    """Close the figures a test opened (session fixtures' figures stay), so that pyplot never holds more than a
+    test's worth."""
+    def open_figures():
+        plt = sys.modules.get("matplotlib.pyplot")
+        return set(plt.get_fignums()) if plt else set()
+    before = open_figures()
+    yield
+    for number in open_figures() - before:
+        sys.modules["matplotlib.pyplot"].close(number)
 
 
 @pytest.fixture(scope="session")
