@@ -166,11 +166,12 @@ def in_fresh_process(fn, **kwargs):
 def engine_row(label: str, settings: dict, norm: str, batch_size: int, train_images: int, test_images: int,
                device: str) -> dict:
     """One engine run on the benchmark's images (two epochs when compiling), with its peak memory and its
-    evaluation speed."""
+    evaluation speed. It uses the reference's thread count (torch's default in a fresh process), not the run
+    parameter's default of 1 thread, so that both pipelines get the same cores."""
     device = torch.device(device)
     splits, n_train, n_test = bench_splits(train_images, test_images)
     cfg = RunConfig(norm=norm, batch_size=batch_size, train_size=n_train, test_size=n_test, device=device.type,
-                    **settings)
+                    **{"threads": torch.get_num_threads(), **settings})
     compiling = engine.compile_mode(cfg, device) != "none"
     if compiling:
         cfg.epochs = 2

@@ -24,6 +24,22 @@ def test_grid_floor_counts_training_evaluation_and_the_bn_diagnostic():
     assert RunConfig().diagnostics  # the default the floor counts
 
 
+def test_the_engine_row_uses_the_references_threads(monkeypatch, tiny_splits):
+    """Both pipelines get the same cores: the engine runs with torch's thread count, not the run default of 1."""
+    import torch
+    seen = {}
+
+    def train(cfg, splits):
+        seen["threads"] = cfg.threads
+        raise RuntimeError("stop after the config")
+    monkeypatch.setattr(bench, "bench_splits", lambda *a: (tiny_splits, 200, 100))
+    monkeypatch.setattr(bench.engine, "train", train)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    with pytest.raises(RuntimeError, match="stop after the config"):
+        bench.engine_row("engine", {}, "batch", 2, 200, 100, "cpu")
+    assert seen["threads"] == 3 != RunConfig().threads
+
+
 @pytest.mark.slow
 def test_bench_command_writes_its_table(tmp_path):
     out = tmp_path / "bench"
