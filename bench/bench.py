@@ -220,7 +220,7 @@ def timed_sweep(grid_path) -> float:
     env = dict(os.environ)
     try:
         t = time.perf_counter()
-        code = sweep(grid_path, out_root, report=False)
+        code = sweep(grid_path, out_root=out_root, report=False)
         seconds = time.perf_counter() - t
     finally:
         os.environ.clear()

@@ -40,6 +40,16 @@ def test_the_engine_row_uses_the_references_threads(monkeypatch, tiny_splits):
     assert seen["threads"] == 3 != RunConfig().threads
 
 
+def test_the_grid_timing_calls_the_sweep_as_it_is_declared(monkeypatch):
+    """The grid comparison's call of normlib.sweep.sweep matches its signature (autospec), so a change there fails
+    here and not after a benchmark's per-run half."""
+    from unittest import mock
+    calls = mock.create_autospec(bench.sweep, return_value=0)
+    monkeypatch.setattr(bench, "sweep", calls)
+    assert bench.timed_sweep(ROOT / "params" / "bench.yaml") >= 0
+    assert calls.call_args.kwargs["report"] is False
+
+
 @pytest.mark.slow
 def test_bench_command_writes_its_table(tmp_path):
     out = tmp_path / "bench"
