@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import locks, records
-from .config import planned_steps
+from .config import FIELDS, planned_steps
 from .execute import RUN_NOTEBOOK, execute, failure_reason, record_failure, temp_notebook, write_record
 from .grid import GridError
 from .processes import stale_files, wait_for_locks
@@ -275,19 +275,26 @@ def wait_for_a_worker(client, stop: threading.Event) -> None:
         pass
 
 
+def start_order(runs: list) -> list:
+    """Runs [(run id, params, out)] in the order they start: seed by seed (every cell's seed 0 first), so that a grid
+    stopped midway has whole seeds of every cell; within a seed longest first (by optimizer steps), since the
+    batch-size-2 runs are a large share of the work and started last they would leave the other workers idle."""
+    seed = FIELDS["seed"].default
+    return sorted(runs, key=lambda r: (r[1].get("seed", seed), -planned_steps(r[1])))
+
+
 def submit(client, runs: list, token: str, timeout: int, lock_wait: float, probe: dict) -> dict:
     """{future: run} of the runs' tasks. A run not on the CPU asks for a GPU where workers declare GPUs, so a worker
-    with GPU=K runs at most K of them at once. Runs start longest first (by optimizer steps): the batch-size-2 runs
-    of a grid are a large share of its work, and started last they would leave the other workers idle at the end."""
+    with GPU=K runs at most K of them at once. Runs start in start_order."""
     gpu = any("GPU" in w.get("resources", {}) for w in client.scheduler_info()["workers"].values())
     source, futures = RUN_NOTEBOOK.read_text(), {}
-    steps = {run[0]: planned_steps(run[1]) for run in runs}
-    for run in sorted(runs, key=lambda r: -steps[r[0]]):  # the first ones start before the rest arrive
+    ordered = start_order(runs)
+    for rank, run in enumerate(ordered):  # the first ones start before the rest arrive
         rid, params, out = run
         done = records.read(out)
         future = client.submit(run_task, token, params, out, out.with_name(f"{rid}.ipynb"), timeout, lock_wait, probe,
                                source, done if records.is_done(done, params) else None, key=f"{rid}-{token}",
-                               priority=steps[rid],
+                               priority=len(ordered) - rank,
                                resources={"GPU": 1} if gpu and params.get("device", "auto") != "cpu" else None)
         futures[future] = run
     return futures

@@ -225,3 +225,10 @@ def test_a_bad_dashboard_address_is_refused_before_anything_is_written(tmp_path,
     assert sweep.main([str(grid), "--out", str(tmp_path / "reports")]) == 2
     assert "error: NORMLIB_DASHBOARD='8787': allowed HOST:PORT, e.g. 127.0.0.1:8787" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()
+
+
+def test_runs_start_seed_by_seed_and_longest_first_within_a_seed():
+    runs = [(f"{n}_bs{b}_seed{s}", {"norm": n, "batch_size": b, "seed": s, "epochs": 1}, None)
+            for n in ("batch", "group") for b in (2, 128) for s in (0, 1, 2)]
+    order = [(r[1]["seed"], r[1]["batch_size"]) for r in cluster.start_order(runs)]
+    assert order == [(s, b) for s in (0, 1, 2) for b in (2, 2, 128, 128)]
