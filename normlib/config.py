@@ -216,7 +216,9 @@ def check_combination(cfg: RunConfig, n_train: int = TRAIN_IMAGES, n_test: int =
         errors.append("batch_size=1: BatchNorm needs at least 2 images per batch (allowed with norm group, layer, "
                       "instance, none)")
     if cfg.norm == "group" and cfg.width % cfg.groups:
-        errors.append(f"groups={cfg.groups}: must divide width={cfg.width} (the channels of every conv)")
+        divisors = ", ".join(str(d) for d in range(1, cfg.width + 1) if cfg.width % d == 0)
+        errors.append(f"groups={cfg.groups}: must divide width={cfg.width} (the channels of every conv); allowed "
+                      f"{divisors}")
     return errors
 
 

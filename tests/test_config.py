@@ -65,7 +65,8 @@ def test_a_parameter_injected_by_hand_lists_out_among_the_allowed():
     ({"batch_size": 0}, "batch_size=0: must be >= 1"),
     ({"batch_size": 2000, "train_size": 1000}, "batch_size=2000: must be <= the 1000 training images"),
     ({"norm": "batch", "batch_size": 1}, "batch_size=1: BatchNorm needs at least 2"),
-    ({"norm": "group", "groups": 5}, "groups=5: must divide width=64"),
+    ({"norm": "group", "groups": 5}, "groups=5: must divide width=64 (the channels of every conv); allowed 1, 2, 4, 8, "
+                                     "16, 32, 64"),
     ({"epochs": 0}, "epochs=0: must be >= 1"),
     ({"lr": 0.0}, "lr=0.0: must be > 0 and <= 10"),
     ({"lr": 1e300}, "lr=1e+300: must be > 0 and <= 10"),

@@ -262,3 +262,25 @@ def svg_uri(fig) -> str:
     with plt.rc_context({"svg.hashsalt": "normlib"}):  # fixed ids, for the same reason
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+@_themed
+def plot_log_beside(epochs: pd.DataFrame, log: dict):
+    """One panel per printed cell ((norm, batch size): the original's accuracies after epochs 1, 2, ...): the
+    original's single run as a dashed line over all its printed epochs, ours as one point per run and epoch."""
+    cells = [c for c in log if len(epochs[(epochs.norm == c[0]) & (epochs.batch_size == c[1])])]
+    fig, axes = _fig(len(cells), sharey=True, size=SMALL)
+    for ax, (norm, bs) in zip(axes, cells):
+        color = NORM_COLORS.get(norm, "#555555")
+        theirs = log[(norm, bs)]
+        ax.plot(range(1, len(theirs) + 1), theirs, linestyle="--", marker="x", markersize=4, color="#555555",
+                label="the original's run")
+        ours = epochs[(epochs.norm == norm) & (epochs.batch_size == bs)]
+        ax.plot(ours.epoch, ours.test_acc, linestyle="none", marker="o", markersize=4, alpha=0.7, color=color,
+                label="ours (a point per run)")
+        ax.set_title(f"{norm_label(norm)}, batch size {bs}")
+        _epoch_axis(ax)
+    axes[0].set_ylabel("test accuracy (%)")
+    _label_first(axes)
+    _legend(fig, axes, below=True)
+    return fig

@@ -1,0 +1,127 @@
+"""Epoch by epoch: our runs beside the single runs whose test accuracy the original's log prints at every epoch, the
+expected outcomes decided again at every epoch, and the step budget that equal epochs give each batch size. The
+section appears for a grid in the original's data regime (all training images) with BatchNorm or GroupNorm runs."""
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+from scipy import stats as st
+
+from ..config import TRAIN_IMAGES
+from .load import Grid
+from .original import PAIR, TOL
+from .plots import Figure, plot_log_beside
+from .sections import grid_outcomes, intro, pair_runs, verdict_cell
+from .stats import ALPHA, Q95
+from .tables import Table
+from .text import mean_std, norm_label
+
+# The original's printed log (its write-up prints one run's test accuracy after every epoch for these three cells;
+# the log of BatchNorm at batch size 4 stops after 6 epochs). (norm, batch size): test accuracy % at epochs 1, 2, ...
+ORIGINAL_LOG = {
+    ("batch", 2): (44.94, 52.55, 54.83, 58.21, 60.30, 63.93, 66.70, 64.05, 68.09, 69.39),
+    ("group", 2): (44.28, 54.44, 57.81, 61.56, 62.63, 68.48, 67.35, 72.20, 70.41, 71.22),
+    ("batch", 4): (55.87, 60.45, 66.17, 68.30, 70.41, 71.26),
+}
+
+
+def in_regime(grid: Grid) -> bool:
+    """Whether the grid trains on all of CIFAR-10's training images (the original's data regime) with a norm of the
+    original's pair."""
+    ok = grid.ok[grid.ok.norm.isin(PAIR)]
+    return bool(len(ok)) and bool((ok.train_images == TRAIN_IMAGES).all())
+
+
+def prediction_interval(values) -> tuple:
+    """The 95% prediction interval of one further run from the runs' values (t with n - 1 degrees of freedom), or
+    (nan, nan) below 2 runs: where a single run of the same protocol falls 19 times in 20."""
+    v = np.asarray(values, float)
+    if len(v) < 2:
+        return np.nan, np.nan
+    half = st.t.ppf(Q95, len(v) - 1) * v.std(ddof=1) * math.sqrt(1 + 1 / len(v))
+    return v.mean() - half, v.mean() + half
+
+
+def where(value: float, values) -> str:
+    """Where one run's accuracy falls among ours: inside or outside our 95% prediction interval, and against our
+    lowest and highest run."""
+    lo, hi = prediction_interval(values)
+    rank = f"above all {len(values)} of ours" if value > max(values) else (
+        f"below all {len(values)} of ours" if value < min(values) else "within our runs' range")
+    if np.isnan(lo):
+        return rank + " (one run: no interval)"
+    side = "inside" if lo <= value <= hi else ("above" if value > hi else "below")
+    return f"{side} our 95% prediction interval [{lo:.2f}, {hi:.2f}]; {rank}"
+
+
+def log_table(epochs: pd.DataFrame) -> pd.DataFrame:
+    """A row per printed cell and epoch that our runs have: the original's run, ours (mean ± std, n), where it falls."""
+    rows = []
+    for (norm, bs), log in ORIGINAL_LOG.items():
+        cell = epochs[(epochs.norm == norm) & (epochs.batch_size == bs)]
+        for epoch, acc in cell.groupby("epoch").test_acc:
+            if epoch > len(log):
+                continue
+            theirs = log[int(epoch) - 1]
+            rows.append({"cell": f"{norm_label(norm)}, batch size {bs}", "epoch": int(epoch),
+                         "the original's run (%)": f"{theirs:.2f}",
+                         "ours (%)": mean_std(acc.mean(), acc.std(), len(acc)),
+                         "ours − the original's": f"{acc.mean() - theirs:+.2f}".replace("-", "−"),
+                         "where the original's run falls": where(theirs, acc.to_list())})
+    return pd.DataFrame(rows)
+
+
+def at_epoch(grid: Grid, epoch: int, metric: str) -> Grid:
+    """The grid with `metric` replaced by each run's test accuracy after `epoch` (runs without that epoch dropped)."""
+    acc = grid.epochs[grid.epochs.epoch == epoch].set_index("run_id").test_acc
+    runs = grid.runs[grid.runs.run_id.isin(acc.index)].copy()
+    runs[metric] = runs.run_id.map(acc).to_numpy(float)
+    return replace(grid, runs=runs, epochs=grid.epochs[grid.epochs.epoch <= epoch])
+
+
+def verdicts_by_epoch(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALPHA) -> pd.DataFrame:
+    """Each expected outcome's verdict on the test accuracy after every epoch that all of the grid's runs reached."""
+    ok = grid.ok[grid.ok.norm.isin(PAIR)]
+    last = int(ok.epochs_run.min())
+    columns = {}
+    for epoch in range(1, last + 1):
+        outcomes = grid_outcomes(at_epoch(grid, epoch, metric), metric, tol, alpha)
+        columns[f"after epoch {epoch}"] = [verdict_cell(o) for o in outcomes]
+        claims = [f"{i}. {o.claim}" for i, o in enumerate(outcomes, 1)]
+    return pd.DataFrame({"expected outcome": claims, **columns})
+
+
+def budget_text(runs: pd.DataFrame) -> str:
+    """The confound of equal epochs: a small batch size takes many more optimizer steps than a large one."""
+    steps = runs.groupby("batch_size").steps_run.median()
+    lo, hi = steps.index.min(), steps.index.max()
+    if lo == hi:
+        return ""
+    return (f"Equal epochs are not equal budgets: at batch size {hi} a run takes {steps[hi]:,.0f} optimizer steps, "
+            f"at batch size {lo} {steps[lo]:,.0f} ({steps[lo] / steps[hi]:.0f} times as many), so any difference "
+            f"between batch sizes mixes the batch's statistics with the number of updates (the equal-steps control "
+            f"separates the two).")
+
+
+def epochs_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALPHA) -> list:
+    """Our runs epoch by epoch beside the original's printed ones, the verdicts after every epoch, the step budget."""
+    if not in_regime(grid) or pair_runs(grid) is None:
+        return []
+    table = log_table(grid.epochs[grid.epochs.run_id.isin(grid.ok.run_id)])
+    items = [intro("Epoch by epoch, beside the original's printed runs", grid),
+             "The original's write-up prints the test accuracy of one run after every epoch for three cells "
+             "(BatchNorm at batch sizes 2 and 4, GroupNorm at 2). Each is one run, so it is placed in our spread, "
+             "not tested: the 95% prediction interval is where one further run of our protocol would fall 19 times "
+             "in 20."]
+    if len(table):
+        items += [Table(table, "The original's printed single runs beside ours after each epoch: our mean ± std "
+                               "over seeds (n runs) and where the original's run falls among ours."),
+                  Figure(plot_log_beside(grid.epochs[grid.epochs.run_id.isin(grid.ok.run_id)], ORIGINAL_LOG),
+                         "Test accuracy after each epoch: the original's printed single run (line, all its printed "
+                         "epochs) and our runs (points, one per seed) in the three cells it prints.")]
+    items += [Table(verdicts_by_epoch(grid, metric, tol, alpha),
+                    "The original's expected outcomes decided after each epoch, by the rules of the outcomes "
+                    "section: whether a verdict moves toward the original's as training goes on."),
+              budget_text(grid.ok[grid.ok.norm.isin(PAIR)])]
+    return [item for item in items if not isinstance(item, str) or item]
