@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats as st
 
 from ..config import TRAIN_IMAGES
 from .load import metric_text
 from .stats import (ALPHA, POWER, bands, cell_test, ci95, compare, detectable, holm, noninferior, pairwise,
-                    paired_stats, runs_needed, samples, stats, trend, versus_best)
+                    paired_stats, runs_needed, samples, t_result, trend, versus_best)
 from .text import int_list, norm_label, param_text, pval
 
 TOL = 3.0  # accuracy points: the original's "within 3%" (outcome 3) and the band of "similar performance" (outcome 2)
@@ -107,9 +108,10 @@ def rules(tol: float = TOL, alpha: float = ALPHA) -> tuple:
             f"than {tol:g} points below GroupNorm at every batch size (one-sided tests, each at {alpha:g}). Otherwise "
             f"it is not shown, and the report gives the smallest deficit these runs could detect and the seeds the "
             f"original's effect would need. Every (norm, batch size) cell needs ≥ 2 runs. Beside it, the other "
-            f"natural definition: *poorly* = significantly below BatchNorm's own best batch size (two-sided tests "
-            f"of every pair of batch sizes, one Holm family, so that picking the best on the same runs needs no "
-            f"further correction). The tables of the batch-size section give two-sided p (is there a difference "
+            f"natural definition: *poorly* = significantly below BatchNorm's own best batch size, comparing only the "
+            f"batch sizes below the best (a threshold is a fall below N; a decline above the best is not one), by "
+            f"two-sided tests of every pair of batch sizes, one Holm family, so that picking the best on the same "
+            f"runs needs no further correction. The tables of the batch-size section give two-sided p (is there a difference "
             f"in either direction); this rule uses the one-sided p (is BatchNorm below).",
             f"GroupNorm's accuracy is compared between every pair of batch sizes, paired or Welch as in rule 1. It "
             f"holds when every pairwise difference is shown to lie within ±{tol:g} points (TOST: the "
@@ -118,14 +120,16 @@ def rules(tol: float = TOL, alpha: float = ALPHA) -> tuple:
             f"and is not shown otherwise. It needs GroupNorm at every batch size tested with ≥ 2 runs (a missing "
             f"one could only add pairs: 'does not hold' stands without it). The range of the means and the "
             f"least-squares trend per doubling of the batch size are reported beside it.",
-            f"At every batch size ≥ N (where rule 1 finds BatchNorm not performing poorly; with no batch size where "
+            f"At the batch sizes ≥ N (where rule 1 finds BatchNorm not performing poorly; with no batch size where "
             f"it performs poorly, N is the smallest tested), BatchNorm − GroupNorm is compared with ±{tol:g} points "
-            f"(the original's '%' are accuracy points), paired or Welch as in rule 1. It holds when every "
-            f"{1 - 2 * alpha:.0%} CI lies inside ±{tol:g} (TOST at {alpha:g}; one claim about all of them, no "
-            f"correction), does not hold when some batch size's simultaneous CI (Bonferroni over those batch sizes) "
-            f"lies entirely beyond ±{tol:g}, and is not shown otherwise. The printed intervals are the ones decided "
-            f"on. Beside it, the difference averaged over those batch sizes per seed, with its {1 - 2 * alpha:.0%} "
-            f"CI.")
+            f"(the original's '%' are accuracy points), paired or Welch as in rule 1. It holds when every batch "
+            f"size's {1 - 2 * alpha:.0%} CI lies inside ±{tol:g} (TOST at {alpha:g}; one claim about all of them, "
+            f"no correction). Against it, a gatekeeping design: step 1 tests the difference averaged over those "
+            f"batch sizes (per seed where every seed has every cell, else from the cells' means) at the full "
+            f"{alpha:g}; when its {1 - 2 * alpha:.0%} CI lies entirely beyond ±{tol:g}, the outcome does not hold, "
+            f"and only then step 2 names the batch sizes whose simultaneous CI (Bonferroni over them) lies beyond. "
+            f"It is not shown otherwise. On a control grid, batch sizes whose runs are the main grid's stay out of "
+            f"the average. Each verdict prints the interval that decided it.")
 
 
 @dataclass
@@ -206,7 +210,8 @@ def _below(rows: pd.DataFrame, p_col: str) -> str:
 
 def _own_best(s: pd.DataFrame, runs, metric: str, sizes, alpha: float) -> tuple:
     """Rule 1 by the second definition, below BatchNorm's own best batch size: (verdict, the definition, evidence,
-    short)."""
+    short). Only the batch sizes below the best count: a threshold is a fall below some N, and a decline above the
+    best (too few steps, or too large a batch for this lr) is no evidence about it."""
     bn = s[s.norm == PAIR[0]]
     gaps = missing_cells(s, sizes, norms=PAIR[:1])
     if gaps or len(bn) < 2:
@@ -214,22 +219,25 @@ def _own_best(s: pd.DataFrame, runs, metric: str, sizes, alpha: float) -> tuple:
             "needs BatchNorm with ≥ 2 runs at every batch size tested (≥ 2 of them); missing "
             + cells_text(gaps, "a second batch size")), "missing cells"
     vb = versus_best(bn, "batch_size", runs=None if runs is None else runs[runs.norm == PAIR[0]], metric=metric)
-    poor = vb[(vb["diff"] < 0) & (vb.p_holm < alpha)]
-    n, _ = threshold_of(bn.batch_size, set(poor.batch_size))
     best = int(vb.best.iloc[0])
-    head = (f"below BatchNorm's own best batch size, {best} at {bn.set_index('batch_size')['mean'][best]:.2f}%; "
-            f"two-sided, Holm over all {int(vb.family.iloc[0])} pairs of batch sizes")
+    below_best = vb[vb.batch_size < best]
+    poor = below_best[(below_best["diff"] < 0) & (below_best.p_holm < alpha)]
+    head = (f"below BatchNorm's own best batch size, {best} at {bn.set_index('batch_size')['mean'][best]:.2f}%, "
+            f"comparing only the batch sizes below it; two-sided, Holm over all {int(vb.family.iloc[0])} pairs of "
+            f"batch sizes")
+    if below_best.empty:
+        return "not shown", head, "the best is the smallest batch size tested: nothing lies below it, so no " \
+                                  "threshold is shown", f"its best, {best}, is the smallest batch size"
     if poor.empty:
-        low = vb.loc[vb.p_holm.idxmin()]
-        return "not shown", head, (f"no batch size is significantly below it (closest: batch size "
-                                   f"{int(low.batch_size)}, {low['diff']:+.2f} points, Holm p = "
+        low = below_best.loc[below_best.p_holm.idxmin()]
+        return "not shown", head, (f"no smaller batch size is significantly below it (closest: batch size "
+                                   f"{int(low.batch_size)}, {low['diff']:+.2f} points, 95% CI "
+                                   f"[{low['diff'] - low.ci95:+.2f}, {low['diff'] + low.ci95:+.2f}], Holm p = "
                                    f"{pval(low.p_holm)}): no threshold is shown"), (
-            f"no batch size significantly below its best, {best}")
-    below = f"significantly below it at {_below(poor, 'p_holm')}"
-    if n is None:
-        return "does not hold", head, below + "; the largest batch size is among them, so there is no threshold", (
-            f"below its best, {best}, at {int_list(poor.batch_size)}, the largest included")
-    return "holds", head, f"N = {n}; {below}", f"N = {n}, below its best, {best}, at {int_list(poor.batch_size)}"
+            f"no smaller batch size significantly below its best, {best}")
+    n, _ = threshold_of(bn.batch_size, set(poor.batch_size))
+    return "holds", head, f"N = {n}; significantly below it at {_below(poor, 'p_holm')}", (
+        f"N = {n}, below its best, {best}, at {int_list(poor.batch_size)}")
 
 
 def verb(verdict: str) -> str:
@@ -273,8 +281,8 @@ def _nowhere_poor(cmp: pd.DataFrame, sizes: list, tests: str, tol: float, alpha:
     """Rule 1 where BatchNorm performs poorly at no batch size: does not hold when it is shown within tol of
     GroupNorm (or above) at every batch size, else not shown; (verdict, evidence, short)."""
     low = cmp.loc[cmp.p_less_holm.idxmin()]
-    closest = (f"batch size {int(low.batch_size)}, {low['diff']:+.2f} points, Holm-corrected one-sided p = "
-               f"{pval(low.p_less_holm)}")
+    closest = (f"batch size {int(low.batch_size)}, {low['diff']:+.2f} points, 95% CI [{low['diff'] - low.ci95:+.2f}, "
+               f"{low['diff'] + low.ci95:+.2f}], Holm-corrected one-sided p = {pval(low.p_less_holm)}")
     margin = pd.Series([noninferior(r.diff, r.se, r.df, tol) for r in cmp.itertuples()], index=cmp.index)
     head = f"BatchNorm is not significantly below GroupNorm at any of batch sizes {int_list(sizes)} ({tests}; " \
            f"closest: {closest})"
@@ -320,8 +328,9 @@ def _threshold_verdict(cmp: pd.DataFrame, sizes: list, gaps: list, tol: float, a
         f"on it is not (BatchNorm − GroupNorm from {rest['diff'].min():+.2f} to {rest['diff'].max():+.2f} points"
         + (f"; closest: batch size {int(closest.batch_size)}, Holm p = {pval(closest.p_less_holm)}"
            if (rest["diff"] < 0).any() else "") + f"; {tests})"), (
-        f"N = {n}: BatchNorm is below GroupNorm at batch size(s) {int_list(poor)} (by "
-        + ", ".join(f"{-d:.2f}" for d in below["diff"]) + " points)"), n
+        f"N = {n}: BatchNorm is below GroupNorm at batch size(s) {int_list(poor)} ("
+        + "; ".join(f"{r.diff:+.2f} points, 95% CI [{r.diff - r.ci95:+.2f}, {r.diff + r.ci95:+.2f}], Holm one-sided "
+                    f"p = {pval(r.p_less_holm)}" for r in below.itertuples()) + ")"), n
 
 
 def band_text(r) -> str:
@@ -390,54 +399,87 @@ def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, r
     return verdict, evidence, short + (f"; missing {absent}" if absent else "")
 
 
-def pooled(runs, n: int, metric: str) -> pd.DataFrame:
-    """BatchNorm − GroupNorm averaged per seed over the batch sizes >= n, over the seeds that have both norms at all
-    of them: one row (batch_size 0 marks it) with diff, se, df, test and the batch sizes; empty without 2 such seeds."""
-    x = samples(None if runs is None else runs[runs.batch_size >= n], metric, ("norm", "batch_size"))
-    sizes = sorted({b for _, b in x})
-    per = [x.get((PAIR[0], b), pd.Series(dtype=float)) - x.get((PAIR[1], b), pd.Series(dtype=float)) for b in sizes]
-    d = pd.concat(per, axis=1).dropna() if per else pd.DataFrame()
-    if len(d) < 2:
-        return pd.DataFrame()
-    return pd.DataFrame([{**paired_stats(d.mean(axis=1)), "batch_size": 0, "test": "paired", "seeds": len(d),
-                          "sizes": int_list(sizes)}])
+def average(rows: pd.DataFrame, runs, metric: str) -> dict:
+    """BatchNorm − GroupNorm averaged over the batch sizes of compare() rows: per seed, paired over the seeds that
+    have both norms at every one of them, when the runs give 2 or more such seeds; otherwise from the rows' own
+    differences (their mean, se = √Σse² / k, Welch–Satterthwaite df), which needs no per-seed records (the original's
+    table). t_result with `test`, `sizes` and `seeds` (0 for the second way); {} without rows."""
+    sizes = sorted(int(b) for b in rows.batch_size)
+    if not sizes:
+        return {}
+    x = samples(None if runs is None else runs[runs.batch_size.isin(sizes)], metric, ("norm", "batch_size"))
+    per = [x[(PAIR[0], b)] - x[(PAIR[1], b)] for b in sizes if (PAIR[0], b) in x and (PAIR[1], b) in x]
+    d = pd.concat(per, axis=1).dropna() if len(per) == len(sizes) else pd.DataFrame()
+    if len(d) >= 2:
+        return {**paired_stats(d.mean(axis=1)), "test": "paired", "sizes": sizes, "seeds": len(d)}
+    var = (rows.se ** 2).to_numpy(float)
+    df = var.sum() ** 2 / (var ** 2 / rows.df.to_numpy(float)).sum() if var.sum() > 0 else np.nan
+    return {**t_result(rows["diff"].mean(), np.sqrt(var.sum()) / len(sizes), df), "test": "Welch", "sizes": sizes,
+            "seeds": 0}
+
+
+def gate_text(avg: dict, tol: float, alpha: float) -> tuple:
+    """The average's (1 - 2 alpha) CI and whether it lies entirely beyond ±tol: (passed, 'avg, 90% CI [lo, hi]')."""
+    half = st.t.ppf(1 - alpha, avg["df"]) * avg["se"] if avg["se"] else 0.0
+    lo, hi = avg["diff"] - half, avg["diff"] + half
+    how = (f"per seed over {avg['seeds']} seeds with every cell, paired" if avg["seeds"] else
+           "from the cells' means, Welch")
+    return lo > tol or hi < -tol, (f"averaged over batch sizes {int_list(avg['sizes'])} ({how}): {avg['diff']:+.2f}, "
+                                   f"{1 - 2 * alpha:.0%} CI [{lo:+.2f}, {hi:+.2f}]")
 
 
 def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float, nowhere_poor: bool = False,
-                    runs=None, metric: str = "final_acc") -> tuple:
-    """Rule 3, on the printed intervals at the batch sizes >= N: (verdict, evidence, short)."""
+                    runs=None, metric: str = "final_acc", borrowed=()) -> tuple:
+    """Rule 3 at the batch sizes >= N, by gatekeeping: (verdict, evidence, short). Holds when every batch size's
+    (1 - 2 alpha) CI lies inside ±tol (TOST). Step 1 (the gate), at full alpha: the average over those batch sizes
+    (leaving out `borrowed`, cells another grid ran under another protocol) lies beyond ±tol, and then the outcome
+    does not hold; step 2, only past the gate: which batch sizes lie beyond, by simultaneous CIs (Bonferroni over
+    them). Not shown otherwise."""
     if gaps or len(cmp) < 2:
         why = f"rule 1 cannot be evaluated (missing {cells_text(gaps, 'batch sizes')})"
         return "cannot be evaluated", why, why
     if n is None:
         why = "rule 1 finds no batch size range where BatchNorm performs well"
         return "cannot be evaluated", why, why
-    well = cmp[cmp.batch_size >= n]
-    mean = pooled(runs, n, metric)  # decided with the batch sizes, as one more member of the family
-    judged = pd.concat([well, mean], ignore_index=True) if len(mean) else well.reset_index(drop=True)
-    judged = judged.join(bands(judged, tol, alpha))
-    verdict = band_verdict(judged, True)
-    per_bs = "; ".join(f"batch size {int(r.batch_size)}: {band_text(r)}" for r in judged.itertuples() if r.batch_size)
+    well = cmp[cmp.batch_size >= n].reset_index(drop=True)
+    judged = well.join(bands(well, tol, alpha))
+    own = well[~well.batch_size.isin(set(borrowed))]
+    avg = average(own, runs, metric)
+    passed, gate = gate_text(avg, tol, alpha) if avg else (False, "no batch size of its own to average")
+    within = bool((judged.label == "within").all())
+    verdict = "holds" if within else "does not hold" if passed else "not shown"
     where = (f"at every batch size (rule 1 finds none where BatchNorm performs poorly, so N is the smallest tested, "
              f"{n})" if nowhere_poor else f"at the batch sizes ≥ N = {n}")
-    evidence = f"BatchNorm − GroupNorm {where} ({tests_text(well)}): {per_bs}"
-    evidence += "".join(f"; averaged per seed over batch sizes {r.sizes} ({int(r.seeds)} seeds with every cell): "
-                        f"{band_text(r)}" for r in judged.itertuples() if not r.batch_size) + "."
-    judged = judged[judged.batch_size > 0]
+    left = (f"; batch size(s) {int_list(sorted(set(borrowed) & set(well.batch_size)))} left out of the average: "
+            f"their runs are another grid's" if set(borrowed) & set(well.batch_size) else "")
+    if passed:
+        beyond = judged[judged.label == "beyond"]
+        step2 = (f"Step 2, each batch size (simultaneous CIs, Bonferroni over {len(judged)}): " + "; ".join(
+            f"batch size {int(r.batch_size)}: {band_text(r)}" for r in judged.itertuples()) + ". Beyond ±"
+            f"{tol:g} on its own: " + (int_list(beyond.batch_size) if len(beyond) else "none"))
+    else:
+        step2 = (f"Step 2 is not reached: no batch size is tested beyond ±{tol:g} on its own. Each batch size's "
+                 f"{judged.level.iloc[0]:.0%} CI (for 'holds', all must lie inside ±{tol:g}): " + "; ".join(
+                     f"batch size {int(r.batch_size)}: {r.diff:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]"
+                     for r in judged.itertuples()))
+    evidence = (f"BatchNorm − GroupNorm {where} ({tests_text(well)}). Step 1, at the full {alpha:g}: {gate}{left} → "
+                + ("beyond" if passed else "not beyond") + f" ±{tol:g}. {step2}.")
     if verdict == "not shown":
         evidence += width_text(judged, tol)
-    return verdict, evidence.rstrip("."), (
-        f"at batch sizes ≥ {n}, BatchNorm − GroupNorm is " + ", ".join(
-            f"{r.diff:+.2f} [{r.slo:+.2f}, {r.shi:+.2f}] at {int(r.batch_size)}" for r in judged.itertuples())
-        + f" (simultaneous {judged.slevel.iloc[0]:.1%} CIs, tolerance ±{tol:g})")
+    widest = judged.loc[(judged.hi - judged.lo).idxmax()]
+    decided = (f"every {judged.level.iloc[0]:.0%} CI inside ±{tol:g} (widest: batch size {int(widest.batch_size)}, "
+               f"[{widest.lo:+.2f}, {widest.hi:+.2f}])" if within else f"{gate}" + (
+                   f", beyond ±{tol:g}" if passed else f", not beyond ±{tol:g}"))
+    return verdict, evidence.rstrip("."), f"at batch sizes ≥ {n}, BatchNorm − GroupNorm {decided}"
 
 
 def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None, metric: str = "final_acc",
-             batch_sizes=(), steps=None) -> list:
+             batch_sizes=(), steps=None, borrowed=()) -> list:
     """The original's three expected outcomes decided on a stats() frame of BatchNorm and GroupNorm (ours or the
     original's). `runs` (per-seed records) allow paired tests; `batch_sizes` are those tested (a cell missing from
     s is named, and a verdict that needs it cannot be evaluated); `steps` ({batch size: [steps per run]}) are stated
-    in every verdict."""
+    in every verdict; `borrowed` batch sizes hold another grid's runs (a control's cells taken from the main grid) and
+    stay out of rule 3's average."""
     s = s[s.norm.isin(PAIR)]
     sizes = sorted({int(b) for b in batch_sizes} | {int(b) for b in s.batch_size})
     gaps = missing_cells(s, sizes)
@@ -449,54 +491,7 @@ def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None,
     first[2] += f"; against its own best batch size it {verb(alt)} ({alt_short})"
     nowhere = n is not None and not gaps and len(cmp) > 1 and not (cmp.p_less_holm < alpha).any()
     decided = [first, _stability_verdict(s, sizes, tol, alpha, runs, metric),
-               _within_verdict(cmp, n, gaps, tol, alpha, nowhere, runs, metric)]
+               _within_verdict(cmp, n, gaps, tol, alpha, nowhere, runs, metric, borrowed)]
     steps_txt = " " + steps_note(steps, short=True) if steps else ""
     return [Outcome(claim, rule, verdict, evidence.rstrip(".") + "." + steps_txt, short, alt if i == 0 else "")
             for i, (claim, rule, (verdict, evidence, short)) in enumerate(zip(CLAIMS, rules(tol, alpha), decided))]
-
-
-# ---------------------------------------------------------------- the original's depth results
-
-# The original's second result, typed in once: test accuracy and "gradient magnitude" from its fewest to its most
-# blocks, per activation. It gives neither the block counts, nor the norm, batch size or epoch, nor what the gradient
-# magnitude measures; the report says which measure it uses.
-ORIGINAL_DEPTH = {"relu": {"acc": (54.99, 80.07), "grad": (0.0124, 0.0039)},
-                  "sigmoid": {"acc": (44.59, 32.97), "grad": (0.0090, 0.0024)}}
-DEPTH_QUANTITIES = {"acc": "test accuracy", "grad": "gradient magnitude"}
-
-
-def depth_claims() -> list:
-    """(activation, quantity, direction: +1 rises / -1 falls with depth) as the original's numbers have them."""
-    return [(act, q, 1 if hi > lo else -1) for act, res in ORIGINAL_DEPTH.items() for q, (lo, hi) in res.items()]
-
-
-def depth_outcomes(runs: pd.DataFrame, metric: str, alpha: float = ALPHA) -> pd.DataFrame:
-    """The original's four depth results decided on runs (columns activation, num_blocks, seed, the metric and `grad`,
-    a run's gradient magnitude) of one norm: most vs fewest blocks, paired over seeds where both have the same seeds
-    (Welch otherwise), on accuracy points and on log gradient magnitude; one-sided in the original's direction and
-    against it, each Holm-corrected over the claims tested. holds: shown in its direction; does not hold: shown
-    against it; not shown; cannot be evaluated (fewer than 2 runs at either end, or one depth)."""
-    rows = []
-    for act, q, sign in depth_claims():
-        per = runs[runs.activation == act].assign(value=lambda r: r[metric] if q == "acc" else np.log(r.grad))
-        row = {"activation": act, "quantity": q, "direction": sign, "p_claim": np.nan, "p_against": np.nan}
-        if per.num_blocks.nunique() < 2:
-            rows.append(row)
-            continue
-        s = stats(per, "value", ("num_blocks",)).sort_values("num_blocks")
-        lo, hi = s.iloc[0], s.iloc[-1]
-        x = samples(per, "value", ("num_blocks",))
-        t = cell_test(hi, lo, x.get((hi.num_blocks,)), x.get((lo.num_blocks,)))
-        raw = per.groupby("num_blocks")[metric if q == "acc" else "grad"].mean()
-        row.update(fewest=int(lo.num_blocks), most=int(hi.num_blocks), n=int(min(lo.n, hi.n)),
-                   shallow=raw.iloc[0], deep=raw.iloc[-1], test=t["test"], diff=t["diff"], ci95=t["ci95"])
-        if not np.isnan(t["p_less"]):
-            row["p_claim"], row["p_against"] = (1 - t["p_less"], t["p_less"]) if sign > 0 else (t["p_less"],
-                                                                                                1 - t["p_less"])
-        rows.append(row)
-    out = pd.DataFrame(rows)
-    out["p_claim_holm"], out["p_against_holm"] = holm(out.p_claim), holm(out.p_against)
-    out["verdict"] = np.where(out.p_claim.isna(), "cannot be evaluated",
-                              np.where(out.p_claim_holm < alpha, "holds",
-                                       np.where(out.p_against_holm < alpha, "does not hold", "not shown")))
-    return out
