@@ -10,7 +10,8 @@ from .load import K, Grid, check_metric, metric_text
 from ..config import RunConfig
 from .controls import control_kind, control_label, control_runs
 from .original import (ORIGINAL_METRIC, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps,
-                       outcomes, power, protocol_differences, steps_note, tests_text, verb)
+                       protocol_differences, regime_text)
+from .verdicts import outcomes, power, steps_note, tests_text, verb
 from .pixels import pixel_cost
 from .plots import Figure, plot_accuracy, plot_curves, svg_uri
 from .stats import ALPHA, compare, spread, stats, welch_rows
@@ -224,7 +225,8 @@ def control_outcomes(main: Grid, controls, metric: str, tol: float = TOL, alpha:
         if set(cells.norm) == set(PAIR):
             sizes = sorted(set(tested_sizes(ctrl)) | {b for _, b in taken})
             out.append((ctrl, outcomes(stats(cells, metric), tol, alpha, runs=cells, metric=metric,
-                                       batch_sizes=sizes, steps=steps_by_bs(cells)), taken))
+                                       batch_sizes=sizes, steps=steps_by_bs(cells),
+                                       borrowed=sorted({b for _, b in taken})), taken))
     return out
 
 
@@ -378,13 +380,13 @@ def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA) -> str:
     images = (f"{int(runs.train_images.median()):,} training images" if "train_images" in runs and
               runs.train_images.notna().any() else "its training images")
     theirs = original_stats()["mean"]
-    regime = protocol_differences(runs, metric, main.k)
+    regime = regime_text(runs)
     text = (f"We trained BatchNorm and GroupNorm in the original's network at batch sizes "
             f"{int_list(sorted(s.batch_size.unique()))}, {plural(seeds, 'seed')} per cell ({len(runs)} runs), on "
             f"{images} for {int(runs.epochs_run.median())} epochs. Mean accuracy ranges from {s['mean'].min():.1f}% to "
             f"{s['mean'].max():.1f}%" + (f", a different regime from the original's {theirs.min():.1f}–"
-                                        f"{theirs.max():.1f}% (all 50,000 images, 10 epochs): compare shapes, not "
-                                        f"levels" if regime else "") + ". ")
+                                        f"{theirs.max():.1f}% ({regime}): compare shapes, not levels" if regime
+                                        else "") + ". ")
     tested = cmp[cmp.se.notna()]
     if len(tested):
         text += (f"BatchNorm − GroupNorm runs from {tested['diff'].min():+.2f} to {tested['diff'].max():+.2f} "
