@@ -12,6 +12,7 @@ from .controls import control_kind, control_label, control_runs
 from .original import (ORIGINAL_METRIC, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps,
                        protocol_differences, regime_text)
 from .verdicts import outcomes, power, steps_note, tests_text, verb
+from .bn_statistics import statistics_caveat
 from .pixels import pixel_cost
 from .plots import Figure, plot_accuracy, plot_curves, svg_uri
 from .stats import ALPHA, compare, spread, stats, welch_rows
@@ -343,34 +344,6 @@ MEANING = {"holds": "supports", "does not hold": "contradicts", "not shown": "ca
            "cannot be evaluated": "cannot test"}  # what a verdict means for the original's expectation
 
 
-def bn_test_time(grid: Grid) -> pd.DataFrame:
-    """BatchNorm's final-epoch test accuracy per batch size (rows) with running and, where recorded, precise
-    statistics (columns), mean over the successful runs; empty without these diagnostics."""
-    ep = grid.epochs[(grid.epochs.norm == PAIR[0]) & grid.epochs.run_id.isin(grid.ok.run_id)]
-    cols = {"running": "diag_running_acc", "precise": "diag_precise_acc"}
-    if ep.empty or any(c not in ep or ep[c].isna().all() for c in cols.values()):
-        return pd.DataFrame(columns=list(cols))
-    last = ep.sort_values("epoch").groupby("run_id").tail(1)
-    return last.groupby("batch_size")[list(cols.values())].mean().set_axis(list(cols), axis=1)
-
-
-def statistics_caveat(grid: Grid) -> str:
-    """How much BatchNorm's verdicts depend on the statistics it evaluates with: precise − running per batch size,
-    and BatchNorm's drop from its best batch size to the smallest under each; '' without precise statistics."""
-    acc = bn_test_time(grid)
-    if len(acc) < 2:
-        return ""
-    gap = acc.precise - acc.running
-    small = int(acc.index.min())
-    drop = {k: acc[k][small] - acc[k].max() for k in acc}
-    return (f"- **Which statistics BatchNorm evaluates with matters.** Precise statistics (recomputed with the final "
-            f"weights) score {' / '.join(f'{g:+.1f}' for g in gap)} points against the running averages at batch "
-            f"sizes {int_list(acc.index)}. With running statistics BatchNorm at batch size {small} is "
-            f"{drop['running']:+.2f} points from its best batch size; with precise statistics {drop['precise']:+.2f} "
-            f"(on the diagnostic test subset). A verdict on BatchNorm's small-batch behaviour depends on which of the "
-            f"two it is evaluated with.")
-
-
 def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA) -> str:
     """The report's first paragraph, in plain sentences: what was run, what was found, how sure, what it means."""
     runs = pair_runs(main)
@@ -428,7 +401,7 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     lines += ["", f"- **Steps.** {steps_note(steps_by_bs(ours))} The original ran a fixed number of epochs: "
                   f"{original_steps()[small][0]:,} steps per run at batch size {small}, {original_steps()[large][0]:,} "
                   f"at {large}."]
-    caveat = statistics_caveat(main)
+    caveat = statistics_caveat(main, alpha)
     if caveat:
         lines.append(caveat)
     cost = pixel_cost(grids, metric)
