@@ -9,7 +9,7 @@ from .plots import Figure, plot_bn_gap, plot_control, plot_grad_profile, plot_li
 from .depth import GRAD_MEASURE, depth_outcomes, depth_table, run_grads
 from .sections import intro
 from .controls import confounds, control_caveat, control_kind, control_runs
-from .stats import ALPHA, cell_test, holm, paired, samples, spread, stats, trend, versus_best
+from .stats import ALPHA, cell_test, holm, paired, pairwise, samples, spread, stats, trend, versus_best
 from .tables import Table, results_table, spread_table
 from .text import int_list, mean_std, mean_std_cells, norm_label, plural, plus_minus, protocol, pval
 
@@ -278,6 +278,18 @@ def best_vs_each(vb: pd.DataFrame, key: str, label, what: str) -> tuple:
             f"batch size, so that picking the best on the same runs needs no further correction.")
     return table, note
 
+def family_text(pw: pd.DataFrame, label) -> str:
+    """The whole Holm family of a pairwise() frame within batch sizes, in a sentence: every pair significant in it
+    (the best-vs-other table shows only some of the pairs), or the smallest Holm p when none is."""
+    sig = pw[pw.p_holm < ALPHA]
+    head = f"In the whole family of {len(pw)} pairs (every pair at every batch size, one Holm correction)"
+    if sig.empty:
+        return f"{head}, no pair differs significantly (smallest Holm p {pval(pw.p_holm.min())})."
+    return f"{head}, significant: " + "; ".join(
+        f"batch size {int(r.batch_size)}, {label(r.a)} − {label(r.b)} {plus_minus(r.diff, r.ci95)} (95% CI), Holm p "
+        f"{pval(r.p_holm)}" for r in sig.itertuples()) + "."
+
+
 def groups_section(grid: Grid, metric: str) -> list:
     """GroupNorm's group count: accuracy vs groups, one line per batch size."""
     runs = grid.ok[grid.ok.norm == "group"]
@@ -352,6 +364,8 @@ def norms_section(grid: Grid, metric: str, main=None) -> list:
                      + (f" (Holm p = {pval(second.p_holm)})" if tested else ""))
         lines.append(line + ".")
     one_run = "Some cells have one run: the differences describe, and no test decides which normalization is best."
+    if tested:
+        lines.append(family_text(pairwise(s, "norm", within="batch_size", runs=runs, metric=metric), norm_label))
     items += [Table(table, note) if tested else one_run, "\n\n".join(lines),
               Figure(plot_lines(s, "batch_size", "norm"), f"Test accuracy ({metric}) against batch size, one line per "
                                                           f"normalization, mean ± 95% CI over seeds"
