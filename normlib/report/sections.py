@@ -408,7 +408,7 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     if cost is not None:
         lines.append(f"- **The JPEG copy's cost.** Where our accuracies stand beside the original's, the data differ: "
                      f"our copy is a JPEG re-encoding. The data-copy control measures its cost: JPEG − original = "
-                     f"{cost.text()}, on {cost.original.description or 'a subset'}.")
+                     f"{cost.text()}, on {cost.original.description or 'a subset'}. {cost.robustness()}".strip())
     if ctrl:
         held = [i for i, o in enumerate(mine) if o.verdict == "holds"]
         kept = [i + 1 for i in held if all(oc[i].verdict == "holds" for _, oc, _ in ctrl)]
