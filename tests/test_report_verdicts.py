@@ -31,7 +31,8 @@ def test_key_findings_say_which_expectations_survive_the_controls(tmp_path):
     assert "(100 training images and 2 epochs against the original's 50,000 and 10): compare shapes" in text
     assert "Unequal optimizer steps per run (batch size: steps) — 2: 100; 16: 14; 128: 2" in text
     assert "The original ran a fixed number of epochs: 250,000 steps per run at batch size 2, 3,910 at 128" in text
-    assert "expectation(s) 2, 3 hold under every control; expectation 1 does not survive equal steps (there it does not hold)." in text
+    assert ("expectation(s) 2, 3 keep their verdict under every control; expectation 1 (holds here) does not survive "
+            "equal steps (there it does not hold).") in text
     alone = sections.key_findings(grids(tmp_path)[:1], "final_acc")
     assert "**Controls**: none given" in alone and "Under" not in alone
 

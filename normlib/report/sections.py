@@ -410,14 +410,15 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
                      f"our copy is a JPEG re-encoding. The data-copy control measures its cost: JPEG − original = "
                      f"{cost.text()}, on {cost.original.description or 'a subset'}. {cost.robustness()}".strip())
     if ctrl:
-        held = [i for i, o in enumerate(mine) if o.verdict == "holds"]
-        kept = [i + 1 for i in held if all(oc[i].verdict == "holds" for _, oc, _ in ctrl)]
-        lost = [f"expectation {i + 1} does not survive " + " or ".join(
+        decided = [i for i, o in enumerate(mine) if o.verdict in ("holds", "does not hold")]
+        kept = [i + 1 for i in decided if all(oc[i].verdict == mine[i].verdict for _, oc, _ in ctrl)]
+        lost = [f"expectation {i + 1} ({mine[i].verdict} here) does not survive " + " or ".join(
                     f"{control_label(g.runs)} (there it {verb(oc[i].verdict)})" for g, oc, _ in ctrl
-                    if oc[i].verdict != "holds") for i in held if i + 1 not in kept]
+                    if oc[i].verdict != mine[i].verdict) for i in decided if i + 1 not in kept]
         lines.append(f"- **Controls** ({' and '.join(control_label(g.runs) for g, _, _ in ctrl)}): " + (
-            "no expectation holds on the main grid, so none can survive them" if not held else "; ".join(
-                ([f"expectation(s) {int_list(kept)} hold under every control"] if kept else []) + lost)) + ".")
+            "no expectation is decided on the main grid, so none can survive them" if not decided else "; ".join(
+                ([f"expectation(s) {int_list(kept)} keep their verdict under every control"] if kept else [])
+                + lost)) + ".")
     else:
         lines.append("- **Controls**: none given (a grid with `steps > 0`, or `lr_scaling` linear or sqrt, as an extra "
                      "grid), so whether these effects survive equal steps or a scaled learning rate is not tested.")

@@ -343,8 +343,8 @@ def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float, 
                  f"{judged.level.iloc[0]:.0%} CI (for 'holds', all must lie inside ±{tol:g}): " + "; ".join(
                      f"batch size {int(r.batch_size)}: {r.diff:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]"
                      for r in judged.itertuples()))
-    evidence = (f"BatchNorm − GroupNorm {where} ({tests_text(well)}). Step 1, at the full {alpha:g}: {gate}{left} → "
-                + ("beyond" if passed else "not beyond") + f" ±{tol:g}. {step2}.")
+    evidence = (f"BatchNorm − GroupNorm {where} ({tests_text(well)}). Step 1, at the full {alpha:g}: {gate} → "
+                + ("beyond" if passed else "not beyond") + f" ±{tol:g}{left}. {step2}.")
     if verdict == "not shown":
         evidence += width_text(judged, tol)
     widest = judged.loc[(judged.hi - judged.lo).idxmax()]
