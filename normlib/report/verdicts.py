@@ -168,10 +168,14 @@ def _nowhere_poor(cmp: pd.DataFrame, sizes: list, tests: str, tol: float, alpha:
     head = f"BatchNorm is not significantly below GroupNorm at any of batch sizes {int_list(sizes)} ({tests}; " \
            f"closest: {closest})"
     if (margin < alpha).all():
+        low = pd.Series([r.diff - st.t.ppf(1 - alpha, r.df) * r.se for r in cmp.itertuples()], index=cmp.index)
+        worst = cmp.loc[low.idxmin()]
+        bound = (f" (smallest one-sided {1 - alpha:.0%} lower bound of BatchNorm − GroupNorm: {low.min():+.2f} at batch "
+                 f"size {int(worst.batch_size)})")
         return "does not hold", (
             f"{head}, and it is shown to be no more than {tol:g} points below GroupNorm at every one (one-sided "
             f"p ≤ {pval(margin.max())}): it performs poorly nowhere, so there is no threshold"), (
-            f"BatchNorm is shown within {tol:g} points of GroupNorm or above it at every batch size")
+            f"BatchNorm is shown within {tol:g} points of GroupNorm or above it at every batch size{bound}")
     open_at = cmp.batch_size[~(margin < alpha)]
     return "not shown", (
         f"{head}; nor is it shown to be within {tol:g} points of GroupNorm or above it at batch size(s) "
