@@ -3,7 +3,7 @@ ratio, the original's numbers beside ours, and one seed deciding nothing."""
 from constructed import write_grid
 
 from normlib.report.tables import Table
-from normlib.report import further_sections, load, original
+from normlib.report import depth, further_sections, load
 
 
 def depth_grid(folder, relu_gain=2.0, sigmoid_gain=-3.0, seeds=(0, 1, 2)):
@@ -24,36 +24,59 @@ def depth_grid(folder, relu_gain=2.0, sigmoid_gain=-3.0, seeds=(0, 1, 2)):
 def verdicts(grid) -> dict:
     table = next(i for i in further_sections.depth_section(grid, "final_acc") if isinstance(i, Table)
                  and "verdict" in i.frame).frame
-    return {(r.activation, r.quantity): r for r in table.itertuples()}, table
+    return {(r.activation, r.quantity): r for _, r in table.iterrows()}, table
 
 
 def test_the_original_directions_hold_on_a_grid_built_that_way(tmp_path):
     v, _ = verdicts(depth_grid(tmp_path / "d"))
-    assert {k: r.verdict for k, r in v.items()} == {
+    assert {k: r["verdict"] for k, r in v.items()} == {
         ("relu", "test accuracy"): "holds", ("sigmoid", "test accuracy"): "holds",
         ("relu", "gradient magnitude"): "holds", ("sigmoid", "gradient magnitude"): "holds"}
-    assert v[("relu", "test accuracy")]._4 == "54.99 → 80.07 (+25.08 points)"  # the original's, typed in once
-    # gradient magnitude: the mean over layers of 0.01 / (layer + 1): 1 block 0.0075, 4 blocks 0.004567 (-39.1%)
-    assert v[("relu", "gradient magnitude")].ours.startswith("0.0075 → 0.004567 (-39.1%), 1 → 4 blocks, n = 3")
-    assert v[("sigmoid", "gradient magnitude")]._4 == "0.009 → 0.0024 (-73.3%)"
+    orig, ours = "original (fewest → most blocks)", "ours (fewest → most blocks)"
+    assert v[("relu", "test accuracy")][orig] == "54.99 → 80.07 (+25.08 points)"  # the original's, typed in once
+    # gradient magnitude: the mean over the blocks' convs (layers 1.. of 0.01 / (layer + 1)): 1 block 0.005, 4 blocks
+    # 0.003208 (-35.8%); the stem (layer 0, 0.01 at every depth) apart
+    assert v[("relu", "gradient magnitude")][ours] == "0.005 → 0.003208 (-35.8%), 1 → 4 blocks, 9 runs, 3 seeds"
+    assert v[("relu", "gradient magnitude")]["stem conv, apart"] == "0.01 → 0.01 (+0.0%)"
+    assert v[("relu", "test accuracy")]["stem conv, apart"] == "—"
+    assert v[("sigmoid", "gradient magnitude")][orig] == "0.009 → 0.0024 (-73.3%)"
+    assert v[("relu", "test accuracy")]["trend per doubling (95% CI)"].startswith("+2.0")  # the constructed gain
 
 
 def test_a_loss_with_depth_under_relu_does_not_hold_and_a_flat_one_is_not_shown(tmp_path):
     v, _ = verdicts(depth_grid(tmp_path / "d", relu_gain=-2.0, sigmoid_gain=0.0))
-    assert v[("relu", "test accuracy")].verdict == "does not hold"
-    assert v[("sigmoid", "test accuracy")].verdict == "not shown"
+    assert v[("relu", "test accuracy")]["verdict"] == "does not hold"
+    flat = v[("sigmoid", "test accuracy")]
+    assert flat["verdict"] == "not shown" and flat["smallest trend detectable"].endswith(" points")
 
 
 def test_one_seed_decides_nothing(tmp_path):
     v, _ = verdicts(depth_grid(tmp_path / "d", seeds=(0,)))
-    assert {r.verdict for r in v.values()} == {"cannot be evaluated"}
+    assert {r["verdict"] for r in v.values()} == {"cannot be evaluated"}
 
 
 def test_the_section_defines_its_gradient_measure_and_the_rules_are_holm_corrected(tmp_path):
     grid = depth_grid(tmp_path / "d")
     text = "\n".join(i for i in further_sections.depth_section(grid, "final_acc") if isinstance(i, str))
-    assert "mean absolute gradient of each conv layer's weights" in text and "epoch 1" in text
-    runs = grid.ok.assign(grad=grid.ok.run_id.map(further_sections.run_grads(grid.epochs)))
-    out = original.depth_outcomes(runs, "final_acc")
-    assert len(out) == 4 and (out.p_claim_holm >= out.p_claim - 1e-12).all()
-    assert out.p_claim_holm.max() <= 1 and set(out.test) == {"paired"}
+    assert "mean absolute gradient of the blocks' conv weights" in text and "epoch 1" in text
+    assert "the stem's conv is left out of it and shown apart" in text
+    grads = depth.run_grads(grid.epochs)
+    runs = grid.ok.assign(grad=grid.ok.run_id.map(grads.grad), stem=grid.ok.run_id.map(grads.stem))
+    out = depth.depth_outcomes(runs, "final_acc")
+    assert len(out) == 4 and (out.p_claim_holm >= out.p_claim - 1e-12).all() and out.p_claim_holm.max() <= 1
+    assert set(out.df) == {9 - 3 - 1}  # a trend over all 9 runs per activation, a level per seed
+
+
+def test_the_trend_uses_every_depth_not_the_two_ends(tmp_path):
+    # ReLU gains 4 points per doubling up to 4 blocks and is back at its start by 16: the ends agree, the middle
+    # does not; two seeds disagree at the ends only, so an endpoint test could flip on them
+    runs = {}
+    for blocks, gain in ((1, 0.0), (2, 4.0), (4, 8.0), (8, 4.0), (16, 0.0)):
+        for seed in (0, 1):
+            a = 50 + gain + (1.5 if seed and blocks in (1, 16) else 0.0)
+            runs[f"relu_blocks{blocks}_seed{seed}"] = ({"norm": "batch", "batch_size": 16, "num_blocks": blocks,
+                                                         "activation": "relu", "seed": seed, "epochs": 2}, [a - 5, a])
+    write_grid(tmp_path / "d", runs)
+    out = depth.depth_outcomes(load.load(tmp_path / "d").ok.assign(grad=1.0), "final_acc")
+    relu = out.set_index(["activation", "quantity"]).loc[("relu", "acc")]
+    assert relu.slope == 0.0 and relu.df == 10 - 2 - 1 and relu.verdict == "not shown" and relu.mde > 0

@@ -1,9 +1,11 @@
 """The sections beyond BatchNorm vs GroupNorm: each appears exactly when its grid holds what it needs (constructed
 records)."""
+import numpy as np
 import pandas as pd
 from constructed import EXTRA, constructed, pair_grid
 
-from normlib.report import controls, further_sections, load
+from normlib.report import controls, further_sections, load, stats
+from normlib.report.text import norm_label
 from normlib.report.tables import Table
 
 
@@ -90,6 +92,19 @@ def test_best_vs_each_is_holm_corrected_over_all_pairs(tmp_path):
                for i in norms)
     table = next(t for t in tables(norms) if "best" in t)
     assert len(table) == 8 and (table.best == "BatchNorm").all()  # 4 others at each of 2 batch sizes
+
+
+def test_the_norms_section_states_the_whole_family_that_decides():
+    # the best (BatchNorm) is near every other, but two others differ from each other: a pair the table does not show
+    rng = np.random.default_rng(2)
+    runs = pd.DataFrame([{"norm": n, "batch_size": 16, "seed": i, "status": "ok", "final_acc": a + e}
+                         for n, a in (("batch", 51.0), ("group", 52.0), ("layer", 46.0), ("instance", 49.0))
+                         for i, e in enumerate(rng.normal(0, 0.3, 5))])
+    pw = stats.pairwise(stats.stats(runs), "norm", within="batch_size", runs=runs)
+    text = further_sections.family_text(pw, norm_label)
+    assert text.startswith("In the whole family of 6 pairs") and "GroupNorm − LayerNorm +6." in text
+    assert further_sections.family_text(pw[pw.a == "batch"].assign(p_holm=0.5), norm_label).endswith(
+        "no pair differs significantly (smallest Holm p 0.500).")
 
 
 def test_a_one_seed_control_describes_and_decides_nothing(tmp_path):

@@ -58,3 +58,18 @@ def test_no_cost_shown_says_the_largest_cost_the_interval_leaves_open(tmp_path):
     c = pixels.pixel_cost([orig, jpeg], "final_acc")
     assert "the JPEG copy has no cost shown" in text
     assert f"rules out a cost larger than {c.overall['ci95']:.2f} points" in text  # the mean difference is 0
+
+
+def test_the_cost_says_where_it_rests_on_one_cell_and_what_each_cell_leaves_open(tmp_path):
+    # a cost of 1 point in three cells and a gain of 3 in the fourth: pooled, no cost is shown; without that cell it is
+    orig, jpeg = twin_grids(tmp_path, cost=lambda norm, bs, seed: 3.0 if (norm, bs) == ("batch", 128) else
+                            -1.0 + 0.3 * (seed - 1))
+    c = pixels.pixel_cost([orig, jpeg], "final_acc")
+    assert c.overall["diff"] == pytest.approx(0.0, abs=1e-9)
+    text = c.robustness()
+    assert text.startswith("Whether the pooled interval excludes 0 rests on single cells: without (BatchNorm, 128) it "
+                           "is -1.00 (95% CI [")
+    worst = c.cells.ci95 - c.cells["diff"]
+    assert f"a cost of up to {worst.min():.2f} to {worst.max():.2f} points" in text
+    table = next(i.frame for i in pixels.pixels_section([orig, jpeg], "final_acc") if isinstance(i, Table))
+    assert list(table["largest cost not ruled out"]) == [f"{w:.2f}" for w in worst]

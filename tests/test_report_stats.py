@@ -128,11 +128,30 @@ def test_bands_print_the_intervals_they_decide_on():
 
 def test_noninferiority_and_power():
     assert stats.noninferior(0.0, 0.5, 4, 3.0) < 0.01 and stats.noninferior(-3.0, 0.5, 4, 3.0) == pytest.approx(0.5)
-    mde = stats.detectable(1.0, 9, 0.05)
-    assert mde == pytest.approx(st.t.ppf(0.95, 9) + st.t.ppf(0.8, 9))
+    for df, alpha in ((9, 0.05), (2, 0.05 / 7), (1, 0.05)):  # exact: the noncentral t reaches 80% power there
+        mde = stats.detectable(1.0, df, alpha)
+        assert st.nct.sf(st.t.ppf(1 - alpha, df), df, mde) == pytest.approx(0.8, abs=1e-6)
+        if df < 3:  # the central-t shortcut understates it at few degrees of freedom
+            assert mde > 1.05 * (st.t.ppf(1 - alpha, df) + st.t.ppf(0.8, df))
+    assert stats.detectable(0.0, 4, 0.05) == 0.0 and np.isnan(stats.detectable(np.nan, 4, 0.05))
     need = stats.runs_needed(4.0, se=2.0, n=3, paired=True, alpha=0.05)
     s = 2.0 * np.sqrt(3 / need)  # the standard error at `need` runs: power reached there and not one run before
     assert st.nct.sf(st.t.ppf(0.95, need - 1), need - 1, 4.0 / s) >= 0.8
     s1 = 2.0 * np.sqrt(3 / (need - 1))
     assert need == 2 or st.nct.sf(st.t.ppf(0.95, need - 2), need - 2, 4.0 / s1) < 0.8
     assert stats.runs_needed(0.001, se=5.0, n=3, paired=True, alpha=0.05, most=50) is None
+
+
+def test_block_trend_is_a_regression_with_a_level_per_seed():
+    rng = np.random.default_rng(1)
+    rows = [{"seed": seed, "num_blocks": b, "y": 10 * seed - 1.5 * np.log2(b) + rng.normal(0, 0.3)}
+            for seed in range(3) for b in (1, 2, 4, 8, 16)]
+    runs = pd.DataFrame(rows)
+    t = stats.block_trend(runs, "num_blocks", "y")
+    dummies = pd.get_dummies(runs.seed, dtype=float).to_numpy()  # the same fit by least squares with seed dummies
+    x = np.column_stack([np.log2(runs.num_blocks), dummies])
+    coef, rss, *_ = np.linalg.lstsq(x, runs.y, rcond=None)
+    assert t["diff"] == pytest.approx(coef[0]) and t["df"] == 15 - 3 - 1 and t["n"] == 15 and t["units"] == 3
+    se = np.sqrt(rss[0] / 11 * np.linalg.inv(x.T @ x)[0, 0])
+    assert t["se"] == pytest.approx(se) and t["p_less"] < 1e-6
+    assert np.isnan(stats.block_trend(runs[runs.seed == 0], "num_blocks", "y")["p"])  # one seed: no test

@@ -1,5 +1,6 @@
 """The report on BatchNorm vs GroupNorm: records in (load), statistics (stats), the original study and its outcome
-rules (original), tables, sections, plots and text formats, and the page (render); never torch, nor notebook execution
+rules (original) and the verdicts they give (verdicts), the depth experiment (depth), BatchNorm's test-time statistics
+(bn_statistics), tables, sections, plots and text formats, and the page (render); never torch, nor notebook execution
 (normlib.execute), nor the sweep. What the summary notebook calls is named here (the submodules keep their own names:
 report.load is the module)."""
 from .epochs import epochs_section

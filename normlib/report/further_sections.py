@@ -6,10 +6,10 @@ import pandas as pd
 from ..config import DIAG_BATCHES, DIAG_TEST, PRECISE_BATCH, PRECISE_IMAGES
 from .load import Grid
 from .plots import Figure, plot_bn_gap, plot_control, plot_grad_profile, plot_lines
-from .original import DEPTH_QUANTITIES, ORIGINAL_DEPTH, depth_outcomes
+from .depth import GRAD_MEASURE, depth_outcomes, depth_table, run_grads
 from .sections import intro
 from .controls import confounds, control_caveat, control_kind, control_runs
-from .stats import ALPHA, cell_test, holm, paired, samples, spread, stats, trend, versus_best
+from .stats import ALPHA, cell_test, holm, paired, pairwise, samples, spread, stats, trend, versus_best
 from .tables import Table, results_table, spread_table
 from .text import int_list, mean_std, mean_std_cells, norm_label, plural, plus_minus, protocol, pval
 
@@ -278,6 +278,18 @@ def best_vs_each(vb: pd.DataFrame, key: str, label, what: str) -> tuple:
             f"batch size, so that picking the best on the same runs needs no further correction.")
     return table, note
 
+def family_text(pw: pd.DataFrame, label) -> str:
+    """The whole Holm family of a pairwise() frame within batch sizes, in a sentence: every pair significant in it
+    (the best-vs-other table shows only some of the pairs), or the smallest Holm p when none is."""
+    sig = pw[pw.p_holm < ALPHA]
+    head = f"In the whole family of {len(pw)} pairs (every pair at every batch size, one Holm correction)"
+    if sig.empty:
+        return f"{head}, no pair differs significantly (smallest Holm p {pval(pw.p_holm.min())})."
+    return f"{head}, significant: " + "; ".join(
+        f"batch size {int(r.batch_size)}, {label(r.a)} − {label(r.b)} {plus_minus(r.diff, r.ci95)} (95% CI), Holm p "
+        f"{pval(r.p_holm)}" for r in sig.itertuples()) + "."
+
+
 def groups_section(grid: Grid, metric: str) -> list:
     """GroupNorm's group count: accuracy vs groups, one line per batch size."""
     runs = grid.ok[grid.ok.norm == "group"]
@@ -352,6 +364,8 @@ def norms_section(grid: Grid, metric: str, main=None) -> list:
                      + (f" (Holm p = {pval(second.p_holm)})" if tested else ""))
         lines.append(line + ".")
     one_run = "Some cells have one run: the differences describe, and no test decides which normalization is best."
+    if tested:
+        lines.append(family_text(pairwise(s, "norm", within="batch_size", runs=runs, metric=metric), norm_label))
     items += [Table(table, note) if tested else one_run, "\n\n".join(lines),
               Figure(plot_lines(s, "batch_size", "norm"), f"Test accuracy ({metric}) against batch size, one line per "
                                                           f"normalization, mean ± 95% CI over seeds"
@@ -371,40 +385,14 @@ def grad_profile(epochs: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
     return pd.DataFrame(rows).groupby(["norm", "activation", "num_blocks", "layer"]).grad.mean().reset_index()
 
 
-GRAD_MEASURE = ("a run's gradient magnitude is the mean absolute gradient of each conv layer's weights (the stem and "
-                "every block's conv), averaged over the training steps of epoch {epoch} and then over the layers")
-
-
-def run_grads(epochs: pd.DataFrame, epoch: int = 1) -> pd.Series:
-    """Per run: its gradient magnitude (GRAD_MEASURE) at one epoch."""
-    ep = epochs[(epochs.epoch == epoch) & epochs.grad_abs.notna()] if "grad_abs" in epochs else epochs.iloc[:0]
-    return pd.Series({r.run_id: float(np.mean(r.grad_abs)) for r in ep.itertuples()}, dtype=float, name="grad")
-
-
-def depth_table(verdicts: pd.DataFrame, norm: str) -> pd.DataFrame:
-    """The original's depth results beside ours, one row per activation and quantity."""
-    def ends(lo, hi, q):
-        change = f"{hi - lo:+.2f} points" if q == "acc" else f"{hi / lo - 1:+.1%}"
-        return f"{lo:.2f} → {hi:.2f} ({change})" if q == "acc" else f"{lo:.4g} → {hi:.4g} ({change})"
-    rows = []
-    for r in verdicts.itertuples():
-        lo, hi = ORIGINAL_DEPTH[r.activation][r.quantity]
-        ours = "—" if np.isnan(r.p_claim) else ends(r.shallow, r.deep, r.quantity)
-        rows.append({"activation": r.activation, "norm": norm_label(norm), "quantity": DEPTH_QUANTITIES[r.quantity],
-                     "original (fewest → most blocks)": ends(lo, hi, r.quantity),
-                     "ours": ours + ("" if np.isnan(r.p_claim) else f", {r.fewest} → {r.most} blocks, n = {r.n}"),
-                     "Holm p (the original's direction)": pval(r.p_claim_holm), "verdict": r.verdict})
-    return pd.DataFrame(rows)
-
-
 def depth_section(grid: Grid, metric: str, alpha: float = ALPHA, epoch: int = 1) -> list:
     """The original's depth results against ours: accuracy and gradient magnitude by number of blocks per activation,
-    decided per norm by paired tests of the most against the fewest blocks; the per-layer gradient profile."""
+    decided per norm as trends over every depth (depth.depth_outcomes); the per-layer gradient profile."""
     runs = grid.ok
     if runs.num_blocks.nunique() < 2:
         return []
     grads = run_grads(grid.epochs[grid.epochs.run_id.isin(runs.run_id)], epoch)
-    runs = runs.assign(grad=runs.run_id.map(grads),
+    runs = runs.assign(grad=runs.run_id.map(grads.grad), stem=runs.run_id.map(grads.stem),
                        setting=[f"{a}, {norm_label(n)}" for a, n in zip(runs.activation, runs.norm)])
     s = stats(runs, metric, ("setting", "num_blocks"))
     prof = grad_profile(grid.epochs[grid.epochs.run_id.isin(runs.run_id)], epoch)
@@ -420,12 +408,15 @@ def depth_section(grid: Grid, metric: str, alpha: float = ALPHA, epoch: int = 1)
                    f"Test accuracy (%, {metric}) per number of blocks, activation and norm: mean ± std over seeds "
                    f"(n runs)."),
              Table(pd.concat(tables, ignore_index=True),
-                   "The original's depth results beside ours. Each is decided by comparing the most with the fewest "
-                   "blocks over seeds (a paired t-test where both have the same seeds, Welch's otherwise; on accuracy "
-                   "points, and on the log of the gradient magnitude), one-sided in the original's direction and "
+                   "The original's depth results beside ours. Each is decided as a trend over every depth, not on "
+                   "the two ends: the least-squares slope per doubling of the blocks over all runs, each seed with "
+                   "its own level (the seed is the pairing unit), on accuracy points and on the log of the gradient "
+                   "magnitude (shown as its % change per doubling); one-sided in the original's direction and "
                    f"against it, Holm-corrected over the claims; significance level {alpha:g}. Holds: shown in the "
-                   "original's direction; does not hold: shown against it; not shown: neither; cannot be evaluated: "
-                   "fewer than 2 runs at either end."),
+                   "original's direction; does not hold: shown against it; not shown: neither, with the smallest "
+                   "trend that the first Holm step detects with 80% power (exact noncentral t); cannot be "
+                   "evaluated: one depth, or too few runs for a degree of freedom. The stem conv's gradient is shown "
+                   "apart and is not in the measure."),
              depth_words(pd.concat(tables, ignore_index=True), runs, images)]
     items.append(Figure(plot_lines(s, "num_blocks", "setting", label=str), (
         f"Test accuracy ({metric}) against the number of blocks, one line per activation and norm, mean ± 95% CI over "
@@ -442,10 +433,14 @@ def depth_words(table: pd.DataFrame, runs: pd.DataFrame, images) -> str:
     agree = table[table.verdict == "holds"]
     against = table[table.verdict == "does not hold"]
     said = lambda t: "; ".join(f"{r.quantity} with {r.activation} ({r.norm})" for r in t.itertuples()) or "none"
+    unshown = table[table.verdict == "not shown"]
+    power = "".join(f" Not shown: {r['quantity']} with {r['activation']} ({r['norm']}), trend "
+                    f"{r['trend per doubling (95% CI)']} per doubling; these runs detect a trend of "
+                    f"{r['smallest trend detectable']} per doubling or more (80% power)." for _, r in unshown.iterrows())
     regime = (f"{int(runs.epochs_run.median())} epochs on {images:,} training images" if images else "this grid's "
               "protocol")
-    return (f"Shown in the original's direction: {said(agree)}. Shown against it: {said(against)}. The rest is not "
-            f"shown (or cannot be evaluated). The levels are not comparable: {regime} against the original's 10 "
+    return (f"Shown in the original's direction: {said(agree)}. Shown against it: {said(against)}.{power} The "
+            f"levels are not comparable: {regime} against the original's 10 "
             f"epochs on 50,000. A short run may favour shallow networks, which fit faster: the original's gain with "
             f"depth under ReLU may need its longer training, while a loss under sigmoid and shrinking gradients need "
             f"not.")

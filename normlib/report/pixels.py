@@ -37,12 +37,32 @@ class Cost:
     jpeg: Grid
     cells: pd.DataFrame  # norm, batch_size, n, original/jpeg mean and std, diff, ci95, p, p_holm
     overall: dict  # paired_stats over every pair, with n
+    pairs: pd.DataFrame  # one row per pair: norm, batch_size, seed, d (JPEG − original)
 
     def text(self) -> str:
         """The overall cost in one phrase, e.g. '-2.10 points (95% CI [-3.0, -1.2], 40 paired runs)'."""
         o = self.overall
         return (f"{o['diff']:+.2f} points (95% CI [{o['diff'] - o['ci95']:+.2f}, {o['diff'] + o['ci95']:+.2f}], "
                 f"{o['n']} pairs of runs, grids `{self.jpeg.name}` − `{self.original.name}`)")
+
+
+    def robustness(self) -> str:
+        """How far the pooled cost rests on single cells: the pooled difference without each cell whose removal
+        changes whether its 95% CI excludes 0, and the largest cost any one cell's 95% CI leaves open."""
+        c, o, out = self.cells, self.overall, []
+        excludes = lambda r: r["diff"] + r["ci95"] < 0 or r["diff"] - r["ci95"] > 0
+        for r in c.itertuples():
+            rest = paired_stats(self.pairs.d[~((self.pairs.norm == r.norm) & (self.pairs.batch_size == r.batch_size))])
+            if not pd.isna(rest["ci95"]) and excludes(rest) != excludes(o):
+                out.append(f"without ({norm_label(r.norm)}, {r.batch_size}) it is {rest['diff']:+.2f} (95% CI "
+                           f"[{rest['diff'] - rest['ci95']:+.2f}, {rest['diff'] + rest['ci95']:+.2f}])")
+        text = ("Whether the pooled interval excludes 0 rests on single cells: " + "; ".join(out) + ". ") if out else ""
+        worst = (c.ci95 - c["diff"]).dropna()
+        if len(worst):
+            text += (f"Per cell the intervals are wide: they leave open a cost of up to {worst.min():.2f} to "
+                     f"{worst.max():.2f} points (the table's last column), so the pooled figure does not bound the "
+                     f"cost of any one cell.")
+        return text.strip()
 
 
 def pixel_cost(grids: list, metric: str):
@@ -66,7 +86,7 @@ def cost(original: Grid, jpeg: Grid, metric: str) -> Cost:
     cells = pd.DataFrame(rows)
     if len(cells):
         cells["p_holm"] = holm(cells.p)
-    return Cost(original, jpeg, cells, {**paired_stats(pairs.d), "n": len(pairs)})
+    return Cost(original, jpeg, cells, {**paired_stats(pairs.d), "n": len(pairs)}, pairs[UNIT + ["d"]])
 
 
 def pixels_section(grids: list, metric: str) -> list:
@@ -82,6 +102,7 @@ def pixels_section(grids: list, metric: str) -> list:
     if (c.cells.n >= 2).all():  # one pair per cell describes the cell; the tests are over the pairs
         table["JPEG − original (95% CI, paired)"] = [plus_minus(d, h) for d, h in zip(c.cells["diff"], c.cells.ci95)]
         table["p"], table["Holm p"] = [pval(p) for p in c.cells.p], [pval(p) for p in c.cells.p_holm]
+        table["largest cost not ruled out"] = [f"{h - d:.2f}" for d, h in zip(c.cells["diff"], c.cells.ci95)]
     else:
         table["JPEG − original"] = [f"{d:+.2f}" for d in c.cells["diff"]]
     o = c.overall
@@ -97,12 +118,12 @@ def pixels_section(grids: list, metric: str) -> list:
         f"4:2:0 chroma) decodes them, test images included. Every other parameter is the same, so each (norm, batch "
         f"size, seed) trained on both is a pair whose difference is the copy's cost alone.",
         Table(table, "Test accuracy (%, mean ± std over seeds, n pairs) on the same images with their original "
-                     "pixels and with the JPEG copy's, and the difference paired run by run."),
+                     "pixels and with the JPEG copy's, the difference paired run by run, and the largest cost its "
+                     "95% CI leaves open."),
         f"Over all {o['n']} pairs the JPEG copy {verdict}: JPEG − original = {c.text()}; p = {pval(o['p'])} "
         f"(paired t-test over the pairs).{bound}" + (f" Per cell, p is Holm-corrected across the {len(c.cells)} cells."
                                               if (c.cells.n >= 2).all() else " One pair per cell: the cells describe."),
         "What this can tell: whether, at this protocol's scale, training and testing on the JPEG copy changes "
         "accuracy, and by about how much, for both norms and a small and a large batch size. What it cannot: the "
         "cost at the original's scale (50,000 training images, 10 epochs), where more data and more epochs may fit "
-        "the JPEG artefacts differently, and at batch sizes it did not run. Where our accuracies stand below the "
-        "original's, this figure is the part the copy accounts for at this scale."]
+        "the JPEG artefacts differently, and at batch sizes it did not run. " + c.robustness()]

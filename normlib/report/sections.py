@@ -10,7 +10,9 @@ from .load import K, Grid, check_metric, metric_text
 from ..config import RunConfig
 from .controls import control_kind, control_label, control_runs
 from .original import (ORIGINAL_METRIC, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps,
-                       outcomes, power, protocol_differences, steps_note, tests_text, verb)
+                       protocol_differences, regime_text)
+from .verdicts import outcomes, power, steps_note, tests_text, verb
+from .bn_statistics import statistics_caveat
 from .pixels import pixel_cost
 from .plots import Figure, plot_accuracy, plot_curves, svg_uri
 from .stats import ALPHA, compare, spread, stats, welch_rows
@@ -224,7 +226,8 @@ def control_outcomes(main: Grid, controls, metric: str, tol: float = TOL, alpha:
         if set(cells.norm) == set(PAIR):
             sizes = sorted(set(tested_sizes(ctrl)) | {b for _, b in taken})
             out.append((ctrl, outcomes(stats(cells, metric), tol, alpha, runs=cells, metric=metric,
-                                       batch_sizes=sizes, steps=steps_by_bs(cells)), taken))
+                                       batch_sizes=sizes, steps=steps_by_bs(cells),
+                                       borrowed=sorted({b for _, b in taken})), taken))
     return out
 
 
@@ -341,34 +344,6 @@ MEANING = {"holds": "supports", "does not hold": "contradicts", "not shown": "ca
            "cannot be evaluated": "cannot test"}  # what a verdict means for the original's expectation
 
 
-def bn_test_time(grid: Grid) -> pd.DataFrame:
-    """BatchNorm's final-epoch test accuracy per batch size (rows) with running and, where recorded, precise
-    statistics (columns), mean over the successful runs; empty without these diagnostics."""
-    ep = grid.epochs[(grid.epochs.norm == PAIR[0]) & grid.epochs.run_id.isin(grid.ok.run_id)]
-    cols = {"running": "diag_running_acc", "precise": "diag_precise_acc"}
-    if ep.empty or any(c not in ep or ep[c].isna().all() for c in cols.values()):
-        return pd.DataFrame(columns=list(cols))
-    last = ep.sort_values("epoch").groupby("run_id").tail(1)
-    return last.groupby("batch_size")[list(cols.values())].mean().set_axis(list(cols), axis=1)
-
-
-def statistics_caveat(grid: Grid) -> str:
-    """How much BatchNorm's verdicts depend on the statistics it evaluates with: precise − running per batch size,
-    and BatchNorm's drop from its best batch size to the smallest under each; '' without precise statistics."""
-    acc = bn_test_time(grid)
-    if len(acc) < 2:
-        return ""
-    gap = acc.precise - acc.running
-    small = int(acc.index.min())
-    drop = {k: acc[k][small] - acc[k].max() for k in acc}
-    return (f"- **Which statistics BatchNorm evaluates with matters.** Precise statistics (recomputed with the final "
-            f"weights) score {' / '.join(f'{g:+.1f}' for g in gap)} points against the running averages at batch "
-            f"sizes {int_list(acc.index)}. With running statistics BatchNorm at batch size {small} is "
-            f"{drop['running']:+.2f} points from its best batch size; with precise statistics {drop['precise']:+.2f} "
-            f"(on the diagnostic test subset). A verdict on BatchNorm's small-batch behaviour depends on which of the "
-            f"two it is evaluated with.")
-
-
 def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA) -> str:
     """The report's first paragraph, in plain sentences: what was run, what was found, how sure, what it means."""
     runs = pair_runs(main)
@@ -378,13 +353,13 @@ def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA) -> str:
     images = (f"{int(runs.train_images.median()):,} training images" if "train_images" in runs and
               runs.train_images.notna().any() else "its training images")
     theirs = original_stats()["mean"]
-    regime = protocol_differences(runs, metric, main.k)
+    regime = regime_text(runs)
     text = (f"We trained BatchNorm and GroupNorm in the original's network at batch sizes "
             f"{int_list(sorted(s.batch_size.unique()))}, {plural(seeds, 'seed')} per cell ({len(runs)} runs), on "
             f"{images} for {int(runs.epochs_run.median())} epochs. Mean accuracy ranges from {s['mean'].min():.1f}% to "
             f"{s['mean'].max():.1f}%" + (f", a different regime from the original's {theirs.min():.1f}–"
-                                        f"{theirs.max():.1f}% (all 50,000 images, 10 epochs): compare shapes, not "
-                                        f"levels" if regime else "") + ". ")
+                                        f"{theirs.max():.1f}% ({regime}): compare shapes, not levels" if regime
+                                        else "") + ". ")
     tested = cmp[cmp.se.notna()]
     if len(tested):
         text += (f"BatchNorm − GroupNorm runs from {tested['diff'].min():+.2f} to {tested['diff'].max():+.2f} "
@@ -426,23 +401,24 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     lines += ["", f"- **Steps.** {steps_note(steps_by_bs(ours))} The original ran a fixed number of epochs: "
                   f"{original_steps()[small][0]:,} steps per run at batch size {small}, {original_steps()[large][0]:,} "
                   f"at {large}."]
-    caveat = statistics_caveat(main)
+    caveat = statistics_caveat(main, alpha)
     if caveat:
         lines.append(caveat)
     cost = pixel_cost(grids, metric)
     if cost is not None:
         lines.append(f"- **The JPEG copy's cost.** Where our accuracies stand beside the original's, the data differ: "
                      f"our copy is a JPEG re-encoding. The data-copy control measures its cost: JPEG − original = "
-                     f"{cost.text()}, on {cost.original.description or 'a subset'}.")
+                     f"{cost.text()}, on {cost.original.description or 'a subset'}. {cost.robustness()}".strip())
     if ctrl:
-        held = [i for i, o in enumerate(mine) if o.verdict == "holds"]
-        kept = [i + 1 for i in held if all(oc[i].verdict == "holds" for _, oc, _ in ctrl)]
-        lost = [f"expectation {i + 1} does not survive " + " or ".join(
+        decided = [i for i, o in enumerate(mine) if o.verdict in ("holds", "does not hold")]
+        kept = [i + 1 for i in decided if all(oc[i].verdict == mine[i].verdict for _, oc, _ in ctrl)]
+        lost = [f"expectation {i + 1} ({mine[i].verdict} here) does not survive " + " or ".join(
                     f"{control_label(g.runs)} (there it {verb(oc[i].verdict)})" for g, oc, _ in ctrl
-                    if oc[i].verdict != "holds") for i in held if i + 1 not in kept]
+                    if oc[i].verdict != mine[i].verdict) for i in decided if i + 1 not in kept]
         lines.append(f"- **Controls** ({' and '.join(control_label(g.runs) for g, _, _ in ctrl)}): " + (
-            "no expectation holds on the main grid, so none can survive them" if not held else "; ".join(
-                ([f"expectation(s) {int_list(kept)} hold under every control"] if kept else []) + lost)) + ".")
+            "no expectation is decided on the main grid, so none can survive them" if not decided else "; ".join(
+                ([f"expectation(s) {int_list(kept)} keep their verdict under every control"] if kept else [])
+                + lost)) + ".")
     else:
         lines.append("- **Controls**: none given (a grid with `steps > 0`, or `lr_scaling` linear or sqrt, as an extra "
                      "grid), so whether these effects survive equal steps or a scaled learning rate is not tested.")

@@ -3,6 +3,7 @@ over a family of tests, trends and spreads of accuracy."""
 import numpy as np
 import pandas as pd
 from scipy import stats as st
+from scipy.optimize import brentq
 
 ALPHA = 0.05  # significance level; tests repeated over batch sizes are Holm-corrected across them
 Q95 = 0.975  # t quantile of a two-sided 95% confidence interval
@@ -125,8 +126,18 @@ def bands(rows: pd.DataFrame, tol: float, alpha: float = ALPHA) -> pd.DataFrame:
 
 def detectable(se, df, alpha: float, power: float = POWER) -> float:
     """The smallest true difference that a one-sided t-test at level alpha detects with the given power, for a
-    difference measured with standard error se and df degrees of freedom."""
-    return float((st.t.ppf(1 - alpha, df) + st.t.ppf(power, df)) * se)
+    difference measured with standard error se and df degrees of freedom: exact, by the noncentral t (the central-t
+    shortcut t(1 - alpha) + t(power) understates it at few degrees of freedom)."""
+    if np.isnan(se) or np.isnan(df):
+        return np.nan
+    if se == 0:
+        return 0.0
+    crit = st.t.ppf(1 - alpha, df)
+    gap = lambda nc: st.nct.sf(crit, df, nc) - power
+    hi = crit + st.norm.ppf(power) + 1.0
+    while gap(hi) < 0:
+        hi *= 2
+    return float(brentq(gap, 0.0, hi, xtol=1e-10) * se)
 
 
 def runs_needed(effect: float, se, n: int, paired: bool, alpha: float, power: float = POWER, most: int = 1000):
@@ -244,6 +255,27 @@ def trend(s: pd.DataFrame, key: str = "batch_size") -> dict:
     se = np.sqrt(rss / dof / sxx)
     p = float(2 * st.t.sf(abs(slope / se), dof)) if se > 0 else float(slope == 0)
     return {"slope": float(slope), "ci95": float(st.t.ppf(Q95, dof) * se), "p": p}
+
+
+def block_trend(runs: pd.DataFrame, x: str, value: str, unit: str = "seed") -> dict:
+    """Least-squares slope of `value` per doubling of `x` over every run, with the pairing unit (the seed) as a block:
+    each unit has its own level and all share one slope, so the slope rests on the changes within a unit. t_result of
+    the slope (df = runs - units - 1; p_less: slope < 0), with n runs and the number of units; no test with fewer
+    than 2 units, when df < 1, or when x does not vary within a unit."""
+    r = runs[[unit, x, value]].dropna()
+    lx = np.log2(r[x].to_numpy(float))
+    cx = lx - r.groupby(unit)[x].transform(lambda v: np.log2(v.to_numpy(float)).mean()).to_numpy(float)
+    cy = (r[value] - r.groupby(unit)[value].transform("mean")).to_numpy(float)
+    sxx, units = float((cx ** 2).sum()), r[unit].nunique()
+    df = len(r) - units - 1
+    base = {"n": len(r), "units": units}
+    if sxx == 0 or units < 2:  # one seed describes, never decides
+        return {**no_test(np.nan), **base}
+    slope = float((cx * cy).sum() / sxx)
+    if df < 1:
+        return {**no_test(slope), **base}
+    rss = float(((cy - slope * cx) ** 2).sum())
+    return {**t_result(slope, np.sqrt(rss / df / sxx), df), **base}
 
 
 def spread(s: pd.DataFrame, by: str = "norm") -> pd.DataFrame:
