@@ -107,12 +107,20 @@ def test_malicious_string_arrives_as_the_same_string(tmp_path):
     (["-p", "bach_size", "3"], "error: bach_size=3: not a run parameter (did you mean 'batch_size'?); allowed norm, "),
     (["-p", "lr", "20"], "error: lr=20: must be > 0 and <= 10"),
     (["-p", "diagnostics", "false"], "error: diagnostics='false': must be of type bool"),  # papermill reads False
+    (["-p", "data", "/nonexistent.tar"], "error: data='/nonexistent.tar': "),  # checked before a kernel starts
 ])
 def test_bad_input_to_the_command_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, message):
     assert execute.main([str(tmp_path / "r.ipynb"), *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_data_leaves_an_earlier_record_alone(tmp_path, capsys):
+    (tmp_path / "r.json").write_text("{}")
+    assert execute.main([str(tmp_path / "r.ipynb"), "-p", "data", str(tmp_path / "none.tar")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"] and (tmp_path / "r.json").read_text() == "{}"
 
 
 def test_the_command_reads_values_as_papermill_does():
@@ -126,6 +134,8 @@ def test_the_command_runs_one_tiny_run_into_its_record_and_notebook(tmp_path):
     r = subprocess.run([sys.executable, "-m", "normlib.execute", str(tmp_path / "r.ipynb"), *params], cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stderr == "", r.stdout + r.stderr
-    assert r.stdout == f"record: {tmp_path / 'r.json'}  notebook: {tmp_path / 'r.ipynb'}\n"
+    acc = records.read(tmp_path / "r.json")["final_acc"]
+    assert r.stdout.startswith(f"record: {tmp_path / 'r.json'}  notebook: {tmp_path / 'r.ipynb'}\n"
+                               f"final test accuracy {acc:.2f}% (epoch 1), best ")
     assert records.is_done(records.read(tmp_path / "r.json"), {**TINY, "epochs": 1})
     assert execute.notebook_complete(tmp_path / "r.ipynb") and leftovers(tmp_path) == []

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import TRAIN_IMAGES
+from .deciding import Decision, band_decision, p_decision
 from .load import metric_text
 from .stats import (ALPHA, POWER, bands, cell_test, ci95, compare, detectable, holm, noninferior, pairwise,
                     paired_stats, runs_needed, samples, stats, trend, versus_best)
@@ -136,6 +137,7 @@ class Outcome:
     evidence: str  # the numbers behind the verdict, ending with the optimizer steps the batch sizes took
     short: str  # the key numbers in one line, for the report's key findings
     alt: str = ""  # outcome 1 only: the verdict under the other definition of 'performs poorly'
+    decision: Decision = None  # the interval bound or p-value that decided the verdict; None when none was tested
 
 
 def threshold_of(sizes, poor) -> tuple:
@@ -387,7 +389,8 @@ def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, r
         evidence += f". Missing {absent}" + (", which could only add pairs" if verdict == "does not hold" else "")
     elif verdict == "not shown":
         evidence += "." + width_text(judged, tol)
-    return verdict, evidence, short + (f"; missing {absent}" if absent else "")
+    decision = band_decision(judged, verdict, tol, lambda r: f"GroupNorm batch size {int(r.a)} − {int(r.b)}")
+    return verdict, evidence, short + (f"; missing {absent}" if absent else ""), decision
 
 
 def pooled(runs, n: int, metric: str) -> pd.DataFrame:
@@ -417,6 +420,8 @@ def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float, 
     judged = pd.concat([well, mean], ignore_index=True) if len(mean) else well.reset_index(drop=True)
     judged = judged.join(bands(judged, tol, alpha))
     verdict = band_verdict(judged, True)
+    decision = band_decision(judged, verdict, tol, lambda r: f"BatchNorm − GroupNorm at batch size {int(r.batch_size)}"
+                             if r.batch_size else f"BatchNorm − GroupNorm averaged over batch sizes {r.sizes}")
     per_bs = "; ".join(f"batch size {int(r.batch_size)}: {band_text(r)}" for r in judged.itertuples() if r.batch_size)
     where = (f"at every batch size (rule 1 finds none where BatchNorm performs poorly, so N is the smallest tested, "
              f"{n})" if nowhere_poor else f"at the batch sizes ≥ N = {n}")
@@ -429,7 +434,7 @@ def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float, 
     return verdict, evidence.rstrip("."), (
         f"at batch sizes ≥ {n}, BatchNorm − GroupNorm is " + ", ".join(
             f"{r.diff:+.2f} [{r.slo:+.2f}, {r.shi:+.2f}] at {int(r.batch_size)}" for r in judged.itertuples())
-        + f" (simultaneous {judged.slevel.iloc[0]:.1%} CIs, tolerance ±{tol:g})")
+        + f" (simultaneous {judged.slevel.iloc[0]:.1%} CIs, tolerance ±{tol:g})"), decision
 
 
 def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None, metric: str = "final_acc",
@@ -451,8 +456,22 @@ def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None,
     decided = [first, _stability_verdict(s, sizes, tol, alpha, runs, metric),
                _within_verdict(cmp, n, gaps, tol, alpha, nowhere, runs, metric)]
     steps_txt = " " + steps_note(steps, short=True) if steps else ""
-    return [Outcome(claim, rule, verdict, evidence.rstrip(".") + "." + steps_txt, short, alt if i == 0 else "")
-            for i, (claim, rule, (verdict, evidence, short)) in enumerate(zip(CLAIMS, rules(tol, alpha), decided))]
+    decided = [tuple(d[:3]) + (d[3] if len(d) > 3 else None,) for d in decided]  # early returns name no decision
+    decided[0] = (*decided[0][:3], threshold_decision(cmp, alpha) if not gaps and len(cmp) > 1 else None)
+    return [Outcome(claim, rule, verdict, evidence.rstrip(".") + "." + steps_txt, short, alt if i == 0 else "", how)
+            for i, (claim, rule, (verdict, evidence, short, how)) in
+            enumerate(zip(CLAIMS, rules(tol, alpha), decided))]
+
+
+def threshold_decision(cmp: pd.DataFrame, alpha: float) -> Decision:
+    """What decided rule 1: the largest Holm p of the batch sizes where BatchNorm performs poorly, or, with none,
+    the smallest Holm p of all (the one nearest to a threshold)."""
+    _, poor = threshold(cmp, alpha)
+    rows = cmp[cmp.batch_size.isin(poor)] if poor else cmp
+    r = rows.loc[rows.p_less_holm.idxmax()] if poor else rows.loc[rows.p_less_holm.idxmin()]
+    what = "largest" if poor else "smallest"
+    return p_decision(f"BatchNorm below GroupNorm, the {what} Holm-corrected one-sided p (batch size "
+                      f"{int(r.batch_size)})", r.p_less_holm, alpha)
 
 
 # ---------------------------------------------------------------- the original's depth results
