@@ -154,8 +154,9 @@ def causes(new: dict, old: dict) -> list:
     out = [f"parameters {', '.join(params)}"] if params else []
     out += [f"{words} {p_old.get(k)} -> {p_new.get(k)}" for k, words in WHERE.items() if p_new.get(k) != p_old.get(k)]
     if "cpu_type" not in p_old:
-        out.append("the published record does not name its CPU's type or instruction set (recorded since "
-                   "2026-11-25), so another CPU generation under the same name cannot be ruled out")
+        from .report.tables import RECORDED_SINCE
+        out.append(f"the published record does not name its CPU's type or instruction set (recorded since "
+                   f"{RECORDED_SINCE['cpu_type']}), so another CPU generation under the same name cannot be ruled out")
     if p_new.get("git_dirty") or p_old.get("git_dirty"):
         out.append("code: a record was made with uncommitted changes, so git cannot tell what code made it")
     code = code_change(p_old.get("git_commit"), p_new.get("git_commit"))

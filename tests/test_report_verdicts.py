@@ -25,12 +25,12 @@ def grids(tmp_path, names=("main", "eq", "sq")):
 def test_key_findings_say_which_expectations_survive_the_controls(tmp_path):
     text = sections.key_findings(grids(tmp_path), "final_acc")
     assert "1. *BatchNorm only performs well above a certain threshold batch size N.* **Holds**: N = 16" in text
-    assert "BatchNorm is below GroupNorm at batch size(s) 2 (by 4.77 points)" in text  # 5 - the mean seed offset
+    assert "BatchNorm is below GroupNorm at batch size 2 (by 4.77 points)" in text  # 5 - the mean seed offset
     assert "Under equal steps (`eq`): **does not hold**. Under sqrt lr scaling (`sq`): **holds**." in text
     assert "3. *Even where BatchNorm performs well" in text and "**Holds**: at batch sizes ≥ 16" in text
     assert "Unequal optimizer steps per run (batch size: steps) — 2: 100; 16: 14; 128: 2" in text
     assert "The original ran a fixed number of epochs: 250,000 steps per run at batch size 2, 3,910 at 128" in text
-    assert "expectation(s) 2, 3 hold under every control; expectation 1 does not survive equal steps (there it does not hold)." in text
+    assert "expectations 2, 3 hold under every control; expectation 1 does not survive equal steps (there it does not hold)." in text
     alone = sections.key_findings(grids(tmp_path)[:1], "final_acc")
     assert "**Controls**: none given" in alone and "Under" not in alone
 
@@ -72,7 +72,7 @@ def test_comparison_with_the_original_names_every_protocol_difference(tmp_path):
 def test_analysis_names_the_test_without_awkward_negatives(tmp_path):
     main = grids(tmp_path, ("main",))[0]
     text = sections.analysis(main.ok, "final_acc")
-    assert "differs significantly at batch size(s) 2" in text and "paired t-tests over seeds" in text
+    assert "differs significantly at batch size 2" in text and "paired t-tests over seeds" in text
     assert "at no batch size" not in text
 
 

@@ -12,7 +12,7 @@ from .deciding import Decision, band_decision, p_decision
 from .load import metric_text
 from .stats import (ALPHA, POWER, bands, cell_test, ci95, compare, detectable, holm, noninferior, pairwise,
                     paired_stats, runs_needed, samples, stats, trend, versus_best)
-from .text import int_list, norm_label, param_text, pval
+from .text import int_list, norm_label, param_text, pval, sizes_text
 
 TOL = 3.0  # accuracy points: the original's "within 3%" (outcome 3) and the band of "similar performance" (outcome 2)
 PAIR = ("batch", "group")  # the original's comparison: BatchNorm (a) vs GroupNorm (b)
@@ -198,7 +198,7 @@ def tests_text(cmp: pd.DataFrame) -> str:
     kinds = cmp.groupby("test").batch_size.apply(list)
     if len(kinds) == 1:
         return f"{kinds.index[0]} t-tests" + (" over seeds" if kinds.index[0] == "paired" else "")
-    return "; ".join(f"{test} at batch size(s) {int_list(sizes)}" for test, sizes in kinds.items())
+    return "; ".join(f"{test} at {sizes_text(sizes)}" for test, sizes in kinds.items())
 
 
 def _below(rows: pd.DataFrame, p_col: str) -> str:
@@ -287,8 +287,8 @@ def _nowhere_poor(cmp: pd.DataFrame, sizes: list, tests: str, tol: float, alpha:
             f"BatchNorm is shown within {tol:g} points of GroupNorm or above it at every batch size")
     open_at = cmp.batch_size[~(margin < alpha)]
     return "not shown", (
-        f"{head}; nor is it shown to be within {tol:g} points of GroupNorm or above it at batch size(s) "
-        f"{int_list(open_at)}: neither a threshold nor its absence is shown. {power_text(cmp, alpha)}"), (
+        f"{head}; nor is it shown to be within {tol:g} points of GroupNorm or above it at "
+        f"{sizes_text(open_at)}: neither a threshold nor its absence is shown. {power_text(cmp, alpha)}"), (
         f"BatchNorm is not significantly below GroupNorm at any batch size (closest: {closest}), nor shown within "
         f"{tol:g} points everywhere")
 
@@ -322,7 +322,7 @@ def _threshold_verdict(cmp: pd.DataFrame, sizes: list, gaps: list, tol: float, a
         f"on it is not (BatchNorm − GroupNorm from {rest['diff'].min():+.2f} to {rest['diff'].max():+.2f} points"
         + (f"; closest: batch size {int(closest.batch_size)}, Holm p = {pval(closest.p_less_holm)}"
            if (rest["diff"] < 0).any() else "") + f"; {tests})"), (
-        f"N = {n}: BatchNorm is below GroupNorm at batch size(s) {int_list(poor)} (by "
+        f"N = {n}: BatchNorm is below GroupNorm at {sizes_text(poor)} (by "
         + ", ".join(f"{-d:.2f}" for d in below["diff"]) + " points)"), n
 
 
@@ -383,8 +383,9 @@ def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, r
     evidence = (f"{described}. Of the {len(judged)} pairs of batch sizes ({' and '.join(sorted(set(judged.test)))} t-tests), "
                 f"{int((judged.label == 'within').sum())} are shown within ±{tol:g}; the largest difference, batch "
                 f"size {int(widest.a)} − {int(widest.b)}: {band_text(widest)}")
+    shown = shown[shown.index != widest.Index]  # the largest difference is written above
     if len(shown):
-        evidence += "; beyond: " + "; ".join(f"{int(r.a)} − {int(r.b)}: {band_text(r)}" for r in shown.itertuples())
+        evidence += f"; the other{'s' if len(shown) > 1 else ''} shown beyond ±{tol:g}: " + "; ".join(f"{int(r.a)} − {int(r.b)}: {band_text(r)}" for r in shown.itertuples())
     if absent:
         evidence += f". Missing {absent}" + (", which could only add pairs" if verdict == "does not hold" else "")
     elif verdict == "not shown":
