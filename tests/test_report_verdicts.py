@@ -1,5 +1,6 @@
 """The verdicts as the report states them (sections.py: key findings, the outcomes section, the comparison with the
 original, the analysis) on constructed grids: controls, a missing cell, a protocol unlike the original's."""
+import json
 import math
 import statistics
 
@@ -98,3 +99,18 @@ def test_a_grid_of_one_norm_stands_beside_the_original_with_its_difference(tmp_p
     other = next(i for i in sections.original_section(load.load(tmp_path / "short"), "final_acc")
                  if isinstance(i, Table))
     assert "ours BN best_acc" in other.frame and not [c for c in other.frame.columns if "ours −" in c]
+
+
+def test_a_verdict_resting_near_its_tolerance_is_flagged_fragile_in_the_key_findings(tmp_path):
+    pair_grid(tmp_path / "main", [2, 16, 128])  # GroupNorm flat: expectation 2 holds on a zero-width interval
+    for seed, by in enumerate((-2.0, -2.6, -2.3)):  # GroupNorm at batch size 2: 90% CI [-2.81, -1.79] against ±3
+        path = tmp_path / "main" / "runs" / f"group_bs2_seed{seed}.json"
+        rec = json.loads(path.read_text())
+        rec["final_acc"] += by
+        path.write_text(json.dumps(rec))
+    text = sections.key_findings([load.load(tmp_path / "main")], "final_acc")
+    assert ("2. *GroupNorm maintains similar performance regardless of batch size.* **Holds**" in text
+            and "**Fragile**: it rests on GroupNorm batch size 2 − 16: lower bound of the 90% CI -2.81 against the "
+                "tolerance -3.00, within 0.25 points of the tolerance" in text)
+    assert text.count("**Fragile**") == 1
+    assert "- **The data.** Our runs use `constructed`, not known to be the original's" in text

@@ -11,9 +11,10 @@ from .load import K, METRIC_HEADS, Grid, check_metric, metric_text
 from ..config import RunConfig
 from .controls import control_kind, control_label, control_runs
 from .original import (ORIGINAL_METRIC, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps,
-                       outcomes, power, protocol_differences, steps_note, tests_text, verb)
+                       data_source_text, outcomes, power, protocol_differences, steps_note, tests_text, verb)
 from .pixels import pixel_cost
 from .plots import Figure, plot_accuracy, plot_curves, svg_uri
+from .deciding import FRAGILE
 from .stats import ALPHA, compare, spread, stats, welch_rows
 from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
 from .text import (NORM_LABEL, ONE_BS, ONE_SEED, int_list, mean_std, norm_label, plural, plus_minus, protocol, pval,
@@ -422,7 +423,9 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
              f"On grid `{main.name}` ({len(ours)} runs, {metric}; significance level {alpha:g}, tolerance "
              f"{tol:g} points), the original's three expectations:", ""]
     for i, (o, their) in enumerate(zip(mine, theirs)):
-        lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}."
+        lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}." + (
+                     f" **Fragile**: it rests on {o.decision.text}, within {FRAGILE:g} points of the tolerance, so a "
+                     f"rerun's small differences can change it." if o.decision and o.decision.fragile else "")
                      + "".join(f" Under {control_label(g.runs)} (`{g.name}`): **{oc[i].verdict}**."
                                for g, oc, _ in ctrl)
                      + f" On the original's own table: {their.verdict}.")
@@ -434,6 +437,10 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     if caveat:
         lines.append(caveat)
     cost = pixel_cost(grids, metric)
+    sources = {data_source_text(s) for s in main.ok.get("prov_data_source", pd.Series(dtype=object)).dropna()}
+    if cost is None and sources - {""}:
+        lines.append(f"- **The data.** Our runs use {'; '.join(sorted(sources - {''}))}. Where our accuracies stand "
+                     f"beside the original's, that difference is in them too; this report has no data-copy control.")
     if cost is not None:
         lines.append(f"- **The JPEG copy's cost.** Where our accuracies stand beside the original's, the data differ: "
                      f"our copy is a JPEG re-encoding. The data-copy control measures its cost: JPEG − original = "
