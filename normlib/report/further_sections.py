@@ -428,9 +428,12 @@ def depth_section(grid: Grid, metric: str, alpha: float = ALPHA, epoch: int = 1)
                    "original's direction; does not hold: shown against it; not shown: neither; cannot be evaluated: "
                    "fewer than 2 runs at either end."),
              depth_words(pd.concat(tables, ignore_index=True), runs, images)]
-    items.append(Figure(plot_lines(s, "num_blocks", "setting", label=str), (
-        f"Test accuracy ({metric}) against the number of blocks, one line per activation and norm, mean ± 95% CI over "
-        "seeds.")))
+    bars = s.n.min() >= 3  # with 2 seeds a 95% CI spans most of the axis: the seeds' dots say more
+    items.append(Figure(plot_lines(s, "num_blocks", "setting", label=str, runs=runs, metric=metric, min_n=3), (
+        f"Test accuracy ({metric}) against the number of blocks, one line per activation and norm: the mean over "
+        "seeds (line) and every seed's run (dots beside it)" + (", with the 95% CI over seeds (bars)." if bars else
+                                                               "; no interval bars: with fewer than 3 seeds per cell "
+                                                               "a 95% CI spans most of the axis."))))
     if len(prof):
         items.append(Figure(plot_grad_profile(prof), (
             f"Mean |gradient| of each conv layer's weights over the steps of epoch {epoch} (layer 0 = stem), mean over "
