@@ -44,7 +44,8 @@ class Page:
         for item in items:
             if isinstance(item, Table):
                 self.tables += 1
-                display(Markdown(minus(f"**Table {self.tables}.** {item.caption}\n\n{markdown_table(item.frame)}")))
+                cells = markdown_table(item.frame).replace(" ± ", "\u00a0±\u00a0")  # a value never splits at ±
+                display(Markdown(minus(f"**Table {self.tables}.** {item.caption}\n\n{cells}")))
             elif isinstance(item, Figure):
                 self.figures += 1
                 caption = f"Figure {self.figures}. {item.caption}"
