@@ -316,10 +316,10 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     lines, code = compare(Path(a.new), Path(a.published))
-    print("\n".join(lines))
-    if a.write:
+    if a.write:  # first, so that the printed comparison ends with its verdict
         Path(a.write).write_text(f"# {a.new} against {a.published}\n\n" + "\n".join(lines) + "\n")
-        print(f"written: {a.write}")
+        print(f"(this comparison is also in {a.write})")
+    print("\n".join(lines))
     return code
 
 

@@ -44,6 +44,11 @@ def band_decision(judged: pd.DataFrame, verdict: str, tol: float, name) -> Decis
                     f"{tol if bound > 0 else -tol:+.2f}", abs(bound) - tol)
 
 
-def p_decision(what: str, p: float, alpha: float) -> Decision:
-    """A verdict decided by a p-value against alpha (no tolerance in points: never flagged fragile)."""
-    return Decision(f"{what}: p = {p:.3g} against {alpha:g}")
+def threshold_decision(cmp: pd.DataFrame, poor: list, alpha: float) -> Decision:
+    """What decided rule 1 on a compare() table (column p_less_holm) and the batch sizes where BatchNorm performs
+    poorly: the largest Holm p among those, or, with none, the smallest of all (the nearest to a threshold). A p-value
+    has no tolerance in points: never flagged fragile."""
+    rows = cmp[cmp.batch_size.isin(poor)] if poor else cmp
+    r = rows.loc[rows.p_less_holm.idxmax()] if poor else rows.loc[rows.p_less_holm.idxmin()]
+    return Decision(f"BatchNorm below GroupNorm, the {'largest' if poor else 'smallest'} Holm-corrected one-sided p "
+                    f"(batch size {int(r.batch_size)}): p = {r.p_less_holm:.3g} against {alpha:g}")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import TRAIN_IMAGES
-from .deciding import Decision, band_decision, p_decision
+from .deciding import Decision, band_decision, threshold_decision
 from .load import metric_text
 from .stats import (ALPHA, POWER, bands, cell_test, ci95, compare, detectable, holm, noninferior, pairwise,
                     paired_stats, runs_needed, samples, stats, trend, versus_best)
@@ -458,21 +458,11 @@ def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None,
                _within_verdict(cmp, n, gaps, tol, alpha, nowhere, runs, metric)]
     steps_txt = " " + steps_note(steps, short=True) if steps else ""
     decided = [tuple(d[:3]) + (d[3] if len(d) > 3 else None,) for d in decided]  # early returns name no decision
-    decided[0] = (*decided[0][:3], threshold_decision(cmp, alpha) if not gaps and len(cmp) > 1 else None)
+    decided[0] = (*decided[0][:3], threshold_decision(cmp, threshold(cmp, alpha)[1], alpha)
+                   if not gaps and len(cmp) > 1 else None)
     return [Outcome(claim, rule, verdict, evidence.rstrip(".") + "." + steps_txt, short, alt if i == 0 else "", how)
             for i, (claim, rule, (verdict, evidence, short, how)) in
             enumerate(zip(CLAIMS, rules(tol, alpha), decided))]
-
-
-def threshold_decision(cmp: pd.DataFrame, alpha: float) -> Decision:
-    """What decided rule 1: the largest Holm p of the batch sizes where BatchNorm performs poorly, or, with none,
-    the smallest Holm p of all (the one nearest to a threshold)."""
-    _, poor = threshold(cmp, alpha)
-    rows = cmp[cmp.batch_size.isin(poor)] if poor else cmp
-    r = rows.loc[rows.p_less_holm.idxmax()] if poor else rows.loc[rows.p_less_holm.idxmin()]
-    what = "largest" if poor else "smallest"
-    return p_decision(f"BatchNorm below GroupNorm, the {what} Holm-corrected one-sided p (batch size "
-                      f"{int(r.batch_size)})", r.p_less_holm, alpha)
 
 
 # ---------------------------------------------------------------- the original's depth results
