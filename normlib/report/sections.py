@@ -13,7 +13,7 @@ from .controls import control_kind, control_label, control_runs
 from .original import (ORIGINAL_METRIC, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps,
                        data_source_text, outcomes, power, protocol_differences, steps_note, tests_text, verb)
 from .pixels import pixel_cost
-from .plots import Figure, plot_accuracy, plot_curves, svg_uri
+from .plots import FIGURE, Figure, plot_accuracy, plot_curves, svg_uri
 from .deciding import FRAGILE
 from .stats import ALPHA, compare, spread, stats, welch_rows
 from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
@@ -49,7 +49,9 @@ class Page:
             elif isinstance(item, Figure):
                 self.figures += 1
                 caption = f"Figure {self.figures}. {item.caption}"
-                display(HTML(f'<figure><img src="{svg_uri(item.fig)}" alt="{html.escape(caption.replace("`", ""))}">'
+                wide = item.fig.get_figwidth() > FIGURE[0]  # panels side by side: on a phone it scrolls (report.css)
+                display(HTML(f'<figure{" class=wide" if wide else ""}><img src="{svg_uri(item.fig)}" '
+                             f'alt="{html.escape(caption.replace("`", ""))}">'
                              f"<figcaption><b>Figure {self.figures}.</b> {minus(code_spans(item.caption))}</figcaption>"
                              f"</figure>"))
                 plt.close(item.fig)
