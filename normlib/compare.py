@@ -248,8 +248,8 @@ def ending(new_folder: Path, old_folder: Path, identical: bool) -> list:
     if runs.empty:
         return ["", "The rerun has no complete run: no table."]
     beyond, _ = ([], "") if identical else cell_moves(new_folder, old_folder)
-    verdict = (f"Not reproduced within the published spread: {len(beyond)} {'cells' if len(beyond) > 1 else 'cell'} moved by more than the published "
-               f"cell's std ({'; '.join(beyond)})." if beyond else
+    verdict = (f"Not reproduced within the published spread: {len(beyond)} {'cells' if len(beyond) > 1 else 'cell'} "
+               f"moved by more than the published cell's std ({'; '.join(beyond)})." if beyond else
                "Reproduced within the published spread: every cell's mean lies within the published cell's std of the "
                "published mean.")
     return ["", f"The rerun's main table ({METRIC[1]} %, mean ± std over seeds):", "",

@@ -1,6 +1,7 @@
 """The smoke report (conftest) in headless Chromium, as a reader opens it: a real title, no horizontal overflow at
-1,000 px nor on a 420-px phone (wide tables scroll inside their own box), every figure loaded with alt text and inside the page's column, every table and figure numbered in order
-under its caption, and not one request beyond the page itself."""
+1,000 px nor on a 420-px phone (wide tables scroll inside their own box), every figure loaded with alt text and
+inside the page's column, every table and figure numbered in order under its caption, and not one request beyond the
+page itself."""
 import shutil
 
 import pytest

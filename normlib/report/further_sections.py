@@ -414,8 +414,8 @@ def depth_section(grid: Grid, metric: str, alpha: float = ALPHA, epoch: int = 1)
     items = [intro("Depth: accuracy and gradient magnitude by number of blocks", grid),
              "The original reports test accuracy and a gradient magnitude from its fewest to its most blocks, for "
              "ReLU and sigmoid, without the block counts, the norm, the batch size, the epoch or what the gradient "
-             f"magnitude measures. Here {GRAD_MEASURE.format(epoch=epoch)}; {NEXT_FIGURE.format(2)} shows every layer, so the "
-             "shape can be read whichever single number the original meant. This grid: "
+             f"magnitude measures. Here {GRAD_MEASURE.format(epoch=epoch)}; {NEXT_FIGURE.format(2)} shows every layer, "
+             "so the shape can be read whichever single number the original meant. This grid: "
              f"{protocol(runs)}.",
              Table(mean_std_cells(s, "num_blocks", "setting").rename_axis("blocks").reset_index(),
                    f"Test accuracy (%, {metric}) per number of blocks, activation and norm: mean ± std over seeds "

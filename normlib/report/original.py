@@ -385,7 +385,8 @@ def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, r
                 f"size {int(widest.a)} − {int(widest.b)}: {band_text(widest)}")
     shown = shown[shown.index != widest.Index]  # the largest difference is written above
     if len(shown):
-        evidence += f"; the other{'s' if len(shown) > 1 else ''} shown beyond ±{tol:g}: " + "; ".join(f"{int(r.a)} − {int(r.b)}: {band_text(r)}" for r in shown.itertuples())
+        evidence += f"; the other{'s' if len(shown) > 1 else ''} shown beyond ±{tol:g}: " + "; ".join(
+            f"{int(r.a)} − {int(r.b)}: {band_text(r)}" for r in shown.itertuples())
     if absent:
         evidence += f". Missing {absent}" + (", which could only add pairs" if verdict == "does not hold" else "")
     elif verdict == "not shown":

@@ -481,7 +481,8 @@ def metrics_section(grid: Grid, metric: str) -> list:
     epochs = int(ok.epochs_run.median())
     text = (f"Picking the best epoch on the test set (the original's metric) instead of taking the final epoch raises "
             f"the mean accuracy by {gap.mean():+.2f} points on average over the {len(means)} settings (from "
-            f"{gap.min():+.2f} to {gap.max():+.2f}). The median of the last k epochs (`median_last_k`) uses min(k, epochs) = "
+            f"{gap.min():+.2f} to {gap.max():+.2f}). The median of the last k epochs (`median_last_k`) uses "
+            f"min(k, epochs) = "
             f"{min(grid.k, epochs)} of {epochs} epochs (median over runs).")
     if grid.has_val:
         val_gap = means.val_selected_acc - means.final_acc
