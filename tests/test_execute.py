@@ -32,14 +32,15 @@ def test_non_literal_values_are_refused(value):
 
 
 def test_epoch_lines_are_found_in_chunks_that_split_them(capsys):
-    """The line normlib.runner.run prints after each epoch reaches progress(epoch, step, steps), in any chunking."""
+    """The lines normlib.runner.run prints as training starts and after each epoch reach progress(epoch, step, steps),
+    in any chunking."""
     runner.run({**TINY, "epochs": 2, "threads": 1})
     printed = capsys.readouterr().out
     seen = []
     sink = execute.EpochLines(lambda *a: seen.append(a))
     for i in range(0, len(printed), 7):  # papermill hands the kernel's stdout over in chunks
         sink.write(printed[i:i + 7])
-    assert seen == [(1, 10, 20), (2, 20, 20)]  # 100 images in batches of 10
+    assert seen == [(0, 0, 20), (1, 10, 20), (2, 20, 20)]  # 100 images in batches of 10
 
 
 def test_a_notebook_is_complete_only_when_every_cell_ran(tmp_path):
