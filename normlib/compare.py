@@ -11,7 +11,7 @@ one line: reproduced within the published spread (every cell's mean within the p
 EXIT = """exit status:
   0  every published run was reproduced: bit for bit, or with a stated cause and size of the change
   1  some published run has no complete record in NEW, or a run that had to be bit-identical is not
-  2  bad input (a folder without runs/, an unwritable --write path): one line, nothing written"""
+  2  bad input (a folder without runs/, a --write path whose folder does not exist): one line, nothing written"""
 import argparse
 import ast
 import functools
