@@ -15,14 +15,18 @@ browser:  ## installs chromium with apt (a system package: needs root or sudo) f
 	  echo "apt-get install chromium (a system package)"; $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
 test-fast:  ## every module's logic, in minutes: no kernels, papermill, browser, Dask workers, torch subprocesses or torch.compile
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -rs -m "not slow" tests
 
 test:  ## everything (what CI runs): the fast tests, the slow ones, and the notebooks with their tiny defaults
 	$(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks
 
-quick:  ## trains the quick grid afresh (CPU) into build/reproduce, then compares with the published records
+quick:  ## trains the quick grid (CPU) into build/reproduce, then compares with the published records (-> build/reproduce/quick/compare.md)
+	@test ! -d build/reproduce/quick/runs || echo "build/reproduce/quick holds an earlier rerun: its complete runs are kept, not trained again (make clean starts afresh)"
 	$(PY) -m normlib.sweep params/quick.yaml --out build/reproduce
-	$(PY) -m normlib.compare build/reproduce/quick reports/quick
+	$(PY) -m normlib.compare build/reproduce/quick reports/quick --write build/reproduce/quick/compare.md
+
+clean:  ## removes build/ (make quick's rerun and its comparison); never touches reports/
+	rm -rf build
 
 full:  ## the original's grid (use a GPU) -> reports/full/report.html
 	$(PY) -m normlib.sweep params/full.yaml
@@ -30,4 +34,4 @@ full:  ## the original's grid (use a GPU) -> reports/full/report.html
 sweep:
 	$(PY) -m normlib.sweep $(GRID) $(if $(JOBS),--jobs $(JOBS))
 
-.PHONY: install browser test-fast test quick full sweep
+.PHONY: install browser test-fast test quick clean full sweep

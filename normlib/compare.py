@@ -1,14 +1,17 @@
 """Reproduced records against published ones, run by run and then as a whole: bit-identical or by how much, what
 differs between where the two were made, and whether any table cell or verdict of the report moved.
 
-usage: python -m normlib.compare NEW PUBLISHED   (two grid folders, e.g. build/reproduce/quick reports/quick)
-
 A run's numbers are a function of its parameters, its code and where it ran: the same CPU type and instruction set,
 libraries, parameters and engine code must give bit-identical records; another CPU type (other kernels) may change the
-last bits, which training can grow into visible differences. Timings always differ and are not compared. Exit status:
-0 every published run was reproduced (bit for bit, or with a stated cause and size of the change), 1 some published
-run has no complete record in NEW or a run that had to be bit-identical is not, 2 bad input.
+last bits, which training can grow into visible differences. Timings always differ and are not compared. A changed
+verdict is shown with the interval bound (or p-value) that decided it on both sides, and a verdict whose deciding
+bound lies within 0.25 points of its tolerance is flagged fragile. The comparison ends with the rerun's main table and
+one line: reproduced within the published spread (every cell's mean within the published cell's std), or not.
 """
+EXIT = """exit status:
+  0  every published run was reproduced: bit for bit, or with a stated cause and size of the change
+  1  some published run has no complete record in NEW, or a run that had to be bit-identical is not
+  2  bad input (a folder without runs/, a --write path whose folder does not exist): one line, nothing written"""
 import argparse
 import ast
 import functools
@@ -17,6 +20,7 @@ import sys
 from pathlib import Path
 
 from . import records
+from .report.deciding import FRAGILE
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMINGS = ("train_seconds", "eval_seconds")
@@ -59,6 +63,15 @@ def changes(new: dict, old: dict) -> list:
     return sorted(out, reverse=True)
 
 
+def digits(a: float, b: float) -> tuple:
+    """Two numbers written with the fewest significant digits (at least 4) that tell them apart."""
+    for p in range(4, 18):
+        x, y = f"{a:.{p}g}", f"{b:.{p}g}"
+        if x != y:
+            return x, y
+    return repr(a), repr(b)
+
+
 def points(d: float) -> str:
     """A change of accuracy in points: two decimals, or its order of magnitude when it is in the last bits."""
     return "unchanged" if d == 0 else f"{d:+.2f} points" if abs(d) >= 0.005 else f"{d:+.1e} points"
@@ -67,12 +80,14 @@ def points(d: float) -> str:
 def run_line(name: str, new: dict, old: dict) -> str:
     """One differing run in words: its final accuracy first, then its largest other change (relative to its
     size), every digit shown."""
-    line = (f"{name}: differs: final accuracy {old['final_acc']:.2f}% -> {new['final_acc']:.2f}% "
-            f"({points(new['final_acc'] - old['final_acc'])})")
+    a, b = old["final_acc"], new["final_acc"]
+    line = (f"{name}: differs: final accuracy {a:.2f}% -> {b:.2f}% ({points(b - a)})" if a != b else
+            f"{name}: differs, final accuracy unchanged ({a:.2f}%)")
     rest = [c for c in changes(new, old) if c[1] != "test_acc" or c[2] != len(new["history"])]
     if rest:
-        _, field, epoch, a, b = rest[0]
-        line += f"; largest other change: {field_words(field)} at epoch {epoch}, {a!r} -> {b!r}"
+        _, field, epoch, x, y = rest[0]
+        x, y = digits(x, y)
+        line += f"; largest {'other ' if a != b else ''}change: {field_words(field)} at epoch {epoch}, {x} -> {y}"
     only = sorted({k for h in numbers(new) + numbers(old) for k in h}
                   - {k for a, b in zip(numbers(new), numbers(old)) for k in a if k in b})
     return line + (f"; recorded in one record only: {', '.join(field_words(k) for k in only)}" if only else "")
@@ -139,8 +154,9 @@ def causes(new: dict, old: dict) -> list:
     out = [f"parameters {', '.join(params)}"] if params else []
     out += [f"{words} {p_old.get(k)} -> {p_new.get(k)}" for k, words in WHERE.items() if p_new.get(k) != p_old.get(k)]
     if "cpu_type" not in p_old:
-        out.append("the published record does not name its CPU's type or instruction set (recorded since "
-                   "2026-11-25), so another CPU generation under the same name cannot be ruled out")
+        from .report.tables import RECORDED_SINCE
+        out.append(f"the published record does not name its CPU's type or instruction set (recorded since "
+                   f"{RECORDED_SINCE['cpu_type']}), so another CPU generation under the same name cannot be ruled out")
     if p_new.get("git_dirty") or p_old.get("git_dirty"):
         out.append("code: a record was made with uncommitted changes, so git cannot tell what code made it")
     code = code_change(p_old.get("git_commit"), p_new.get("git_commit"))
@@ -166,18 +182,28 @@ def cell_moves(new_folder: Path, old_folder: Path) -> tuple:
     return beyond, text[int(cells.move.abs().idxmax())]
 
 
-def verdict_changes(new_folder: Path, old_folder: Path) -> list:
-    """The original's expectations decided by the report's own rules on both grids: each whose verdict changed, in
-    words; [] when none did, None when a grid lacks BatchNorm or GroupNorm runs (nothing is decided)."""
+def decided(o) -> str:
+    """What decided an outcome's verdict, with the fragile flag; why nothing did where nothing was tested."""
+    return o.decision.words() if o.decision else "no test decided it (cells missing or one run per cell)"
+
+
+def verdict_changes(new_folder: Path, old_folder: Path) -> tuple:
+    """The original's expectations decided by the report's own rules on both grids: (each whose verdict changed, with
+    the number that decided it on both sides; each rerun verdict that is fragile), in words; (None, []) when a grid
+    lacks BatchNorm or GroupNorm runs (nothing is decided)."""
     from .report.load import load
     from .report.sections import grid_outcomes, pair_runs
     grids = [load(f) for f in (old_folder, new_folder)]
     if any(pair_runs(g) is None for g in grids):
-        return None
+        return None, []
     old, new = (grid_outcomes(g, METRIC[0]) for g in grids)
-    return [f"expectation {i} ({o.claim}) {o.verdict} -> {n.verdict}" + (
-        f"; below its own best: {o.alt} -> {n.alt}" if o.alt != n.alt else "") + f" (published: {o.short}; rerun: "
-        f"{n.short})" for i, (o, n) in enumerate(zip(old, new), 1) if (o.verdict, o.alt) != (n.verdict, n.alt)]
+    flips = [f"expectation {i} ({o.claim}) {o.verdict} -> {n.verdict}" + (
+        f"; below its own best: {o.alt} -> {n.alt}" if o.alt != n.alt else "") + f". Decided by, published: "
+        f"{decided(o)}; rerun: {decided(n)}" for i, (o, n) in enumerate(zip(old, new), 1)
+        if (o.verdict, o.alt) != (n.verdict, n.alt)]
+    fragile = [f"expectation {i} {n.verdict}: {decided(n)}" for i, n in enumerate(new, 1)
+               if n.decision and n.decision.fragile]
+    return flips, fragile
 
 
 # ---------------------------------------------------------------- the comparison
@@ -191,24 +217,43 @@ def compare(new_folder: Path, old_folder: Path) -> tuple:
     for path in published:
         old, new = records.read(path), records.read(new_folder / "runs" / path.name)
         if not new or new.get("status") != "ok":
-            lines.append(f"{path.stem}: MISSING in {new_folder} (no complete record)")
+            lines.append(f"- {path.stem}: MISSING in {new_folder} (no complete record)")
             missing.append(path.stem)
             continue
         finals.append((abs(new["final_acc"] - old["final_acc"]), path.stem, old["final_acc"], new["final_acc"]))
         if numbers(new) == numbers(old):
-            lines.append(f"{path.stem}: bit-identical (final accuracy {new['final_acc']:.2f}%)")
+            lines.append(f"- {path.stem}: bit-identical (final accuracy {new['final_acc']:.2f}%)")
             same += 1
             continue
-        lines.append(run_line(path.stem, new, old))
+        lines.append("- " + run_line(path.stem, new, old))
         cause = causes(new, old)
         why.setdefault("; ".join(cause), []).append(path.stem)
         if not cause:
             due.append(path.stem)
     for cause, names in why.items():
-        lines.append(f"What differs where {len(names)} of these runs were made: "
+        lines.append(f"- What differs where {len(names)} of these runs were made: "
                      f"{cause or 'nothing recorded (same CPU type, instruction set, libraries, parameters and code)'}")
     summary, size = summarise(new_folder, old_folder, len(published), same, missing, finals)
-    return lines + summary + [status(len(published), same, due, missing, size)], 1 if missing or due else 0
+    tail = ending(new_folder, old_folder, same == len(published))
+    return lines + summary + ["", status(len(published), same, due, missing, size)] + tail, 1 if missing or due else 0
+
+
+def ending(new_folder: Path, old_folder: Path, identical: bool) -> list:
+    """The rerun's main table (mean final accuracy ± std per norm and batch size) and one line: reproduced within the
+    published spread (every cell's mean within the published cell's std of the published mean), or not."""
+    from .report.load import load
+    from .report.sections import markdown_table
+    from .report.tables import results_table
+    runs = load(new_folder).ok
+    if runs.empty:
+        return ["", "The rerun has no complete run: no table."]
+    beyond, _ = ([], "") if identical else cell_moves(new_folder, old_folder)
+    verdict = (f"Not reproduced within the published spread: {len(beyond)} {'cells' if len(beyond) > 1 else 'cell'} "
+               f"moved by more than the published cell's std ({'; '.join(beyond)})." if beyond else
+               "Reproduced within the published spread: every cell's mean lies within the published cell's std of the "
+               "published mean.")
+    return ["", f"The rerun's main table ({METRIC[1]} %, mean ± std over seeds):", "",
+            markdown_table(results_table(runs, METRIC[0])), "", verdict]
 
 
 def summarise(new_folder: Path, old_folder: Path, total: int, same: int, missing: list, finals: list) -> tuple:
@@ -216,7 +261,7 @@ def summarise(new_folder: Path, old_folder: Path, total: int, same: int, missing
     change, table cells moved beyond the published std, verdicts changed."""
     differ = total - same - len(missing)
     beyond, largest = cell_moves(new_folder, old_folder) if differ else ([], "")
-    flips = verdict_changes(new_folder, old_folder) if differ else []
+    flips, fragile = verdict_changes(new_folder, old_folder) if differ else ([], [])
     gap, name, a, b = max(finals, default=(0.0, "", 0.0, 0.0))
     lines = ["", "Summary", f"- Bit-identical: {same} of {total} published runs" + (
         f" ({len(missing)} missing from {new_folder})" if missing else "") + ".",
@@ -229,8 +274,12 @@ def summarise(new_folder: Path, old_folder: Path, total: int, same: int, missing
             f"- Verdicts on the original's expectations (the report's rules, {METRIC[1]}): "
             + ("changed: " + "; ".join(flips) if flips else "none changed" if flips is not None else
                "not decided, the grids lack BatchNorm or GroupNorm runs") + "."]
-    size = (f"largest final-accuracy change {points(gap).replace('+', '')}, {len(beyond) or 'no'} table cell(s) "
-            f"beyond the published std, {len(flips or []) or 'no'} verdict(s) changed")
+        lines += [f"- Fragile verdicts of the rerun (the deciding bound within {FRAGILE:g} points of its tolerance): "
+                  + "; ".join(fragile) + "."] if fragile else []
+    cells, verdicts = len(beyond), len(flips or [])
+    size = (f"largest final-accuracy change {points(gap).replace('+', '')}, {cells or 'no'} table "
+            f"{'cells' if cells > 1 else 'cell'} beyond the published std, {verdicts or 'no'} "
+            f"{'verdicts' if verdicts > 1 else 'verdict'} changed")
     return lines, size
 
 
@@ -250,16 +299,26 @@ def status(total: int, same: int, due: list, missing: list, size: str) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m normlib.compare", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m normlib.compare", description=__doc__, epilog=EXIT,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("new", help="grid folder of the rerun, e.g. build/reproduce/quick")
     ap.add_argument("published", help="grid folder of the published records, e.g. reports/quick")
+    ap.add_argument("--write", metavar="PATH", help="also write the comparison to PATH as markdown, e.g. "
+                    "build/reproduce/quick/compare.md (its folder must exist)")
     a = ap.parse_args(argv)
     for name, folder in (("new", a.new), ("published", a.published)):
         if not (Path(folder) / "runs").is_dir():
             print(f"error: {name}={folder!r}: no runs/ folder there; allowed a grid folder such as reports/quick",
                   file=sys.stderr)
             return 2
+    if a.write and not Path(a.write).parent.is_dir():
+        print(f"error: --write={a.write!r}: its folder does not exist; allowed a file in an existing folder",
+              file=sys.stderr)
+        return 2
     lines, code = compare(Path(a.new), Path(a.published))
+    if a.write:  # first, so that the printed comparison ends with its verdict
+        Path(a.write).write_text(f"# {a.new} against {a.published}\n\n" + "\n".join(lines) + "\n")
+        print(f"(this comparison is also in {a.write})")
     print("\n".join(lines))
     return code
 

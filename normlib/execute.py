@@ -220,12 +220,15 @@ def cli_value(text: str):
 
 
 def check_command(notebook: Path, params: dict) -> None:
-    """ValueError (ParameterError: a bad run parameter) naming the first problem with the command's input."""
+    """ValueError (ParameterError: a bad run parameter, GridError: data missing or too small) naming the first
+    problem with the command's input; the data are loaded once to check them, as a sweep does."""
+    from .grid import check_data
     if notebook.suffix != ".ipynb":
         raise ValueError(f"OUTPUT={str(notebook)!r}: must end in .ipynb (the executed notebook; the record goes beside "
                          f"it as .json unless -p out PATH)")
     config.validate(params)
     literal_parameters(params)
+    check_data([(notebook.stem, {k: v for k, v in params.items() if k != "out"})], str(notebook))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -242,7 +245,7 @@ def main(argv=None) -> int:
     try:
         check_command(notebook, params)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
     out = Path(params.pop("out", "") or notebook.with_suffix(".json"))
     notebook.parent.mkdir(parents=True, exist_ok=True)
@@ -251,7 +254,9 @@ def main(argv=None) -> int:
         shown = f"  (notebook: {notebook})" if notebook.exists() else ""
         print(f"{status.upper()}: {reason}{shown}", file=sys.stderr)
         return 1
-    print(f"record: {out}  notebook: {notebook}")
+    rec = records.read(out)
+    print(f"record: {out}  notebook: {notebook}\nfinal test accuracy {rec['final_acc']:.2f}% (epoch "
+          f"{len(rec['history'])}), best {rec['best_acc']:.2f}%")
     return 0
 
 

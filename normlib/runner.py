@@ -114,6 +114,8 @@ def run(params) -> dict:
         checkpoint = Checkpoint(cfg, started, t0)
         total = total_steps(cfg, len(parts["train"][1]))
         on_epoch = lambda state: end_of_epoch(state, total, checkpoint)  # noqa: E731
+        done = checkpoint.resume["history"][-1]["step"] if checkpoint.resume else 0
+        print(f"epoch {checkpoint.resumed_at}: step {done}/{total}, training starts", flush=True)  # the sweep's bar
         if cfg.engine == "stacked":  # a stack of one: the stacked engine's step and CUDA graphs for a lone run
             from .stacked import train_stack
             resumes = [checkpoint.resume] if checkpoint.resume else None

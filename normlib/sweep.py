@@ -25,6 +25,7 @@ def render(name: str, folder: Path, extra: str = "") -> Path:
     """The report: the summary notebook executed on a grid's records (normlib.execute.summary), then its page
     (normlib.report.render, imported here: the sweep itself needs no plotting stack)."""
     from .report.render import write_page
+    print(f"{name}: rendering the report (the summary notebook on the records)", flush=True)
     return write_page(execute.summary(name, folder, extra), name)
 
 
@@ -268,6 +269,8 @@ def parser() -> argparse.ArgumentParser:
                     "notebook (a run whose worker dies starts over)")
     ap.add_argument("--no-report", action="store_true", help="run the grid but do not render the report")
     ap.add_argument("--report-only", action="store_true", help="render the report from existing records")
+    ap.add_argument("--dry-run", action="store_true", help="check the input and list the grid's runs, each marked "
+                    "done (a complete record of its parameters under OUT) or to run; run and write nothing")
     ap.add_argument("--extra", default="", help="with --report-only: other grids under OUT to add as report "
                     "sections, comma-separated (e.g. full_lr_linear,full_equal_steps)")
     return ap
@@ -286,9 +289,22 @@ def report_only(params: str, out: str, extra: str) -> int:
     return 0
 
 
+def dry_run(params: str, out: str, jobs) -> int:
+    """--dry-run: every run of the grid, done or to run, after the checks a sweep makes (GridError on bad input)."""
+    g = plan(params, out, jobs)
+    done = [records.is_done(records.read(g.folder / "runs" / f"{rid}.json"), p) for rid, p in g.runs]
+    for (rid, _), ok in zip(g.runs, done):
+        print(f"{'done  ' if ok else 'to run'}  {rid}")
+    print(f"{g.name}: {sum(done)} of {len(g.runs)} runs done in {g.folder}; {len(g.runs) - sum(done)} to run, "
+          f"{g.jobs} at a time")
+    return 0
+
+
 def main(argv=None) -> int:
     a = parser().parse_args(argv)
     try:
+        if a.dry_run:
+            return dry_run(a.params, a.out, a.jobs)
         if a.report_only:
             return report_only(a.params, a.out, a.extra)
         t0 = time.time()

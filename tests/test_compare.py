@@ -43,7 +43,9 @@ def test_identical_records_reproduce_bit_for_bit(tmp_path, capsys):
     code, out = run(new, old, capsys)
     assert code == 0
     assert "batch_bs2_seed0: bit-identical" in out and "Bit-identical: 18 of 18 published runs." in out
-    assert out.rstrip().endswith("Status: reproduced bit for bit, every published run.")
+    assert "\nStatus: reproduced bit for bit, every published run.\n" in out
+    assert out.rstrip().splitlines()[-1] == ("Reproduced within the published spread: every cell's mean lies within "
+                                             "the published cell's std of the published mean.")
 
 
 def test_last_bits_on_the_same_machine_fail_and_name_the_run(tmp_path, capsys):
@@ -69,10 +71,12 @@ def test_another_cpu_type_gives_the_size_of_the_change(tmp_path, capsys):
             "AVX512") in out
     assert "batch_bs128_seed2: differs: final accuracy" in out and "(-0.25 points)" in out
     assert "Bit-identical: 17 of 18" in out and "Largest change in final accuracy: 0.25 points" in out
-    assert out.rstrip().splitlines()[-1] == (
+    assert out.rstrip().splitlines()[-1].startswith("Reproduced within the published spread")
+    assert "Batch size | BatchNorm          | GroupNorm " in out  # the rerun's main table ends it
+    assert (
         "Status: changed as expected, not a failure: 1 of 18 runs were made on another CPU type, instruction set, "
         "library or code (named above), which changes the last bits; the size of the change: largest "
-        "final-accuracy change 0.25 points, no table cell(s) beyond the published std, no verdict(s) changed.")
+        "final-accuracy change 0.25 points, no table cell beyond the published std, no verdict changed.") in out
 
 
 def test_a_verdict_that_flips_is_named_with_the_numbers_behind_it(tmp_path, capsys):
@@ -84,7 +88,61 @@ def test_a_verdict_that_flips_is_named_with_the_numbers_behind_it(tmp_path, caps
     assert "Verdicts on the original's expectations (the report's rules, final accuracy): changed: expectation 2 " \
            "(GroupNorm maintains similar performance regardless of batch size.) holds -> does not hold" in out
     assert "1 moved by more than the published cell's std: GroupNorm at batch size 2: " in out
-    assert "1 table cell(s) beyond the published std, 1 verdict(s) changed." in out
+    assert "1 table cell beyond the published std, 1 verdict changed." in out
+    assert out.rstrip().splitlines()[-1].startswith("Not reproduced within the published spread: 1 cell moved by "
+                                                    "more than the published cell's std (GroupNorm at batch size 2")
+
+
+def spread_group_bs2(folder, by) -> None:
+    """Move GroupNorm's batch-size-2 runs by `by` (one value per seed): its paired differences from the other batch
+    sizes get a spread, and so do their intervals."""
+    for seed, b in enumerate(by):
+        nudge(folder, f"group_bs2_seed{seed}", b)
+
+
+def test_a_changed_verdict_prints_the_bound_that_decided_it_on_both_sides(tmp_path, capsys):
+    old, new = grid(tmp_path / "old"), grid(tmp_path / "new", cpu_type="x86_64 cpu family 25 model 17")
+    spread_group_bs2(old, (-0.5, -1.0, -0.8))  # GroupNorm 2 − 128: -0.77, 90% CI [-1.19, -0.35]: holds
+    spread_group_bs2(new, (-2.0, -3.5, -2.5))  # -2.67, 90% CI [-3.95, -1.38]: not shown
+    code, out = run(new, old, capsys)
+    assert code == 0
+    assert ("expectation 2 (GroupNorm maintains similar performance regardless of batch size.) holds -> not shown. "
+            "Decided by, published: GroupNorm batch size 2 − 16: lower bound of the 90% CI -1.19 against the "
+            "tolerance -3.00; rerun: GroupNorm batch size 2 − 16: lower bound of the 90% CI -3.95 against the "
+            "tolerance -3.00") in out
+    assert "Fragile" not in out
+
+
+def test_a_verdict_within_the_margin_of_its_tolerance_is_flagged_fragile(tmp_path, capsys):
+    old, new = grid(tmp_path / "old"), grid(tmp_path / "new", cpu_type="x86_64 cpu family 25 model 17")
+    spread_group_bs2(new, (-2.0, -2.6, -2.3))  # -2.30, 90% CI [-2.81, -1.79]: holds, 0.19 points inside
+    code, out = run(new, old, capsys)
+    assert code == 0 and "none changed" in out
+    assert ("- Fragile verdicts of the rerun (the deciding bound within 0.25 points of its tolerance): expectation 2 "
+            "holds: GroupNorm batch size 2 − 16: lower bound of the 90% CI -2.81 against the tolerance -3.00 "
+            "(fragile: the bound lies within 0.25 points of the tolerance).") in out
+
+
+def test_the_comparison_is_written_where_asked(tmp_path, capsys):
+    old, new = grid(tmp_path / "old"), grid(tmp_path / "new")
+    assert compare.main([str(new), str(old), "--write", str(new / "compare.md")]) == 0
+    text = (new / "compare.md").read_text()
+    assert text.startswith(f"# {new} against {old}") and "Status: reproduced bit for bit" in text
+    assert compare.main([str(new), str(old), "--write", str(tmp_path / "nope" / "c.md")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "nope").exists()
+
+
+def test_help_is_complete_with_exit_statuses(capsys):
+    with pytest.raises(SystemExit):
+        compare.main(["--help"])
+    out = capsys.readouterr().out
+    assert "timings always differ" in out.lower() and "exit status:" in out
+    assert all(f"  {code}  " in out for code in "012")
+
+
+def test_a_float_is_written_with_the_digits_that_tell_it_apart():
+    assert compare.digits(0.1720854789018631, 0.1720854789018699) == ("0.17208547890186", "0.17208547890187")
+    assert compare.digits(0.25, 0.5) == ("0.25", "0.5")
 
 
 def test_a_grid_without_both_norms_decides_no_verdict(tmp_path, capsys):

@@ -32,14 +32,15 @@ def test_non_literal_values_are_refused(value):
 
 
 def test_epoch_lines_are_found_in_chunks_that_split_them(capsys):
-    """The line normlib.runner.run prints after each epoch reaches progress(epoch, step, steps), in any chunking."""
+    """The lines normlib.runner.run prints as training starts and after each epoch reach progress(epoch, step, steps),
+    in any chunking."""
     runner.run({**TINY, "epochs": 2, "threads": 1})
     printed = capsys.readouterr().out
     seen = []
     sink = execute.EpochLines(lambda *a: seen.append(a))
     for i in range(0, len(printed), 7):  # papermill hands the kernel's stdout over in chunks
         sink.write(printed[i:i + 7])
-    assert seen == [(1, 10, 20), (2, 20, 20)]  # 100 images in batches of 10
+    assert seen == [(0, 0, 20), (1, 10, 20), (2, 20, 20)]  # 100 images in batches of 10
 
 
 def test_a_notebook_is_complete_only_when_every_cell_ran(tmp_path):
@@ -107,12 +108,20 @@ def test_malicious_string_arrives_as_the_same_string(tmp_path):
     (["-p", "bach_size", "3"], "error: bach_size=3: not a run parameter (did you mean 'batch_size'?); allowed norm, "),
     (["-p", "lr", "20"], "error: lr=20: must be > 0 and <= 10"),
     (["-p", "diagnostics", "false"], "error: diagnostics='false': must be of type bool"),  # papermill reads False
+    (["-p", "data", "/nonexistent.tar"], "error: data='/nonexistent.tar': "),  # checked before a kernel starts
 ])
 def test_bad_input_to_the_command_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, message):
     assert execute.main([str(tmp_path / "r.ipynb"), *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_data_leaves_an_earlier_record_alone(tmp_path, capsys):
+    (tmp_path / "r.json").write_text("{}")
+    assert execute.main([str(tmp_path / "r.ipynb"), "-p", "data", str(tmp_path / "none.tar")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"] and (tmp_path / "r.json").read_text() == "{}"
 
 
 def test_the_command_reads_values_as_papermill_does():
@@ -126,6 +135,8 @@ def test_the_command_runs_one_tiny_run_into_its_record_and_notebook(tmp_path):
     r = subprocess.run([sys.executable, "-m", "normlib.execute", str(tmp_path / "r.ipynb"), *params], cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stderr == "", r.stdout + r.stderr
-    assert r.stdout == f"record: {tmp_path / 'r.json'}  notebook: {tmp_path / 'r.ipynb'}\n"
+    acc = records.read(tmp_path / "r.json")["final_acc"]
+    assert r.stdout.startswith(f"record: {tmp_path / 'r.json'}  notebook: {tmp_path / 'r.ipynb'}\n"
+                               f"final test accuracy {acc:.2f}% (epoch 1), best ")
     assert records.is_done(records.read(tmp_path / "r.json"), {**TINY, "epochs": 1})
     assert execute.notebook_complete(tmp_path / "r.ipynb") and leftovers(tmp_path) == []

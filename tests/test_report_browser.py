@@ -1,6 +1,7 @@
 """The smoke report (conftest) in headless Chromium, as a reader opens it: a real title, no horizontal overflow at
-1,000 px, every figure loaded with alt text and inside the page's column, every table and figure numbered in order
-under its caption, and not one request beyond the page itself."""
+1,000 px nor on a 420-px phone (wide tables scroll inside their own box), every figure loaded with alt text and
+inside the page's column, every table and figure numbered in order under its caption, and not one request beyond the
+page itself."""
 import shutil
 
 import pytest
@@ -10,7 +11,8 @@ from normlib.report import TITLE
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]  # nothing of Chromium's own traffic in the recorded requests
-WIDTH = 1000  # px: the narrowest window the page is laid out for
+WIDTH = 1000  # px: the narrowest window the page is laid out for in full
+PHONE = 420  # px: a phone held upright; the page must not pan sideways there
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (`make browser` installs it)")]
@@ -45,6 +47,19 @@ def opened(smoke_report):
         })""")
         browser.close()
     return {**measured, "requests": requests, "errors": errors, "url": smoke_report.as_uri()}
+
+
+def test_a_420px_phone_does_not_pan_sideways(smoke_report):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": PHONE, "height": 900})
+        page.goto(smoke_report.as_uri(), wait_until="load")
+        width, scrolls = page.evaluate("""() => [document.documentElement.scrollWidth,
+            [...document.querySelectorAll("table")].filter(t => t.scrollWidth > t.clientWidth).length]""")
+        browser.close()
+    assert width <= PHONE
+    assert scrolls >= 1  # the wide tables are still whole, scrolled inside their own box
 
 
 def test_title_names_the_study_and_the_grid(opened):

@@ -40,7 +40,7 @@ GRIDS = {  # name: (how to make it, what its report must say)
                  ["has no successful BatchNorm run (its successful runs: GroupNorm)"]),
     "one_seed": (lambda f: ok_grid(f, [(n, b, 0) for n in ("batch", "group") for b in (2, 16, 128)]),
                  ["Run-to-run spread n/a (one seed per setting)",
-                  "Not tested (a norm has fewer than 2 runs there): batch size(s) 2, 16, 128"]),
+                  "Not tested (a norm has fewer than 2 runs there): batch sizes 2, 16, 128"]),
     "one_batch_size": (lambda f: ok_grid(f, [(n, 16, s) for n in ("batch", "group") for s in (0, 1, 2)]),
                        ["mean accuracy 61.25% at batch size 16, the only one",
                         "sensitivity to batch size n/a (one batch size)", "missing a second batch size"]),

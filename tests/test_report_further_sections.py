@@ -43,7 +43,7 @@ def test_bn_diagnostics_split_the_loss_with_precise_statistics_and_say_when_abse
     sentences = text.splitlines()  # one finding a line, each one sentence
     assert all(line.startswith("- ") and line.count(". ") == 0 and line.endswith(".") for line in sentences)
     assert "With running statistics BatchNorm does best at batch size 128; it loses up to 12.00 points at batch " \
-           "size(s) 2, 16." in sentences[1]
+           "sizes 2, 16." in sentences[1]
     assert any("the batch noise itself at test time" in line for line in sentences)
     old = further_sections.bn_diagnostics_section(load.load(tmp_path / "old"))
     assert any(isinstance(i, str) and "Precise-BN accuracy is absent from these records" in i for i in old)

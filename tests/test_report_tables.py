@@ -12,7 +12,8 @@ def test_provenance_names_the_cpu_type_and_instruction_set_whole():
     assert column["device"] == "AMD EPYC (2 cores)"
     assert column["CPU type"] == "x86_64 cpu family 25 model 1 (2 runs), x86_64 cpu family 25 model 17 (1 run)"
     assert column["instruction set"] == "AVX2 (2 runs), AVX512 (1 run)"
-    assert provenance_column(runs.drop(columns="prov_cpu_type"))["CPU type"] == "—"  # records made before it
+    assert provenance_column(runs.drop(columns="prov_cpu_type"))["CPU type"] == (  # records made before it
+        "not recorded then (recorded since 2026-11-25)")
 
 
 def test_every_table_the_sections_give_is_captioned(section_items):

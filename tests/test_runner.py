@@ -101,3 +101,11 @@ def test_nan_run_raises_and_writes_no_record(tmp_path):
 def test_sizes_are_checked_against_the_data():
     with pytest.raises(ValueError, match=r"data='synthetic': train_size=3000: must be <= 2000"):
         runner.run({**TINY, "train_size": 3000})
+
+
+def test_a_run_announces_its_start_in_the_line_the_sweep_reads(tmp_path, capsys):
+    from normlib.execute import EPOCH_LINE
+    runner.run({**TINY, "norm": "group", "epochs": 1, "out": str(tmp_path / "r.json")})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "epoch 0: step 0/10, training starts" and EPOCH_LINE.match(lines[0])  # before any epoch ends
+    assert lines[1].startswith("epoch 1: step 10/10, ")

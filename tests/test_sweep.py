@@ -41,6 +41,21 @@ def test_run_locked_elsewhere_is_waited_for_then_skipped(tmp_path, capsys):
     assert not out.exists() and not out.with_suffix(".ipynb").exists()  # neither run twice nor marked failed
 
 
+def test_a_dry_run_lists_the_runs_with_the_complete_ones_marked_and_writes_nothing(tmp_path, capsys):
+    from normlib import runner
+    grid = write_grid(tmp_path, "listed", TINY, {"seed": [0, 1]})
+    runs = tmp_path / "reports" / "listed" / "runs"
+    runs.mkdir(parents=True)
+    runner.run({**TINY, "seed": 0, "out": str(runs / "seed0.json")})
+    capsys.readouterr()
+    assert sweep.main([str(grid), "--out", str(tmp_path / "reports"), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["done    seed0", "to run  seed1"]
+    assert out[2].startswith(f"listed: 1 of 2 runs done in {runs.parent}; 1 to run")
+    assert sorted(p.name for p in runs.parent.iterdir()) == ["runs"] and sorted(p.name for p in runs.iterdir()) == [
+        "seed0.json"]
+
+
 def finished_notebook(path):
     """An executed notebook as papermill leaves it when every cell ran."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])

@@ -11,7 +11,8 @@ from .sections import intro
 from .controls import confounds, control_caveat, control_kind, control_runs
 from .stats import ALPHA, cell_test, holm, paired, pairwise, samples, spread, stats, trend, versus_best
 from .tables import Table, results_table, spread_table
-from .text import int_list, mean_std, mean_std_cells, norm_label, plural, plus_minus, protocol, pval
+from .text import (NEXT_FIGURE, int_list, mean_std, mean_std_cells, norm_label, plural, plus_minus, protocol, pval,
+                   sizes_text)
 
 DIAG_STATS = {  # BatchNorm's test-time statistics: the final epoch's record field and the name the report gives it
     "running": ("diag_running_acc", "running statistics"),
@@ -54,11 +55,11 @@ def loss_sentences(split: pd.DataFrame, ref: int) -> list:
     most = split.index[split.mismatch > split.loss / 2]
     least = split.index[split.mismatch <= split.loss / 2]
     return [f"With running statistics BatchNorm does best at batch size {ref}; it loses up to "
-            f"{split.loss.max():.2f} points at batch size(s) {int_list(split.index)}.",
-            (f"Precise statistics recover more than half of that loss at batch size(s) {int_list(most)}: there the "
+            f"{split.loss.max():.2f} points at {sizes_text(split.index)}.",
+            (f"Precise statistics recover more than half of that loss at {sizes_text(most)}: there the "
              f"running statistics did not match the final weights." if len(most) else
              "Precise statistics recover less than half of that loss at every batch size."),
-            *([f"At batch size(s) {int_list(least)}, more than half remains with precise statistics: it lies in the "
+            *([f"At {sizes_text(least)}, more than half remains with precise statistics: it lies in the "
                f"weights learned under batch noise."] if len(least) and len(most) else []),
             f"Normalising each test batch by its own statistics costs up to {split.noise.max():.2f} points against "
             f"precise statistics (at batch size {int(split.noise.idxmax())}): the batch noise itself at test time."]
@@ -401,8 +402,8 @@ def depth_section(grid: Grid, metric: str, alpha: float = ALPHA, epoch: int = 1)
     items = [intro("Depth: accuracy and gradient magnitude by number of blocks", grid),
              "The original reports test accuracy and a gradient magnitude from its fewest to its most blocks, for "
              "ReLU and sigmoid, without the block counts, the norm, the batch size, the epoch or what the gradient "
-             f"magnitude measures. Here {GRAD_MEASURE.format(epoch=epoch)}; Figure below shows every layer, so the "
-             "shape can be read whichever single number the original meant. This grid: "
+             f"magnitude measures. Here {GRAD_MEASURE.format(epoch=epoch)}; {NEXT_FIGURE.format(2)} shows every layer, "
+             "so the shape can be read whichever single number the original meant. This grid: "
              f"{protocol(runs)}.",
              Table(mean_std_cells(s, "num_blocks", "setting").rename_axis("blocks").reset_index(),
                    f"Test accuracy (%, {metric}) per number of blocks, activation and norm: mean ± std over seeds "
@@ -418,9 +419,12 @@ def depth_section(grid: Grid, metric: str, alpha: float = ALPHA, epoch: int = 1)
                    "evaluated: one depth, or too few runs for a degree of freedom. The stem conv's gradient is shown "
                    "apart and is not in the measure."),
              depth_words(pd.concat(tables, ignore_index=True), runs, images)]
-    items.append(Figure(plot_lines(s, "num_blocks", "setting", label=str), (
-        f"Test accuracy ({metric}) against the number of blocks, one line per activation and norm, mean ± 95% CI over "
-        "seeds.")))
+    bars = s.n.min() >= 3  # with 2 seeds a 95% CI spans most of the axis: the seeds' dots say more
+    items.append(Figure(plot_lines(s, "num_blocks", "setting", label=str, runs=runs, metric=metric, min_n=3), (
+        f"Test accuracy ({metric}) against the number of blocks, one line per activation and norm: the mean over "
+        "seeds (line) and every seed's run (dots beside it)" + (", with the 95% CI over seeds (bars)." if bars else
+                                                               "; no interval bars: with fewer than 3 seeds per cell "
+                                                               "a 95% CI spans most of the axis."))))
     if len(prof):
         items.append(Figure(plot_grad_profile(prof), (
             f"Mean |gradient| of each conv layer's weights over the steps of epoch {epoch} (layer 0 = stem), mean over "

@@ -17,6 +17,8 @@ METRICS = {  # per-run accuracy that tables, tests and outcomes use; the noteboo
     "val_selected_acc": "the test accuracy of the epoch with the best validation accuracy (earliest on ties)",
 }
 K = 5  # epochs of median_last_k
+METRIC_HEADS = {"final_acc": "final epoch", "median_last_k": "median of the last k epochs",  # as a column head
+                "best_acc": "best epoch (the original's)", "val_selected_acc": "epoch picked on validation"}
 
 
 @dataclass

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .stats import stats
-from .text import NORM_LABEL, norm_label
+from .text import NORM_LABEL, norm_label, plural
 
 NORM_COLORS = {"batch": "#0072B2", "group": "#D55E00", "layer": "#009E73", "instance": "#CC79A7",
                "none": "#555555"}  # Okabe-Ito: colour-blind safe, each at least 3:1 against white
@@ -122,11 +122,12 @@ def _legend(fig, axes, below=False) -> None:
 
 @_themed
 def plot_lines(s: pd.DataFrame, x: str, hue: str, ax=None, style="-", label=norm_label, runs=None, metric=None,
-               slot=(0, 1)):
+               slot=(0, 1), min_n=2):
     """Mean ± 95% CI (error bars) of test accuracy against x (log2 axis), one line per value of hue. Lines are dodged
     along x so that their error bars do not overlap; `slot` (i, k) places this call's lines as the i-th of k sets drawn
     on one axis. With `runs`, every run's `metric` is a dot right of its line's error bar, runs of one cell side by
-    side, so that neither hides the other."""
+    side, so that neither hides the other. A cell with fewer than `min_n` runs gets no bar (with 2 seeds a 95% CI is
+    12.7 standard errors wide each way: its seeds' dots say more)."""
     own = ax is None  # a caller that passes its axis sets the ticks and draws the legend
     if own:
         _, (ax,) = _fig()
@@ -138,7 +139,8 @@ def plot_lines(s: pd.DataFrame, x: str, hue: str, ax=None, style="-", label=norm
         shift = (j * k + i - (len(hues) * k - 1) / 2) * step  # log2 units
         line = s[s[hue] == value].sort_values(x)
         bar = shift - step / 4 if runs is not None else shift  # the bar left in its slot, the dots right of it
-        ax.errorbar(line[x] * 2 ** bar, line["mean"], yerr=_interval(line["mean"], line.ci95), marker="o",
+        half = line.ci95.where(line.n >= min_n, 0.0)
+        ax.errorbar(line[x] * 2 ** bar, line["mean"], yerr=_interval(line["mean"], half), marker="o",
                     markersize=4, capsize=3, linestyle=style, color=colors[value], label=label(value), zorder=3)
         if runs is not None:  # a cell's runs in a row right of its bar: equal values stay apart
             r = runs[runs[hue] == value].sort_values("seed")
@@ -148,7 +150,7 @@ def plot_lines(s: pd.DataFrame, x: str, hue: str, ax=None, style="-", label=norm
                        s=22, color=colors[value], alpha=0.75, edgecolors="white", linewidths=0.6, zorder=4)
     ax.set_ylabel("test accuracy (%)")
     if own:
-        _log2_axis(ax, s[x], x.replace("_", " "))
+        _log2_axis(ax, s[x], {"num_blocks": "number of blocks"}.get(x, x.replace("_", " ")))
         _legend(ax.figure, [ax], below=True)
     return ax.figure
 
@@ -242,7 +244,7 @@ def plot_grad_profile(prof: pd.DataFrame):
         cell = prof[(prof.activation == act) & (prof.norm == norm)]
         for d in depths:
             line = cell[cell.num_blocks == d]
-            ax.plot(line.layer, line.grad, marker="o", markersize=3, color=colors[d], label=f"{d} blocks")
+            ax.plot(line.layer, line.grad, marker="o", markersize=3, color=colors[d], label=plural(d, "block"))
         ax.set(xlabel="conv layer (0 = stem)", title=f"{act}, {norm_label(norm)}")
         _plain_log_y(ax)
     axes[0].set_ylabel("mean |grad| (epoch 1)")

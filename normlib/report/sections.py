@@ -2,23 +2,25 @@
 comparison with the original, the choice of metric, methods, provenance. Each returns a list of items for a Page:
 markdown strings, Tables and Figures."""
 import html
+import re
 
 import numpy as np
 import pandas as pd
 
-from .load import K, Grid, check_metric, metric_text
+from .load import K, METRIC_HEADS, Grid, check_metric, metric_text
 from ..config import RunConfig
 from .controls import control_kind, control_label, control_runs
 from .original import (ORIGINAL_METRIC, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps,
-                       protocol_differences, regime_text)
+                       data_source_text, protocol_differences, regime_text)
 from .verdicts import outcomes, power, steps_note, tests_text, verb
 from .bn_statistics import statistics_caveat
 from .pixels import pixel_cost
-from .plots import Figure, plot_accuracy, plot_curves, svg_uri
+from .plots import FIGURE, Figure, plot_accuracy, plot_curves, svg_uri
+from .deciding import FRAGILE
 from .stats import ALPHA, compare, spread, stats, welch_rows
 from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
 from .text import (NORM_LABEL, ONE_BS, ONE_SEED, int_list, mean_std, norm_label, plural, plus_minus, protocol, pval,
-                   std_text, varied)
+                   minus, sizes_text, std_text, varied)
 
 NUMBER = r"[-+]?\d[\d.,]*(e[-+]?\d+)?|—"  # a table cell that is one number (or a dash for none)
 TITLE = "BatchNorm vs GroupNorm across batch sizes on CIFAR-10"  # the heading; with the grid, the page title
@@ -32,7 +34,8 @@ def intro(title: str, grid: Grid) -> str:
 class Page:
     """Displays sections' items in order, numbering tables and figures across the whole report: a string as markdown,
     a Table under its numbered caption, a Figure as an SVG image over its numbered caption (also its alt text). A
-    bare DataFrame is refused: every table has a number and a caption."""
+    bare DataFrame is refused: every table has a number and a caption. In a string, text.NEXT_FIGURE.format(k) becomes
+    the number of the k-th figure after it."""
 
     def __init__(self):
         self.tables = self.figures = 0
@@ -43,16 +46,20 @@ class Page:
         for item in items:
             if isinstance(item, Table):
                 self.tables += 1
-                display(Markdown(f"**Table {self.tables}.** {item.caption}\n\n{markdown_table(item.frame)}"))
+                cells = markdown_table(item.frame).replace(" ± ", "\u00a0±\u00a0")  # a value never splits at ±
+                display(Markdown(minus(f"**Table {self.tables}.** {item.caption}\n\n{cells}")))
             elif isinstance(item, Figure):
                 self.figures += 1
                 caption = f"Figure {self.figures}. {item.caption}"
-                display(HTML(f'<figure><img src="{svg_uri(item.fig)}" alt="{html.escape(caption.replace("`", ""))}">'
-                             f"<figcaption><b>Figure {self.figures}.</b> {code_spans(item.caption)}</figcaption>"
+                wide = item.fig.get_figwidth() > FIGURE[0]  # panels side by side: on a phone it scrolls (report.css)
+                display(HTML(f'<figure{" class=wide" if wide else ""}><img src="{svg_uri(item.fig)}" '
+                             f'alt="{html.escape(caption.replace("`", ""))}">'
+                             f"<figcaption><b>Figure {self.figures}.</b> {minus(code_spans(item.caption))}</figcaption>"
                              f"</figure>"))
                 plt.close(item.fig)
             elif isinstance(item, str):
-                display(Markdown(item))
+                display(Markdown(minus(re.sub(r"\[\[figure\+(\d+)\]\]",
+                                              lambda m: f"Figure {self.figures + int(m[1])}", item))))
             elif isinstance(item, pd.DataFrame):
                 raise TypeError("a table without a caption: every table is numbered and captioned, give it as "
                                 "Table(frame, caption)")
@@ -105,7 +112,7 @@ def title_section(grids: list, metric: str, k: int = K) -> list:
     main = grids[0]
     others = f" and {plural(len(grids) - 1, 'further grid')} (listed under Methods)" if len(grids) > 1 else ""
     return [f"# {TITLE}\n\nMain grid `{main.name}` ({main.description or 'no description'}): {len(main.ok)} of "
-            f"{plural(main.n_expected, 'run')}{others}. {dates}Accuracy is **{metric}**, {metric_text(metric, k)}."
+            f"{plural(main.n_expected, 'run')}{others}. {dates}Accuracy is {metric_text(metric, k)} (`{metric}`)."
             + (f" **{plural(missing, 'run')} without a result**, left out of every mean (listed under Methods)."
                if missing else "")]
 
@@ -152,7 +159,8 @@ def analysis(runs: pd.DataFrame, metric: str = "final_acc", alpha: float = ALPHA
     if len(tested):
         sig = tested[tested.p_holm < alpha]
         low = tested.loc[tested.p_holm.idxmin()]
-        lines.append(("BatchNorm − GroupNorm differs significantly at batch size(s) " + "; ".join(
+        lines.append((f"BatchNorm − GroupNorm differs significantly at batch size{'s' if len(sig) > 1 else ''} "
+                      + "; ".join(
             f"{int(b)} ({d:+.2f} points, Holm p = {pval(p)})" for b, d, p in zip(sig.batch_size, sig["diff"],
                                                                                sig.p_holm)) + "." if len(sig) else
                       f"No batch size shows a significant BatchNorm − GroupNorm difference; the closest is batch size "
@@ -161,7 +169,7 @@ def analysis(runs: pd.DataFrame, metric: str = "final_acc", alpha: float = ALPHA
                        f"batch size, whose two runs share the initialisation seed and data order; Welch's otherwise), "
                        f"Holm-corrected across the {len(tested)} batch sizes both norms have with ≥ 2 runs.")
     if untested:
-        lines.append(f"Not tested (a norm has fewer than 2 runs there): batch size(s) {int_list(untested)}.")
+        lines.append(f"Not tested (a norm has fewer than 2 runs there): {sizes_text(untested)}.")
     return "\n\n".join(lines)
 
 
@@ -393,7 +401,9 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
              f"On grid `{main.name}` ({len(ours)} runs, {metric}; significance level {alpha:g}, tolerance "
              f"{tol:g} points), the original's three expectations:", ""]
     for i, (o, their) in enumerate(zip(mine, theirs)):
-        lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}."
+        lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}." + (
+                     f" **Fragile**: it rests on {o.decision.text}, within {FRAGILE:g} points of the tolerance, so a "
+                     f"rerun's small differences can change it." if o.decision and o.decision.fragile else "")
                      + "".join(f" Under {control_label(g.runs)} (`{g.name}`): **{oc[i].verdict}**."
                                for g, oc, _ in ctrl)
                      + f" On the original's own table: {their.verdict}.")
@@ -405,6 +415,10 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     if caveat:
         lines.append(caveat)
     cost = pixel_cost(grids, metric)
+    sources = {data_source_text(s) for s in main.ok.get("prov_data_source", pd.Series(dtype=object)).dropna()}
+    if cost is None and sources - {""}:
+        lines.append(f"- **The data.** Our runs use {'; '.join(sorted(sources - {''}))}. Where our accuracies stand "
+                     f"beside the original's, that difference is in them too; this report has no data-copy control.")
     if cost is not None:
         lines.append(f"- **The JPEG copy's cost.** Where our accuracies stand beside the original's, the data differ: "
                      f"our copy is a JPEG re-encoding. The data-copy control measures its cost: JPEG − original = "
@@ -417,8 +431,8 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
                     if oc[i].verdict != mine[i].verdict) for i in decided if i + 1 not in kept]
         lines.append(f"- **Controls** ({' and '.join(control_label(g.runs) for g, _, _ in ctrl)}): " + (
             "no expectation is decided on the main grid, so none can survive them" if not decided else "; ".join(
-                ([f"expectation(s) {int_list(kept)} keep their verdict under every control"] if kept else [])
-                + lost)) + ".")
+                ([f"expectation{'s' if len(kept) > 1 else ''} {int_list(kept)} keep{'' if len(kept) > 1 else 's'} "
+                  f"{'their' if len(kept) > 1 else 'its'} verdict under every control"] if kept else []) + lost)) + ".")
     else:
         lines.append("- **Controls**: none given (a grid with `steps > 0`, or `lr_scaling` linear or sqrt, as an extra "
                      "grid), so whether these effects survive equal steps or a scaled learning rate is not tested.")
@@ -436,12 +450,14 @@ def metrics_section(grid: Grid, metric: str) -> list:
     keys = varied(ok) or ["norm"]
     means = ok.groupby(keys)[names].mean().reset_index()
     gap = means.best_acc - means.final_acc
-    table = pd.DataFrame({**{k: [norm_label(v) if k == "norm" else v for v in means[k]] for k in keys},
-                          **{n: [f"{v:.2f}" for v in means[n]] for n in names}})
+    table = pd.DataFrame({**{k.replace("_", " "): [norm_label(v) if k == "norm" else v for v in means[k]]
+                             for k in keys},
+                          **{METRIC_HEADS.get(n, n): [f"{v:.2f}" for v in means[n]] for n in names}})
     epochs = int(ok.epochs_run.median())
     text = (f"Picking the best epoch on the test set (the original's metric) instead of taking the final epoch raises "
             f"the mean accuracy by {gap.mean():+.2f} points on average over the {len(means)} settings (from "
-            f"{gap.min():+.2f} to {gap.max():+.2f}). median_last_k uses the last min(k, epochs) = "
+            f"{gap.min():+.2f} to {gap.max():+.2f}). The median of the last k epochs (`median_last_k`) uses "
+            f"min(k, epochs) = "
             f"{min(grid.k, epochs)} of {epochs} epochs (median over runs).")
     if grid.has_val:
         val_gap = means.val_selected_acc - means.final_acc
@@ -450,7 +466,8 @@ def metrics_section(grid: Grid, metric: str) -> list:
     else:
         text += " val_selected_acc is not available: these runs hold out no validation split (val_size=0)."
     return [intro("Choice of metric", grid),
-            Table(table, f"Mean test accuracy (%) over seeds under each per-run metric; the report uses `{metric}`."),
+            Table(table, "Mean test accuracy (%) over seeds under each per-run metric (columns in order: "
+                         + ", ".join(f"`{n}`" for n in names) + f"); the report uses `{metric}`."),
             text]
 
 

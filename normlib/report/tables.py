@@ -22,8 +22,9 @@ PROVENANCE = {  # record provenance key -> (row name, how the table writes a val
     "git_commit_given": ("commit given", lambda v: v[:10]),  # $NORMLIB_COMMIT: a device's checkout may not say it
     "code_sha256": ("code sha256", lambda v: v[:12] + "…"),
     "data_source": ("data", lambda v: Path(v).name),  # the file, not where it sat on the machine that ran
-    "data_sha256": ("data sha256", lambda v: v[:12] + "…"),
+    "data_sha256": ("data sha256 (of the decoded images, not of the archive)", lambda v: v[:12] + "…"),
 }
+RECORDED_SINCE = {"cpu_type": "2026-11-25", "cpu_capability": "2026-11-25"}  # keys older records lack
 
 
 class Table(NamedTuple):
@@ -88,7 +89,8 @@ def provenance_column(runs: pd.DataFrame) -> dict:
     column = {"runs": str(len(ok)), "engine": _counted(engines) if len(engines) else "—"}
     for key, (row, short) in PROVENANCE.items():
         values = ok.get(f"prov_{key}", pd.Series(dtype=object)).dropna()
-        column[row] = _counted(values.map(short)) if len(values) else "—"
+        column[row] = _counted(values.map(short)) if len(values) else (
+            f"not recorded then (recorded since {RECORDED_SINCE[key]})" if key in RECORDED_SINCE else "—")
         if key == "git_commit" and "prov_git_dirty" in ok:
             column["uncommitted changes"] = f"{int(ok.prov_git_dirty.eq(True).sum())} of {plural(len(ok), 'run')}"
     return column

@@ -1,9 +1,12 @@
 """How the report writes numbers, names and a set of runs' protocol: every format the generated text shares."""
+import re
+
 import numpy as np
 import pandas as pd
 
 from ..config import PROTOCOL_KEYS  # the run parameters that make up a grid's protocol (RunConfig's fields say which)
 
+NEXT_FIGURE = "[[figure+{}]]"  # in a section's text: the k-th figure after it (sections.Page writes its number)
 ONE_SEED, ONE_BS = "one seed per setting", "one batch size"  # why a standard deviation is missing
 NORM_LABEL = {"batch": "BatchNorm", "group": "GroupNorm", "layer": "LayerNorm", "instance": "InstanceNorm",
               "none": "No norm"}
@@ -17,8 +20,20 @@ def int_list(values) -> str:
     return ", ".join(str(int(v)) for v in values)
 
 
+def minus(text: str) -> str:
+    """A number's sign written as the minus sign (U+2212) of 'BatchNorm − GroupNorm', not a hyphen: a '-' before a
+    digit that follows no letter, digit or point (dates such as 2026-11-25 and 1e-3 keep theirs)."""
+    return re.sub(r"(?<![\w.])-(?=\.?\d)", "\u2212", text)
+
+
 def plural(count, noun) -> str:
     return f"{int(count)} {noun}{'' if int(count) == 1 else 's'}"
+
+
+def sizes_text(values) -> str:
+    """'batch size 2' or 'batch sizes 2, 128'."""
+    values = list(values)
+    return f"batch size{'' if len(values) == 1 else 's'} {int_list(values)}"
 
 
 def mean_std(mean, std, n) -> str:
@@ -75,5 +90,5 @@ def protocol(runs: pd.DataFrame) -> str:
         text = ", ".join(param_text(key, v) for v in vals)
         (varies if len(vals) > 1 else fixed).append(f"{key} {text}")
     seeds = ok.groupby([k for k in PROTOCOL_KEYS if k in ok], dropna=False).seed.nunique()
-    seeds_txt = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
-    return f"varied: {'; '.join(varies) or 'nothing'}; {seeds_txt} seed(s) per setting. Fixed: {'; '.join(fixed)}"
+    seeds_txt = plural(seeds.min(), "seed") if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()} seeds"
+    return f"varied: {'; '.join(varies) or 'nothing'}; {seeds_txt} per setting. Fixed: {'; '.join(fixed)}"

@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from .deciding import Decision, band_decision, threshold_decision
 from .original import CLAIMS, ORIGINAL_TABLE, PAIR, TOL, rules
 from .stats import (ALPHA, POWER, bands, compare, detectable, noninferior, pairwise, paired_stats, runs_needed,
                     samples, t_result, trend, versus_best)
-from .text import int_list, norm_label, pval
+from .text import int_list, norm_label, pval, sizes_text
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Outcome:
     evidence: str  # the numbers behind the verdict, ending with the optimizer steps the batch sizes took
     short: str  # the key numbers in one line, for the report's key findings
     alt: str = ""  # outcome 1 only: the verdict under the other definition of 'performs poorly'
+    decision: Decision = None  # the interval bound or p-value that decided the verdict; None when none was tested
 
 
 def threshold_of(sizes, poor) -> tuple:
@@ -81,7 +83,7 @@ def tests_text(cmp: pd.DataFrame) -> str:
     kinds = cmp.groupby("test").batch_size.apply(list)
     if len(kinds) == 1:
         return f"{kinds.index[0]} t-tests" + (" over seeds" if kinds.index[0] == "paired" else "")
-    return "; ".join(f"{test} at batch size(s) {int_list(sizes)}" for test, sizes in kinds.items())
+    return "; ".join(f"{test} at {sizes_text(sizes)}" for test, sizes in kinds.items())
 
 
 def _below(rows: pd.DataFrame, p_col: str) -> str:
@@ -178,8 +180,8 @@ def _nowhere_poor(cmp: pd.DataFrame, sizes: list, tests: str, tol: float, alpha:
             f"BatchNorm is shown within {tol:g} points of GroupNorm or above it at every batch size{bound}")
     open_at = cmp.batch_size[~(margin < alpha)]
     return "not shown", (
-        f"{head}; nor is it shown to be within {tol:g} points of GroupNorm or above it at batch size(s) "
-        f"{int_list(open_at)}: neither a threshold nor its absence is shown. {power_text(cmp, alpha)}"), (
+        f"{head}; nor is it shown to be within {tol:g} points of GroupNorm or above it at "
+        f"{sizes_text(open_at)}: neither a threshold nor its absence is shown. {power_text(cmp, alpha)}"), (
         f"BatchNorm is not significantly below GroupNorm at any batch size (closest: {closest}), nor shown within "
         f"{tol:g} points everywhere")
 
@@ -213,7 +215,7 @@ def _threshold_verdict(cmp: pd.DataFrame, sizes: list, gaps: list, tol: float, a
         f"on it is not (BatchNorm − GroupNorm from {rest['diff'].min():+.2f} to {rest['diff'].max():+.2f} points"
         + (f"; closest: batch size {int(closest.batch_size)}, Holm p = {pval(closest.p_less_holm)}"
            if (rest["diff"] < 0).any() else "") + f"; {tests})"), (
-        f"N = {n}: BatchNorm is below GroupNorm at batch size(s) {int_list(poor)} ("
+        f"N = {n}: BatchNorm is below GroupNorm at {sizes_text(poor)} ("
         + "; ".join(f"{r.diff:+.2f} points, 95% CI [{r.diff - r.ci95:+.2f}, {r.diff + r.ci95:+.2f}], Holm one-sided "
                     f"p = {pval(r.p_less_holm)}" for r in below.itertuples()) + ")"), n
 
@@ -275,13 +277,16 @@ def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, r
     evidence = (f"{described}. Of the {len(judged)} pairs of batch sizes ({' and '.join(sorted(set(judged.test)))} t-tests), "
                 f"{int((judged.label == 'within').sum())} are shown within ±{tol:g}; the largest difference, batch "
                 f"size {int(widest.a)} − {int(widest.b)}: {band_text(widest)}")
+    shown = shown[shown.index != widest.Index]  # the largest difference is written above
     if len(shown):
-        evidence += "; beyond: " + "; ".join(f"{int(r.a)} − {int(r.b)}: {band_text(r)}" for r in shown.itertuples())
+        evidence += f"; the other{'s' if len(shown) > 1 else ''} shown beyond ±{tol:g}: " + "; ".join(
+            f"{int(r.a)} − {int(r.b)}: {band_text(r)}" for r in shown.itertuples())
     if absent:
         evidence += f". Missing {absent}" + (", which could only add pairs" if verdict == "does not hold" else "")
     elif verdict == "not shown":
         evidence += "." + width_text(judged, tol)
-    return verdict, evidence, short + (f"; missing {absent}" if absent else "")
+    decision = band_decision(judged, verdict, tol, lambda r: f"GroupNorm batch size {int(r.a)} − {int(r.b)}")
+    return verdict, evidence, short + (f"; missing {absent}" if absent else ""), decision
 
 
 def average(rows: pd.DataFrame, runs, metric: str) -> dict:
@@ -304,13 +309,19 @@ def average(rows: pd.DataFrame, runs, metric: str) -> dict:
 
 
 def gate_text(avg: dict, tol: float, alpha: float) -> tuple:
-    """The average's (1 - 2 alpha) CI and whether it lies entirely beyond ±tol: (passed, 'avg, 90% CI [lo, hi]')."""
+    """The average's (1 - 2 alpha) CI and whether it lies entirely beyond ±tol: (passed, 'avg, 90% CI [lo, hi]', the
+    Decision: its bound on the side of the average against the tolerance)."""
     half = st.t.ppf(1 - alpha, avg["df"]) * avg["se"] if avg["se"] else 0.0
     lo, hi = avg["diff"] - half, avg["diff"] + half
     how = (f"per seed over {avg['seeds']} seeds with every cell, paired" if avg["seeds"] else
            "from the cells' means, Welch")
-    return lo > tol or hi < -tol, (f"averaged over batch sizes {int_list(avg['sizes'])} ({how}): {avg['diff']:+.2f}, "
-                                   f"{1 - 2 * alpha:.0%} CI [{lo:+.2f}, {hi:+.2f}]")
+    text = (f"averaged over batch sizes {int_list(avg['sizes'])} ({how}): {avg['diff']:+.2f}, {1 - 2 * alpha:.0%} CI "
+            f"[{lo:+.2f}, {hi:+.2f}]")
+    bound = lo if avg["diff"] >= 0 else hi  # the bound that must pass the tolerance for the gate
+    gap = lo - tol if avg["diff"] >= 0 else -hi - tol  # > 0: beyond the tolerance by that much
+    return lo > tol or hi < -tol, text, Decision(
+        f"BatchNorm − GroupNorm {text}: {'lower' if avg['diff'] >= 0 else 'upper'} bound {bound:+.2f} against the "
+        f"tolerance {tol if avg['diff'] >= 0 else -tol:+.2f}", gap)
 
 
 def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float, nowhere_poor: bool = False,
@@ -330,12 +341,12 @@ def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float, 
     judged = well.join(bands(well, tol, alpha))
     own = well[~well.batch_size.isin(set(borrowed))]
     avg = average(own, runs, metric)
-    passed, gate = gate_text(avg, tol, alpha) if avg else (False, "no batch size of its own to average")
+    passed, gate, decision = gate_text(avg, tol, alpha) if avg else (False, "no batch size of its own to average", None)
     within = bool((judged.label == "within").all())
     verdict = "holds" if within else "does not hold" if passed else "not shown"
     where = (f"at every batch size (rule 1 finds none where BatchNorm performs poorly, so N is the smallest tested, "
              f"{n})" if nowhere_poor else f"at the batch sizes ≥ N = {n}")
-    left = (f"; batch size(s) {int_list(sorted(set(borrowed) & set(well.batch_size)))} left out of the average: "
+    left = (f"; {sizes_text(sorted(set(borrowed) & set(well.batch_size)))} left out of the average: "
             f"their runs are another grid's" if set(borrowed) & set(well.batch_size) else "")
     if passed:
         beyond = judged[judged.label == "beyond"]
@@ -355,7 +366,10 @@ def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float, 
     decided = (f"every {judged.level.iloc[0]:.0%} CI of BatchNorm − GroupNorm lies inside ±{tol:g} (widest: batch "
                f"size {int(widest.batch_size)}, [{widest.lo:+.2f}, {widest.hi:+.2f}])" if within else
                f"BatchNorm − GroupNorm {gate}, " + ("beyond" if passed else "not beyond") + f" ±{tol:g}")
-    return verdict, evidence.rstrip("."), f"at batch sizes ≥ {n}, {decided}"
+    if within:
+        decision = band_decision(judged, verdict, tol, lambda r: f"BatchNorm − GroupNorm at batch size "
+                                                                 f"{int(r.batch_size)}")
+    return verdict, evidence.rstrip("."), f"at batch sizes ≥ {n}, {decided}", decision
 
 
 def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None, metric: str = "final_acc",
@@ -378,5 +392,9 @@ def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None,
     decided = [first, _stability_verdict(s, sizes, tol, alpha, runs, metric),
                _within_verdict(cmp, n, gaps, tol, alpha, nowhere, runs, metric, borrowed)]
     steps_txt = " " + steps_note(steps, short=True) if steps else ""
-    return [Outcome(claim, rule, verdict, evidence.rstrip(".") + "." + steps_txt, short, alt if i == 0 else "")
-            for i, (claim, rule, (verdict, evidence, short)) in enumerate(zip(CLAIMS, rules(tol, alpha), decided))]
+    decided = [tuple(d[:3]) + (d[3] if len(d) > 3 else None,) for d in decided]  # early returns name no decision
+    decided[0] = (*decided[0][:3], threshold_decision(cmp, threshold(cmp, alpha)[1], alpha)
+                   if not gaps and len(cmp) > 1 else None)
+    return [Outcome(claim, rule, verdict, evidence.rstrip(".") + "." + steps_txt, short, alt if i == 0 else "", how)
+            for i, (claim, rule, (verdict, evidence, short, how)) in
+            enumerate(zip(CLAIMS, rules(tol, alpha), decided))]

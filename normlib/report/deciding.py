@@ -1,0 +1,54 @@
+"""The number that decided a verdict: the interval bound (or p-value) nearest to flipping it, the threshold it was
+held against, and whether it is fragile (a bound within FRAGILE points of its tolerance, so that a rerun's last-bit
+differences can flip the verdict)."""
+from dataclasses import dataclass
+
+import pandas as pd
+
+FRAGILE = 0.25  # accuracy points: a deciding bound this close to its tolerance makes the verdict fragile
+
+
+@dataclass
+class Decision:
+    text: str  # the deciding interval and its threshold, in words
+    gap: float = float("nan")  # points between the deciding bound and the tolerance (nan: decided by a p-value)
+
+    @property
+    def fragile(self) -> bool:
+        return abs(self.gap) <= FRAGILE  # nan compares False
+
+    def words(self) -> str:
+        """The decision in words, with the fragile flag where it applies."""
+        return self.text + (f" (fragile: the bound lies within {FRAGILE:g} points of the tolerance)"
+                            if self.fragile else "")
+
+
+def band_decision(judged: pd.DataFrame, verdict: str, tol: float, name) -> Decision:
+    """What decided a band verdict (holds / does not hold / not shown) on a bands() frame; `name(row)` says which
+    difference a row is. holds and not shown rest on the outermost bound of the (1 - 2 alpha) CIs (inside ±tol for
+    all: holds); does not hold rests on the simultaneous CI lying farthest beyond ±tol."""
+    rows = judged[judged.label != "no test"]
+    if rows.empty:
+        return Decision("no interval: fewer than 2 runs per cell")
+    if verdict == "does not hold":
+        beyond = rows[rows.label == "beyond"]
+        inner = pd.concat([beyond.slo, -beyond.shi], axis=1).max(axis=1)  # the bound nearest 0, made positive
+        r = beyond.loc[inner.idxmax()]
+        side, bound = ("lower", r.slo) if r.slo > tol else ("upper", r.shi)
+        return Decision(f"{name(r)}: {side} bound of the simultaneous {r.slevel:.1%} CI {bound:+.2f} against the "
+                        f"tolerance {tol if bound > 0 else -tol:+.2f}", abs(bound) - tol)
+    outer = pd.concat([rows.hi, -rows.lo], axis=1).max(axis=1)  # the bound farthest from 0, made positive
+    r = rows.loc[outer.idxmax()]
+    side, bound = ("upper", r.hi) if r.hi >= -r.lo else ("lower", r.lo)
+    return Decision(f"{name(r)}: {side} bound of the {r.level:.0%} CI {bound:+.2f} against the tolerance "
+                    f"{tol if bound > 0 else -tol:+.2f}", abs(bound) - tol)
+
+
+def threshold_decision(cmp: pd.DataFrame, poor: list, alpha: float) -> Decision:
+    """What decided rule 1 on a compare() table (column p_less_holm) and the batch sizes where BatchNorm performs
+    poorly: the largest Holm p among those, or, with none, the smallest of all (the nearest to a threshold). A p-value
+    has no tolerance in points: never flagged fragile."""
+    rows = cmp[cmp.batch_size.isin(poor)] if poor else cmp
+    r = rows.loc[rows.p_less_holm.idxmax()] if poor else rows.loc[rows.p_less_holm.idxmin()]
+    return Decision(f"BatchNorm below GroupNorm, the {'largest' if poor else 'smallest'} Holm-corrected one-sided p "
+                    f"(batch size {int(r.batch_size)}): p = {r.p_less_holm:.3g} against {alpha:g}")
