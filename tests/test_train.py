@@ -62,7 +62,8 @@ def test_batch_stat_diagnostic_batches_mix_classes(monkeypatch, tiny):
     parts = datalib.splits(tiny, 0, 0, 0, 0)
     parts["test"] = (parts["test"][0][order], parts["test"][1][order])
     seen = []
-    monkeypatch.setattr(evaluation, "batch_stat_accuracy", lambda m, x, y, b: seen.append(y[:b].unique().numel()) or 0.0)
+    monkeypatch.setattr(evaluation, "batch_stat_accuracy",
+                        lambda m, x, y, b: seen.append(y[:b].unique().numel()) or 0.0)
     train.train(cfg(norm="batch", epochs=1, batch_size=16), parts)
     assert seen and seen[0] > 1
 
