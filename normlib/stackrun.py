@@ -50,9 +50,7 @@ def run_stack(params_list: list) -> list:
         checkpoints = [runner.Checkpoint(c, started, t0) for c in todo]
         resumes = resumes_of(checkpoints, started)
         results = train_stack(todo, parts, resumes, lambda k, state: checkpoints[k].save(state))
-        names = [Path(c.out).stem for c in todo]
         for k, (c, result) in enumerate(zip(todo, results)):
-            result["stacked_with"] = names[:k] + names[k + 1:]
             records.write_json(c.out, runner.record(c, data, parts, result, checkpoints[k]))
             checkpoints[k].path.unlink(missing_ok=True)
     return [records.read(c.out) for c in cfgs]
