@@ -9,14 +9,19 @@ trajectories. This benchmark asks whether those differences have a direction.
 
 usage: python -m bench.equivalence [--seeds 32] [--stack 4] [--norm batch] [--batch-size 8] [--epochs 2]
                                    [--train-images 2000] [--test-images 1000] [--threads 2] [--device auto]
+                                   [--control]
+--control trains each seed separately once more with one more thread, another rounding of the same run: the gap
+between stacked and separate is to be read against the gap that rounding alone makes.
 Writes reports/bench/equivalence-<device>.md and .json (device: cpu, or cuda-<name>).
 """
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from normlib import data as datalib
@@ -53,6 +58,9 @@ def pairs(a, splits: dict) -> list:
                          "separate_acc": alone["test_acc"], "stacked_acc": st["history"][-1]["test_acc"],
                          "separate_loss": alone["train_loss"], "stacked_loss": st["history"][-1]["train_loss"],
                          "separate_s": time.perf_counter() - t0, "stacked_s": stack_s})
+            if a.control:  # the same run rounded otherwise: one more thread changes the reduction orders
+                other = train.train(dataclasses.replace(cfg, threads=cfg.threads + 1), splits)["history"][-1]
+                rows[-1].update(control_acc=other["test_acc"], control_loss=other["train_loss"])
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -64,8 +72,13 @@ def verdict(rows: list, margin: float) -> dict:
     loss = paired_stats([r["stacked_loss"] - r["separate_loss"] for r in rows])
     tost = equivalence(acc["diff"], acc["se"], acc["df"], margin)
     equivalent = bool(tost["p_tost"] < ALPHA)
-    return {"seeds": len(rows), "margin": margin, "acc": {**acc, **tost}, "loss": loss, "equivalent": equivalent,
-            "loss_differs": bool(loss["p"] < ALPHA), "passed": equivalent and not loss["p"] < ALPHA}
+    out = {"seeds": len(rows), "margin": margin, "acc": {**acc, **tost}, "loss": loss, "equivalent": equivalent,
+           "loss_differs": bool(loss["p"] < ALPHA), "passed": equivalent and not loss["p"] < ALPHA}
+    if all("control_acc" in r for r in rows):  # how far rounding alone moves a run: the spread to expect
+        gaps = [abs(r[f"{side}_acc"] - r["separate_acc"]) for r in rows for side in ("stacked", "control")]
+        out["mean_abs_gap"] = {"stacked": float(np.mean(gaps[0::2])), "control": float(np.mean(gaps[1::2]))}
+        out["control"] = paired_stats([r["control_acc"] - r["separate_acc"] for r in rows])
+    return out
 
 
 def markdown(meta: dict, rows: list, v: dict) -> str:
@@ -81,13 +94,25 @@ def markdown(meta: dict, rows: list, v: dict) -> str:
              f"- Final train loss, stacked - separate: {loss['diff']:+.2e}, 95% CI "
              f"[{loss['diff'] - loss['ci95']:+.2e}, {loss['diff'] + loss['ci95']:+.2e}], p = {loss['p']:.3g} "
              f"({'a difference' if v['loss_differs'] else 'no difference shown'}).", "",
-             "| seed | stack | separate acc | stacked acc | diff | separate loss | stacked loss |",
-             "|---:|---|---:|---:|---:|---:|---:|"]
+             *control_lines(v),
+             "| seed | stack | separate acc | stacked acc | diff | separate loss | stacked loss | control acc |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        control = f"{r['control_acc']:.2f}" if "control_acc" in r else "—"
         lines.append(f"| {r['seed']} | {' '.join(map(str, r['stack']))} | {r['separate_acc']:.2f} | "
                      f"{r['stacked_acc']:.2f} | {r['stacked_acc'] - r['separate_acc']:+.2f} | "
-                     f"{r['separate_loss']:.5f} | {r['stacked_loss']:.5f} |")
+                     f"{r['separate_loss']:.5f} | {r['stacked_loss']:.5f} | {control} |")
     return "\n".join(lines) + "\n"
+
+
+def control_lines(v: dict) -> list:
+    """The control's lines (--control): how far another thread count moves a separate run."""
+    if "control" not in v:
+        return []
+    c, gap = v["control"], v["mean_abs_gap"]
+    return [f"- Control, the separate run with one more thread - separate: {c['diff']:+.2f} points, 95% CI "
+            f"[{c['diff'] - c['ci95']:+.2f}, {c['diff'] + c['ci95']:+.2f}], p = {c['p']:.3g}. Mean |gap| to the "
+            f"separate run: stacked {gap['stacked']:.2f}, control {gap['control']:.2f} points.", ""]
 
 
 def arguments(argv) -> argparse.Namespace:
@@ -105,6 +130,8 @@ def arguments(argv) -> argparse.Namespace:
     ap.add_argument("--num-blocks", type=int, default=RunConfig.num_blocks)
     ap.add_argument("--threads", type=int, default=2, help="torch threads of every run (default 2)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    ap.add_argument("--control", action="store_true",
+                    help="also train each seed separately with one more thread: the gap rounding alone makes")
     ap.add_argument("--margin", type=float, default=MARGIN, help=f"TOST margin, points (default {MARGIN})")
     ap.add_argument("--data", default="", help='CIFAR-10 folder or archive, or "synthetic"; empty for $NORMLIB_DATA')
     ap.add_argument("--out", default=str(ROOT / "reports" / "bench"), help="folder for equivalence-<device>.md/.json")

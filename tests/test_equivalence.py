@@ -26,10 +26,12 @@ def test_the_verdict_is_a_tost_on_accuracy_and_a_t_test_on_train_loss():
 def test_the_command_writes_its_table(tmp_path):
     assert equivalence.main(["--seeds", "2", "--stack", "2", "--train-images", "20", "--test-images", "10",
                              "--width", "4", "--num-blocks", "1", "--epochs", "1", "--data", "synthetic",
-                             "--device", "cpu", "--out", str(tmp_path)]) == 0
+                             "--device", "cpu", "--control", "--out", str(tmp_path)]) == 0
     saved = json.loads((tmp_path / "equivalence-cpu.json").read_text())
     assert [r["seed"] for r in saved["runs"]] == [0, 1] and all(r["stack"] == [0, 1] for r in saved["runs"])
-    assert "| 1 | 0 1 |" in (tmp_path / "equivalence-cpu.md").read_text()
+    assert all("control_acc" in r for r in saved["runs"]) and "mean_abs_gap" in saved["verdict"]
+    table = (tmp_path / "equivalence-cpu.md").read_text()
+    assert "| 1 | 0 1 |" in table and "- Control, the separate run with one more thread" in table
 
 
 @pytest.mark.parametrize("args", [["--seeds", "1"], ["--stack", "0"], ["--margin", "0"]])
