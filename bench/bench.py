@@ -26,6 +26,8 @@ import torch
 import yaml
 
 from normlib import data as datalib
+from normlib import device as devices
+from normlib import evaluation
 from normlib import train as engine
 from normlib import config
 from normlib.config import COMPILES, RunConfig
@@ -63,7 +65,7 @@ def forward_flops(model, shape=(1, 3, 32, 32)) -> float:
 def device_info(device: torch.device) -> dict:
     """Name, file tag and FP32 peak (GFLOP/s, with how it was computed) of the device."""
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
+        name = devices.name(device)
         tflops = next((v for k, v in CUDA_FP32_TFLOPS.items() if k in name), None)
         return {"name": name, "tag": "cuda-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
                 "peak_gflops": tflops * 1e3 if tflops else None,
@@ -104,11 +106,11 @@ class PeakMemory:
 
 def timed_eval(model, x, y, batch, device, amp) -> float:
     """Seconds to evaluate the whole set once (after one warm-up chunk)."""
-    engine.evaluate(model, x[:batch], y[:batch], batch, amp)
+    evaluation.evaluate(model, x[:batch], y[:batch], batch, amp)
     if device.type == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
-    engine.evaluate(model, x, y, batch, amp)
+    evaluation.evaluate(model, x, y, batch, amp)
     return time.perf_counter() - t
 
 
@@ -152,7 +154,7 @@ def reference_grid(grid_path: str, device: str) -> float:
 
 def in_fresh_process(fn, **kwargs):
     """fn(**kwargs) in a new Python process, as a notebook kernel of the sweep would run it: the engine's
-    process-wide settings (normlib.train.configure) must not reach the reference, and its retained memory must
+    process-wide settings (normlib.device.configure) must not reach the reference, and its retained memory must
     not hide the next run's peak. (A multiprocessing child will not do: DataLoader workers forked from one run
     ten times slower.)"""
     call = json.dumps({"fn": fn.__name__, "kwargs": kwargs})
@@ -172,14 +174,14 @@ def engine_row(label: str, settings: dict, norm: str, batch_size: int, train_ima
     splits, n_train, n_test = bench_splits(train_images, test_images)
     cfg = RunConfig(norm=norm, batch_size=batch_size, train_size=n_train, test_size=n_test, device=device.type,
                     **{"threads": torch.get_num_threads(), **settings})
-    compiling = engine.compile_mode(cfg, device) != "none"
+    compiling = devices.compile_mode(cfg, device) != "none"
     if compiling:
         cfg.epochs = 2
     with PeakMemory(device) as mem:
         out = engine.train(cfg, splits)
     hist = out["history"]
     x, y = engine.to_device(*splits["test"], device)
-    amp = lambda: engine.autocast(cfg, device)  # noqa: E731
+    amp = lambda: devices.autocast(cfg, device)  # noqa: E731
     row = {"pipeline": label, "train_ips": n_train / hist[0]["train_seconds"],
            "eval_ips": n_test / timed_eval(out["model"], x, y, cfg.eval_batch, device, amp),
            "eval_batch": cfg.eval_batch, "peak_mib": mem.mib, "test_acc": hist[0]["test_acc"]}
@@ -243,7 +245,7 @@ def grid_floor(runs: list, peak_gflops: float) -> float:
         test = c.test_size or config.TEST_IMAGES
         total += c.epochs * (train * TRAIN_FLOP_FACTOR + test + c.val_size) * flops
         if c.diagnostics and c.norm == "batch":
-            total += min(engine.DIAG_TEST, test) * flops
+            total += min(config.DIAG_TEST, test) * flops
     return total / (peak_gflops * 1e9)
 
 
@@ -391,7 +393,7 @@ def main(argv=None) -> int:
         meta, rows, grid = saved["meta"], saved["runs"], saved["grid"]
         meta["verdicts"] = verdicts(rows, grid, meta["device"]["peak_gflops"])
         return write(meta, rows, grid, Path(a.out))
-    device = engine.pick_device(a.device)
+    device = devices.pick(a.device)
     info = device_info(device)
     data = datalib.load()  # decoded and cached once, before the runs' processes read it
     splits = datalib.splits(data, a.train_images, a.test_images, 0, 0)

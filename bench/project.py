@@ -34,17 +34,17 @@ ROOT = Path(__file__).resolve().parents[1]
 DEVICE_SH = ROOT / "bench" / "device.sh"
 
 # The assumptions, each with its source. Per-kernel times are for kernels this small (a few MFLOP each at K = 5).
-KERNEL_US = 3.0  # µs per kernel inside a replayed CUDA graph on an H100: issue 18's design target (0.3 ms per step
-#                  of a batch-size-2 stack of 5, whose step has 91 kernels); an estimate, not measured
+KERNEL_US = 3.0  # µs per kernel inside a replayed CUDA graph on an H100: the stacked engine's design target (0.3 ms
+#                  per step of a batch-size-2 stack of 5, whose step has 91 kernels); an estimate, not measured
 EAGER_US = 10.0  # µs per op launched eagerly from Python (warm-up steps, the BN probe's steps, evaluation)
-TFLOPS = 150.0  # TF32 FLOP/s achieved by all stacks together (issue 18: 32 PFLOP in about 3.5 minutes); grouped
-#                 convolutions may reach less
+TFLOPS = 150.0  # TF32 FLOP/s achieved by all stacks together (the design target: 32 PFLOP in about 3.5 minutes);
+#                 grouped convolutions may reach less
 JOBS = 14  # stacks at once: bench/device.sh's JOBS on a GPU
 START_S = 10  # per stack: a fresh process's imports, CUDA context, data onto the GPU, warm-up and capture (assumed)
 SETUP_S = 30  # wheels installed from the carried folder, and the JPEG copy decoded once (14 s of CPU time here)
 MARGIN_S = 15  # bench/device.sh: kept after the last sweep for the tarball
-MEASURED_GRAPH_MS = 2.526  # the former engine's step, one run, batch size 2, compiled with CUDA graphs, H100
-MEASURED_EAGER_MS = 4.044  # the same step eager; both in reports/full/device/step_latency.txt (2026-11-25)
+MEASURED_GRAPH_MS = 2.526  # the per-run engine's step (normlib.train), batch size 2, compiled with CUDA graphs, H100
+MEASURED_EAGER_MS = 4.044  # the same step eager; both in reports/full/device/step_latency.txt
 NO_KERNEL = {"empty", "empty_strided", "_unsafe_view", "promote_types"}  # allocate or reinterpret; no kernel
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from normlib import data as datalib
+from normlib import device as devices
 from normlib import stacked
 from normlib.config import RunConfig, planned_steps
 from normlib.grid import load_grid
@@ -110,7 +111,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     data = datalib.synthetic(n_train=a.train_images, n_test=100) if a.synthetic else datalib.load()
     splits = datalib.splits(data, a.train_images, 100, 0, 0)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = devices.pick("auto")
     rows = []
     for norm in a.norms:
         for bs in a.batch_sizes:

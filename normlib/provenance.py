@@ -1,7 +1,6 @@
 """Provenance of a run: library versions, host, git commit, device and data, so every number traces to its code."""
 import hashlib
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -40,19 +39,6 @@ def git_state(root: Path = ROOT) -> dict:
         return {"git_commit": None, "git_dirty": None}
 
 
-def device_name(device) -> str:
-    import torch
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
-
-
 def versions() -> dict:
     """Versions of Python and of the libraries a result depends on (None for one not installed)."""
     out = {"python": sys.version.split()[0]}
@@ -71,27 +57,11 @@ def environment() -> dict:
             "git_commit_given": os.environ.get(COMMIT_VARIABLE) or None}
 
 
-def cpu_type() -> str:
-    """The CPU's family and model, e.g. 'x86_64 family 25 model 1': a marketing name such as 'AMD EPYC' covers
-    generations whose kernels round differently."""
-    fields = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    parts = [platform.machine()] + [f"{k} {fields[k]}" for k in ("cpu family", "model") if k in fields]
-    return " ".join(p for p in parts if p)
-
-
 def provenance(device, data) -> dict:
-    """Where a run ran: environment() plus torch's build, the device, the CPU's type and the instruction set its
-    kernels use (oneDNN picks kernels by it, so records from two CPU types may differ in the last bits), the
-    threads and the data."""
+    """Where a run ran: environment() plus torch's build, the device (normlib.device.describe) and the data."""
     import torch
     import torchvision
+
+    from . import device as devices
     return {**environment(), "torch": torch.__version__, "torchvision": torchvision.__version__,  # with build tags
-            "torch_cuda": torch.version.cuda, "device": device_name(device), "cpu_type": cpu_type(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "torch_threads": torch.get_num_threads(), "data_source": data.source, "data_sha256": data.sha256}
+            **devices.describe(device), "data_source": data.source, "data_sha256": data.sha256}

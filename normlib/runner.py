@@ -1,64 +1,14 @@
 """One run end to end: validate parameters, load data, train with a checkpoint per epoch, write the record."""
-import os
 import sys
 import time
 from contextlib import nullcontext
-from pathlib import Path
-
-import torch
 
 from . import config, locks, provenance, records
 from . import data as datalib
-from .config import RunConfig
-from .train import pick_device, total_steps, train
-
-
-def checkpoint_path(out) -> Path:
-    return Path(f"{out}.ckpt.pt")
-
-
-def load_checkpoint(ckpt: Path, cfg: RunConfig):
-    """The checkpoint of this run, or None (with a note on stderr) when there is none or it cannot be used."""
-    if not ckpt.exists():
-        return None
-    try:
-        state = torch.load(ckpt, weights_only=True)  # tensors and plain values only: loading runs no code
-    except Exception as e:  # truncated or corrupt file
-        print(f"checkpoint {ckpt} is unreadable ({type(e).__name__}): starting the run over", file=sys.stderr)
-        return None
-    if state.get("params") != cfg.dict():
-        print(f"checkpoint {ckpt} was written with other parameters: starting the run over", file=sys.stderr)
-        return None
-    return state
-
-
-class Checkpoint:
-    """A run's checkpoint `<out>.ckpt.pt` (none without `out`): the state the run resumes from, with its start and the
-    wall time of its interrupted attempts, and a save after every epoch."""
-
-    def __init__(self, cfg: RunConfig, started: str, t0: float):
-        self.cfg, self.t0 = cfg, t0
-        self.path = checkpoint_path(cfg.out) if cfg.out else None
-        if self.path:
-            self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)  # half a save by a killed process
-        self.resume = load_checkpoint(self.path, cfg) if self.path else None
-        self.started = self.resume.get("started", started) if self.resume else started
-        self.before = self.resume.get("wall_seconds", 0.0) if self.resume else 0.0
-        self.resumed_at = len(self.resume["history"]) if self.resume else 0  # train() extends that list in place
-
-    def restart(self, started: str) -> None:
-        """Forget the checkpoint's state: the run starts over (a stack whose runs' checkpoints do not agree)."""
-        self.resume, self.started, self.before, self.resumed_at = None, started, 0.0, 0
-
-    def wall_seconds(self) -> float:
-        return self.before + time.perf_counter() - self.t0
-
-    def save(self, state: dict) -> None:
-        if self.path:
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            torch.save({**state, "params": self.cfg.dict(), "started": self.started,
-                        "wall_seconds": self.wall_seconds()}, tmp)
-            os.replace(tmp, self.path)  # atomic: a kill leaves the previous checkpoint or this one
+from .checkpoints import Checkpoint, checkpoint_path  # noqa: F401 (checkpoint_path: where a run's checkpoint lies)
+from .config import RunConfig, total_steps
+from .device import pick
+from .train import train
 
 
 def load_parts(cfg: RunConfig) -> tuple:
@@ -89,7 +39,7 @@ def record(cfg: RunConfig, data, parts: dict, result: dict, checkpoint: Checkpoi
             "effective_lr": cfg.effective_lr, "steps": result["steps"],
             "images": {k: len(v[1]) for k, v in parts.items()},
             "final_acc": hist[-1]["test_acc"], "best_acc": max(h["test_acc"] for h in hist), "history": hist,
-            "provenance": {**provenance.provenance(pick_device(cfg.device), data), "started": checkpoint.started,
+            "provenance": {**provenance.provenance(pick(cfg.device), data), "started": checkpoint.started,
                            "ended": records.now(), "wall_seconds": checkpoint.wall_seconds(),
                            "resumed_at_epoch": checkpoint.resumed_at, "compile": result["compile"],
                            "compile_fallback": result["compile_fallback"], **stacked}}

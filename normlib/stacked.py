@@ -4,9 +4,9 @@ Each run stays itself: its initialisation (its own Network built after manual_se
 data order (its own generator, one permutation per epoch, drawn as normlib.train draws it), its BatchNorm batch
 statistics and running averages (BatchNorm over runs x width channels), its GroupNorm groups, its Adam state (Adam is
 elementwise) and its loss: the stack minimises the sum of each run's mean loss, whose gradient with respect to run
-k's weights is run k's own. After every epoch each run is copied back into a plain Network and evaluated, diagnosed,
-recorded and checkpointed by normlib.train's own functions, so the records of both engines have the same fields and
-a stacked run's checkpoint is an ordinary one.
+k's weights is run k's own. The epoch loop is normlib.train.Engine's: after every epoch each run is copied back into
+a plain Network and evaluated, diagnosed and recorded by normlib.evaluation, as a per-run engine's run is, so the
+records of both engines have the same fields and a stacked run's checkpoint is an ordinary one.
 
 The stack is normlib.model.Network with runs = K (grouped convolutions, a batched classifier), not
 torch.func.stack_module_state + vmap: BatchNorm's in-place running-average updates do not batch under vmap, the
@@ -20,13 +20,15 @@ for the partial last batch; on the CPU the same function runs eagerly. Steps tha
 keep Python-side state) and each shape's first WARMUP_STEPS steps run eagerly, so no step is ever undone.
 """
 import collections
-import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from . import train
-from .config import DIAG_BATCHES, RunConfig, total_steps
+from . import checkpoints, train
+from . import device as devices
+from .config import DIAG_BATCHES, RunConfig
+from .evaluation import BNProbe, Sums
 from .model import Network
 
 WARMUP_STEPS = 3  # eager steps of each batch shape before its CUDA graph is captured (cuDNN picks kernels on them)
@@ -58,24 +60,18 @@ def run_tensor(t: torch.Tensor, k: int, runs: int, shape) -> torch.Tensor:
     return t.clone() if t.dim() == 0 else t.reshape(runs, *shape)[k].clone()
 
 
-class Stack:
+class Stack(train.Engine):
     """K runs' training state between epochs, and their step."""
 
     def __init__(self, cfgs: list, splits: dict, resumes: list = None):
         check_stackable(cfgs)
-        cfg, self.cfgs, self.runs = cfgs[0], cfgs, len(cfgs)
-        self.device = device = train.start(cfg)
-        self.nets = [train.seeded_model(c, device) for c in cfgs]  # each run's own initialisation
+        super().__init__(cfgs, splits)
+        cfg, device = cfgs[0], self.device
         self.model = Network(cfg.norm, cfg.num_blocks, cfg.width, cfg.groups, cfg.activation, runs=self.runs)
         self.model.to(device)
-        self.cuda_graphs = device.type == "cuda" and cfg.compile != "none"
+        self.cuda_graphs = devices.stack_graphs(cfg, device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.effective_lr, fused=True,
                                     capturable=device.type == "cuda")
-        self.gens = [torch.Generator(device=device).manual_seed(c.seed) for c in cfgs]
-        self.xs = {k: train.to_device(*v, device) for k, v in splits.items()}
-        self.total = total_steps(cfg, len(self.xs["train"][0]))
-        self.diag_idx = train.diagnostic_images(cfg, splits, device)
-        self.histories, self.step_count = [[] for _ in cfgs], 0
         self.shapes = {k: v.shape for k, v in self.nets[0].state_dict().items()}
         self.params = [(name, p) for name, p in self.model.named_parameters()]
         if resumes:
@@ -85,12 +81,9 @@ class Stack:
         self.convs = [c.weight for c in self.model.conv_layers()]
         self.perms = torch.empty(self.runs, len(self.xs["train"][0]), dtype=torch.long, device=device)
         self.cursor = torch.zeros((), dtype=torch.long, device=device)  # position in the epoch's permutations
-        self.sums = train.Sums.zeros(len(self.convs), device, (self.runs,))
+        self.sums = Sums.zeros(len(self.convs), device, (self.runs,))
         self.offsets, self.graphs, self.warm = {}, {}, collections.Counter()  # by batch size
         self.pool = torch.cuda.graph_pool_handle() if self.cuda_graphs else None
-
-    def amp(self):
-        return train.autocast(self.cfgs[0], self.device)
 
     @torch.no_grad()
     def load(self, states: list) -> None:
@@ -190,7 +183,7 @@ class Stack:
         """One pass of every run over its own fresh permutation (or up to the runs' last step); each run's Sums."""
         cfg, n = self.cfgs[0], len(self.xs["train"][0])
         self.model.train()
-        probe = train.BNProbe(self.model, self.runs) if cfg.diagnostics and cfg.norm == "batch" else None
+        probe = BNProbe(self.model, self.runs) if cfg.diagnostics and cfg.norm == "batch" else None
         self.shuffle()
         seen = batches = 0
         bn = None
@@ -205,7 +198,7 @@ class Stack:
         if probe:
             bn = probe.close_runs()
         s = self.sums
-        return [train.Sums(s.loss[k], s.correct[k], s.grad_l1[k], seen, batches, bn[k] if bn else None)
+        return [Sums(s.loss[k], s.correct[k], s.grad_l1[k], seen, batches, bn[k] if bn else None)
                 for k in range(self.runs)]
 
     def run_model(self, k: int):
@@ -213,31 +206,18 @@ class Stack:
         self.nets[k].load_state_dict(self.run_state(k))
         return self.nets[k]
 
-    def run_checkpoint(self, k: int) -> dict:
-        return train.checkpoint(self.run_state(k), self.run_opt_state(k), self.gens[k], self.histories[k],
+    def checkpoint(self, k: int) -> dict:
+        return checkpoints.state(self.run_state(k), self.run_opt_state(k), self.gens[k], self.histories[k],
                                 self.step_count)
 
 
 def train_stack(cfgs: list, splits: dict, resumes: list = None, on_epoch=None) -> list:
-    """Train the runs of one cell as one stack; for each run what normlib.train.train returns for it, and the seeds
-    it was stacked with. on_epoch(k, state) after every epoch, with run k's checkpoint."""
+    """Train the runs of one cell as one stack; for each run what normlib.train.train returns for it, and the names
+    of the runs it was stacked with (its record's name, `out` without its folder and suffix; its seed without an
+    `out`). on_epoch(k, state) after every epoch, with run k's checkpoint."""
     st = Stack([c if isinstance(c, RunConfig) else RunConfig(**c) for c in cfgs], splits, resumes)
-    while st.step_count < st.total:
-        t0 = time.perf_counter()
-        sums = st.epoch()
-        t1 = time.perf_counter()
-        final = st.step_count >= st.total
-        for k, (cfg, history) in enumerate(zip(st.cfgs, st.histories)):
-            t2 = time.perf_counter()
-            rec = train.epoch_record(cfg, st.run_model(k), st.xs, sums[k], len(history) + 1, st.step_count,
-                                     st.amp, st.diag_idx if final else None)
-            # the stack's training time shared equally among its runs; each run's own evaluation time
-            rec["train_seconds"], rec["eval_seconds"] = (t1 - t0) / st.runs, time.perf_counter() - t2
-            history.append(rec)
-        if on_epoch:
-            for k in range(st.runs):
-                on_epoch(k, st.run_checkpoint(k))
+    st.train(on_epoch)
     mode = "cuda-graphs" if st.cuda_graphs else "none"
-    seeds = [c.seed for c in st.cfgs]
+    names = [Path(c.out).stem if c.out else c.seed for c in st.cfgs]
     return [{"history": h, "steps": st.step_count, "model": st.nets[k], "compile": mode, "compile_fallback": None,
-             "stacked_with": seeds[:k] + seeds[k + 1:]} for k, h in enumerate(st.histories)]
+             "stacked_with": names[:k] + names[k + 1:]} for k, h in enumerate(st.histories)]

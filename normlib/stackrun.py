@@ -18,6 +18,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from . import config, locks, records, runner
+from .checkpoints import resume_stack as resumes_of
 from .grid import GridError, load_grid
 from .records import REPORTS
 from .stacked import PER_RUN, train_stack
@@ -31,20 +32,6 @@ def cells(runs: list, max_stack: int) -> list:
         key = tuple(sorted((k, repr(v)) for k, v in run[1].items() if k not in PER_RUN))
         groups.setdefault(key, []).append(run)
     return [g[i:i + max_stack] for g in groups.values() for i in range(0, len(g), max_stack)]
-
-
-def resumes_of(checkpoints: list, started: str):
-    """Every run's checkpointed state when all of them exist and stand at the same step, else None (the stack starts
-    over, and so does every run's Checkpoint)."""
-    states = [c.resume for c in checkpoints]
-    if all(states) and len({s["step"] for s in states}) == 1:
-        return states
-    if any(states):
-        print("stack: its runs' checkpoints are missing or at different steps: starting the stack over",
-              file=sys.stderr)
-    for c in checkpoints:
-        c.restart(started)
-    return None
 
 
 def run_stack(params_list: list) -> list:
@@ -63,9 +50,7 @@ def run_stack(params_list: list) -> list:
         checkpoints = [runner.Checkpoint(c, started, t0) for c in todo]
         resumes = resumes_of(checkpoints, started)
         results = train_stack(todo, parts, resumes, lambda k, state: checkpoints[k].save(state))
-        names = [Path(c.out).stem for c in todo]
         for k, (c, result) in enumerate(zip(todo, results)):
-            result["stacked_with"] = names[:k] + names[k + 1:]
             records.write_json(c.out, runner.record(c, data, parts, result, checkpoints[k]))
             checkpoints[k].path.unlink(missing_ok=True)
     return [records.read(c.out) for c in cfgs]

@@ -1,21 +1,22 @@
-"""The CUDA path (skipped without a GPU): the default there, torch.compile in 'reduce-overhead' mode replaying the
-forward, backward and fused Adam step from CUDA graphs, trains as the uncompiled engine and as the plain eager loop.
+"""The CUDA path (skipped without a GPU; the device is normlib.device's choice for `auto`): the default there,
+torch.compile in 'reduce-overhead' mode replaying the forward, backward and fused Adam step from CUDA graphs, trains
+as the uncompiled engine and as the plain eager loop.
 
 The engine draws each epoch's permutation from a generator on the training device, so on CUDA the data order is not
 the CPU's for the same seed: the eager loop runs on CUDA too, with the same generator and the engine's TF32 setting.
-On an H100 (2026-11-25) the graph-replayed and the uncompiled engine agreed to 1e-5 in the training loss; against the
-eager loop on the CPU they differed by up to 1.5%, which is what made the reference move to the device."""
+"""
 import dataclasses
 import math
 
 import pytest
-import torch
 
+from normlib import device as devices
 from normlib import stacked, train
 from test_engine import cfg, eager_reference, subset
 from test_stacked import max_gap, rounding_noise
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+DEVICE = str(devices.pick("auto"))  # "cuda" where there is one
+pytestmark = pytest.mark.skipif(DEVICE != "cuda", reason="needs a CUDA GPU")
 
 # (norm, batch size, training images): a partial last batch (200 % 48) runs eagerly beside the graphs; batch 2 is the
 # launch-bound case CUDA graphs are for
@@ -25,10 +26,10 @@ CASES = [("batch", 48, 0), ("group", 48, 0), ("batch", 2, 60), ("group", 2, 60)]
 @pytest.mark.parametrize("norm,batch_size,n", CASES)
 def test_cuda_graphs_train_as_the_uncompiled_engine_and_the_eager_loop(norm, batch_size, n, tiny_splits):
     splits = subset(tiny_splits, n)
-    c = dict(norm=norm, batch_size=batch_size, epochs=2, train_size=n, device="cuda")
+    c = dict(norm=norm, batch_size=batch_size, epochs=2, train_size=n, device=DEVICE)
     graphs = train.train(cfg(**c, compile="auto"), splits)
     plain = train.train(cfg(**c, compile="none"), splits)
-    want = eager_reference(cfg(**c), splits, "cuda")
+    want = eager_reference(cfg(**c), splits, DEVICE)
     assert (graphs["compile"], graphs["compile_fallback"]) == ("reduce-overhead", None)
     for g, p, w in zip(graphs["history"], plain["history"], want["history"], strict=True):
         print(norm, batch_size, "train loss", g["train_loss"], p["train_loss"], w["train_loss"],
@@ -45,7 +46,7 @@ def test_cuda_graphs_train_as_the_uncompiled_engine_and_the_eager_loop(norm, bat
 def test_cuda_graph_replays_do_not_alias_the_logits_of_earlier_steps(tiny_splits):
     """The training accuracy sums each step's logits after the next replay may have overwritten the graph's output
     buffer; it must equal the uncompiled engine's."""
-    c = dict(norm="batch", batch_size=8, epochs=1, device="cuda", diagnostics=False)
+    c = dict(norm="batch", batch_size=8, epochs=1, device=DEVICE, diagnostics=False)
     graphs = train.train(cfg(**c, compile="auto"), tiny_splits)
     plain = train.train(cfg(**c, compile="none"), tiny_splits)
     assert abs(graphs["history"][0]["train_acc"] - plain["history"][0]["train_acc"]) <= 1.0
@@ -60,7 +61,7 @@ def test_stacked_graphs_train_as_separate_runs_in_float64(norm, batch_size, n, t
     """Captured and replayed (the main step and the partial last batch each from their own graph, the BN-probe steps
     eager), three stacked runs in float64 end where three separate runs of the per-run engine end, on the device."""
     splits = subset(tiny_splits, n)
-    cfgs = [cfg(norm=norm, batch_size=batch_size, epochs=2, train_size=n, seed=s, device="cuda", width=8,
+    cfgs = [cfg(norm=norm, batch_size=batch_size, epochs=2, train_size=n, seed=s, device=DEVICE, width=8,
                 num_blocks=2, groups=2) for s in (0, 1, 2)]
     got = stacked.train_stack(cfgs, splits)
     assert got[0]["compile"] == "cuda-graphs"
@@ -80,7 +81,7 @@ def test_stacked_graphs_in_fp32_match_the_eager_stack_and_separate_runs(norm, ba
     cuDNN's weight gradients may sum in any order: 1e-4), and near the separate runs (TF32 rounds differently in a
     grouped convolution: 1e-2 in the training loss, 5 of 100 test images)."""
     splits = subset(tiny_splits, n)
-    cfgs = [cfg(norm=norm, batch_size=batch_size, epochs=2, train_size=n, seed=s, device="cuda") for s in (0, 1, 2)]
+    cfgs = [cfg(norm=norm, batch_size=batch_size, epochs=2, train_size=n, seed=s, device=DEVICE) for s in (0, 1, 2)]
     graphs = stacked.train_stack(cfgs, splits)
     eager = stacked.train_stack([dataclasses.replace(c, compile="none") for c in cfgs], splits)
     assert (graphs[0]["compile"], eager[0]["compile"]) == ("cuda-graphs", "none")

@@ -41,3 +41,36 @@ def test_device_command_on_a_queue_of_two_tiny_grids(tmp_path):
     logs = {p.name for p in (tmp_path / "x" / "logs").iterdir()}
     assert {"stackrun-smoke_batch.txt", "stackrun-smoke_group.txt", "sweep-smoke_group.txt", "bench.txt"} <= logs
     assert list((tmp_path / "x" / "bench").glob("stacked-*.md"))
+
+
+# normlib.device: the device of a run, its settings and its policies
+def test_the_device_choice_and_its_policies():
+    import torch
+
+    from normlib import device as devices
+    from normlib.config import RunConfig
+    assert devices.pick("auto").type == ("cuda" if devices.cuda_count() else "cpu")
+    assert devices.pick("cpu").type == "cpu"
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert not devices.step_graphs(devices.compile_mode(RunConfig(), cpu), cpu)
+    assert devices.step_graphs(devices.compile_mode(RunConfig(), cuda), cuda)
+    assert not devices.step_graphs("default", cuda)  # compiled, no graphs
+    assert devices.stack_graphs(RunConfig(), cuda) and not devices.stack_graphs(RunConfig(compile="none"), cuda)
+    assert not devices.stack_graphs(RunConfig(), cpu)
+
+
+def test_a_run_starts_with_its_threads_and_the_device_is_described():
+    import torch
+
+    from normlib import device as devices
+    from normlib.config import RunConfig
+    before = torch.get_num_threads()
+    try:
+        assert devices.start(RunConfig(device="cpu", threads=2)).type == "cpu" and torch.get_num_threads() == 2
+        described = devices.describe(torch.device("cpu"))
+        assert described["torch_threads"] == 2
+        assert described["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+        assert described["device"] and set(described) == {"torch_cuda", "device", "cpu_type", "cpu_capability",
+                                                           "torch_threads"}
+    finally:
+        torch.set_num_threads(before)

@@ -1,7 +1,10 @@
+import json
+
 import pytest
 import torch
 
-from normlib import records, train
+import engine_history
+from normlib import evaluation, records, train
 from normlib.config import NORMS, RunConfig
 
 
@@ -59,6 +62,18 @@ def test_batch_stat_diagnostic_batches_mix_classes(monkeypatch, tiny):
     parts = datalib.splits(tiny, 0, 0, 0, 0)
     parts["test"] = (parts["test"][0][order], parts["test"][1][order])
     seen = []
-    monkeypatch.setattr(train, "batch_stat_accuracy", lambda m, x, y, b: seen.append(y[:b].unique().numel()) or 0.0)
+    monkeypatch.setattr(evaluation, "batch_stat_accuracy",
+                        lambda m, x, y, b: seen.append(y[:b].unique().numel()) or 0.0)
     train.train(cfg(norm="batch", epochs=1, batch_size=16), parts)
     assert seen and seen[0] > 1
+
+
+def test_history_is_bit_identical_to_the_fixture():
+    """The per-run engine's numbers (losses, accuracies, gradient magnitudes, BN diagnostics) are those it gave before
+    its evaluation, diagnostics and checkpoint format moved out of train.py, bit for bit: a refactoring that changes
+    them fails here. The fixture holds for the CPU type and torch it was written with."""
+    want = json.loads(engine_history.FIXTURE.read_text())
+    here = engine_history.where()
+    if {k: want[k] for k in here} != here:
+        pytest.skip(f"the fixture was written on {want['cpu_capability']} with torch {want['torch']}; this is {here}")
+    assert engine_history.histories() == want["histories"]

@@ -1,0 +1,117 @@
+"""A run's checkpoint, whichever engine wrote it: its format (what resuming needs), and its file `<out>.ckpt.pt`,
+saved after every epoch and read when the run starts again.
+
+The runs of a stack resume together, from one step. Their files are written one after another, so a kill (or a full
+disk) between two of them leaves the set at two steps; each file of a stacked run therefore also keeps the state it
+replaced, and the stack resumes from the latest step at which every run's file holds a state (common_step).
+"""
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .config import RunConfig
+
+
+def state(model_state: dict, opt_state: dict, gen, history, step) -> dict:
+    """A run's checkpoint: what resuming it needs (restore), whichever engine wrote it."""
+    return {"model": model_state, "opt": opt_state, "gen": gen.get_state(), "cpu_rng": torch.get_rng_state(),
+            "history": history, "step": step}
+
+
+def restore(model, opt, gen, resume: dict) -> tuple:
+    """Load a checkpoint (state) into the model, optimizer and generator; (history, step)."""
+    model.load_state_dict(resume["model"])
+    opt.load_state_dict(resume["opt"])
+    gen.set_state(resume["gen"])
+    torch.set_rng_state(resume["cpu_rng"])
+    return resume["history"], resume["step"]
+
+
+def checkpoint_path(out) -> Path:
+    return Path(f"{out}.ckpt.pt")
+
+
+def load_checkpoint(ckpt: Path, cfg: RunConfig):
+    """The checkpoint of this run, or None (with a note on stderr) when there is none or it cannot be used."""
+    if not ckpt.exists():
+        return None
+    try:
+        saved = torch.load(ckpt, weights_only=True)  # tensors and plain values only: loading runs no code
+    except Exception as e:  # truncated or corrupt file
+        print(f"checkpoint {ckpt} is unreadable ({type(e).__name__}): starting the run over", file=sys.stderr)
+        return None
+    if saved.get("params") != cfg.dict():
+        print(f"checkpoint {ckpt} was written with other parameters: starting the run over", file=sys.stderr)
+        return None
+    return saved
+
+
+class Checkpoint:
+    """A run's checkpoint `<out>.ckpt.pt` (none without `out`): the state the run resumes from, with its start and the
+    wall time of its interrupted attempts, and a save after every epoch. A stacked run's file also keeps the state
+    that its last save replaced (`previous`), so that its stack can go back to a step every run has."""
+
+    def __init__(self, cfg: RunConfig, started: str, t0: float):
+        self.cfg, self.t0, self.keep_previous = cfg, t0, cfg.engine == "stacked"
+        self.path = checkpoint_path(cfg.out) if cfg.out else None
+        if self.path:
+            self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)  # half a save by a killed process
+        self.rewind(load_checkpoint(self.path, cfg) if self.path else None, started)
+
+    def rewind(self, resume, started: str = None) -> None:
+        """Resume from `resume` (one of states(), or None to start over)."""
+        self.resume = resume
+        self.started = resume.get("started", started) if resume else started
+        self.before = resume.get("wall_seconds", 0.0) if resume else 0.0
+        self.resumed_at = len(resume["history"]) if resume else 0  # train() extends that list in place
+        self.last = resume  # what the next save keeps as its previous state
+
+    def restart(self, started: str) -> None:
+        """Forget the checkpoint's state: the run starts over (a stack whose runs' checkpoints do not agree)."""
+        self.rewind(None, started)
+
+    def states(self) -> list:
+        """The states this checkpoint can resume from, newest first."""
+        newest = self.resume
+        return [s for s in (newest, newest and newest.get("previous")) if s]
+
+    def wall_seconds(self) -> float:
+        return self.before + time.perf_counter() - self.t0
+
+    def save(self, state: dict) -> None:
+        if self.path:
+            saved = {**state, "history": list(state["history"]),  # the engine goes on extending its own list
+                     "params": self.cfg.dict(), "started": self.started, "wall_seconds": self.wall_seconds()}
+            if self.keep_previous and self.last:
+                saved["previous"] = {k: v for k, v in self.last.items() if k != "previous"}
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            torch.save(saved, tmp)
+            os.replace(tmp, self.path)  # atomic: a kill leaves the previous checkpoint or this one
+            self.last = saved
+
+
+def common_step(checkpoints: list):
+    """Each run's state at the latest step that every checkpoint holds, or None when there is none."""
+    options = [{s["step"]: s for s in c.states()} for c in checkpoints]
+    steps = set.intersection(*(set(o) for o in options)) if options else set()
+    return [o[max(steps)] for o in options] if steps else None
+
+
+def resume_stack(checkpoints: list, started: str):
+    """The states a stack resumes from, one per run, all at the latest step that every run's checkpoint holds (each
+    Checkpoint rewound to it); None when there is no such step: then the stack starts over, and so does every run's
+    Checkpoint."""
+    states = common_step(checkpoints)
+    if states:
+        for c, s in zip(checkpoints, states):
+            c.rewind(s)
+        return states
+    if any(c.resume for c in checkpoints):
+        print("stack: its runs' checkpoints are missing or hold no common step: starting the stack over",
+              file=sys.stderr)
+    for c in checkpoints:
+        c.restart(started)
+    return None

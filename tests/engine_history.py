@@ -1,0 +1,37 @@
+"""The per-run engine's record history on a fixed small case, and the fixture it is held to (tests/data/).
+
+The fixture was written by the engine as it stood before its evaluation, diagnostics and checkpoint format moved out
+of normlib/train.py; test_train.py asserts that the engine still gives it bit for bit on the same CPU type and torch.
+Rewrite it only for a change that is meant to change the numbers: python tests/engine_history.py --write
+"""
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from normlib import data as datalib
+from normlib import records, train
+from normlib.config import RunConfig
+
+FIXTURE = Path(__file__).parent / "data" / "engine_history.json"
+CASE = dict(data="synthetic", train_size=0, test_size=0, val_size=40, epochs=2, batch_size=12, threads=1, width=16,
+            num_blocks=2, diagnostics=True)  # a validation split, a partial last batch (160 % 12)
+
+
+def where() -> dict:
+    """What decides the kernels, and so the last bits: the CPU's instruction set and torch's version."""
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
+
+
+def histories() -> dict:
+    """{norm: the untimed history} of CASE with BatchNorm and GroupNorm."""
+    parts = datalib.splits(datalib.synthetic(n_train=200, n_test=100, seed=0), 0, 0, CASE["val_size"], 0)
+    return {norm: records.untimed(train.train(RunConfig(**CASE, norm=norm), parts)["history"])
+            for norm in ("batch", "group")}
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python tests/engine_history.py --write")
+    FIXTURE.write_text(json.dumps({**where(), "histories": histories()}, indent=1) + "\n")

@@ -1,0 +1,41 @@
+"""bench/equivalence.py: stacked vs per-run engine paired by seed, its verdict and its table."""
+import json
+
+import pytest
+
+from bench import equivalence
+
+
+def rows(diffs, loss_diffs=None):
+    loss_diffs = loss_diffs or [0.0] * len(diffs)
+    return [{"seed": i, "stack": [i], "separate_acc": 50.0, "stacked_acc": 50.0 + d, "separate_loss": 1.0,
+             "stacked_loss": 1.0 + dl, "separate_s": 1.0, "stacked_s": 1.0} for i, (d, dl) in
+            enumerate(zip(diffs, loss_diffs))]
+
+
+def test_the_verdict_is_a_tost_on_accuracy_and_a_t_test_on_train_loss():
+    noise = [0.5, -0.5, 1.0, -1.0, 0.0, 0.5, -0.5, 0.0] * 4  # mean 0, sd 0.6, 32 seeds
+    assert equivalence.verdict(rows(noise), 0.5)["passed"]
+    biased = equivalence.verdict(rows([d - 0.7 for d in noise]), 0.5)  # the issue's measured mean
+    assert not biased["equivalent"] and not biased["passed"] and biased["acc"]["p"] < 0.05
+    assert not equivalence.verdict(rows(noise[:4]), 0.5)["equivalent"]  # too few seeds to show it
+    loss = equivalence.verdict(rows(noise, [0.01 + d / 100 for d in noise]), 0.5)
+    assert loss["equivalent"] and loss["loss_differs"] and not loss["passed"]
+
+
+def test_the_command_writes_its_table(tmp_path):
+    assert equivalence.main(["--seeds", "2", "--stack", "2", "--train-images", "20", "--test-images", "10",
+                             "--width", "4", "--num-blocks", "1", "--epochs", "1", "--data", "synthetic",
+                             "--device", "cpu", "--control", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "equivalence-cpu.json").read_text())
+    assert [r["seed"] for r in saved["runs"]] == [0, 1] and all(r["stack"] == [0, 1] for r in saved["runs"])
+    assert all("control_acc" in r for r in saved["runs"]) and "mean_abs_gap" in saved["verdict"]
+    table = (tmp_path / "equivalence-cpu.md").read_text()
+    assert "| 1 | 0 1 |" in table and "- Control, the separate run with one more thread" in table
+
+
+@pytest.mark.parametrize("args", [["--seeds", "1"], ["--stack", "0"], ["--margin", "0"]])
+def test_bad_arguments_exit_2(args, capsys):
+    with pytest.raises(SystemExit) as e:
+        equivalence.main(args)
+    assert e.value.code == 2 and "error: --" in capsys.readouterr().err
