@@ -16,6 +16,7 @@ from sweeps import (ROOT, TINY, leftovers, locked_runs, run_sweep, start_sweep, 
                     write_grid)
 
 from normlib import cluster, execute, locks, records, sweep
+from normlib.grid import Run, Task
 
 # ---------------------------------------------------------------- locks between processes (in process, no kernels)
 
@@ -85,19 +86,19 @@ def bar_states(log: str) -> list:
 
 
 def test_progress_counts_epochs_in_flight_and_draws_each_change_once(tmp_path, monkeypatch):
-    runs = [(f"seed{i}", {"seed": i}, tmp_path / f"seed{i}.json") for i in range(3)]
-    again = (runs[2][0], runs[2][1], runs[2][2])
+    runs = [Run(f"seed{i}", {"seed": i}, tmp_path / f"seed{i}.json") for i in range(3)]
+    again = runs[2]
     monkeypatch.setattr(sys, "stdout", io.StringIO())
-    p = sweep.Progress("g", sweep.Todo(runs, [again], {}, before=1), total=4)
-    p.epoch((0.0, {"out": str(runs[0][2]), "epoch": 1, "step": 5, "steps": 20}))
+    p = sweep.Progress("g", sweep.Todo([Task((r,)) for r in runs], [again], {}, before=1), total=4)
+    p.epoch((0.0, {"out": str(runs[0].out), "epoch": 1, "step": 5, "steps": 20}))
     assert p.bar.n == pytest.approx(1.25)  # the run in flight counts for its share: the ETA sees it
     p.epoch((0.0, {"out": str(tmp_path / "other.json"), "epoch": 1, "step": 1, "steps": 2}))  # another sweep's run
-    p.epoch((0.0, {"out": str(runs[1][2]), "epoch": 2, "step": 10, "steps": 10}))
+    p.epoch((0.0, {"out": str(runs[1].out), "epoch": 2, "step": 10, "steps": 10}))
     assert "running seed0 epoch 1, seed1 epoch 2" in str(p.bar)
     p.ended(runs[0], "ok", "")
     p.ended(runs[1], "failed", "boom")
     p.ended(again, "ok", "")  # a finished run's notebook executed again: not a run done now
-    p.epoch((0.0, {"out": str(runs[0][2]), "epoch": 2, "step": 20, "steps": 20}))  # late: after the run's end
+    p.epoch((0.0, {"out": str(runs[0].out), "epoch": 2, "step": 20, "steps": 20}))  # late: after the run's end
     assert p.bar.n == pytest.approx(3) and "failed 1" in str(p.bar) and "running" not in str(p.bar)
     assert (p.outcomes.done, p.outcomes.failed) == (["seed0"], {"seed1": "boom"})
     p.close()
