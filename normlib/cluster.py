@@ -143,7 +143,7 @@ def connect(scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, jobs
     try:
         client = Client(scheduler, scheduler_file=scheduler_file, timeout=CONNECT_TIMEOUT)
     except (OSError, ValueError) as e:  # unreachable, timed out, not a scheduler file
-        raise GridError(f"{option}: cannot reach the scheduler ({' '.join(str(e).split())[:200]}); allowed the "
+        raise GridError(f"{option}: cannot reach the scheduler ({records.reason(e, 200)}); allowed the "
                         f"address of a running `dask scheduler` (tcp://HOST:8786) or its scheduler file") from None
     with client:
         yield client

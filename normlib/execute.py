@@ -75,7 +75,7 @@ def failure_reason(e: Exception, timeout: int) -> str:
         return f"CellTimeoutError: a cell ran past --timeout={timeout} s"
     if isinstance(e, DeadKernelError):
         return "DeadKernelError: the kernel died (killed by a signal, e.g. by the OS when out of memory)"
-    return f"{type(e).__name__}: {' '.join(str(e).split())[:300]}".strip(": ")
+    return records.reason(e)
 
 
 def notebook_complete(path: Path) -> bool:

@@ -251,13 +251,13 @@ where runs execute (default: a Dask cluster inside this process, --jobs runs at 
   --scheduler tcp://HOST:8786   an existing Dask cluster (dask scheduler + dask worker, dask-jobqueue, Kubernetes);
   --scheduler-file PATH         workers that declare `--resources GPU=K` take K runs at once, each on its one GPU
   workers that see OUT write there; others send each record and notebook back (--no-shared-out: all of them)
-
-exit status:
-  0    every run has a complete record (and the report was rendered)
-  1    some run failed or was skipped, or the report failed: the summary says which and why
-  2    bad input, or a scheduler out of reach: one line per problem; nothing was run or written
-  130  interrupted by SIGINT, 143 by SIGTERM: rerun the same command to resume
 """
+EXIT_STATUS = {  # the sweep's exit statuses, the one table of them (--help shows it)
+    0: "every run has a complete record (and the report was rendered)",
+    1: "some run failed or was skipped, or the report failed: the summary says which and why",
+    2: "bad input, or a scheduler out of reach: one line per problem; nothing was run or written",
+    **{code: f"interrupted by {sig.name}: rerun the same command to resume" for sig, code in SIGNAL_EXIT.items()}}
+HELP_EPILOG += "\nexit status:\n" + "".join(f"  {code:<4} {meaning}\n" for code, meaning in EXIT_STATUS.items())
 
 
 def parser() -> argparse.ArgumentParser:

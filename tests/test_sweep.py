@@ -12,10 +12,10 @@ import time
 
 import nbformat
 import pytest
-from sweeps import (ROOT, TINY, leftovers, locked_runs, run_sweep, start_sweep, statuses, wait_until,
-                    write_grid)
+from sweeps import (ROOT, TINY, complete_record, finished_notebook, leftovers, locked_runs, run_sweep, start_sweep,
+                    statuses, wait_until, write_grid)
 
-from normlib import cluster, execute, locks, records, sweep
+from normlib import cluster, execute, grid, locks, records, sweep
 from normlib.grid import Run, Task
 
 # ---------------------------------------------------------------- locks between processes (in process, no kernels)
@@ -42,13 +42,6 @@ def test_run_locked_elsewhere_is_waited_for_then_skipped(tmp_path, capsys):
     assert not out.exists() and not out.with_suffix(".ipynb").exists()  # neither run twice nor marked failed
 
 
-def finished_notebook(path):
-    """An executed notebook as papermill leaves it when every cell ran."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
-    nb.cells[0].metadata["papermill"] = {"status": "completed"}
-    nbformat.write(nb, path)
-
-
 def test_run_finished_by_the_lock_holder_is_not_run_again(tmp_path, capsys):
     grid = write_grid(tmp_path, "orphan", TINY, {"seed": [0]})
     out = tmp_path / "reports" / "orphan" / "runs" / "seed0.json"
@@ -58,10 +51,7 @@ def test_run_finished_by_the_lock_holder_is_not_run_again(tmp_path, capsys):
         with locks.run_lock(out):
             held.set()
             release.wait(30)
-            rec = records.failed({**TINY, "seed": 0}, "")
-            records.write_json(out, {**rec, "status": "ok", "final_acc": 1.0, "best_acc": 1.0, "steps": 10,
-                                     "history": [{"epoch": 1, "train_acc": 1.0, "test_acc": 1.0}], "error": None,
-                                     "provenance": {**rec["provenance"], "wall_seconds": 1.0, "device": "cpu"}})
+            records.write_json(out, complete_record({**TINY, "seed": 0}))
             finished_notebook(out.with_suffix(".ipynb"))
 
     t = threading.Thread(target=orphan)
@@ -76,6 +66,30 @@ def test_run_finished_by_the_lock_holder_is_not_run_again(tmp_path, capsys):
     assert code == 0, capsys.readouterr()
     text = capsys.readouterr().out
     assert "orphan: 1 of 1 runs done (0 now), 0 failed, 0 skipped" in text and "executing the notebooks" not in text
+
+
+# ---------------------------------------------------------------- what runs together (in process, no kernels)
+
+def test_a_stacked_cell_is_one_task_with_its_partners_and_nothing_runs_when_all_are_done(tmp_path, monkeypatch, capsys):
+    path = write_grid(tmp_path, "st", {**TINY, "engine": "stacked"}, {"norm": ["batch", "group"], "seed": [0, 1]})
+    g = grid.plan(path, tmp_path / "reports")
+    runs = {r.id: r for r in g.runs}
+    records.write_json(runs["batch_seed0"].out, complete_record({**TINY, "engine": "stacked", "norm": "batch",
+                                                                 "seed": 0}))
+    finished_notebook(runs["batch_seed0"].notebook)
+    todo = sweep.resume_plan(g, 0.0, threading.Event())
+    assert [[r.id for r in t.runs] for t in todo.tasks] == [["batch_seed1"], ["group_seed0", "group_seed1"]]
+    assert [[r.id for r in t.stack] for t in todo.tasks] == [["batch_seed0", "batch_seed1"],
+                                                             ["group_seed0", "group_seed1"]]  # the partner trains too
+    single = grid.plan(write_grid(tmp_path, "si", TINY, {"seed": [0, 1]}), tmp_path / "reports")
+    assert [(len(t.runs), t.stack) for t in sweep.resume_plan(single, 0.0, threading.Event()).tasks] == [(1, ())] * 2
+
+    for r in g.runs:  # every run done: no task, so no kernel and no process, whatever --jobs says
+        records.write_json(r.out, complete_record({**TINY, "engine": "stacked", **r.params}))
+        finished_notebook(r.notebook)
+    monkeypatch.setattr(cluster, "execute", lambda *a, **k: pytest.fail("a kernel started"))
+    assert sweep.main([str(path), "--out", str(tmp_path / "reports"), "--jobs", "4", "--no-report"]) == 0
+    assert "st: 4 of 4 runs done (0 now), 0 failed, 0 skipped" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- progress (in process, no kernels)
@@ -297,3 +311,92 @@ def test_the_sweep_sleeps_while_its_kernels_train(tmp_path):
     assert sweep.sweep(grid, out_root=tmp_path / "out", report=False) == 0
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     assert cpu < 0.3 * wall, f"the sweep used {cpu:.1f} s of CPU in {wall:.1f} s"
+
+
+# ---------------------------------------------------------------- the stacked engine through the sweep
+
+STACK_GRID = ({**TINY, "epochs": 2}, {"engine": ["single", "stacked"], "seed": [0, 1]})
+
+
+@pytest.mark.slow
+def test_each_engine_does_what_its_record_says(tmp_path):
+    """A grid of both engines, one sweep: a single run's record equals the run trained alone, never stacked; a
+    stacked run's record equals its stack trained as one, naming its partner."""
+    from normlib import runner, stackrun
+    out = tmp_path / "reports"
+    r = run_sweep(write_grid(tmp_path, "engines", *STACK_GRID), out, "--no-report")
+    assert r.returncode == 0, r.stdout + r.stderr
+    runs = out / "engines" / "runs"
+    fixed = STACK_GRID[0]
+    alone = [runner.run({**fixed, "engine": "single", "seed": s}) for s in (0, 1)]
+    stack = stackrun.run_stack([{**fixed, "engine": "stacked", "seed": s, "out": str(tmp_path / f"s{s}.json")}
+                                for s in (0, 1)])
+    for s in (0, 1):
+        single, stacked = records.read(runs / f"single_seed{s}.json"), records.read(runs / f"stacked_seed{s}.json")
+        assert single["params"]["engine"] == "single" and "stacked_with" not in single["provenance"]
+        assert records.untimed(single["history"]) == records.untimed(alone[s]["history"])
+        assert stacked["params"]["engine"] == "stacked" and stacked["provenance"]["stacked_with"] == [f"stacked_seed{1 - s}"]
+        assert records.untimed(stacked["history"]) == records.untimed(stack[s]["history"])
+        assert execute.notebook_complete(runs / f"stacked_seed{s}.ipynb")
+
+
+def checkpoints_since(ckpts: list, since: int) -> bool:
+    return all(p.exists() and p.stat().st_mtime_ns > since for p in ckpts)
+
+
+def lock_files(folder) -> list:
+    return sorted(p.name for p in folder.rglob(".*.lock"))
+
+
+@pytest.mark.slow
+def test_a_stack_killed_by_sigterm_and_sigkill_resumes_to_the_uninterrupted_stack(tmp_path):
+    """SIGTERM and SIGKILL mid-stack: no record, then after SIGTERM exit 143 with no lock or temporary file left,
+    after SIGKILL no orphan (its kernel exits and frees the locks); the rerun ends with one complete record per run,
+    bit-equal (timings aside) to the stack trained without a kill."""
+    from normlib import stackrun
+    epochs = 60
+    fixed = {**TINY, "epochs": epochs, "engine": "stacked"}
+    grid_file = write_grid(tmp_path, "stk", fixed, {"seed": [0, 1]})
+    out, runs = tmp_path / "reports", tmp_path / "reports" / "stk" / "runs"
+    ckpts = [runs / "seed0.json.ckpt.pt", runs / "seed1.json.ckpt.pt"]
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGKILL, -signal.SIGKILL)):
+        since = max((p.stat().st_mtime_ns for p in ckpts if p.exists()), default=0)
+        log = tmp_path / f"{sig.name}.log"
+        proc = start_sweep(grid_file, out, log, "--no-report")
+        try:
+            wait_until(lambda: checkpoints_since(ckpts, since), proc, log)  # the stack is mid-way, in this sweep
+            holder = locks.lock_holder(locks.lock_path(runs / "seed1.json"))
+            assert statuses(runs) == {}, "the stack ended before the signal: the test's runs are too short"
+            proc.send_signal(sig)
+            assert proc.wait(90) == code, log.read_text()[-3000:]
+        finally:
+            proc.kill()
+            proc.wait()
+        assert statuses(runs) == {}, "an interrupted run must not get a record, failed or otherwise"
+        deadline = time.monotonic() + 15  # after SIGKILL the orphaned kernel notices its parent's death
+        while (locked_runs(runs) or pid_alive(holder)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not locked_runs(runs) and not pid_alive(holder), f"the stack's kernel {holder} outlived its sweep"
+        if sig == signal.SIGTERM:
+            assert lock_files(out) == [] and not list(runs.glob(".*.tmp*")) and not list(runs.glob("*.tmp"))
+    r = run_sweep(grid_file, out, "--no-report")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "stk: 2 of 2 runs done (2 now), 0 failed, 0 skipped" in r.stdout
+    whole = stackrun.run_stack([{**fixed, "seed": s, "out": str(tmp_path / f"whole{s}.json")} for s in (0, 1)])
+    for s in (0, 1):
+        rec = records.read(runs / f"seed{s}.json")
+        assert records.untimed(rec["history"]) == records.untimed(whole[s]["history"])  # every epoch exactly once
+        assert rec["provenance"]["resumed_at_epoch"] > 0 and rec["provenance"]["stacked_with"] == [f"seed{1 - s}"]
+    assert leftovers(out) == [] and lock_files(out) == []
+
+
+def pid_alive(pid) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):  # a zombie (exited, not yet reaped by its adopter) is not alive
+        return open(f"/proc/{pid}/stat").read().split(") ")[1][0] != "Z"
+    return True
