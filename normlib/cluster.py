@@ -220,7 +220,8 @@ def execute_task(task: Task, places: dict, timeout: int, stop: threading.Event, 
     in order, with its stack's runs in the kernel's environment (STACK_ENV): the first kernel trains the stack.
     After a run that did not end ok, a later run without a complete record is not executed (its kernel would train
     the stack again): it takes that status, a failure with a failed record that names the run."""
-    env = {STACK_ENV: json.dumps([{**r.params, "out": str(places[r.id][0])} for r in task.stack])} if task.stack else None
+    stack = [{**r.params, "out": str(places[r.id][0])} for r in task.stack]  # where this worker writes them
+    env = {STACK_ENV: json.dumps(stack)} if stack else None
     results, first = [], None  # first: (run id, result) of the first run that did not end ok
     for run in task.runs:
         out, notebook = places[run.id]

@@ -335,7 +335,8 @@ def test_each_engine_does_what_its_record_says(tmp_path):
         single, stacked = records.read(runs / f"single_seed{s}.json"), records.read(runs / f"stacked_seed{s}.json")
         assert single["params"]["engine"] == "single" and "stacked_with" not in single["provenance"]
         assert records.untimed(single["history"]) == records.untimed(alone[s]["history"])
-        assert stacked["params"]["engine"] == "stacked" and stacked["provenance"]["stacked_with"] == [f"stacked_seed{1 - s}"]
+        assert stacked["params"]["engine"] == "stacked"
+        assert stacked["provenance"]["stacked_with"] == [f"stacked_seed{1 - s}"]
         assert records.untimed(stacked["history"]) == records.untimed(stack[s]["history"])
         assert execute.notebook_complete(runs / f"stacked_seed{s}.ipynb")
 
