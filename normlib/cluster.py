@@ -1,5 +1,9 @@
-"""Where a sweep's runs execute: a Dask cluster, the task that executes one run on a worker, and the loop that submits
-the runs and collects them as they end.
+"""Where a sweep's runs execute: a Dask cluster, the task that executes a run, or a stack of runs, on a worker, and the
+loop that submits the tasks and collects their runs as they end.
+
+Tasks. A task (normlib.grid.Task) is a run alone or a stack: its notebooks are executed one after the other, each in
+a fresh kernel; a stack's first kernel is told the stack's runs (STACK_ENV) and trains them as one, and the others
+find their records complete. Everything below holds for a task as for a run.
 
 Clusters. By default a LocalCluster(processes=False) of one worker with `jobs` slots inside the sweep process (a slot
 runs one run at a time; Dask calls them the worker's threads, not to be confused with a run's torch `threads`): the

@@ -1,5 +1,5 @@
 """What a killed sweep leaves behind is removed by the next one, except the files of a run another process holds."""
-from constructed import write_grid
+from constructed import write_records
 
 from normlib import locks, processes
 from normlib.grid import Run
@@ -8,7 +8,7 @@ RUNS = {"done": ({"seed": 0}, [50.0]), "held": ({"seed": 1}, [50.0])}
 
 
 def test_stale_files_are_removed_unless_their_run_is_locked(tmp_path):
-    write_grid(tmp_path, RUNS)
+    write_records(tmp_path, RUNS)
     runs = tmp_path / "runs"
     (runs / "held.json").unlink()  # a run another process is training now
     left = [runs / ".done.tmp123.ipynb", runs / ".done.json.tmp123", runs / "done.json.ckpt.pt.tmp",

@@ -1,6 +1,6 @@
 """The depth section's rules on constructed records: accuracy gained or lost with depth, the gradient magnitude's
 ratio, the original's numbers beside ours, and one seed deciding nothing."""
-from constructed import write_grid
+from constructed import write_records
 
 from normlib.report.tables import Table
 from normlib.report import further_sections, load, original
@@ -17,7 +17,7 @@ def depth_grid(folder, relu_gain=2.0, sigmoid_gain=-3.0, seeds=(0, 1, 2)):
                 runs[f"{act}_blocks{blocks}_seed{seed}"] = (
                     {"norm": "batch", "batch_size": 16, "num_blocks": blocks, "activation": act, "seed": seed,
                      "epochs": 2}, [a - 5, a])
-    write_grid(folder, runs)
+    write_records(folder, runs)
     return load.load(folder)
 
 

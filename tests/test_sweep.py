@@ -332,13 +332,13 @@ def test_each_engine_does_what_its_record_says(tmp_path):
     stack = stackrun.run_stack([{**fixed, "engine": "stacked", "seed": s, "out": str(tmp_path / f"s{s}.json")}
                                 for s in (0, 1)])
     for s in (0, 1):
-        single, stacked = records.read(runs / f"single_seed{s}.json"), records.read(runs / f"stacked_seed{s}.json")
+        single, stacked = (records.read(runs / f"engine{e}_seed{s}.json") for e in ("single", "stacked"))
         assert single["params"]["engine"] == "single" and "stacked_with" not in single["provenance"]
         assert records.untimed(single["history"]) == records.untimed(alone[s]["history"])
         assert stacked["params"]["engine"] == "stacked"
-        assert stacked["provenance"]["stacked_with"] == [f"stacked_seed{1 - s}"]
+        assert stacked["provenance"]["stacked_with"] == [f"enginestacked_seed{1 - s}"]
         assert records.untimed(stacked["history"]) == records.untimed(stack[s]["history"])
-        assert execute.notebook_complete(runs / f"stacked_seed{s}.ipynb")
+        assert execute.notebook_complete(runs / f"enginestacked_seed{s}.ipynb")
 
 
 def checkpoints_since(ckpts: list, since: int) -> bool:
