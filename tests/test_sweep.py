@@ -321,10 +321,11 @@ STACK_GRID = ({**TINY, "epochs": 2}, {"engine": ["single", "stacked"], "seed": [
 @pytest.mark.slow
 def test_each_engine_does_what_its_record_says(tmp_path):
     """A grid of both engines, one sweep: a single run's record equals the run trained alone, never stacked; a
-    stacked run's record equals its stack trained as one, naming its partner."""
+    stacked run's record equals its stack trained as one, naming its partner. --no-shared-out: each task runs in a
+    worker's temporary folder and sends its runs back (the kill test below covers tasks in place)."""
     from normlib import runner, stackrun
     out = tmp_path / "reports"
-    r = run_sweep(write_grid(tmp_path, "engines", *STACK_GRID), out, "--no-report")
+    r = run_sweep(write_grid(tmp_path, "engines", *STACK_GRID), out, "--no-report", "--no-shared-out")
     assert r.returncode == 0, r.stdout + r.stderr
     runs = out / "engines" / "runs"
     fixed = STACK_GRID[0]
