@@ -111,7 +111,7 @@ def record_failure(params: dict, out: Path, notebook: Path, error: str, started:
 
 def kernel_manager_class(kernels: list, env: dict = None) -> type:
     """A kernel manager class that appends each of its instances to `kernels` (how a run finds its own kernel) and
-    starts its kernel with `env` added to this process's environment (a stack's runs: normlib.stackrun.STACK_ENV)."""
+    starts its kernel with `env` added to this process's environment (a stack's runs: normlib.grid.STACK_ENV)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class RunKernelManager(AsyncKernelManager):
