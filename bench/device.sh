@@ -1,9 +1,10 @@
 #!/bin/bash
-# The one device command: install what the device lacks, benchmark the stacked engine, train a queue of grids in
-# stacks (normlib.stackrun), one grid after the other, then execute every finished grid's notebooks and render each
-# grid's report (normlib.sweep, which trains nothing when every record is complete), and pack records, reports and
-# logs into one tarball under $OUT. Sized for one command of at most 9 minutes: BUDGET_S (default 530) bounds it all,
-# the grids get what the benchmark and the notebooks leave; a grid left unfinished resumes at the next call.
+# The one device command: install what the device lacks, benchmark the stacked engine, then run a queue of grids, one
+# after the other, with the one command that runs grids (python -m normlib.sweep: a stacked grid's cells train as
+# stacks, each run gets its record and executed notebook, each finished grid its report), and pack records, reports
+# and logs into one tarball under $OUT. Sized for one command of at most 9 minutes: BUDGET_S (default 530) bounds it
+# all, the grids get what the benchmark leaves; a grid left unfinished gets its report of the runs done so far
+# (RENDER_S, default 30 s kept for each) and resumes from its checkpoints at the next call.
 #
 # usage, from the repository root on the device:
 #   NORMLIB_COMMIT=<the commit that was copied> bash bench/device.sh [GRID ...]
@@ -56,25 +57,19 @@ if [ "$CUDA" = 1 ]; then  # MPS: the stacks' processes share the GPU at once ins
     echo quit | nvidia-cuda-mps-control > /dev/null 2>&1; unset CUDA_MPS_PIPE_DIRECTORY; echo "mps off (see logs/mps.txt)"; fi
 fi
 
-NOTEBOOKS_S=${NOTEBOOKS_S:-100}  # 3. kept for the notebooks and the reports
-FINISHED=""
-for GRID in "$@"; do  # 2. each grid in turn, in stacks, longest first; each run resumes from its checkpoint
-  NAME=$(basename "$GRID" .yaml); S=$(( $(left) - NOTEBOOKS_S ))
-  [ "$S" -gt 10 ] || { echo "$NAME: no time left to train"; continue; }
-  timeout -s INT -k 30 "$S" python3 -m normlib.stackrun "$GRID" --out "$RESULTS" --jobs "$JOBS" \
-    > "$L/stackrun-$NAME.txt" 2>&1
-  RC=$?; [ "$RC" = 0 ] && FINISHED="$FINISHED $NAME"
-  echo "$NAME: stackrun rc=$RC at $(( $(date +%s) - START )) s"; tail -3 "$L/stackrun-$NAME.txt"
-done
-
+RENDER_S=${RENDER_S:-30}  # kept for each grid's report when its sweep is stopped before the end
 N=$#
-for GRID in "$@"; do  # 3. a finished grid's notebooks and report, an unfinished one's report; 20 s kept for each next
-  NAME=$(basename "$GRID" .yaml); N=$(( N - 1 )); S=$(( $(left) - 15 - 20 * N ))
-  [ -d "$RESULTS/$NAME/runs" ] && [ "$S" -gt 5 ] || { echo "$NAME: nothing to render, or no time left"; continue; }
-  # an unfinished grid's notebooks would train its runs one by one, moving their checkpoints apart from their stack's
-  case " $FINISHED " in *" $NAME "*) MODE="--jobs ${NB_JOBS:-8} --lock-wait 5";; *) MODE="--report-only";; esac
-  timeout -s INT -k 20 "$S" python3 -m normlib.sweep "$GRID" --out "$RESULTS" $MODE > "$L/sweep-$NAME.txt" 2>&1
-  echo "$NAME: sweep rc=$? at $(( $(date +%s) - START )) s"; tail -3 "$L/sweep-$NAME.txt"
+for GRID in "$@"; do  # 2. each grid in turn: its stacks longest first, each run from its checkpoint, then its report
+  NAME=$(basename "$GRID" .yaml); N=$(( N - 1 )); S=$(( $(left) - RENDER_S * (N + 1) ))
+  [ "$S" -gt 10 ] || { echo "$NAME: no time left to train"; continue; }
+  timeout -s INT -k 30 "$S" python3 -m normlib.sweep "$GRID" --out "$RESULTS" --jobs "$JOBS" \
+    > "$L/sweep-$NAME.txt" 2>&1
+  RC=$?; echo "$NAME: sweep rc=$RC at $(( $(date +%s) - START )) s"; tail -3 "$L/sweep-$NAME.txt"
+  if [ "$RC" != 0 ] && [ -d "$RESULTS/$NAME/runs" ] && [ "$(( $(left) - RENDER_S * N ))" -gt 5 ]; then
+    timeout -s INT -k 10 "$(( $(left) - RENDER_S * N ))" python3 -m normlib.sweep "$GRID" --out "$RESULTS" \
+      --report-only > "$L/report-$NAME.txt" 2>&1  # the runs done so far
+    echo "$NAME: report rc=$? at $(( $(date +%s) - START )) s"
+  fi
 done
 
 [ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && { echo quit | nvidia-cuda-mps-control > /dev/null 2>&1; }

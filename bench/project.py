@@ -98,7 +98,7 @@ def grid_seconds(cells: list, kernel_us: float = KERNEL_US, eager_us: float = EA
 def fixed_seconds(defaults: dict) -> dict:
     """The command's parts that do not depend on the grids, from bench/device.sh's defaults."""
     return {"setup (wheels, data)": SETUP_S, "benchmark (BENCH_S)": int(defaults["BENCH_S"]),
-            "notebooks and reports (NOTEBOOKS_S)": int(defaults["NOTEBOOKS_S"]), "tarball": MARGIN_S}
+            "a grid's report (RENDER_S)": int(defaults["RENDER_S"]), "tarball": MARGIN_S}
 
 
 def device_defaults(text: str) -> dict:
@@ -182,12 +182,11 @@ def cell_of(stack: list) -> Cell:
 
 
 def grid_cells(path) -> tuple:
-    """(grid name, its cells counted), a stack per cell as normlib.stackrun forms them."""
-    from normlib.grid import load_grid
-    from normlib.stackrun import cells
+    """(grid name, its cells counted), a stack per cell as the sweep forms them (normlib.grid.stacks)."""
+    from normlib.grid import Run, load_grid, stacks
 
     grid = load_grid(path)
-    return grid["name"], [cell_of(st) for st in cells([(rid, p, None) for rid, p in grid["runs"]], 5)]
+    return grid["name"], [cell_of(st) for st in stacks([Run(rid, p, None) for rid, p in grid["runs"]])]
 
 
 def one_run_kernels() -> int:

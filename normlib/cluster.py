@@ -1,5 +1,9 @@
-"""Where a sweep's runs execute: a Dask cluster, the task that executes one run on a worker, and the loop that submits
-the runs and collects them as they end.
+"""Where a sweep's runs execute: a Dask cluster, the task that executes a run, or a stack of runs, on a worker, and the
+loop that submits the tasks and collects their runs as they end.
+
+Tasks. A task (normlib.grid.Task) is a run alone or a stack: its notebooks are executed one after the other, each in
+a fresh kernel; a stack's first kernel is told the stack's runs (STACK_ENV) and trains them as one, and the others
+find their records complete. Everything below holds for a task as for a run.
 
 Clusters. By default a LocalCluster(processes=False) of one worker with `jobs` slots inside the sweep process (a slot
 runs one run at a time; Dask calls them the worker's threads, not to be confused with a run's torch `threads`): the
@@ -28,6 +32,7 @@ the run lock and resumes from the run's checkpoint; in a temporary folder it sta
 retry finds a record its kernel completed and trains nothing (normlib.runner.run), and a complete record is never
 overwritten.
 """
+import json
 import logging
 import os
 import queue
@@ -42,7 +47,7 @@ from pathlib import Path
 from . import locks, records
 from .config import FIELDS, planned_steps
 from .execute import RUN_NOTEBOOK, execute, failure_reason, record_failure, temp_notebook, write_record
-from .grid import GridError
+from .grid import STACK_ENV, GridError, Run, Task
 from .processes import stale_files, wait_for_locks
 
 CONNECT_TIMEOUT = 30  # seconds to reach an existing scheduler before giving up (exit 2, nothing written)
@@ -142,7 +147,7 @@ def connect(scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, jobs
     try:
         client = Client(scheduler, scheduler_file=scheduler_file, timeout=CONNECT_TIMEOUT)
     except (OSError, ValueError) as e:  # unreachable, timed out, not a scheduler file
-        raise GridError(f"{option}: cannot reach the scheduler ({' '.join(str(e).split())[:200]}); allowed the "
+        raise GridError(f"{option}: cannot reach the scheduler ({records.reason(e, 200)}); allowed the "
                         f"address of a running `dask scheduler` (tcp://HOST:8786) or its scheduler file") from None
     with client:
         yield client
@@ -188,13 +193,18 @@ async def stop_runs(token: str) -> None:
     _STOPS.setdefault(token, threading.Event()).set()
 
 
-def epoch_events(out: Path):
-    """execute's progress on a worker: each finished epoch of the run at `out` (its path under --out) as a Dask event,
-    which the sweep's client receives."""
+def epoch_events(outs: list):
+    """execute's progress on a worker: each finished epoch of a task's runs (their paths under --out) as a Dask event,
+    which the sweep's client receives. A stack's kernel prints a line per run and epoch: each epoch is sent once."""
     from distributed import get_worker
-    worker = get_worker()
-    return lambda epoch, step, steps: worker.log_event(PROGRESS, {"out": str(out), "epoch": epoch, "step": step,
-                                                                   "steps": steps})
+    worker, last = get_worker(), {}
+
+    def send(epoch, step, steps):
+        if last.get("at") != (epoch, step):
+            last["at"] = (epoch, step)
+            for out in outs:
+                worker.log_event(PROGRESS, {"out": str(out), "epoch": epoch, "step": step, "steps": steps})
+    return send
 
 
 def run_notebook(text: str):
@@ -209,62 +219,90 @@ def run_notebook(text: str):
     return nbformat.reads(text, as_version=4)
 
 
-def run_task(token: str, params: dict, out: Path, notebook: Path, timeout: int, lock_wait: float, probe: dict,
-             source: str, record: dict = None) -> dict:
-    """One run on a worker: {'status', 'reason'} as normlib.execute.execute returns them, plus, when it ran in a
-    temporary folder, its 'record' and its 'notebook' text for the sweep to write. `record`: the run's complete
-    record when it has one (its notebook is executed again), so a worker away from --out shows it, not trains."""
+def execute_task(task: Task, places: dict, timeout: int, stop: threading.Event, source, progress) -> list:
+    """[{'status', 'reason'}] of each run of a task, its notebook executed at places[run id] = (record, notebook),
+    in order, with its stack's runs in the kernel's environment (STACK_ENV): the first kernel trains the stack.
+    After a run that did not end ok, a later run without a complete record is not executed (its kernel would train
+    the stack again): it takes that status, a failure with a failed record that names the run."""
+    stack = [{**r.params, "out": str(places[r.id][0])} for r in task.stack]  # where this worker writes them
+    env = {STACK_ENV: json.dumps(stack)} if stack else None
+    results, first = [], None  # first: (run id, result) of the first run that did not end ok
+    for run in task.runs:
+        out, notebook = places[run.id]
+        if first and not records.is_done(records.read(out), run.params):
+            status, reason = first[1]["status"], first[1]["reason"]
+            if status == "failed":
+                status, reason = record_failure(run.params, out, notebook, f"its stack failed in {first[0]}: {reason}")
+        else:
+            status, reason = execute(run.params, out, notebook, timeout, stop, source, progress, env)
+        results.append({"status": status, "reason": reason})
+        first = first or ((run.id, results[-1]) if status != "ok" else None)
+    return results
+
+
+def run_task(token: str, task: Task, timeout: int, lock_wait: float, probe: dict, source: str,
+             done: dict = None) -> list:
+    """A task on a worker: for each of its runs {'status', 'reason'} as normlib.execute.execute returns them, plus,
+    when it ran in a temporary folder, its 'record' and its 'notebook' text for the sweep to write. `done`: {run id:
+    complete record} of runs whose notebook is executed again, so a worker away from --out shows them, not trains."""
     stop = _STOPS.setdefault(token, threading.Event())
     if stop.is_set():
-        return {"status": "interrupted", "reason": ""}
-    source, progress = run_notebook(source), epoch_events(out)
-    if sees(probe):  # a retry after its worker died: that worker's kernel holds the run lock for about 1 s more
-        if not wait_for_locks(out.parent, [(None, params, out)], lock_wait, stop):
-            for p in stale_files(out.parent, notebook.stem, params):  # e.g. the dead worker's temporary notebook
-                p.unlink(missing_ok=True)
-        status, reason = execute(params, out, notebook, timeout, stop, source, progress)
-        if status == "interrupted":  # its kernel died of SIGTERM before it could remove its lock file
-            locks.clear(locks.lock_path(out))
-        return {"status": status, "reason": reason}
+        return [{"status": "interrupted", "reason": ""} for _ in task.runs]
+    source, progress = run_notebook(source), epoch_events([r.out for r in task.runs])
+    members = task.stack or task.runs
+    if sees(probe):
+        if not wait_for_locks(members, lock_wait, stop):  # a retry after its worker died: its kernel holds the locks
+            for p in [p for r in members for p in stale_files(r, keep_checkpoint=bool(task.stack))]:  # ~1 s more
+                p.unlink(missing_ok=True)  # e.g. the dead worker's temporary notebook
+        results = execute_task(task, {r.id: (r.out, r.notebook) for r in members}, timeout, stop, source, progress)
+        if any(r["status"] == "interrupted" for r in results):  # its kernel died of SIGTERM: its files are left
+            for r in members:
+                if locks.clear(locks.lock_path(r.out)):
+                    for p in stale_files(r, keep_checkpoint=True):  # e.g. a checkpoint's half-written save
+                        p.unlink(missing_ok=True)
+        return results
     with tempfile.TemporaryDirectory(prefix="normlib-run-") as tmp:
-        here, executed = Path(tmp) / out.name, Path(tmp) / notebook.name
-        if record:
-            records.write_json(here, record)
-        status, reason = execute(params, here, executed, timeout, stop, source, progress)
-        return {"status": status, "reason": reason, "record": records.read(here),
-                "notebook": executed.read_text() if executed.exists() else None}
+        places = {r.id: (Path(tmp) / r.out.name, Path(tmp) / r.notebook.name) for r in members}
+        for rid, rec in (done or {}).items():
+            records.write_json(places[rid][0], rec)
+        results = execute_task(task, places, timeout, stop, source, progress)
+        for run, result in zip(task.runs, results):
+            out, notebook = places[run.id]
+            result.update(record=records.read(out), notebook=notebook.read_text() if notebook.exists() else None)
+        return results
 
 
 # ---------------------------------------------------------------- in the sweep
 
-def place(result: dict, params: dict, out: Path, notebook: Path) -> tuple:
+def place(result: dict, run: Run) -> tuple:
     """(status, reason) of a run executed in a worker's temporary folder, after writing its notebook and record
     under --out as a run in place writes them: atomically, and never over a complete record."""
     if result["notebook"] is not None:
-        tmp = temp_notebook(notebook)
+        tmp = temp_notebook(run.notebook)
         tmp.write_text(result["notebook"])
-        os.replace(tmp, notebook)
+        os.replace(tmp, run.notebook)
     rec = result["record"]
     if rec is not None and result["status"] in ("ok", "failed"):
-        rec["params"]["out"] = str(out)  # where the record lives, not the worker's temporary folder
+        rec["params"]["out"] = str(run.out)  # where the record lives, not the worker's temporary folder
         if "notebook" in rec:
-            rec["notebook"] = str(notebook)
-        locked = write_record(out, params, rec)
+            rec["notebook"] = str(run.notebook)
+        locked = write_record(run.out, run.params, rec)
         if locked:
             return "skipped", locked
     return result["status"], result["reason"]
 
 
-def outcome(future, params: dict, out: Path, notebook: Path, stop: threading.Event, timeout: int) -> tuple:
-    """(status, reason) of a run's task: its result, written under --out when it ran away from it; a failed record
-    when its task failed (e.g. KilledWorker: the workers running it died too often)."""
+def outcome(future, task: Task, stop: threading.Event, timeout: int) -> list:
+    """(status, reason) of each run of a task: its result, written under --out when it ran away from it; failed
+    records when its task failed (e.g. KilledWorker: the workers running it died too often)."""
     try:
-        result = future.result()
+        results = future.result()
     except Exception as e:  # KilledWorker, or an error of the task itself
         if stop.is_set():
-            return "interrupted", ""
-        return record_failure(params, out, notebook, failure_reason(e, timeout))
-    return place(result, params, out, notebook) if "record" in result else (result["status"], result["reason"])
+            return [("interrupted", "")] * len(task.runs)
+        return [record_failure(r.params, r.out, r.notebook, failure_reason(e, timeout)) for r in task.runs]
+    return [place(result, run) if "record" in result else (result["status"], result["reason"])
+            for run, result in zip(task.runs, results)]
 
 
 def wait_for_a_worker(client, stop: threading.Event) -> None:
@@ -275,43 +313,42 @@ def wait_for_a_worker(client, stop: threading.Event) -> None:
         pass
 
 
-def start_order(runs: list) -> list:
-    """Runs [(run id, params, out)] in the order they start: seed by seed (every cell's seed 0 first), so that a grid
-    stopped midway has whole seeds of every cell; within a seed longest first (by optimizer steps), since the
-    batch-size-2 runs are a large share of the work and started last they would leave the other workers idle."""
+def start_order(tasks: list) -> list:
+    """Tasks in the order they start: seed by seed (every cell's seed 0 first), so that a grid stopped midway has
+    whole seeds of every cell; within a seed longest first (by optimizer steps), since the batch-size-2 runs are a
+    large share of the work and started last they would leave the other workers idle. A stack counts as its first
+    run."""
     seed = FIELDS["seed"].default
-    return sorted(runs, key=lambda r: (r[1].get("seed", seed), -planned_steps(r[1])))
+    return sorted(tasks, key=lambda t: (t.runs[0].params.get("seed", seed), -planned_steps(t.runs[0].params)))
 
 
-def submit(client, runs: list, token: str, timeout: int, lock_wait: float, probe: dict) -> dict:
-    """{future: run} of the runs' tasks. A run not on the CPU asks for a GPU where workers declare GPUs, so a worker
-    with GPU=K runs at most K of them at once. Runs start in start_order."""
+def submit(client, tasks: list, token: str, timeout: int, lock_wait: float, probe: dict) -> dict:
+    """{future: task} of the tasks. A task not on the CPU asks for a GPU where workers declare GPUs, so a worker
+    with GPU=K runs at most K of them at once. Tasks start in start_order."""
     gpu = any("GPU" in w.get("resources", {}) for w in client.scheduler_info()["workers"].values())
     source, futures = RUN_NOTEBOOK.read_text(), {}
-    ordered = start_order(runs)
-    for rank, run in enumerate(ordered):  # the first ones start before the rest arrive
-        rid, params, out = run
-        done = records.read(out)
-        future = client.submit(run_task, token, params, out, out.with_name(f"{rid}.ipynb"), timeout, lock_wait, probe,
-                               source, done if records.is_done(done, params) else None, key=f"{rid}-{token}",
-                               priority=len(ordered) - rank,
-                               resources={"GPU": 1} if gpu and params.get("device", "auto") != "cpu" else None)
-        futures[future] = run
+    ordered = start_order(tasks)
+    for rank, task in enumerate(ordered):  # the first ones start before the rest arrive
+        done = {r.id: rec for r in task.runs if records.is_done(rec := records.read(r.out), r.params)}
+        on_gpu = gpu and task.runs[0].params.get("device", "auto") != "cpu"
+        futures[client.submit(run_task, token, task, timeout, lock_wait, probe, source, done,
+                              key=f"{task.runs[0].id}-{token}", priority=len(ordered) - rank,
+                              resources={"GPU": 1} if on_gpu else None)] = task
     return futures
 
 
-def run_all(client, runs: list, report, stop: threading.Event, grace: float, timeout: int = 0,
+def run_all(client, tasks: list, report, stop: threading.Event, grace: float, timeout: int = 0,
             lock_wait: float = 0.0, probe: dict = None) -> bool:
-    """Submit runs [(run id, params, out)] to the cluster (which has a worker: wait_for_a_worker) and call
-    report(run, status, reason) in this thread as each ends. Once `stop` is set, every worker stops this sweep's runs
-    (each SIGTERMs its own kernel; queued ones return at once) and the loop waits up to `grace` seconds for them.
-    Returns whether some run had not ended by then."""
+    """Submit tasks (normlib.grid.Task) to the cluster (which has a worker: wait_for_a_worker) and call report(run,
+    status, reason) in this thread for each run of a task as it ends. Once `stop` is set, every worker stops this
+    sweep's tasks (each SIGTERMs its own kernel; queued ones return at once) and the loop waits up to `grace`
+    seconds for them. Returns whether some task had not ended by then."""
     token, ended = uuid.uuid4().hex, queue.SimpleQueue()
     if stop.is_set():  # e.g. while it waited for a worker
-        for run in runs:
+        for run in (r for t in tasks for r in t.runs):
             report(run, "interrupted", "")
         return False
-    futures = submit(client, runs, token, timeout, lock_wait, probe)
+    futures = submit(client, tasks, token, timeout, lock_wait, probe)
     for future in futures:
         future.add_done_callback(ended.put)  # called in the client's thread: the queue hands it to this one
     left, deadline = set(futures), None
@@ -329,10 +366,11 @@ def run_all(client, runs: list, report, stop: threading.Event, grace: float, tim
                 break
             continue
         left.discard(future)
-        rid, params, out = futures[future]
+        task = futures[future]
         try:
-            status, reason = outcome(future, params, out, out.with_name(f"{rid}.ipynb"), stop, timeout)
-        except Exception as e:  # the sweep's own side (disk full, ...): still this run's failure only
-            status, reason = "failed", f"sweep: {type(e).__name__}: {e}"
-        report(futures[future], status, reason)
+            ends = outcome(future, task, stop, timeout)
+        except Exception as e:  # the sweep's own side (disk full, ...): still this task's failure only
+            ends = [("failed", f"sweep: {type(e).__name__}: {e}")] * len(task.runs)
+        for run, (status, reason) in zip(task.runs, ends):
+            report(run, status, reason)
     return bool(left)

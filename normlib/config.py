@@ -25,39 +25,43 @@ INT_MAX = 2**63 - 1  # every int parameter, seeds included, fits a 64-bit signed
 
 
 def param(default, help: str, *, choices=(), minimum=None, above=None, maximum=None, pattern=None, synonyms=(),
-          protocol=False):
+          protocol=False, name_prefix=None, per_run=False):
     """A RunConfig field described in one place. choices: the allowed values; minimum / above / maximum: bounds
     (>=, >, <=); pattern: (regex, how the error names what is allowed); synonyms: other code bases' names for it,
     so a near miss of them is recognised; protocol: part of a grid's protocol (what the report lists as varied or
-    fixed, seeds aside)."""
+    fixed, seeds aside); name_prefix: what precedes its value in a run's name (default: the field's name, e.g.
+    seed0); per_run: the runs of one stack may differ in it (normlib.grid.stacks)."""
     meta = {"help": help, "choices": choices, "minimum": minimum, "above": above, "maximum": maximum,
-            "pattern": pattern, "synonyms": synonyms, "protocol": protocol}
+            "pattern": pattern, "synonyms": synonyms, "protocol": protocol, "name_prefix": name_prefix,
+            "per_run": per_run}
     kept = {k: v for k, v in meta.items() if v is not None and v != () and v is not False}  # 0 is a bound: kept
     return field(default=default, metadata=kept)
 
 
 @dataclass
 class RunConfig:
-    norm: str = param("batch", "batch | group | layer | instance | none", choices=NORMS,
-                      synonyms=("normalization", "norm_type"), protocol=True)
+    norm: str = param("batch", "the normalisation layer of every block", choices=NORMS,
+                      synonyms=("normalization", "norm_type"), protocol=True, name_prefix="")
     groups: int = param(4, "GroupNorm group count (the original: 4); must divide width", minimum=1,
                         synonyms=("num_groups",), protocol=True)
-    batch_size: int = param(16, "training mini-batch size", minimum=1, synonyms=("batchsize", "bs"), protocol=True)
-    seed: int = param(0, "model initialisation and shuffling", minimum=0, synonyms=("random_seed",))
+    batch_size: int = param(16, "training mini-batch size", minimum=1, synonyms=("batchsize", "bs"), protocol=True,
+                            name_prefix="bs")
+    seed: int = param(0, "model initialisation and shuffling", minimum=0, synonyms=("random_seed",), per_run=True)
     epochs: int = param(1, "passes over the training set (the original: 10)", minimum=1,
                         synonyms=("n_epochs", "num_epochs"), protocol=True)
     steps: int = param(0, ">0: stop after exactly this many optimizer steps (equal-steps control)", minimum=0,
                        protocol=True)
     lr: float = param(0.001, "Adam learning rate (the original: 1e-3)", above=0, maximum=10,
                       synonyms=("learning_rate",), protocol=True)
-    lr_scaling: str = param("none", "none | linear: lr * batch_size / base_batch | sqrt: lr * sqrt(that ratio)",
-                            choices=LR_SCALINGS, protocol=True)
+    lr_scaling: str = param("none", "linear: lr * batch_size / base_batch; sqrt: lr * sqrt(that ratio)",
+                            choices=LR_SCALINGS, protocol=True, name_prefix="lr-")
     base_batch: int = param(32, "batch size at which the scaling rules give lr", minimum=1, protocol=True)
     num_blocks: int = param(4, "[conv, norm, act] blocks (the original: 4)", minimum=0,
-                            synonyms=("blocks", "depth"), protocol=True)
+                            synonyms=("blocks", "depth"), protocol=True, name_prefix="blocks")
     width: int = param(64, "channels of every conv (the original: 64)", minimum=1, synonyms=("channels",),
                        protocol=True)
-    activation: str = param("relu", "relu | sigmoid", choices=ACTIVATIONS, synonyms=("act",), protocol=True)
+    activation: str = param("relu", "the nonlinearity of every block", choices=ACTIVATIONS, synonyms=("act",),
+                            protocol=True, name_prefix="")
     train_size: int = param(1000, "training images, a stratified subset; 0 for all 50,000", minimum=0,
                             protocol=True)
     test_size: int = param(500, "test images, a stratified subset; 0 for all 10,000", minimum=0, protocol=True)
@@ -66,18 +70,18 @@ class RunConfig:
     eval_batch: int = param(128, "evaluation batch; eval-mode norms do not depend on it (larger is slower on a CPU)",
                             minimum=1)
     diagnostics: bool = param(True, "BN batch-vs-running statistics and per-layer gradient magnitudes")
-    precision: str = param("fp32", "fp32 | bf16 (autocast; its accuracy effect must be reported)", choices=PRECISIONS,
+    precision: str = param("fp32", "bf16: autocast (its accuracy effect must be reported)", choices=PRECISIONS,
                            synonyms=("dtype",), protocol=True)
-    compile: str = param("auto", "auto (CUDA: compiled with CUDA graphs; CPU: none) | none | default (compiled, no "
-                         "graphs)", choices=COMPILES)
+    compile: str = param("auto", "auto: on CUDA compiled with CUDA graphs, on the CPU none; default: compiled, no "
+                         "graphs", choices=COMPILES)
     device: str = param("auto", "auto | cpu | cuda | cuda:N",
                         pattern=(re.compile(r"auto|cpu|cuda(:\d+)?"), "auto, cpu, cuda, cuda:N"))
-    engine: str = param("single", "single | stacked: trained with the other seeds of its cell as one network (CUDA "
-                         "graphs)", choices=ENGINES)
+    engine: str = param("single", "stacked: trained with the other seeds of its cell as one network (CUDA graphs)",
+                        choices=ENGINES)
     threads: int = param(1, "torch CPU threads of the run; fixed, so its numbers never depend on what else runs",
                          minimum=1, synonyms=("num_threads", "torch_threads"))
     data: str = param("", 'CIFAR-10 folder or archive, or "synthetic"; empty for $NORMLIB_DATA, else a download')
-    out: str = param("", "run record path (JSON); empty to keep the record in memory only")
+    out: str = param("", "run record path (JSON); empty to keep the record in memory only", per_run=True)
 
     @property
     def effective_lr(self) -> float:
@@ -107,14 +111,21 @@ def protocol_keys() -> tuple:
 
 
 PROTOCOL_KEYS = protocol_keys()
+PER_RUN = tuple(table("per_run"))  # the parameters in which the runs of one stack differ
+
+
+def described(name: str) -> str:
+    """A parameter's description: its choices, if it has some, then its help, e.g. 'relu | sigmoid; the ...'."""
+    meta = FIELDS[name].metadata
+    return "; ".join(filter(None, (" | ".join(meta.get("choices", ())), meta["help"])))
 
 
 def parameters_cell() -> str:
-    """The run notebook's parameters cell, as RunConfig declares it: `name: type = default  # help`, one a line."""
+    """The run notebook's parameters cell, as RunConfig declares it: `name: type = default  # described`, one a
+    line."""
     def literal(v):
         return f'"{v}"' if isinstance(v, str) else repr(v)
-    return "\n".join(f"{n}: {_type_name(f.type)} = {literal(f.default)}  # {f.metadata['help']}"
-                     for n, f in FIELDS.items())
+    return "\n".join(f"{n}: {_type_name(f.type)} = {literal(f.default)}  # {described(n)}" for n, f in FIELDS.items())
 
 
 def total_steps(cfg: RunConfig, n: int) -> int:

@@ -75,7 +75,7 @@ def failure_reason(e: Exception, timeout: int) -> str:
         return f"CellTimeoutError: a cell ran past --timeout={timeout} s"
     if isinstance(e, DeadKernelError):
         return "DeadKernelError: the kernel died (killed by a signal, e.g. by the OS when out of memory)"
-    return f"{type(e).__name__}: {' '.join(str(e).split())[:300]}".strip(": ")
+    return records.reason(e)
 
 
 def notebook_complete(path: Path) -> bool:
@@ -109,14 +109,20 @@ def record_failure(params: dict, out: Path, notebook: Path, error: str, started:
     return ("skipped", locked) if locked else ("failed", error)
 
 
-def kernel_manager_class(kernels: list) -> type:
-    """A kernel manager class that appends each of its instances to `kernels`: how a run finds its own kernel."""
+def kernel_manager_class(kernels: list, env: dict = None) -> type:
+    """A kernel manager class that appends each of its instances to `kernels` (how a run finds its own kernel) and
+    starts its kernel with `env` added to this process's environment (a stack's runs: normlib.grid.STACK_ENV)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class RunKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             kernels.append(self)
+
+        async def _async_pre_start_kernel(self, **kw):
+            if env:  # per kernel: other runs of this process (a Dask worker's threads) start theirs at the same time
+                kw["env"] = {**kw.get("env", os.environ), **env}
+            return await super()._async_pre_start_kernel(**kw)
 
     return RunKernelManager
 
@@ -145,9 +151,10 @@ def stop_kernels_on(stop: threading.Event, kernels: list):
 
 
 def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: threading.Event = None,
-            source=RUN_NOTEBOOK, progress=None) -> tuple:
+            source=RUN_NOTEBOOK, progress=None, env: dict = None) -> tuple:
     """Run one notebook (`source`: a path or a NotebookNode) through papermill into a temporary file, then rename it
-    to `notebook`; progress(epoch, step, steps), if given, is called as each epoch of the run ends.
+    to `notebook`; progress(epoch, step, steps), if given, is called as each epoch of the run ends; `env`: variables
+    added to its kernel's environment.
 
     Returns (status, reason): ('ok', ''), ('failed', reason) after writing a failed record (never over a complete
     record of these parameters: that stays, and the reason says so), ('skipped', reason) when
@@ -162,7 +169,7 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
         with stop_kernels_on(stop, kernels):
             pm.execute_notebook(source, str(tmp), parameters=literal_parameters({**params, "out": str(out)}),
                                 progress_bar=False, execution_timeout=timeout or None, kernel_name="python3",
-                                extra_arguments=KERNEL_ARGS, kernel_manager_class=kernel_manager_class(kernels),
+                                extra_arguments=KERNEL_ARGS, kernel_manager_class=kernel_manager_class(kernels, env),
                                 stdout_file=EpochLines(progress) if progress else None)
     except Exception as e:  # the run's own exception, a dead kernel, a cell timeout, a kernel that did not start
         ename, error = getattr(e, "ename", type(e).__name__), failure_reason(e, timeout)

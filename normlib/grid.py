@@ -14,6 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -21,7 +22,6 @@ from . import config
 from .execute import literal_parameters
 
 GRID_KEYS = {"description": str, "base": str, "jobs": int, "fixed": dict, "grid": dict}
-RUN_NAME_PREFIX = {"norm": "", "activation": "", "batch_size": "bs", "num_blocks": "blocks", "lr_scaling": "lr-"}
 
 
 class GridError(ValueError):
@@ -60,7 +60,8 @@ def check_parameter(key, value) -> str:
 
 def run_id(varied: dict) -> str:
     """File stem of a run, from the values its grid varies: e.g. 'batch_bs2_seed0' (safe as a file name)."""
-    parts = [f"{RUN_NAME_PREFIX.get(k, k)}{v}" for k, v in varied.items()]
+    prefix = config.table("name_prefix")  # a field's own, else its name
+    parts = [f"{prefix.get(k, k)}{v}" for k, v in varied.items()]
     return re.sub(r"[^A-Za-z0-9._+-]", "-", "_".join(parts)).lstrip(".") or "run"
 
 
@@ -232,14 +233,61 @@ def check_devices(runs: list, cluster: str = "") -> None:
                             + (f", cuda, cuda:0..{n - 1}" if n else ""))
 
 
+# ---------------------------------------------------------------- the plan: what runs, and what runs together
+
+class Run(NamedTuple):
+    """One run of a grid: its id (the file stem of its record and executed notebook), its parameters (without
+    `out`) and its record's path."""
+    id: str
+    params: dict
+    out: Path
+
+    @property
+    def notebook(self) -> Path:
+        return self.out.with_name(f"{self.id}.ipynb")
+
+    @property
+    def stacked(self) -> bool:
+        """Whether its `engine` trains it in a stack with the other runs of its cell."""
+        return self.params.get("engine", config.FIELDS["engine"].default) == "stacked"
+
+
+STACK_ENV = "NORMLIB_STACK"  # a kernel's stack: JSON [params with `out`, one per run] (normlib.stackrun.stack_of)
+
+
+class Task(NamedTuple):
+    """What one worker executes in one go: the notebooks of `runs`, in order, and, for the stacked engine, `stack`:
+    every run of their stack (partners whose records are complete included), which the first kernel, told them in
+    STACK_ENV, trains as one (normlib.stackrun); () for a run alone."""
+    runs: tuple
+    stack: tuple = ()
+
+
+def stacks(runs: list) -> list:
+    """What trains together, as each run's `engine` says: a run alone (`single`), or with the other runs of its cell
+    (`stacked`: the runs that differ only in config.PER_RUN, i.e. in seed) as one stack. Tuples of runs, in the
+    order the grid lists them. The stacks follow from the grid alone, never from which runs are pending, so a run
+    resumed or rerun keeps its partners (docs/sweep.md, "Bit for bit")."""
+    cells = {}
+    for run in runs:
+        if run.stacked:
+            key = tuple(sorted((k, repr(v)) for k, v in run.params.items() if k not in config.PER_RUN))
+        else:
+            key = run.id  # never stacked
+        cells.setdefault(key, []).append(run)
+    return [tuple(cell) for cell in cells.values()]
+
+
 @dataclass(frozen=True)
 class Plan:
-    """A checked grid, ready to run: runs [(run id, params)] into folder (<out>/<name>), `jobs` at once."""
+    """A checked grid, ready to run: its runs into folder (<out>/<name>), grouped into `stacks` (see stacks), `jobs`
+    stacks at once."""
     name: str
     description: str
     runs: list
     folder: Path
     jobs: int
+    stacks: list
 
 
 def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, cluster="") -> Plan:
@@ -257,5 +305,6 @@ def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, clu
     check_devices(grid["runs"], cluster)  # needs no data: before the data check, which may decode and cache it
     check_data(grid["runs"], str(grid_path))
     threads = max(config.RunConfig(**p).threads for _, p in grid["runs"])  # each run's own, fixed count
-    return Plan(grid["name"], grid["description"], grid["runs"], folder,
-                jobs or grid["jobs"] or max(1, (os.cpu_count() or 1) // threads))
+    runs = [Run(rid, params, folder / "runs" / f"{rid}.json") for rid, params in grid["runs"]]
+    return Plan(grid["name"], grid["description"], runs, folder,
+                jobs or grid["jobs"] or max(1, (os.cpu_count() or 1) // threads), stacks(runs))

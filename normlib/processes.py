@@ -34,39 +34,44 @@ def stop_on_signals(stop: threading.Event):
             signal.signal(s, h)
 
 
-def stale_files(runs_dir: Path, rid: str, params: dict) -> list:
-    """The temporary files a killed process left behind for one run (and its checkpoint once it is finished), or []
-    while a process holds its lock. A finished run whose notebook is incomplete is executed again by the sweep
-    (normlib.execute.notebook_complete), so its temporary notebook is not kept either."""
-    out = runs_dir / f"{rid}.json"
-    if locks.is_locked(out):
+def stale_files(run, keep_checkpoint: bool = False) -> list:
+    """The temporary files a killed process left behind for one run (normlib.grid.Run), and its checkpoint once it
+    is finished unless keep_checkpoint (a finished run of a stack that has runs left to train: the stack resumes
+    with it), or [] while a process holds its lock. A finished run whose notebook is incomplete is executed again by
+    the sweep (normlib.execute.notebook_complete), so its temporary notebook is not kept either."""
+    if locks.is_locked(run.out):
         return []
-    stale = [*runs_dir.glob(f".{rid}.tmp*.ipynb"), *runs_dir.glob(f".{rid}.json.tmp*"),
-             runs_dir / f"{rid}.json.ckpt.pt.tmp"]
-    if records.is_done(records.read(out), params):
-        stale.append(runs_dir / f"{rid}.json.ckpt.pt")
+    runs_dir, ckpt = run.out.parent, run.out.with_name(f"{run.out.name}.ckpt.pt")
+    stale = [*runs_dir.glob(f".{run.id}.tmp*.ipynb"), *runs_dir.glob(f".{run.out.name}.tmp*"),
+             ckpt.with_name(f"{ckpt.name}.tmp")]
+    if not keep_checkpoint and records.is_done(records.read(run.out), run.params):
+        stale.append(ckpt)
     return [p for p in stale if p.exists()]
 
 
-def clean_stale(folder: Path, runs: list) -> int:
-    """Remove the temporary files a killed sweep left behind (and checkpoints of finished runs), for runs whose lock
-    no process holds; returns how many."""
-    removed = [p for rid, params in runs for p in stale_files(folder / "runs", rid, params)]
+def clean_stale(folder: Path, stacks: list) -> int:
+    """Remove the temporary files a killed sweep left behind (and the checkpoints of finished runs whose stack is
+    finished), for runs whose lock no process holds; stacks: normlib.grid.stacks. Returns how many."""
+    removed = []
+    for stack in stacks:
+        unfinished = not all(records.is_done(records.read(r.out), r.params) for r in stack)
+        removed += [p for r in stack for p in stale_files(r, keep_checkpoint=unfinished)]
     removed += [*folder.glob(".summary.tmp*.ipynb"), *folder.glob(".report.html.tmp*"), *folder.glob(".grid.json.tmp*")]
     for p in removed:
         p.unlink(missing_ok=True)
     return len(removed)
 
 
-def wait_for_locks(runs_dir: Path, pending: list, seconds: float, stop: threading.Event) -> list:
-    """Wait up to `seconds` for the run locks other processes hold on pending runs; returns those still held."""
-    locked = [r for r in pending if locks.is_locked(r[2])]
+def wait_for_locks(runs: list, seconds: float, stop: threading.Event) -> list:
+    """Wait up to `seconds` for the run locks other processes hold on `runs` (normlib.grid.Run); returns those still
+    held."""
+    locked = [r for r in runs if locks.is_locked(r.out)]
     if locked:
-        pids = sorted({str(locks.lock_holder(locks.lock_path(r[2])) or "?") for r in locked})
+        pids = sorted({str(locks.lock_holder(locks.lock_path(r.out)) or "?") for r in locked})
         print(f"waiting up to {seconds:g} s for {len(locked)} run(s) locked by other processes (pid {', '.join(pids)};"
               f" e.g. kernels orphaned by a killed sweep)", flush=True)
     deadline = time.monotonic() + seconds
     while locked and time.monotonic() < deadline and not stop.is_set():
         time.sleep(0.25)
-        locked = [r for r in locked if locks.is_locked(r[2])]
+        locked = [r for r in locked if locks.is_locked(r.out)]
     return locked

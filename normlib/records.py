@@ -59,6 +59,12 @@ def untimed(history: list) -> list:
     return [{k: v for k, v in h.items() if k not in TIMINGS} for h in history]
 
 
+def reason(e: BaseException, limit: int = 300) -> str:
+    """Why something failed, as a record's `error` and the sweep's lines state it: the exception's type and its
+    message on one line, at most `limit` characters of message."""
+    return f"{type(e).__name__}: {' '.join(str(e).split())[:limit]}".strip(": ")
+
+
 def failed(params: dict, error: str, started: str = None, **extra) -> dict:
     """The record of a run that did not finish: its parameters, the reason and what environment it ran in."""
     return {"schema": SCHEMA, "status": "failed", "error": error, "params": params, "history": [], **extra,

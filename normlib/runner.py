@@ -34,7 +34,7 @@ def end_of_epoch(state: dict, total: int, checkpoint: Checkpoint) -> None:
 def record(cfg: RunConfig, data, parts: dict, result: dict, checkpoint: Checkpoint) -> dict:
     """The record of a finished run."""
     hist = result["history"]
-    stacked = {"stacked_with": result["stacked_with"]} if "stacked_with" in result else {}  # normlib.stackrun
+    stacked = {"stacked_with": result["stacked_with"]} if "stacked_with" in result else {}  # set by normlib.stacked.train_stack
     return {"schema": records.SCHEMA, "status": "ok", "error": None, "params": cfg.dict(),
             "effective_lr": cfg.effective_lr, "steps": result["steps"],
             "images": {k: len(v[1]) for k, v in parts.items()},
@@ -51,8 +51,13 @@ def run(params) -> dict:
     With `out` set the run holds a lock on it for its whole length (a second process with the same `out` gets
     locks.Locked), returns the existing record without training when `out` already holds a complete record of the
     same parameters, saves `<out>.ckpt.pt` after every epoch and resumes from it (the same record, bit for bit on
-    the CPU, timings aside), and writes the record atomically, then removes the checkpoint."""
+    the CPU, timings aside), and writes the record atomically, then removes the checkpoint. A run of the stacked
+    engine trains with its stack's other runs (normlib.stackrun.run_stack), or alone as a stack of one."""
     cfg = params if isinstance(params, RunConfig) else config.validate(dict(params))
+    if cfg.engine == "stacked" and not records.is_done(records.read(cfg.out) if cfg.out else None, cfg.dict()):
+        from . import stackrun  # trains the run's stack (the sweep names its runs), or the run as a stack of one
+        stack = stackrun.stack_of(cfg)
+        return stackrun.run_stack(stack)[[p.get("out", "") for p in stack].index(cfg.out)]
     started, t0 = records.now(), time.perf_counter()
     data, parts = load_parts(cfg)
     with locks.run_lock(cfg.out) if cfg.out else nullcontext():
@@ -66,12 +71,7 @@ def run(params) -> dict:
         on_epoch = lambda state: end_of_epoch(state, total, checkpoint)  # noqa: E731
         done = checkpoint.resume["history"][-1]["step"] if checkpoint.resume else 0
         print(f"epoch {checkpoint.resumed_at}: step {done}/{total}, training starts", flush=True)  # the sweep's bar
-        if cfg.engine == "stacked":  # a stack of one: the stacked engine's step and CUDA graphs for a lone run
-            from .stacked import train_stack
-            resumes = [checkpoint.resume] if checkpoint.resume else None
-            result = train_stack([cfg], parts, resumes, lambda k, state: on_epoch(state))[0]
-        else:
-            result = train(cfg, parts, checkpoint.resume, on_epoch)
+        result = train(cfg, parts, checkpoint.resume, on_epoch)
         rec = record(cfg, data, parts, result, checkpoint)
         if cfg.out:
             records.write_json(cfg.out, rec)

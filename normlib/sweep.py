@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cluster, execute, locks, records
-from .grid import GridError, Plan, load_grid, plan
+from .grid import GridError, Plan, Task, load_grid, plan
 from .processes import SIGNAL_EXIT, clean_stale, stop_on_signals, wait_for_locks
 
 LOCK_WAIT = 30.0  # seconds a rerun waits for run locks of other processes (orphaned kernels exit within ~1 s)
@@ -60,31 +60,43 @@ def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=T
 
 @dataclass
 class Todo:
-    """A grid's runs [(run id, params, out)] to execute now (`again`: finished runs among them whose notebook is
-    executed again), those skipped as another process holds them ({run id: reason}), and how many were complete."""
-    pending: list
+    """What a sweep executes now: `tasks` (normlib.grid.Task: a stack, or a run alone, with the runs whose notebooks
+    it executes), `again` (finished runs among those, whose notebook is executed again), the runs skipped as another
+    process holds them ({run id: reason}), and how many runs were complete."""
+    tasks: list
     again: list
     skipped: dict
     before: int
 
+    @property
+    def pending(self) -> list:
+        """The runs whose notebooks are executed, in the tasks' order."""
+        return [r for t in self.tasks for r in t.runs]
+
 
 def resume_plan(g: Plan, lock_wait: float, stop: threading.Event) -> Todo:
     """Which runs to execute: those without a complete record of their parameters, once run locks held by other
-    processes are free (or lock_wait has passed: those are skipped), plus finished runs whose notebook a kill cut
-    short (executing it again only reads back the record: no training)."""
-    runs_dir = g.folder / "runs"
-    todo = [(rid, params, runs_dir / f"{rid}.json") for rid, params in g.runs]
-    pending = [r for r in todo if not records.is_done(records.read(r[2]), r[1])]
-    held = wait_for_locks(runs_dir, pending, lock_wait, stop)
-    pending = [r for r in pending if not records.is_done(records.read(r[2]), r[1])]  # an orphan may have finished it
-    skipped = {r[0]: f"its run lock is held by pid {locks.lock_holder(locks.lock_path(r[2])) or '?'} (another "
-                     f"process is running it); rerun when that process has finished" for r in held if r in pending}
-    pending = [r for r in pending if r[0] not in skipped]
-    again = [r for r in todo if r not in pending and r[0] not in skipped
-             and not execute.notebook_complete(runs_dir / f"{r[0]}.ipynb")]
+    processes on their stacks are free (or lock_wait has passed: those are skipped), plus finished runs whose
+    notebook a kill cut short (executing it again only reads back the record: no training); grouped into tasks by
+    the grid's stacks (a stack with a run to train trains whole: its partners are part of it)."""
+    done = lambda r: records.is_done(records.read(r.out), r.params)  # noqa: E731
+    training = [st for st in g.stacks if not all(map(done, st))]
+    held = wait_for_locks([r for st in training for r in st], lock_wait, stop)  # the stacks' kernels take them all
+    tasks, again, skipped = [], [], {}
+    for st in g.stacks:
+        pending = [r for r in st if not done(r)]  # re-read: an orphan may have finished it
+        holder = next((r for r in held if r in st), None) if pending else None
+        for r in pending if holder else ():
+            skipped[r.id] = (f"its run lock{'' if holder == r else f' (of {holder.id}, its stack)'} is held by pid "
+                             f"{locks.lock_holder(locks.lock_path(holder.out)) or '?'} (another process is running "
+                             f"it); rerun when that process has finished")
+        cut = [r for r in st if r not in pending and not execute.notebook_complete(r.notebook)]
+        if (pending and not holder) or cut:
+            tasks.append(Task(tuple((pending if not holder else []) + cut), st if st[0].stacked else ()))
+        again += cut
     if again:
         print(f"executing the notebooks of {len(again)} finished run(s) again: theirs were cut short or missing")
-    return Todo(pending + again, again, skipped, len(todo) - len(pending) - len(skipped))
+    return Todo(tasks, again, skipped, len(g.runs) - sum(len(t.runs) for t in tasks) + len(again) - len(skipped))
 
 
 # ---------------------------------------------------------------- progress
@@ -129,7 +141,7 @@ class Progress:
         from tqdm.auto import tqdm
         tqdm.monitor_interval = 0  # no monitor thread: with a dead parent's stdout it deadlocked on tqdm's write lock
         self.todo, self.outcomes, self.lock = todo, Outcomes(skipped=dict(todo.skipped)), threading.Lock()
-        self.mine = {str(r[2]): r[0] for r in todo.pending if r not in todo.again}  # out -> run id: runs that train
+        self.mine = {str(r.out): r.id for r in todo.pending if r not in todo.again}  # out -> run id: runs that train
         self.running, self.ended_ids = {}, set()  # run id -> (epoch, share of its steps done); runs that ended
         self.bar = tqdm(total=total, initial=todo.before, desc=name, unit="run", file=Distinct(sys.stdout),
                         bar_format=self.BAR)
@@ -147,9 +159,9 @@ class Progress:
             self.running[rid] = (msg["epoch"], min(1.0, msg["step"] / max(1, msg["steps"])))
             self._draw(self.running[rid][1] - before)
 
-    def ended(self, run: tuple, status: str, reason: str) -> None:
-        """A run's end, as normlib.cluster.run_all reports it."""
-        rid, again = run[0], run in self.todo.again  # again: its record was complete already, not a run done now
+    def ended(self, run, status: str, reason: str) -> None:
+        """A run's end (normlib.grid.Run), as normlib.cluster.run_all reports it."""
+        rid, again = run.id, run in self.todo.again  # again: its record was complete already, not a run done now
         with self.lock:
             _, share = self.running.pop(rid, (0, 0.0))
             self.ended_ids.add(rid)
@@ -181,11 +193,11 @@ class Progress:
 def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, client, shared_out: bool = True):
     """The runs of a planned grid under its sweep lock, on the cluster of `client`; the exit status, or None when
     interrupted."""
-    removed = clean_stale(g.folder, g.runs)
+    removed = clean_stale(g.folder, g.stacks)
     if removed:
         print(f"removed {removed} temporary file(s) left by an interrupted sweep")
     records.write_json(g.folder / "grid.json", {"name": g.name, "description": g.description,
-                                                "runs": [{"run_id": i, "params": p} for i, p in g.runs]})
+                                                "runs": [{"run_id": r.id, "params": r.params} for r in g.runs]})
     todo = resume_plan(g, lock_wait, stop)
     link = cluster.dashboard(client)
     if link:
@@ -195,7 +207,7 @@ def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, cli
     progress = Progress(g.name, todo, len(g.runs))
     client.subscribe_topic(cluster.PROGRESS, progress.epoch)
     try:
-        stuck = cluster.run_all(client, todo.pending, progress.ended, stop, STOP_GRACE, timeout, lock_wait,
+        stuck = cluster.run_all(client, todo.tasks, progress.ended, stop, STOP_GRACE, timeout, lock_wait,
                                 cluster.probe(g.folder) if shared_out else None)
     finally:
         client.unsubscribe_topic(cluster.PROGRESS)
@@ -240,13 +252,13 @@ where runs execute (default: a Dask cluster inside this process, --jobs runs at 
   --scheduler tcp://HOST:8786   an existing Dask cluster (dask scheduler + dask worker, dask-jobqueue, Kubernetes);
   --scheduler-file PATH         workers that declare `--resources GPU=K` take K runs at once, each on its one GPU
   workers that see OUT write there; others send each record and notebook back (--no-shared-out: all of them)
-
-exit status:
-  0    every run has a complete record (and the report was rendered)
-  1    some run failed or was skipped, or the report failed: the summary says which and why
-  2    bad input, or a scheduler out of reach: one line per problem; nothing was run or written
-  130  interrupted by SIGINT, 143 by SIGTERM: rerun the same command to resume
 """
+EXIT_STATUS = {  # the sweep's exit statuses, the one table of them (--help shows it)
+    0: "every run has a complete record (and the report was rendered)",
+    1: "some run failed or was skipped, or the report failed: the summary says which and why",
+    2: "bad input, or a scheduler out of reach: one line per problem; nothing was run or written",
+    **{code: f"interrupted by {sig.name}: rerun the same command to resume" for sig, code in SIGNAL_EXIT.items()}}
+HELP_EPILOG += "\nexit status:\n" + "".join(f"  {code:<4} {meaning}\n" for code, meaning in EXIT_STATUS.items())
 
 
 def parser() -> argparse.ArgumentParser:
@@ -292,9 +304,9 @@ def report_only(params: str, out: str, extra: str) -> int:
 def dry_run(params: str, out: str, jobs) -> int:
     """--dry-run: every run of the grid, done or to run, after the checks a sweep makes (GridError on bad input)."""
     g = plan(params, out, jobs)
-    done = [records.is_done(records.read(g.folder / "runs" / f"{rid}.json"), p) for rid, p in g.runs]
-    for (rid, _), ok in zip(g.runs, done):
-        print(f"{'done  ' if ok else 'to run'}  {rid}")
+    done = [records.is_done(records.read(r.out), r.params) for r in g.runs]
+    for r, ok in zip(g.runs, done):
+        print(f"{'done  ' if ok else 'to run'}  {r.id}")
     print(f"{g.name}: {sum(done)} of {len(g.runs)} runs done in {g.folder}; {len(g.runs) - sum(done)} to run, "
           f"{g.jobs} at a time")
     return 0

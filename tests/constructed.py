@@ -29,7 +29,7 @@ def history(accs, val=None, bn=False, blocks=4, precise=True):
     return h
 
 
-def write_grid(folder, runs: dict, precise=True) -> None:
+def write_records(folder, runs: dict, precise=True) -> None:
     """runs: {run_id: (params, accuracies per epoch[, validation accuracies])} -> grid.json and run records; the steps
     are those of 100 training images per epoch (or the `steps` parameter)."""
     records.write_json(folder / "grid.json", {"name": folder.name, "description": "constructed",
@@ -61,7 +61,7 @@ def constructed(folder, fixed: dict, grid: dict) -> None:
         p = {**fixed, **varied}
         a = acc(p)
         runs["_".join(f"{key}{value}" for key, value in varied.items())] = (p, [a - 5, a - 1, a])
-    write_grid(folder, runs)
+    write_records(folder, runs)
 
 
 EXTRA = {  # constructed records of every extra-section grid
@@ -96,7 +96,7 @@ def pair_grid(folder, sizes, fixed=None, shift=None, seeds=(0.3, -0.5, 0.9), pre
                      + (shift(norm, bs) if shift else 0.0))
                 runs[f"{norm}_bs{bs}_seed{seed}"] = ({"norm": norm, "batch_size": bs, "seed": seed, "epochs": 2,
                                                      **(fixed or {})}, [a - 5, a])
-    write_grid(folder, runs, precise)
+    write_records(folder, runs, precise)
 
 
 def report_items(root) -> list:

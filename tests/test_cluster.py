@@ -12,6 +12,7 @@ import torch
 from sweeps import TINY, leftovers, run_sweep, start_sweep, statuses, wait_until, write_grid
 
 from normlib import cluster, execute, locks, records, sweep
+from normlib.grid import Run, Task
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ({**TINY, "epochs": 60, "threads": 1}, {"seed": [0, 1]})  # 60 epochs: time to kill a worker mid-run
@@ -112,7 +113,7 @@ def test_a_run_from_a_workers_temporary_folder_is_written_under_out(tmp_path):
     out, notebook = tmp_path / "r.json", tmp_path / "r.ipynb"
     rec = records.failed({**TINY, "out": "/worker/tmp/r.json"}, "boom", notebook="/worker/tmp/r.ipynb")
     result = {"status": "failed", "reason": "boom", "record": rec, "notebook": '{"cells": []}'}
-    assert cluster.place(result, TINY, out, notebook) == ("failed", "boom")
+    assert cluster.place(result, Run("r", TINY, out)) == ("failed", "boom")
     written = records.read(out)
     assert written["params"]["out"] == str(out) and written["notebook"] == str(notebook)
     assert notebook.read_text() == '{"cells": []}' and leftovers(tmp_path) == []
@@ -228,7 +229,7 @@ def test_a_bad_dashboard_address_is_refused_before_anything_is_written(tmp_path,
 
 
 def test_runs_start_seed_by_seed_and_longest_first_within_a_seed():
-    runs = [(f"{n}_bs{b}_seed{s}", {"norm": n, "batch_size": b, "seed": s, "epochs": 1}, None)
-            for n in ("batch", "group") for b in (2, 128) for s in (0, 1, 2)]
-    order = [(r[1]["seed"], r[1]["batch_size"]) for r in cluster.start_order(runs)]
+    tasks = [Task((Run(f"{n}_bs{b}_seed{s}", {"norm": n, "batch_size": b, "seed": s, "epochs": 1}, None),))
+             for n in ("batch", "group") for b in (2, 128) for s in (0, 1, 2)]
+    order = [(t.runs[0].params["seed"], t.runs[0].params["batch_size"]) for t in cluster.start_order(tasks)]
     assert order == [(s, b) for s in (0, 1, 2) for b in (2, 2, 128, 128)]

@@ -21,7 +21,7 @@ def test_notebook_parameters_mirror_runconfig():
         p = declared[name]
         assert p["inferred_type_name"] == config.FIELDS[name].type.__name__
         assert eval(p["default"]) == default, name  # literals written by us, in our own notebook
-        assert p["help"] == config.FIELDS[name].metadata["help"], name
+        assert p["help"] == config.described(name), name
 
 
 def test_a_new_parameter_needs_only_its_field(monkeypatch):
@@ -29,7 +29,7 @@ def test_a_new_parameter_needs_only_its_field(monkeypatch):
     notebook's parameters cell, the notebook taking it and a grid accepting it all come from its field."""
     extended = make_dataclass("Extended", [
         ("momentum", float, config.param(0.9, "SGD momentum", above=0, maximum=1, synonyms=("beta1",), protocol=True)),
-        ("optimizer", str, config.param("adam", "adam | sgd", choices=("adam", "sgd")))], bases=(config.RunConfig,))
+        ("optimizer", str, config.param("adam", "the optimizer", choices=("adam", "sgd")))], bases=(config.RunConfig,))
     monkeypatch.setattr(config, "FIELDS", {f.name: f for f in fields(extended)})
     assert config.check_value("momentum", 1.5) == "momentum=1.5: must be > 0 and <= 1"
     assert config.check_value("momentum", "high") == "momentum='high': must be of type float"
@@ -38,7 +38,7 @@ def test_a_new_parameter_needs_only_its_field(monkeypatch):
     assert config.check_value("optimizer", "rmsprop") == "optimizer='rmsprop': allowed adam, sgd"
     assert config.protocol_keys()[-1] == "momentum" and "optimizer" not in config.protocol_keys()
     assert config.parameters_cell().endswith('\nmomentum: float = 0.9  # SGD momentum\n'
-                                             'optimizer: str = "adam"  # adam | sgd')
+                                             'optimizer: str = "adam"  # adam | sgd; the optimizer')
     namespace = {**extended().dict(), "optimizer": "sgd"}  # the notebook's globals after papermill injected it
     assert config.from_namespace(namespace, before=set())["optimizer"] == "sgd"
     assert grid.check_parameter("optimizer", "sgd") == ""  # in a params file

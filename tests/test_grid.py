@@ -137,9 +137,17 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
     ("output under a file", BASE, ["--out", "{tmp}/afile/reports"], "afile is a file, not a folder"),
     ("unwritable output", lambda t, m: unwritable(t, m) or BASE, [], "is not writable; allowed a writable folder"),
 ]
+STACKED = BASE.replace("width: 8", "width: 8\n  engine: stacked")  # the stacked engine's grids take the same checks
+BAD_INPUTS += [
+    ("stacked: missing data", STACKED.replace("data: synthetic", "data: /nonexistent/cifar"), [],
+     "data='/nonexistent/cifar': no such file or folder; set NORMLIB_DATA"),
+    ("stacked: output under a file", STACKED, ["--out", "{tmp}/afile/reports"], "afile is a file, not a folder"),
+    ("stacked: unwritable output", lambda t, m: unwritable(t, m) or STACKED, [], "is not writable; allowed"),
+]
 if not __import__("torch").cuda.is_available():
-    BAD_INPUTS.append(("CUDA without a GPU", BASE.replace("width: 8", "width: 8\n  device: cuda"), [],
-                       "device='cuda': this machine has 0 CUDA device(s); allowed auto, cpu"))
+    BAD_INPUTS += [(f"{name}CUDA without a GPU", text.replace("width: 8", "width: 8\n  device: cuda"), [],
+                    "device='cuda': this machine has 0 CUDA device(s); allowed auto, cpu")
+                   for name, text in (("", BASE), ("stacked: ", STACKED))]
 
 
 @pytest.mark.parametrize("case,text,args,message", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
@@ -219,3 +227,21 @@ def test_the_data_is_not_touched_when_a_device_check_fails(tmp_path, monkeypatch
     assert sweep.main([str(params), "--out", str(tmp_path / "reports")]) == 2
     assert "device='cuda'" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists() and not (tmp_path / "reports").exists()
+
+
+# ---------------------------------------------------------------- the plan: what trains together
+
+def test_only_the_stacked_engine_stacks_and_then_a_whole_cell(tmp_path):
+    """engine single: every run alone, never stacked; engine stacked: the runs that differ only in seed, every seed
+    the grid lists."""
+    runs = [grid.Run(f"{e}_{n}_seed{s}", {"engine": e, "norm": n, "seed": s}, tmp_path / f"{e}_{n}_seed{s}.json")
+            for e in ("single", "stacked") for n in ("batch", "group") for s in (0, 1, 2)]
+    runs.append(grid.Run("default_seed0", {"norm": "batch", "seed": 0}, tmp_path / "default_seed0.json"))
+    got = [[r.id for r in stack] for stack in grid.stacks(runs)]
+    assert got == ([[f"single_{n}_seed{s}"] for n in ("batch", "group") for s in (0, 1, 2)]
+                   + [[f"stacked_{n}_seed{s}" for s in (0, 1, 2)] for n in ("batch", "group")] + [["default_seed0"]])
+
+
+def test_run_names_take_each_fields_prefix():
+    assert grid.run_id({"norm": "batch", "batch_size": 8, "num_blocks": 2, "lr_scaling": "sqrt", "seed": 1}) == \
+        "batch_bs8_blocks2_lr-sqrt_seed1"

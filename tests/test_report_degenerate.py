@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from constructed import write_grid
+from constructed import write_records
 
 from normlib import execute, records, sweep
 from normlib.config import RunConfig
@@ -25,8 +25,8 @@ def failed_grid(folder, runs: dict) -> None:
 
 def ok_grid(folder, cells: list) -> None:
     """cells: [(norm, batch size, seed)], each run a constructed record."""
-    write_grid(folder, {f"{n}_bs{b}_seed{s}": ({"norm": n, "batch_size": b, "seed": s, "epochs": 2},
-                                               [55.0 + s + b / 64, 60.0 + s + b / 64]) for n, b, s in cells})
+    write_records(folder, {f"{n}_bs{b}_seed{s}": ({"norm": n, "batch_size": b, "seed": s, "epochs": 2},
+                                                  [55.0 + s + b / 64, 60.0 + s + b / 64]) for n, b, s in cells})
 
 
 GRIDS = {  # name: (how to make it, what its report must say)

@@ -1,6 +1,6 @@
 """The depth section's rules on constructed records: accuracy gained or lost with depth, the gradient magnitude's
 ratio, the original's numbers beside ours, and one seed deciding nothing."""
-from constructed import write_grid
+from constructed import write_records
 
 from normlib.report.tables import Table
 from normlib.report import depth, further_sections, load
@@ -17,7 +17,7 @@ def depth_grid(folder, relu_gain=2.0, sigmoid_gain=-3.0, seeds=(0, 1, 2)):
                 runs[f"{act}_blocks{blocks}_seed{seed}"] = (
                     {"norm": "batch", "batch_size": 16, "num_blocks": blocks, "activation": act, "seed": seed,
                      "epochs": 2}, [a - 5, a])
-    write_grid(folder, runs)
+    write_records(folder, runs)
     return load.load(folder)
 
 
@@ -76,7 +76,7 @@ def test_the_trend_uses_every_depth_not_the_two_ends(tmp_path):
             a = 50 + gain + (1.5 if seed and blocks in (1, 16) else 0.0)
             runs[f"relu_blocks{blocks}_seed{seed}"] = ({"norm": "batch", "batch_size": 16, "num_blocks": blocks,
                                                          "activation": "relu", "seed": seed, "epochs": 2}, [a - 5, a])
-    write_grid(tmp_path / "d", runs)
+    write_records(tmp_path / "d", runs)
     out = depth.depth_outcomes(load.load(tmp_path / "d").ok.assign(grad=1.0), "final_acc")
     relu = out.set_index(["activation", "quantity"]).loc[("relu", "acc")]
     assert relu.slope == 0.0 and relu.df == 10 - 2 - 1 and relu.verdict == "not shown" and relu.mde > 0

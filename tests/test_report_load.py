@@ -1,15 +1,15 @@
 """Loading records into frames: per-run metrics, failed runs, the metric check, a grid without records."""
 import pytest
 
-from constructed import write_grid
+from constructed import write_records
 from normlib import records
 from normlib.report import load, tables
 
 
 def test_load_metrics_failed_runs_and_status(tmp_path):
     g = tmp_path / "g"
-    write_grid(g, {"a": ({"norm": "group", "seed": 0}, [50, 70, 60, 65], [40, 55, 50, 45]),
-                   "b": ({"norm": "group", "seed": 1}, [52, 54, 58, 57], [41, 42, 60, 43])})
+    write_records(g, {"a": ({"norm": "group", "seed": 0}, [50, 70, 60, 65], [40, 55, 50, 45]),
+                      "b": ({"norm": "group", "seed": 1}, [52, 54, 58, 57], [41, 42, 60, 43])})
     records.write_json(g / "runs" / "c.json", {"schema": 1, "status": "failed", "error": "boom",
                                                "params": {"seed": 2}, "history": [], "provenance": {}})
     grid = load.load(g, k=3)
@@ -26,7 +26,7 @@ def test_load_metrics_failed_runs_and_status(tmp_path):
 
 
 def test_val_selected_metric_needs_a_validation_split(tmp_path):
-    write_grid(tmp_path / "g", {"a": ({}, [50, 60])})
+    write_records(tmp_path / "g", {"a": ({}, [50, 60])})
     with pytest.raises(ValueError, match="val_size=0"):
         load.check_metric([load.load(tmp_path / "g")], "val_selected_acc")
 

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from constructed import runs_frame, summary, write_grid
+from constructed import runs_frame, summary, write_records
 from normlib.report import load, original, sections, verdicts
 from normlib.report.original import PAIR
 from normlib.report.stats import compare, spread
@@ -199,7 +199,7 @@ def test_the_original_table_as_records_gives_a_threshold_and_a_gap_beyond_3_poin
             for j, a in enumerate(mean + std * z):  # the table has no pairing: each norm its own seeds (Welch)
                 runs[f"{norm}_bs{bs}_seed{5 * i + j}"] = ({"norm": norm, "batch_size": bs, "seed": 5 * i + j,
                                                            "epochs": 1}, [float(a)])
-    write_grid(tmp_path / "orig", runs)
+    write_records(tmp_path / "orig", runs)
     grid = load.load(tmp_path / "orig")
     o = sections.grid_outcomes(grid, "final_acc")
     assert o[0].verdict == "holds" and "N = 4" in o[0].evidence  # BatchNorm below GroupNorm at 2 only

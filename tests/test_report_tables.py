@@ -33,11 +33,11 @@ def test_the_page_refuses_a_table_without_a_caption():
 
 def test_provenance_names_the_engine_that_made_each_grid(tmp_path):
     """Issue 18: the report names the engine of each grid, and a device's given commit and code hash."""
-    from constructed import write_grid
+    from constructed import write_records
     from normlib.report.load import load
     from normlib.report.sections import provenance_section
-    write_grid(tmp_path / "per_run", {f"seed{s}": ({"seed": s}, [50, 60]) for s in (0, 1)})
-    write_grid(tmp_path / "stacked", {f"seed{s}": ({"seed": s, "engine": "stacked"}, [50, 60]) for s in (0, 1)})
+    write_records(tmp_path / "per_run", {f"seed{s}": ({"seed": s}, [50, 60]) for s in (0, 1)})
+    write_records(tmp_path / "stacked", {f"seed{s}": ({"seed": s, "engine": "stacked"}, [50, 60]) for s in (0, 1)})
     table = provenance_section([load(tmp_path / "per_run"), load(tmp_path / "stacked")])[1].frame.set_index("")
     assert table.loc["engine"].tolist() == ["single (a network per run)", "stacked (a cell's seeds as one network)"]
     assert table.loc["commit given"].tolist() == ["—", "—"]  # records made without $NORMLIB_COMMIT

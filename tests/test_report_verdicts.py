@@ -4,7 +4,7 @@ import json
 import math
 import statistics
 
-from constructed import pair_grid, write_grid
+from constructed import pair_grid, write_records
 
 from normlib.report import load, sections
 from normlib.report.original import ORIGINAL_PROTOCOL
@@ -86,9 +86,9 @@ def test_a_grid_of_one_norm_stands_beside_the_original_with_its_difference(tmp_p
     from scipy.stats import ttest_ind_from_stats
     best = [70.0, 71.0, 72.5]
     for name, protocol in (("bn", ORIGINAL_PROTOCOL), ("short", {**ORIGINAL_PROTOCOL, "epochs": 2})):
-        write_grid(tmp_path / name, {f"bs4_seed{i}": ({**protocol, "norm": "batch", "batch_size": 4, "seed": i},
-                                                      [a - 2] * (protocol["epochs"] - 2) + [a, a - 1])
-                                     for i, a in enumerate(best)})
+        write_records(tmp_path / name, {f"bs4_seed{i}": ({**protocol, "norm": "batch", "batch_size": 4, "seed": i},
+                                                         [a - 2] * (protocol["epochs"] - 2) + [a, a - 1])
+                                        for i, a in enumerate(best)})
     items = sections.original_section(load.load(tmp_path / "bn"), "final_acc")
     table = next(i for i in items if isinstance(i, Table)).frame.set_index("batch size")
     assert not [c for c in table.columns if "GN" in c]

@@ -4,11 +4,11 @@ import json
 
 import pytest
 import torch
+from sweeps import TINY
 
 from normlib import config, locks, records, runner
 from normlib import train as trainlib
 
-TINY = dict(data="synthetic", train_size=100, test_size=50, width=8, num_blocks=1, batch_size=10, threads=1)
 
 
 @pytest.fixture(autouse=True)

@@ -1,18 +1,13 @@
-"""Stacks of a grid's runs: one record, checkpoint and lock per run, as the runner writes them, saying what each run
-was stacked with; the runner then finds each record complete and does not train again."""
+"""One stack end to end: one record, checkpoint and lock per run, as the runner writes them, naming its partners; a
+run's notebook finds its record complete and does not train again; a rerun run keeps its partners."""
+import json
+
 import pytest
+from sweeps import TINY
 
-from normlib import config, records, runner, stackrun
+from normlib import config, grid, records, runner, stackrun
 
-RUN = dict(data="synthetic", train_size=40, test_size=20, epochs=2, batch_size=4, width=8, num_blocks=1, groups=2,
-           engine="stacked")
-
-
-def test_cells_group_runs_that_differ_only_in_seed():
-    runs = [(f"{n}_s{s}", {"norm": n, "seed": s}, f"{n}_s{s}.json") for n in ("batch", "group") for s in range(3)]
-    got = stackrun.cells(runs, max_stack=2)
-    assert [[r[0] for r in stack] for stack in got] == [["batch_s0", "batch_s1"], ["batch_s2"],
-                                                        ["group_s0", "group_s1"], ["group_s2"]]
+RUN = dict(TINY, train_size=40, test_size=20, epochs=2, batch_size=4, groups=2, engine="stacked")
 
 
 def test_a_stack_writes_each_runs_record(tmp_path):
@@ -62,3 +57,33 @@ def test_a_stack_resumes_from_its_runs_checkpoints(tmp_path, monkeypatch):
     resumed = stackrun.run_stack(params)
     assert [strip(r["history"]) for r in resumed] == [strip(r["history"]) for r in whole]
     assert [r["provenance"]["resumed_at_epoch"] for r in resumed] == [1, 1]
+
+
+def test_a_rerun_run_keeps_its_partners(tmp_path):
+    """A run of a stack whose record is lost trains again with the same partners: the same record, bit for bit
+    (timings aside), while the partner's complete record stays as it is."""
+    params = [{**RUN, "seed": s, "out": str(tmp_path / f"seed{s}.json")} for s in (0, 1)]
+    first = stackrun.run_stack(params)
+    kept = (tmp_path / "seed0.json").read_bytes()
+    (tmp_path / "seed1.json").unlink()
+    again = stackrun.run_stack(params)
+    assert (tmp_path / "seed0.json").read_bytes() == kept
+    assert records.untimed(again[1]["history"]) == records.untimed(first[1]["history"])
+    assert again[1]["provenance"]["stacked_with"] == ["seed0"]
+    alone = runner.run({**RUN, "seed": 1, "out": str(tmp_path / "alone.json")})  # a stack of one: other numbers
+    assert alone["provenance"]["stacked_with"] == []
+    assert records.untimed(alone["history"]) != records.untimed(first[1]["history"])
+
+
+def test_a_kernel_trains_the_stack_the_sweep_names(tmp_path, monkeypatch):
+    """runner.run (the notebook's call) trains the whole stack named in STACK_ENV, and a run whose record is complete
+    is shown, not trained; a stack that names other parameters for this run is not this run's."""
+    params = [{**RUN, "seed": s, "out": str(tmp_path / f"seed{s}.json")} for s in (0, 1)]
+    monkeypatch.setenv(grid.STACK_ENV, json.dumps(params))
+    rec = runner.run(params[1])
+    assert rec["provenance"]["stacked_with"] == ["seed0"] and records.is_done(records.read(params[0]["out"]),
+                                                                               params[0])
+    monkeypatch.setattr(stackrun, "train_stack", lambda *a: pytest.fail("trained again"))
+    assert runner.run(params[0]) == records.read(params[0]["out"])
+    other = config.RunConfig(**{**params[0], "lr": 0.01})
+    assert stackrun.stack_of(other) == [other.dict()]

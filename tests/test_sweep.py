@@ -12,10 +12,11 @@ import time
 
 import nbformat
 import pytest
-from sweeps import (ROOT, TINY, leftovers, locked_runs, run_sweep, start_sweep, statuses, wait_until,
-                    write_grid)
+from sweeps import (ROOT, TINY, complete_record, finished_notebook, leftovers, locked_runs, run_sweep, start_sweep,
+                    statuses, wait_until, write_grid)
 
-from normlib import cluster, execute, locks, records, sweep
+from normlib import cluster, execute, grid, locks, records, sweep
+from normlib.grid import Run, Task
 
 # ---------------------------------------------------------------- locks between processes (in process, no kernels)
 
@@ -56,13 +57,6 @@ def test_a_dry_run_lists_the_runs_with_the_complete_ones_marked_and_writes_nothi
         "seed0.json"]
 
 
-def finished_notebook(path):
-    """An executed notebook as papermill leaves it when every cell ran."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
-    nb.cells[0].metadata["papermill"] = {"status": "completed"}
-    nbformat.write(nb, path)
-
-
 def test_run_finished_by_the_lock_holder_is_not_run_again(tmp_path, capsys):
     grid = write_grid(tmp_path, "orphan", TINY, {"seed": [0]})
     out = tmp_path / "reports" / "orphan" / "runs" / "seed0.json"
@@ -72,10 +66,7 @@ def test_run_finished_by_the_lock_holder_is_not_run_again(tmp_path, capsys):
         with locks.run_lock(out):
             held.set()
             release.wait(30)
-            rec = records.failed({**TINY, "seed": 0}, "")
-            records.write_json(out, {**rec, "status": "ok", "final_acc": 1.0, "best_acc": 1.0, "steps": 10,
-                                     "history": [{"epoch": 1, "train_acc": 1.0, "test_acc": 1.0}], "error": None,
-                                     "provenance": {**rec["provenance"], "wall_seconds": 1.0, "device": "cpu"}})
+            records.write_json(out, complete_record({**TINY, "seed": 0}))
             finished_notebook(out.with_suffix(".ipynb"))
 
     t = threading.Thread(target=orphan)
@@ -92,6 +83,30 @@ def test_run_finished_by_the_lock_holder_is_not_run_again(tmp_path, capsys):
     assert "orphan: 1 of 1 runs done (0 now), 0 failed, 0 skipped" in text and "executing the notebooks" not in text
 
 
+# ---------------------------------------------------------------- what runs together (in process, no kernels)
+
+def test_a_stacked_cell_is_one_task_with_its_partners_and_nothing_runs_when_all_are_done(tmp_path, monkeypatch, capsys):
+    path = write_grid(tmp_path, "st", {**TINY, "engine": "stacked"}, {"norm": ["batch", "group"], "seed": [0, 1]})
+    g = grid.plan(path, tmp_path / "reports")
+    runs = {r.id: r for r in g.runs}
+    records.write_json(runs["batch_seed0"].out, complete_record({**TINY, "engine": "stacked", "norm": "batch",
+                                                                 "seed": 0}))
+    finished_notebook(runs["batch_seed0"].notebook)
+    todo = sweep.resume_plan(g, 0.0, threading.Event())
+    assert [[r.id for r in t.runs] for t in todo.tasks] == [["batch_seed1"], ["group_seed0", "group_seed1"]]
+    assert [[r.id for r in t.stack] for t in todo.tasks] == [["batch_seed0", "batch_seed1"],
+                                                             ["group_seed0", "group_seed1"]]  # the partner trains too
+    single = grid.plan(write_grid(tmp_path, "si", TINY, {"seed": [0, 1]}), tmp_path / "reports")
+    assert [(len(t.runs), t.stack) for t in sweep.resume_plan(single, 0.0, threading.Event()).tasks] == [(1, ())] * 2
+
+    for r in g.runs:  # every run done: no task, so no kernel and no process, whatever --jobs says
+        records.write_json(r.out, complete_record({**TINY, "engine": "stacked", **r.params}))
+        finished_notebook(r.notebook)
+    monkeypatch.setattr(cluster, "execute", lambda *a, **k: pytest.fail("a kernel started"))
+    assert sweep.main([str(path), "--out", str(tmp_path / "reports"), "--jobs", "4", "--no-report"]) == 0
+    assert "st: 4 of 4 runs done (0 now), 0 failed, 0 skipped" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------- progress (in process, no kernels)
 
 def bar_states(log: str) -> list:
@@ -100,19 +115,19 @@ def bar_states(log: str) -> list:
 
 
 def test_progress_counts_epochs_in_flight_and_draws_each_change_once(tmp_path, monkeypatch):
-    runs = [(f"seed{i}", {"seed": i}, tmp_path / f"seed{i}.json") for i in range(3)]
-    again = (runs[2][0], runs[2][1], runs[2][2])
+    runs = [Run(f"seed{i}", {"seed": i}, tmp_path / f"seed{i}.json") for i in range(3)]
+    again = runs[2]
     monkeypatch.setattr(sys, "stdout", io.StringIO())
-    p = sweep.Progress("g", sweep.Todo(runs, [again], {}, before=1), total=4)
-    p.epoch((0.0, {"out": str(runs[0][2]), "epoch": 1, "step": 5, "steps": 20}))
+    p = sweep.Progress("g", sweep.Todo([Task((r,)) for r in runs], [again], {}, before=1), total=4)
+    p.epoch((0.0, {"out": str(runs[0].out), "epoch": 1, "step": 5, "steps": 20}))
     assert p.bar.n == pytest.approx(1.25)  # the run in flight counts for its share: the ETA sees it
     p.epoch((0.0, {"out": str(tmp_path / "other.json"), "epoch": 1, "step": 1, "steps": 2}))  # another sweep's run
-    p.epoch((0.0, {"out": str(runs[1][2]), "epoch": 2, "step": 10, "steps": 10}))
+    p.epoch((0.0, {"out": str(runs[1].out), "epoch": 2, "step": 10, "steps": 10}))
     assert "running seed0 epoch 1, seed1 epoch 2" in str(p.bar)
     p.ended(runs[0], "ok", "")
     p.ended(runs[1], "failed", "boom")
     p.ended(again, "ok", "")  # a finished run's notebook executed again: not a run done now
-    p.epoch((0.0, {"out": str(runs[0][2]), "epoch": 2, "step": 20, "steps": 20}))  # late: after the run's end
+    p.epoch((0.0, {"out": str(runs[0].out), "epoch": 2, "step": 20, "steps": 20}))  # late: after the run's end
     assert p.bar.n == pytest.approx(3) and "failed 1" in str(p.bar) and "running" not in str(p.bar)
     assert (p.outcomes.done, p.outcomes.failed) == (["seed0"], {"seed1": "boom"})
     p.close()
@@ -311,3 +326,94 @@ def test_the_sweep_sleeps_while_its_kernels_train(tmp_path):
     assert sweep.sweep(grid, out_root=tmp_path / "out", report=False) == 0
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     assert cpu < 0.3 * wall, f"the sweep used {cpu:.1f} s of CPU in {wall:.1f} s"
+
+
+# ---------------------------------------------------------------- the stacked engine through the sweep
+
+STACK_GRID = ({**TINY, "epochs": 2}, {"engine": ["single", "stacked"], "seed": [0, 1]})
+
+
+@pytest.mark.slow
+def test_each_engine_does_what_its_record_says(tmp_path):
+    """A grid of both engines, one sweep: a single run's record equals the run trained alone, never stacked; a
+    stacked run's record equals its stack trained as one, naming its partner. --no-shared-out: each task runs in a
+    worker's temporary folder and sends its runs back (the kill test below covers tasks in place)."""
+    from normlib import runner, stackrun
+    out = tmp_path / "reports"
+    r = run_sweep(write_grid(tmp_path, "engines", *STACK_GRID), out, "--no-report", "--no-shared-out")
+    assert r.returncode == 0, r.stdout + r.stderr
+    runs = out / "engines" / "runs"
+    fixed = STACK_GRID[0]
+    alone = [runner.run({**fixed, "engine": "single", "seed": s}) for s in (0, 1)]
+    stack = stackrun.run_stack([{**fixed, "engine": "stacked", "seed": s, "out": str(tmp_path / f"s{s}.json")}
+                                for s in (0, 1)])
+    for s in (0, 1):
+        single, stacked = (records.read(runs / f"engine{e}_seed{s}.json") for e in ("single", "stacked"))
+        assert single["params"]["engine"] == "single" and "stacked_with" not in single["provenance"]
+        assert records.untimed(single["history"]) == records.untimed(alone[s]["history"])
+        assert stacked["params"]["engine"] == "stacked"
+        assert stacked["provenance"]["stacked_with"] == [f"enginestacked_seed{1 - s}"]
+        assert records.untimed(stacked["history"]) == records.untimed(stack[s]["history"])
+        assert execute.notebook_complete(runs / f"enginestacked_seed{s}.ipynb")
+
+
+def checkpoints_since(ckpts: list, since: int) -> bool:
+    return all(p.exists() and p.stat().st_mtime_ns > since for p in ckpts)
+
+
+def lock_files(folder) -> list:
+    return sorted(p.name for p in folder.rglob(".*.lock"))
+
+
+@pytest.mark.slow
+def test_a_stack_killed_by_sigterm_and_sigkill_resumes_to_the_uninterrupted_stack(tmp_path):
+    """SIGTERM and SIGKILL mid-stack: no record, then after SIGTERM exit 143 with no lock or temporary file left,
+    after SIGKILL no orphan (its kernel exits and frees the locks); the rerun ends with one complete record per run,
+    bit-equal (timings aside) to the stack trained without a kill."""
+    from normlib import stackrun
+    epochs = 60
+    fixed = {**TINY, "epochs": epochs, "engine": "stacked"}
+    grid_file = write_grid(tmp_path, "stk", fixed, {"seed": [0, 1]})
+    out, runs = tmp_path / "reports", tmp_path / "reports" / "stk" / "runs"
+    ckpts = [runs / "seed0.json.ckpt.pt", runs / "seed1.json.ckpt.pt"]
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGKILL, -signal.SIGKILL)):
+        since = max((p.stat().st_mtime_ns for p in ckpts if p.exists()), default=0)
+        log = tmp_path / f"{sig.name}.log"
+        proc = start_sweep(grid_file, out, log, "--no-report")
+        try:
+            wait_until(lambda: checkpoints_since(ckpts, since), proc, log)  # the stack is mid-way, in this sweep
+            holder = locks.lock_holder(locks.lock_path(runs / "seed1.json"))
+            assert statuses(runs) == {}, "the stack ended before the signal: the test's runs are too short"
+            proc.send_signal(sig)
+            assert proc.wait(90) == code, log.read_text()[-3000:]
+        finally:
+            proc.kill()
+            proc.wait()
+        assert statuses(runs) == {}, "an interrupted run must not get a record, failed or otherwise"
+        deadline = time.monotonic() + 15  # after SIGKILL the orphaned kernel notices its parent's death
+        while (locked_runs(runs) or pid_alive(holder)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not locked_runs(runs) and not pid_alive(holder), f"the stack's kernel {holder} outlived its sweep"
+        if sig == signal.SIGTERM:
+            assert lock_files(out) == [] and not list(runs.glob(".*.tmp*")) and not list(runs.glob("*.tmp"))
+    r = run_sweep(grid_file, out, "--no-report")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "stk: 2 of 2 runs done (2 now), 0 failed, 0 skipped" in r.stdout
+    whole = stackrun.run_stack([{**fixed, "seed": s, "out": str(tmp_path / f"whole{s}.json")} for s in (0, 1)])
+    for s in (0, 1):
+        rec = records.read(runs / f"seed{s}.json")
+        assert records.untimed(rec["history"]) == records.untimed(whole[s]["history"])  # every epoch exactly once
+        assert rec["provenance"]["resumed_at_epoch"] > 0 and rec["provenance"]["stacked_with"] == [f"seed{1 - s}"]
+    assert leftovers(out) == [] and lock_files(out) == []
+
+
+def pid_alive(pid) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):  # a zombie (exited, not yet reaped by its adopter) is not alive
+        return open(f"/proc/{pid}/stat").read().split(") ")[1][0] != "Z"
+    return True
