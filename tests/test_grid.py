@@ -161,10 +161,10 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
         t, m, "0.jpg", b"\xff\xd8\xff\xe0 not a JPEG")), [], "train/cat/0.jpg is not a readable image"),
     ("16x16 image in a readable archive", lambda t, m: BASE.replace("synthetic", archive_with(t, m, "0.png", png(16))),
      [], "image train/cat/0.png has shape (16, 16, 3), expected (32, 32, 3)"),
-    ("grid too large", BASE + f"  seed: {list(range(5001))}\n", [],
+    ("grid too large", BASE.replace("synthetic", "/nonexistent/cifar") + f"  seed: {list(range(5001))}\n", [],
      "grid: 2 norm x 1 batch_size x 5001 seed = 10,002 runs; allowed at most 10,000 runs in one grid"),
     ("alias bomb", alias_bomb(6) + BASE, [], "its aliases expand it to more than 100,000 values; allowed at most"),
-    ("no run parameter", "{}\n", [], "bad.yaml: names no run parameter (no fixed value, no grid axis)"),
+    ("no run parameter", lambda t, m: m.setenv(datalib.ENV_DATA, "/nonexistent/cifar") or "{}\n", [], "bad.yaml: names no run parameter (no fixed value, no grid axis)"),
     ("--jobs 0", BASE, ["--jobs", "0"], "--jobs=0: must be an integer >= 1"),
     ("--timeout -1", BASE, ["--timeout", "-1"], "--timeout=-1: must be >= 0 (0: no limit)"),
     ("output under a file", BASE, ["--out", "{tmp}/afile/reports"], "afile is a file, not a folder"),
@@ -252,3 +252,24 @@ def test_the_data_is_not_touched_when_a_device_check_fails(tmp_path, monkeypatch
     assert sweep.main([str(params), "--out", str(tmp_path / "reports")]) == 2
     assert "device='cuda'" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists() and not (tmp_path / "reports").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", [
+    BASE + f"  seed: {list(range(10_000))}\n  test_size: {list(range(1, 10_001))}\n",  # 2 x 10^8 runs
+    alias_bomb(9) + BASE,  # 10^9 values from 9 short lines
+], ids=["10^8 runs", "alias bomb"])
+def test_small_files_that_would_exhaust_memory_are_one_line_under_a_memory_cap(tmp_path, text):
+    import resource
+    import subprocess
+    import sys
+    params = tmp_path / "big.yaml"
+    params.write_text(text.replace("  test_size: 50\n", "") if "test_size: [" in text else text)
+    cap = 2 << 30  # bytes of address space: the expanded grid or alias would need far more
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    r = subprocess.run([sys.executable, "-m", "normlib.sweep", str(params), "--out", str(tmp_path / "reports")],
+                       capture_output=True, text=True, preexec_fn=limit, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "allowed at most" in r.stderr, r.stderr
+    assert not (tmp_path / "reports").exists()
