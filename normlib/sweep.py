@@ -212,9 +212,13 @@ def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, cli
 
 
 def summarize(g: Plan, before: int, o: Outcomes, stop: threading.Event) -> None:
-    """The sweep's last lines: how many runs are done, and each failed or skipped run with its reason."""
-    print(f"{g.name}: {before + len(o.done)} of {len(g.runs)} runs done ({len(o.done)} now), {len(o.failed)} failed, "
-          f"{len(o.skipped)} skipped" + (f", {len(o.interrupted)} interrupted" if stop.is_set() else ""))
+    """The sweep's last lines: how many runs are done, and each failed or skipped run with its reason. Done is counted
+    from the records: a kernel stopped by a signal may have written its record first (and one past STOP_GRACE may
+    still have ended unreported)."""
+    done = {rid for rid, p in g.runs if records.is_done(records.read(g.folder / "runs" / f"{rid}.json"), p)}
+    now, interrupted = len(done - set(o.skipped)) - before, [r for r in o.interrupted if r not in done]
+    print(f"{g.name}: {len(done)} of {len(g.runs)} runs done ({now} now), {len(o.failed)} failed, "
+          f"{len(o.skipped)} skipped" + (f", {len(interrupted)} interrupted" if stop.is_set() else ""))
     for rid, reason in o.failed.items():
         print(f"FAILED {rid}: {reason}  (notebook: {g.folder / 'runs' / rid}.ipynb)")
     for rid, reason in o.skipped.items():
