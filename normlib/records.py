@@ -30,8 +30,16 @@ def write_json(path, obj) -> None:
             f.flush()
             os.fsync(f.fileno())  # the rename must not reach the disk before the data does
         os.replace(tmp, path)
+    except OSError as e:
+        raise named(e, path) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def named(e: OSError, path) -> OSError:
+    """`e` naming the file it is about: a failed write or flush (a full disk) names none, and without it the reason
+    would not say which disk is full."""
+    return e if e.filename else type(e)(e.errno, e.strerror, str(path))
 
 
 def read(path) -> dict:
