@@ -1,4 +1,5 @@
 """One run end to end: validate parameters, load data, train with a checkpoint per epoch, write the record."""
+import io
 import os
 import sys
 import time
@@ -55,9 +56,14 @@ class Checkpoint:
 
     def save(self, state: dict) -> None:
         if self.path:
-            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp, buffer = self.path.with_name(self.path.name + ".tmp"), io.BytesIO()
             torch.save({**state, "params": self.cfg.dict(), "started": self.started,
-                        "wall_seconds": self.wall_seconds()}, tmp)
+                        "wall_seconds": self.wall_seconds()}, buffer)  # to a file, a full disk was torch's opaque
+            try:  # "[enforce fail at inline_container.cc]"; written here it is an OSError naming the file
+                tmp.write_bytes(buffer.getbuffer())
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                raise records.named(e, tmp) from None
             os.replace(tmp, self.path)  # atomic: a kill leaves the previous checkpoint or this one
 
 
