@@ -11,10 +11,11 @@ import re
 import signal
 import sys
 import threading
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import config, locks, records
+from . import config, locks, records, scratch
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_NOTEBOOK = ROOT / "notebooks" / "run.ipynb"
@@ -123,12 +124,15 @@ def record_failure(params: dict, out: Path, notebook: Path, error: str, started:
 
 
 def kernel_manager_class(kernels: list) -> type:
-    """A kernel manager class that appends each of its instances to `kernels`: how a run finds its own kernel."""
+    """A kernel manager class that appends each of its instances to `kernels`: how a run finds its own kernel. Its
+    connection file goes in this process's scratch folder (normlib.scratch), which the next sweep removes once this
+    process is gone (jupyter_client's default, <tmp>/tmp*.json, stays behind an orphaned kernel)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class RunKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
+            self.connection_file = str(scratch.folder() / f"kernel-{uuid.uuid4().hex}.json")
             kernels.append(self)
 
     return RunKernelManager
