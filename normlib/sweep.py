@@ -25,7 +25,11 @@ def render(name: str, folder: Path, extra: str = "") -> Path:
     """The report: the summary notebook executed on a grid's records (normlib.execute.summary), then its page
     (normlib.report.render, imported here: the sweep itself needs no plotting stack)."""
     from .report.render import write_page
-    return write_page(execute.summary(name, folder, extra), name)
+    executed = execute.summary(name, folder, extra)
+    try:
+        return write_page(executed, name)
+    except OSError as e:  # e.g. a full disk: the page is not written, and the sweep says why in one line
+        raise execute.RenderError(execute.failure_reason(e, 0)) from None
 
 
 def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=True, lock_wait=LOCK_WAIT,
