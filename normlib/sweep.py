@@ -224,7 +224,8 @@ def summarize(g: Plan, before: int, o: Outcomes, stop: threading.Event) -> None:
     print(f"{g.name}: {len(done)} of {len(g.runs)} runs done ({now} now), {len(o.failed)} failed, "
           f"{len(o.skipped)} skipped" + (f", {len(interrupted)} interrupted" if stop.is_set() else ""))
     for rid, reason in o.failed.items():
-        print(f"FAILED {rid}: {reason}  (notebook: {g.folder / 'runs' / rid}.ipynb)")
+        notebook = g.folder / "runs" / f"{rid}.ipynb"  # none where a full disk cut it short
+        print(f"FAILED {rid}: {reason}" + (f"  (notebook: {notebook})" if notebook.exists() else ""))
     for rid, reason in o.skipped.items():
         print(f"SKIPPED {rid}: {reason}")
     if stop.is_set():

@@ -158,8 +158,10 @@ def test_the_summary_after_a_signal_counts_the_records_its_kernels_completed(tmp
     stop.set()
     g = Plan("g", "", [(rid, records.read(folder / "runs" / "r0.json")["params"] | {"seed": i})
                        for i, rid in enumerate(runs)], folder, 4)
-    sweep.summarize(g, 0, sweep.Outcomes(interrupted=list(runs)), stop)
-    assert capsys.readouterr().out.splitlines()[0] == "g: 2 of 4 runs done (2 now), 0 failed, 0 skipped, 2 interrupted"
+    sweep.summarize(g, 0, sweep.Outcomes(interrupted=["r0", "r1", "r3"], failed={"r2": "OSError: disk full"}), stop)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "g: 2 of 4 runs done (2 now), 1 failed, 0 skipped, 1 interrupted"
+    assert lines[1] == "FAILED r2: OSError: disk full"  # no notebook to name: a full disk cut it short
 
 
 def test_failed_runs_are_isolated_recorded_and_retried(tmp_path):
