@@ -5,6 +5,7 @@ The runs of a stack resume together, from one step. Their files are written one 
 disk) between two of them leaves the set at two steps; each file of a stacked run therefore also keeps the state it
 replaced, and the stack resumes from the latest step at which every run's file holds a state (common_step).
 """
+import io
 import os
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from . import records
 from .config import RunConfig
 
 
@@ -87,8 +89,13 @@ class Checkpoint:
                      "params": self.cfg.dict(), "started": self.started, "wall_seconds": self.wall_seconds()}
             if self.keep_previous and self.last:
                 saved["previous"] = {k: v for k, v in self.last.items() if k != "previous"}
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            torch.save(saved, tmp)
+            tmp, buffer = self.path.with_name(self.path.name + ".tmp"), io.BytesIO()
+            torch.save(saved, buffer)  # to a file, a full disk was torch's opaque "[enforce fail at
+            try:  # inline_container.cc]"; written here it is an OSError naming the file
+                tmp.write_bytes(buffer.getbuffer())
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                raise records.named(e, tmp) from None
             os.replace(tmp, self.path)  # atomic: a kill leaves the previous checkpoint or this one
             self.last = saved
 

@@ -45,6 +45,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import locks, records
+from . import scratch as scratch_folders
 from .config import FIELDS, planned_steps
 from .execute import RUN_NOTEBOOK, execute, failure_reason, record_failure, temp_notebook, write_record
 from .grid import STACK_ENV, GridError, Run, Task
@@ -128,9 +129,11 @@ def gpu_cluster(gpus: int, runs_per_gpu: int = 1):
 @contextmanager
 def scratch():
     """Dask's scratch space for a cluster started here: a temporary folder of its own, removed with the cluster
-    (Dask's default, <tmp>/dask-scratch-space, keeps a folder per scheduler and worker behind)."""
+    (Dask's default, <tmp>/dask-scratch-space, keeps a folder per scheduler and worker behind), in this process's
+    scratch folder (normlib.scratch)."""
     import dask
-    with tempfile.TemporaryDirectory(prefix="normlib-dask-") as tmp, dask.config.set({"temporary-directory": tmp}):
+    with tempfile.TemporaryDirectory(prefix="dask-", dir=scratch_folders.folder()) as tmp, \
+            dask.config.set({"temporary-directory": tmp}):
         yield
 
 

@@ -57,20 +57,34 @@ def source_key(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _decode(items: list, path: Path) -> dict:
-    """items: (split, class name, file name, bytes) -> {split: (x, y)} in sorted order."""
+def _open(items: list, path: Path) -> list:
+    """items: (split, class name, file name, bytes) -> (split, class name, file name, image) in sorted order, each
+    image opened (its header read, its pixels not yet decoded) and of 32x32 pixels, or a one-line error."""
     from PIL import Image, UnidentifiedImageError
-    out = {"train": ([], []), "test": ([], [])}
+    opened = []
     for split, cls, name, blob in sorted(items, key=lambda t: t[:3]):
         try:
-            img = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"), dtype=np.uint8)
+            img = Image.open(io.BytesIO(blob))
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"data={str(path)!r}: {split}/{cls}/{name} is not a readable image ({e}); "
                              f"{HINT}") from None
-        if img.shape != (32, 32, 3):
-            raise ValueError(f"data={str(path)!r}: image {split}/{cls}/{name} has shape {img.shape}, expected "
-                             f"(32, 32, 3); {HINT}")
-        out[split][0].append(img)
+        if img.size != (32, 32):
+            raise ValueError(f"data={str(path)!r}: image {split}/{cls}/{name} has shape {img.size[::-1] + (3,)}, "
+                             f"expected (32, 32, 3); {HINT}")
+        opened.append((split, cls, name, img))
+    return opened
+
+
+def _decode(opened: list, path: Path) -> dict:
+    """_open's images -> {split: (x, y)}: their pixels decoded as RGB, or a one-line error (a file whose header
+    reads but whose data does not)."""
+    out = {"train": ([], []), "test": ([], [])}
+    for split, cls, name, img in opened:
+        try:
+            out[split][0].append(np.asarray(img.convert("RGB"), dtype=np.uint8))
+        except (OSError, SyntaxError, ValueError) as e:  # PIL's errors for truncated or corrupt image data
+            raise ValueError(f"data={str(path)!r}: {split}/{cls}/{name} is not a readable image ({e}); "
+                             f"{HINT}") from None
         out[split][1].append(CLASSES.index(cls))
     return {s: (np.stack(xs), np.asarray(ys, dtype=np.int64)) for s, (xs, ys) in out.items()}
 
@@ -143,9 +157,9 @@ def _decode_source(path: Path, announce) -> dict:
     """{split: (x, y)} of a local copy. Decides first what the copy is and that it reads, then calls announce(n)
     with its image count before the slow part (decoding each image), so a bad copy gives one line: its error."""
     if (path.is_file() and path.name.endswith(ARCHIVES)) or (path / "train").is_dir() and (path / "test").is_dir():
-        items = _read_images(path)
-        announce(len(items))
-        return _decode(items, path)
+        opened = _open(_read_images(path), path)  # every image's header: a bad one gives its error before announce
+        announce(len(opened))
+        return _decode(opened, path)
     if path.is_dir() and (path.name == "cifar-10-batches-py" or (path / "cifar-10-batches-py").is_dir()):
         splits = _batches(path.parent if path.name == "cifar-10-batches-py" else path)
         announce(sum(len(y) for _, y in splits.values()))

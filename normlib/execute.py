@@ -11,10 +11,11 @@ import re
 import signal
 import sys
 import threading
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import config, locks, records
+from . import config, locks, records, scratch
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_NOTEBOOK = ROOT / "notebooks" / "run.ipynb"
@@ -66,6 +67,19 @@ def temp_notebook(notebook: Path) -> Path:
     return notebook.with_name(f".{notebook.stem}.tmp{os.getpid()}.ipynb")
 
 
+def keep_notebook(tmp: Path, notebook: Path) -> bool:
+    """Rename an executed notebook into place when it reads back whole, else remove it (a full disk cut its write
+    short): a partial notebook never replaces a notebook. Returns whether it was kept."""
+    import nbformat
+    try:
+        nbformat.read(tmp, as_version=4)
+    except Exception:  # missing, truncated, empty
+        tmp.unlink(missing_ok=True)
+        return False
+    os.replace(tmp, notebook)
+    return True
+
+
 def failure_reason(e: Exception, timeout: int) -> str:
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -111,12 +125,15 @@ def record_failure(params: dict, out: Path, notebook: Path, error: str, started:
 
 def kernel_manager_class(kernels: list, env: dict = None) -> type:
     """A kernel manager class that appends each of its instances to `kernels` (how a run finds its own kernel) and
-    starts its kernel with `env` added to this process's environment (a stack's runs: normlib.grid.STACK_ENV)."""
+    starts its kernel with `env` added to this process's environment (a stack's runs: normlib.grid.STACK_ENV). Its
+    connection file goes in this process's scratch folder (normlib.scratch), which the next sweep removes once this
+    process is gone (jupyter_client's default, <tmp>/tmp*.json, stays behind an orphaned kernel)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class RunKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
+            self.connection_file = str(scratch.folder() / f"kernel-{uuid.uuid4().hex}.json")
             kernels.append(self)
 
         async def _async_pre_start_kernel(self, **kw):
@@ -172,6 +189,7 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
                                 extra_arguments=KERNEL_ARGS, kernel_manager_class=kernel_manager_class(kernels, env),
                                 stdout_file=EpochLines(progress) if progress else None)
     except Exception as e:  # the run's own exception, a dead kernel, a cell timeout, a kernel that did not start
+        e = records.named(e, tmp) if isinstance(e, OSError) else e  # e.g. a full disk: name it
         ename, error = getattr(e, "ename", type(e).__name__), failure_reason(e, timeout)
     if stop is not None and stop.is_set() and error:
         tmp.unlink(missing_ok=True)
@@ -179,13 +197,15 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
     if ename == locks.Locked.__name__:
         tmp.unlink(missing_ok=True)
         return "skipped", error
-    if tmp.exists():
-        os.replace(tmp, notebook)
+    keep_notebook(tmp, notebook)
     if not error and not records.is_done(records.read(out), params):
         error = "the notebook finished without writing a complete record"
     if not error:
         return "ok", ""
-    return record_failure(params, out, notebook, error, started)
+    try:
+        return record_failure(params, out, notebook, error, started)
+    except OSError as e:  # a full disk: the run's one reason stays the first, which names the disk
+        return "failed", error + ("" if e.strerror in error else f"; no failed record written: {failure_reason(e, 0)}")
 
 
 def summary(name: str, folder: Path, extra: str = "") -> Path:
@@ -199,10 +219,11 @@ def summary(name: str, folder: Path, extra: str = "") -> Path:
                             parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
                             progress_bar=False, kernel_name="python3", extra_arguments=KERNEL_ARGS)
     except Exception as e:
-        if tmp.exists():
-            os.replace(tmp, executed)
-        raise RenderError(f"{failure_reason(e, 0)}  (notebook: {executed})") from None
-    os.replace(tmp, executed)
+        e = records.named(e, tmp) if isinstance(e, OSError) else e
+        kept = keep_notebook(tmp, executed)
+        raise RenderError(f"{failure_reason(e, 0)}" + (f"  (notebook: {executed})" if kept else "")) from None
+    if not keep_notebook(tmp, executed):
+        raise RenderError(f"the executed summary notebook {tmp} did not read back whole (a full disk?)")
     return executed
 
 

@@ -10,6 +10,7 @@ naming the field, the value and what is allowed. Values reach the notebook only 
 float, bool, str), checked by normlib.execute.literal_parameters; nothing in a params file is evaluated as code.
 """
 import itertools
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -22,10 +23,16 @@ from . import config
 from .execute import literal_parameters
 
 GRID_KEYS = {"description": str, "base": str, "jobs": int, "fixed": dict, "grid": dict}
+MAX_RUNS = 10_000  # runs of one grid: the product of its axes, checked before the runs are built
+MAX_VALUES = 100_000  # values of one params file, every alias counted each time it is used (a 1 KB alias bomb: 10^9)
 
 
 class GridError(ValueError):
     """Bad input: one line per problem, each naming the field, the value and what is allowed."""
+
+
+class _TooLarge(Exception):
+    """A params file whose aliases expand beyond MAX_VALUES values."""
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -42,6 +49,26 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
+
+    def get_single_node(self):
+        """The document's node graph, refused before anything is built from it when its aliases expand it beyond
+        MAX_VALUES values (the graph shares aliased nodes; the values built from it, and their repr, would not)."""
+        node = super().get_single_node()
+        if node is not None and expanded_size(node) > MAX_VALUES:
+            raise _TooLarge()
+        return node
+
+
+def expanded_size(node, sizes=None) -> int:
+    """How many nodes a YAML node graph holds once every alias is expanded (MAX_VALUES + 1 for a node that contains
+    itself); each distinct node is counted once, so a bomb costs the time of its graph, not of its expansion."""
+    sizes = {} if sizes is None else sizes
+    if id(node) not in sizes:
+        sizes[id(node)] = MAX_VALUES + 1  # while its children are counted: an alias of itself is endless
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else \
+            node.value if isinstance(node, yaml.SequenceNode) else []
+        sizes[id(node)] = min(MAX_VALUES + 1, 1 + sum(expanded_size(c, sizes) for c in children))
+    return sizes[id(node)]
 
 
 def _short(value, n: int = 60) -> str:
@@ -102,6 +129,9 @@ def _read_yaml(path: Path) -> dict:
     except UnicodeDecodeError as e:
         raise GridError(f"params={where!r}: not a UTF-8 text file (byte {e.object[e.start]:#04x} at offset "
                         f"{e.start}); allowed a YAML grid like params/quick.yaml") from None
+    except _TooLarge:
+        raise GridError(f"params={where!r}: its aliases expand it to more than {MAX_VALUES:,} values; allowed at "
+                        f"most {MAX_VALUES:,} (an alias counts each time it is used)") from None
     except RecursionError:
         raise GridError(f"params={where!r}: nested too deeply to read; allowed a YAML grid like "
                         f"params/quick.yaml (lists of plain values)") from None
@@ -133,6 +163,9 @@ def load_grid(path) -> dict:
     if errors:
         raise GridError("\n".join(errors))
     fixed, grid = spec.get("fixed") or {}, spec.get("grid") or {}
+    if not fixed and not grid:
+        raise GridError(f"{where}: names no run parameter (no fixed value, no grid axis); allowed a grid with a "
+                        f"`fixed:` or `grid:` mapping, like params/quick.yaml")
     for key, value in fixed.items():
         problem = check_parameter(key, value)
         if problem:
@@ -146,6 +179,10 @@ def load_grid(path) -> dict:
         for problem in dict.fromkeys(check_parameter(key, v) for v in values):  # each distinct problem once
             if problem:
                 errors.append(f"{where}: grid.{problem}")
+    n_runs = math.prod(len(v) for v in grid.values() if isinstance(v, list))
+    if n_runs > MAX_RUNS:
+        errors.append(f"{where}: grid: {' x '.join(f'{len(v)} {k}' for k, v in grid.items() if isinstance(v, list))} = {n_runs:,} runs; "
+                      f"allowed at most {MAX_RUNS:,} runs in one grid")
     if errors:
         raise GridError("\n".join(errors))
     runs = [(run_id(dict(zip(grid, combo))), {**fixed, **dict(zip(grid, combo))})

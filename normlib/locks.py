@@ -6,6 +6,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .records import named
+
 
 class Locked(RuntimeError):
     """Another process holds the lock: it is executing this run (or this sweep) now."""
@@ -35,14 +37,21 @@ def lock(path, what: str):
                 raise Locked(f"{what} is being executed by another process (pid {holder or '?'})") from None
             if not _same_file(f, path):  # its holder removed it between our open and our flock: take the new one
                 continue
-            f.truncate(0)
-            f.write(str(os.getpid()))
-            f.flush()
-            try:
+            try:  # from here on the file is ours to remove, also when writing the pid fails (a full disk)
+                _write_pid(f, path)
                 yield
             finally:
                 path.unlink(missing_ok=True)  # while still held: no lock file stays behind
             return
+
+
+def _write_pid(f, path: Path) -> None:
+    try:
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+    except OSError as e:
+        raise named(e, path) from None
 
 
 def _same_file(f, path: Path) -> bool:

@@ -1,5 +1,6 @@
 """Run records: one JSON file per run, written atomically; provenance.py says what goes in their provenance."""
 import json
+import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -9,7 +10,9 @@ from .provenance import environment
 SCHEMA = 1
 REPORTS = Path(__file__).resolve().parents[1] / "reports"  # the repository's reports root: one folder per grid
 REQUIRED = ("schema", "status", "params", "history", "provenance")
-TIMINGS = ("train_seconds", "eval_seconds")  # an epoch's wall times: the only entries that differ between reruns
+TIMINGS = ("train_seconds", "eval_seconds")
+DIVERGED_LOSS = 10 * math.log(10)  # a final training loss above ten times chance level's (ln 10: every class
+#   equally likely) is a diverged run's (a run that learns nothing stays near ln 10; one that diverged reached 1e28)  # an epoch's wall times: the only entries that differ between reruns
 
 
 def now() -> str:
@@ -27,8 +30,16 @@ def write_json(path, obj) -> None:
             f.flush()
             os.fsync(f.fileno())  # the rename must not reach the disk before the data does
         os.replace(tmp, path)
+    except OSError as e:
+        raise named(e, path) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def named(e: OSError, path) -> OSError:
+    """`e` naming the file it is about: a failed write or flush (a full disk) names none, and without it the reason
+    would not say which disk is full."""
+    return e if e.filename else type(e)(e.errno, e.strerror, str(path))
 
 
 def read(path) -> dict:
@@ -51,6 +62,15 @@ def is_done(rec: dict, params: dict) -> bool:
         return full(rec["params"]) == full(params) and epochs == list(range(1, len(epochs) + 1)) and epochs != []
     except (TypeError, KeyError):  # a record from another version of the parameters
         return False
+
+
+def diverged(history: list) -> str:
+    """Why a finished run counts as diverged, from its history alone (so records written before this rule are judged
+    by it too), or '': its final epoch's training loss is not finite or is above DIVERGED_LOSS."""
+    loss = history[-1].get("train_loss") if history and isinstance(history[-1], dict) else None
+    if not isinstance(loss, (int, float)) or (math.isfinite(loss) and loss <= DIVERGED_LOSS):
+        return ""
+    return f"diverged: final train loss {loss:.3g}; allowed a finite loss <= {DIVERGED_LOSS:.1f} (10 x ln 10)"
 
 
 def untimed(history: list) -> list:

@@ -39,6 +39,7 @@ def record(cfg: RunConfig, data, parts: dict, result: dict, checkpoint: Checkpoi
             "effective_lr": cfg.effective_lr, "steps": result["steps"],
             "images": {k: len(v[1]) for k, v in parts.items()},
             "final_acc": hist[-1]["test_acc"], "best_acc": max(h["test_acc"] for h in hist), "history": hist,
+            "diverged": bool(records.diverged(hist)),  # the report judges every record by the same rule
             "provenance": {**provenance.provenance(pick(cfg.device), data), "started": checkpoint.started,
                            "ended": records.now(), "wall_seconds": checkpoint.wall_seconds(),
                            "resumed_at_epoch": checkpoint.resumed_at, "compile": result["compile"],

@@ -26,7 +26,11 @@ def render(name: str, folder: Path, extra: str = "") -> Path:
     (normlib.report.render, imported here: the sweep itself needs no plotting stack)."""
     from .report.render import write_page
     print(f"{name}: rendering the report (the summary notebook on the records)", flush=True)
-    return write_page(execute.summary(name, folder, extra), name)
+    executed = execute.summary(name, folder, extra)
+    try:
+        return write_page(executed, name)
+    except OSError as e:  # e.g. a full disk: the page is not written, and the sweep says why in one line
+        raise execute.RenderError(execute.failure_reason(e, 0)) from None
 
 
 def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=True, lock_wait=LOCK_WAIT,
@@ -225,11 +229,16 @@ def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, cli
 
 
 def summarize(g: Plan, before: int, o: Outcomes, stop: threading.Event) -> None:
-    """The sweep's last lines: how many runs are done, and each failed or skipped run with its reason."""
-    print(f"{g.name}: {before + len(o.done)} of {len(g.runs)} runs done ({len(o.done)} now), {len(o.failed)} failed, "
-          f"{len(o.skipped)} skipped" + (f", {len(o.interrupted)} interrupted" if stop.is_set() else ""))
+    """The sweep's last lines: how many runs are done, and each failed or skipped run with its reason. Done is counted
+    from the records: a kernel stopped by a signal may have written its record first (and one past STOP_GRACE may
+    still have ended unreported)."""
+    done = {r.id for r in g.runs if records.is_done(records.read(r.out), r.params)}
+    now, interrupted = len(done - set(o.skipped)) - before, [r for r in o.interrupted if r not in done]
+    print(f"{g.name}: {len(done)} of {len(g.runs)} runs done ({now} now), {len(o.failed)} failed, "
+          f"{len(o.skipped)} skipped" + (f", {len(interrupted)} interrupted" if stop.is_set() else ""))
     for rid, reason in o.failed.items():
-        print(f"FAILED {rid}: {reason}  (notebook: {g.folder / 'runs' / rid}.ipynb)")
+        notebook = g.folder / "runs" / f"{rid}.ipynb"  # none where a full disk cut it short
+        print(f"FAILED {rid}: {reason}" + (f"  (notebook: {notebook})" if notebook.exists() else ""))
     for rid, reason in o.skipped.items():
         print(f"SKIPPED {rid}: {reason}")
     if stop.is_set():

@@ -2,6 +2,8 @@
 names the reason, a run's epochs are reported as its kernel prints them, and one run from the shell
 (`python -m normlib.execute`) answers bad input with one line, a failure with one line, success with both files."""
 import ast
+import errno
+import os
 import json
 import subprocess
 import sys
@@ -140,3 +142,32 @@ def test_the_command_runs_one_tiny_run_into_its_record_and_notebook(tmp_path):
                                f"final test accuracy {acc:.2f}% (epoch 1), best ")
     assert records.is_done(records.read(tmp_path / "r.json"), {**TINY, "epochs": 1})
     assert execute.notebook_complete(tmp_path / "r.ipynb") and leftovers(tmp_path) == []
+
+
+def full_disk(written: bytes):
+    """papermill on a full disk: part of the executed notebook written, then the write fails, naming no file."""
+    def execute_notebook(source, output, **kwargs):
+        open(output, "wb").write(written)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return execute_notebook
+
+
+def no_space(path, obj):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+@pytest.mark.parametrize("written", [b"", b'{"cells": [{"cell_type": "code", "source": "x'], ids=["0 B", "partial"])
+def test_a_full_disk_is_one_reason_naming_it_and_nothing_partial_in_place(tmp_path, monkeypatch, written):
+    import papermill
+    monkeypatch.setattr(papermill, "execute_notebook", full_disk(written))
+    monkeypatch.setattr(records, "write_json", no_space)  # the failed record cannot be written either
+    out, notebook = tmp_path / "runs" / "r.json", tmp_path / "runs" / "r.ipynb"
+    out.parent.mkdir()
+    notebook.write_text("the notebook of an earlier attempt")
+    status, reason = execute.execute({"seed": 3}, out, notebook)  # returns: nothing escapes to the worker
+    tmp = execute.temp_notebook(notebook)
+    assert (status, reason) == ("failed", f"OSError: [Errno 28] No space left on device: '{tmp}'")
+    assert notebook.read_text() == "the notebook of an earlier attempt" and sorted(out.parent.iterdir()) == [notebook]
+    with pytest.raises(execute.RenderError, match="No space left on device") as e:
+        execute.summary("g", tmp_path)
+    assert "notebook:" not in str(e.value) and sorted(tmp_path.iterdir()) == [out.parent]  # no summary.ipynb

@@ -59,6 +59,31 @@ def truncated_archive(tmp_path: Path, monkeypatch) -> str:
     return str(path)
 
 
+def archive_with(tmp_path: Path, monkeypatch, name: str, blob: bytes) -> str:
+    """A readable image-folder archive of which one image, train/cat/<name>, holds `blob`."""
+    monkeypatch.setenv(datalib.ENV_CACHE, str(tmp_path / "cache"))
+    folder = image_folder(tmp_path / "source" / "cifar")
+    (folder / "train" / "cat" / name).write_bytes(blob)
+    path = tmp_path / "source" / "bad.tar"
+    with tarfile.open(path, "w") as t:
+        t.add(folder, "cifar")
+    return str(path)
+
+
+def png(size: int) -> bytes:
+    import io
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((size, size, 3), np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def alias_bomb(levels: int) -> str:
+    """A few lines whose aliases expand to 10**levels values."""
+    lines = ["x0: &x0 [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]"]
+    lines += [f"x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
 def unwritable(tmp_path: Path, monkeypatch) -> None:
     real = os.access
     monkeypatch.setattr(os, "access", lambda p, mode, **k: False if str(p).startswith(str(tmp_path)) else
@@ -132,6 +157,14 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
     ("truncated data archive", lambda t, m: BASE.replace("synthetic", truncated_archive(t, m)), [],
      "cut.tar.xz': a truncated or corrupt archive (EOFError: Compressed file ended before the end-of-stream marker "
      "was reached); set NORMLIB_DATA"),
+    ("undecodable JPEG in a readable archive", lambda t, m: BASE.replace("synthetic", archive_with(
+        t, m, "0.jpg", b"\xff\xd8\xff\xe0 not a JPEG")), [], "train/cat/0.jpg is not a readable image"),
+    ("16x16 image in a readable archive", lambda t, m: BASE.replace("synthetic", archive_with(t, m, "0.png", png(16))),
+     [], "image train/cat/0.png has shape (16, 16, 3), expected (32, 32, 3)"),
+    ("grid too large", BASE.replace("synthetic", "/nonexistent/cifar") + f"  seed: {list(range(5001))}\n", [],
+     "grid: 2 norm x 1 batch_size x 5001 seed = 10,002 runs; allowed at most 10,000 runs in one grid"),
+    ("alias bomb", alias_bomb(6) + BASE, [], "its aliases expand it to more than 100,000 values; allowed at most"),
+    ("no run parameter", lambda t, m: m.setenv(datalib.ENV_DATA, "/nonexistent/cifar") or "{}\n", [], "bad.yaml: names no run parameter (no fixed value, no grid axis)"),
     ("--jobs 0", BASE, ["--jobs", "0"], "--jobs=0: must be an integer >= 1"),
     ("--timeout -1", BASE, ["--timeout", "-1"], "--timeout=-1: must be >= 0 (0: no limit)"),
     ("output under a file", BASE, ["--out", "{tmp}/afile/reports"], "afile is a file, not a folder"),
@@ -159,11 +192,11 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, monkeypatch,
         text = text(tmp_path, monkeypatch) if callable(text) else text
         params.write_bytes(text) if isinstance(text, bytes) else params.write_text(text)
     before = sorted(tmp_path.rglob("*"))
+    capsys.readouterr()  # what making the case printed
     out = ["--out", str(tmp_path / "reports")] + [a.format(tmp=tmp_path) for a in args]
     assert sweep.main([str(params), *out]) == 2
     err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1 and message in lines[0], err
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err  # nothing before it
     assert sorted(tmp_path.rglob("*")) == before  # no report folder, no grid.json, no lock file
     assert not (tmp_path / "pwned").exists()
 
@@ -245,3 +278,24 @@ def test_only_the_stacked_engine_stacks_and_then_a_whole_cell(tmp_path):
 def test_run_names_take_each_fields_prefix():
     assert grid.run_id({"norm": "batch", "batch_size": 8, "num_blocks": 2, "lr_scaling": "sqrt", "seed": 1}) == \
         "batch_bs8_blocks2_lr-sqrt_seed1"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", [
+    BASE + f"  seed: {list(range(10_000))}\n  test_size: {list(range(1, 10_001))}\n",  # 2 x 10^8 runs
+    alias_bomb(9) + BASE,  # 10^9 values from 9 short lines
+], ids=["10^8 runs", "alias bomb"])
+def test_small_files_that_would_exhaust_memory_are_one_line_under_a_memory_cap(tmp_path, text):
+    import resource
+    import subprocess
+    import sys
+    params = tmp_path / "big.yaml"
+    params.write_text(text.replace("  test_size: 50\n", "") if "test_size: [" in text else text)
+    cap = 2 << 30  # bytes of address space: the expanded grid or alias would need far more
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    r = subprocess.run([sys.executable, "-m", "normlib.sweep", str(params), "--out", str(tmp_path / "reports")],
+                       capture_output=True, text=True, preexec_fn=limit, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "allowed at most" in r.stderr, r.stderr
+    assert not (tmp_path / "reports").exists()

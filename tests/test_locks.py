@@ -1,4 +1,5 @@
 """Locks: one holder at a time, named when refused; released by the OS when the holder dies; no file left."""
+import errno
 import os
 import signal
 import subprocess
@@ -58,3 +59,31 @@ def test_clear_removes_the_file_a_killed_holder_left_and_never_a_held_one(tmp_pa
         assert not locks.clear(path, seconds=0.2)  # held: waited for, then left alone
         assert path.exists() and locks.is_locked(out)
     assert not path.exists()
+
+
+class FullDisk:
+    """A file whose writes fail as on a full disk (the error names no file, as a real flush's does not)."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def write(self, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def test_a_lock_whose_pid_cannot_be_written_leaves_no_file_and_names_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(locks, "open", lambda *a, **k: FullDisk(open(*a, **k)), raising=False)
+    out = tmp_path / "r.json"
+    with pytest.raises(OSError, match=f"No space left on device: '{locks.lock_path(out)}'"):
+        with locks.run_lock(out):
+            pass
+    assert list(tmp_path.iterdir()) == []

@@ -34,3 +34,20 @@ def test_val_selected_metric_needs_a_validation_split(tmp_path):
 def test_load_without_records_names_the_grid(tmp_path):
     with pytest.raises(FileNotFoundError, match="grid='nothing'"):
         load.load(tmp_path / "nothing")
+
+
+def test_a_diverged_run_is_marked_and_left_out_of_every_result(tmp_path):
+    """Judged from the history alone, as records an older commit writes (no flag) are: a final training loss that is
+    not finite or above the stated bound makes the run diverged, listed with its reason, outside `ok`."""
+    g = tmp_path / "g"
+    write_records(g, {f"r{i}": ({"norm": "group", "seed": i}, [50, 10]) for i in range(4)})
+    for rid, loss in (("r1", 1e28), ("r2", float("nan")), ("r3", records.DIVERGED_LOSS)):  # r3: at the bound, kept
+        rec = records.read(g / "runs" / f"{rid}.json")
+        rec["history"][-1]["train_loss"] = loss
+        records.write_json(g / "runs" / f"{rid}.json", rec)
+    grid = load.load(g)
+    assert sorted(grid.ok.run_id) == ["r0", "r3"]
+    table = tables.status_table(grid.runs, grid.expected).set_index("run_id")
+    assert list(table.status) == ["diverged", "diverged"]
+    assert table.loc["r1", "reason"].startswith("diverged: final train loss 1e+28; allowed a finite loss <= 23.0")
+    assert "final train loss nan" in table.loc["r2", "reason"]

@@ -109,3 +109,22 @@ def test_a_run_announces_its_start_in_the_line_the_sweep_reads(tmp_path, capsys)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "epoch 0: step 0/10, training starts" and EPOCH_LINE.match(lines[0])  # before any epoch ends
     assert lines[1].startswith("epoch 1: step 10/10, ")
+
+
+def test_a_checkpoint_on_a_full_disk_is_an_error_naming_the_file_and_keeps_the_last_one(tmp_path, monkeypatch):
+    import errno
+    import os
+    import pathlib
+    cfg = config.validate({**TINY, "out": str(tmp_path / "r.json")})
+    checkpoint = runner.Checkpoint(cfg, records.now(), 0.0)
+    checkpoint.save({"history": [1]})
+
+    def write_bytes(self, data):
+        open(self, "wb").write(bytes(data)[:100])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a write's: no file named
+    monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
+    tmp = tmp_path / "r.json.ckpt.pt.tmp"
+    with pytest.raises(OSError, match=f"No space left on device: '{tmp}'"):  # not torch's inline_container.cc
+        checkpoint.save({"history": [1, 2]})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json.ckpt.pt"]
+    assert torch.load(checkpoint.path, weights_only=True)["history"] == [1]

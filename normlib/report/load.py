@@ -85,7 +85,9 @@ def load(folder, k: int = K) -> Grid:
         if rec is None:
             continue
         params = {**defaults, **rec["params"]}
-        rows.append({"run_id": path.stem, **params, "status": rec["status"], "error": rec.get("error"),
+        why = records.diverged(rec["history"]) if rec["status"] == "ok" else ""  # a diverged run has no result
+        rows.append({"run_id": path.stem, **params, "status": "diverged" if why else rec["status"],
+                     "error": why or rec.get("error"),
                      "final_acc": rec.get("final_acc", np.nan), "best_acc": rec.get("best_acc", np.nan),
                      "steps_run": rec.get("steps", np.nan), "effective_lr": rec.get("effective_lr", np.nan),
                      "epochs_run": len(rec["history"]), "test_images": rec.get("images", {}).get("test", np.nan),

@@ -4,6 +4,7 @@ import html
 import os
 from pathlib import Path
 
+from .. import records
 from .sections import TITLE
 
 CSS = Path(__file__).with_name("report.css")
@@ -19,7 +20,11 @@ def write_page(executed: Path, name: str) -> Path:
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     html_path = executed.with_name("report.html")
     tmp = html_path.with_name(f".report.html.tmp{os.getpid()}")
-    tmp.write_text(page(body, f"{TITLE}: grid {name}"))
+    try:
+        tmp.write_text(page(body, f"{TITLE}: grid {name}"))
+    except OSError as e:  # a full disk: no partial page stays, and the error names the file
+        tmp.unlink(missing_ok=True)
+        raise records.named(e, tmp) from None
     os.replace(tmp, html_path)
     print(f"report: {html_path}")
     return html_path

@@ -66,10 +66,11 @@ def spread_table(sp: pd.DataFrame) -> pd.DataFrame:
 
 
 def status_table(runs: pd.DataFrame, expected: pd.DataFrame) -> pd.DataFrame:
-    """Every expected run that has no successful record: failed (with the reason) or missing."""
+    """Every expected run that has no successful record: failed or diverged (with the reason), or missing."""
     ok = set(runs.loc[runs.status == "ok", "run_id"]) if len(runs) else set()
     errors = dict(zip(runs.run_id, runs.error)) if len(runs) else {}
-    rows = [{"run_id": r, "status": "failed" if r in errors else "missing", "reason": errors.get(r) or ""}
+    status = dict(zip(runs.run_id, runs.status)) if len(runs) else {}
+    rows = [{"run_id": r, "status": status.get(r, "missing"), "reason": errors.get(r) or ""}
             for r in (expected.run_id if len(expected) else []) if r not in ok]
     return pd.DataFrame(rows, columns=["run_id", "status", "reason"])
 
