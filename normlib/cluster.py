@@ -214,6 +214,7 @@ def run_task(token: str, params: dict, out: Path, notebook: Path, timeout: int, 
     """One run on a worker: {'status', 'reason'} as normlib.execute.execute returns them, plus, when it ran in a
     temporary folder, its 'record' and its 'notebook' text for the sweep to write. `record`: the run's complete
     record when it has one (its notebook is executed again), so a worker away from --out shows it, not trains."""
+    from .slurm import job_ending
     stop = _STOPS.setdefault(token, threading.Event())
     if stop.is_set():
         return {"status": "interrupted", "reason": ""}
@@ -223,6 +224,7 @@ def run_task(token: str, params: dict, out: Path, notebook: Path, timeout: int, 
             for p in stale_files(out.parent, notebook.stem, params):  # e.g. the dead worker's temporary notebook
                 p.unlink(missing_ok=True)
         status, reason = execute(params, out, notebook, timeout, stop, source, progress)
+        job_ending(status, reason)  # a Slurm job cancelled under the run: the run goes to another worker
         if status == "interrupted":  # its kernel died of SIGTERM before it could remove its lock file
             locks.clear(locks.lock_path(out))
         return {"status": status, "reason": reason}
@@ -231,6 +233,7 @@ def run_task(token: str, params: dict, out: Path, notebook: Path, timeout: int, 
         if record:
             records.write_json(here, record)
         status, reason = execute(params, here, executed, timeout, stop, source, progress)
+        job_ending(status, reason)
         return {"status": status, "reason": reason, "record": records.read(here),
                 "notebook": executed.read_text() if executed.exists() else None}
 
