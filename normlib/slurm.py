@@ -15,12 +15,14 @@ names the network interface the workers on other nodes reach it by (ib0, eth0), 
 """
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 
-from .cluster import dashboard_address
+from .cluster import LOOPBACK, dashboard_address
 from .config import RunConfig
 from .grid import GridError, Plan
 
@@ -83,7 +85,8 @@ def where() -> dict:
     interface = os.environ.get(ENV_INTERFACE)
     if interface:
         return {"interface": interface, "worker_extra_args": []}
-    return {"scheduler_options": {"host": "127.0.0.1"}, "worker_extra_args": ["--host", "127.0.0.1"]}
+    return {"scheduler_options": {"host": "127.0.0.1"},  # a worker's HTTP server (/health, /metrics) listens
+            "worker_extra_args": ["--host", "127.0.0.1", "--dashboard-address", LOOPBACK]}  # apart from --host
 
 
 @contextmanager
@@ -99,12 +102,15 @@ def connect(args: list, g: Plan):
     options = listen.pop("scheduler_options", {})
     with scratch(), SLURMCluster(
             cores=1, processes=1, nanny=False, job_cpu=cpus, job_name=JOB_NAME, log_directory=str(g.folder / "slurm"),
-            memory="1GiB",  # required, but only for --mem (skipped) and the worker's limit (0 below)
+            # the worker replaces the job's shell, so that Slurm's signals and its final SIGKILL reach it (also where
+            # Slurm tracks a job's processes as the descendants of its shell: proctrack/linuxproc)
+            python=f"exec {shlex.quote(sys.executable)}",
+            memory="1GiB",  # required, but used only for --mem (skipped) and the worker's limit (0 below)
             job_directives_skip=["--mem", "-t "],  # Slurm's defaults: no --mem, no 30-minute time limit
             job_extra_directives=args, scheduler_options={**options, "dashboard_address": dashboard_address()},
-            worker_extra_args=[*listen.pop("worker_extra_args"), "--no-dashboard",
-                               "--memory-limit", "0"],  # the last one counts: the memory is the kernels', not its silence_logs=QUIET,
-            **listen) as slurm_cluster, Client(slurm_cluster) as client:
+            # the last --memory-limit counts: the memory is the kernels', not the worker's
+            worker_extra_args=[*listen.pop("worker_extra_args"), "--no-dashboard", "--memory-limit", "0"],
+            silence_logs=QUIET, **listen) as slurm_cluster, Client(slurm_cluster) as client:
         slurm_cluster.scale(jobs=g.jobs)
         yield client
 

@@ -86,6 +86,8 @@ class Slurm:
         for step in (["link", "set", "lo", "up"], ["link", "add", "normlib0", "type", "bridge"],
                      ["addr", "add", "10.255.255.1/32", "dev", "normlib0"]):
             subprocess.run(self.command("ip", *step), check=True, timeout=10)
+        up = self.run("ip", "-o", "link", "show", "up").stdout.splitlines()
+        assert [line.split(":")[1].strip() for line in up] == ["lo"], up  # no way in or out but loopback
         self.start("munged", "munged", "-F", "--force", f"--socket={f / 'munge.socket'}", f"--key-file={f / 'munge.key'}",
                    f"--pid-file={f / 'munged.pid'}", f"--log-file={f / 'munged.log'}", f"--seed-file={f / 'munge.seed'}")
         self.wait(lambda: (f / "munge.socket").exists(), "munged's socket")
@@ -100,6 +102,14 @@ class Slurm:
             assert not dead and time.monotonic() < deadline, (f"no {what}; ended: {dead}\n" + self.logs())
             time.sleep(0.2)
 
+    def listening(self) -> list:
+        """(address, command line) of every TCP socket that listens in the namespace."""
+        found = []
+        for line in self.run("ss", "-ltnpH").stdout.splitlines():
+            pid = line.split("pid=")[1].split(",")[0]
+            found.append((line.split()[3], Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()))
+        return found
+
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted(self.folder.glob("*.log"))
                          + sorted(self.folder.glob("*.out")) if p.exists())
@@ -112,6 +122,12 @@ class Slurm:
             deadline = time.monotonic() + 30
             while self.run("squeue", "-h").stdout.strip() and time.monotonic() < deadline:
                 time.sleep(0.2)
+        deadline = time.monotonic() + 15  # KillWait, then an orphaned kernel's second to notice its parent's end
+        while self.job_processes() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        survivors = self.job_processes()
+        for pid in survivors:  # a job's process that outlived its job: this fixture's all the same
+            os.kill(pid, signal.SIGKILL)
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -120,3 +136,17 @@ class Slurm:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+        assert not survivors, f"processes outlived their Slurm jobs (killed now): {survivors}"
+
+    def job_processes(self) -> list:
+        """PIDs of the processes of this cluster's jobs still running (they carry its SLURM_CONF and a job id)."""
+        mine = f"SLURM_CONF={self.env['SLURM_CONF']}".encode()
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                env = (proc / "environ").read_bytes().split(b"\0")
+            except OSError:  # not a process, or one that ended
+                continue
+            if mine in env and any(kv.startswith(b"SLURM_JOB_ID=") for kv in env):
+                found.append(int(proc.name))
+        return found

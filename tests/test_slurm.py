@@ -93,7 +93,8 @@ def job_of(pid: int) -> str:
 @needs_slurm
 def test_a_cancelled_worker_job_loses_no_run_and_records_each_once(cluster, tmp_path):
     """scancel the job of a worker running a run (past its first epoch): its run goes to the other worker's job,
-    resumes from its checkpoint and is recorded once, every epoch once; the grid completes."""
+    resumes from its checkpoint and is recorded once, every epoch once; the grid completes. Meanwhile the sweep's
+    scheduler and its workers listen on loopback only (the default without NORMLIB_SLURM_INTERFACE)."""
     grid = write_grid(tmp_path, "cancel", {**TINY, "epochs": 40, "threads": 1}, {"seed": [0, 1]})
     runs, log = tmp_path / "reports" / "cancel" / "runs", tmp_path / "sweep.log"
     with open(log, "w") as f:
@@ -104,6 +105,8 @@ def test_a_cancelled_worker_job_loses_no_run_and_records_each_once(cluster, tmp_
         ckpt = next(runs.glob("*.json.ckpt.pt"))
         killed = ckpt.name.removesuffix(".json.ckpt.pt")
         job = job_of(locks.lock_holder(locks.lock_path(runs / f"{killed}.json")))
+        dask = [(address, proc) for address, proc in cluster.listening() if "slurm" not in proc]
+        assert dask and [a for a in dask if not a[0].startswith("127.0.0.1:")] == []  # scheduler, workers, kernels
         assert cluster.run("scancel", job).returncode == 0
         assert proc.wait(300) == 0, log.read_text()[-3000:]
     finally:
