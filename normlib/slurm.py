@@ -59,12 +59,14 @@ def test_only(args: list) -> str:
     return "" if r.returncode == 0 else refusal(r.stderr or r.stdout)
 
 
-def check(options: list, scheduler=None, scheduler_file=None, gpus=None) -> list:
+def check(options: list, scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1) -> list:
     """The sbatch directives of --slurm, once Slurm accepts them; GridError naming the refused option otherwise."""
     chosen = [o for o, v in (("--scheduler", scheduler), ("--scheduler-file", scheduler_file), ("--gpus", gpus))
               if v is not None]
     if chosen:
         raise GridError(f"--slurm and {chosen[0]}: choose one (where the runs go)")
+    if runs_per_gpu != 1:
+        raise GridError(f"--runs-per-gpu={runs_per_gpu!r}: only with --gpus")
     args = directives(options)
     dashboard_address()
     if shutil.which("sbatch") is None:

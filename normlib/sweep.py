@@ -35,7 +35,7 @@ def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=T
     --help); GridError (before anything is written) on bad input or a cluster out of reach. Where the runs go:
     normlib.cluster.connect, or slurm: sbatch options ['partition=gpu', ...] of Slurm jobs as workers (normlib.slurm);
     shared_out=False: workers never write under --out, even where they see it."""
-    sbatch = None if slurm is None else check_slurm(slurm, scheduler, scheduler_file, gpus)
+    sbatch = None if slurm is None else check_slurm(slurm, scheduler, scheduler_file, gpus, runs_per_gpu)
     where = "remote" if slurm is not None else cluster.check(scheduler, scheduler_file, gpus, runs_per_gpu, jobs)
     g = plan(grid_path, out_root, jobs, timeout, lock_wait, where)
     stop = threading.Event()

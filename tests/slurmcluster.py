@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "scancel", "squeue", "sinfo", "unshare", "nsenter", "ip")
+DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "scancel", "squeue", "sinfo", "unshare", "nsenter", "ip", "ss")
 
 
 def missing() -> str:

@@ -49,9 +49,13 @@ def test_an_option_that_is_not_an_sbatch_long_option_is_refused(options, error):
         slurm.check(options)
 
 
-def test_slurm_and_another_cluster_are_refused_together(tmp_path, capsys):
-    assert sweep.main([str(SMOKE), "--out", str(tmp_path), "--slurm", "--scheduler", "tcp://127.0.0.1:1"]) == 2
-    assert capsys.readouterr().err == "error: --slurm and --scheduler: choose one (where the runs go)\n"
+@pytest.mark.parametrize("args, error", [
+    (["--scheduler", "tcp://127.0.0.1:1"], "--slurm and --scheduler: choose one (where the runs go)"),
+    (["--runs-per-gpu", "2"], "--runs-per-gpu=2: only with --gpus"),
+])
+def test_slurm_and_another_clusters_options_are_refused_together(tmp_path, capsys, args, error):
+    assert sweep.main([str(SMOKE), "--out", str(tmp_path), "--slurm", *args]) == 2
+    assert capsys.readouterr().err == f"error: {error}\n"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -80,7 +84,8 @@ def test_the_smoke_grid_through_slurm_equals_the_local_records_and_names_its_job
         assert rec["final_acc"] == loc["final_acc"] and loc["provenance"]["slurm_job_id"] is None
         ran_in.add(rec["provenance"]["slurm_job_id"])
     assert ran_in == worker_jobs(tmp_path / "smoke") and len(ran_in) == 2, (ran_in, r.stdout[-2000:])
-    assert cluster.run("squeue", "-h").stdout == ""  # the sweep cancelled its worker jobs as it ended
+    cluster.wait(lambda: cluster.run("squeue", "-h").stdout == "", "end of the worker jobs, which the sweep "
+                 "cancels as it ends", timeout=30)  # completing: Slurm SIGKILLs a worker slow to close after KillWait
 
 
 def job_of(pid: int) -> str:
@@ -105,7 +110,7 @@ def test_a_cancelled_worker_job_loses_no_run_and_records_each_once(cluster, tmp_
         ckpt = next(runs.glob("*.json.ckpt.pt"))
         killed = ckpt.name.removesuffix(".json.ckpt.pt")
         job = job_of(locks.lock_holder(locks.lock_path(runs / f"{killed}.json")))
-        dask = [(address, proc) for address, proc in cluster.listening() if "slurm" not in proc]
+        dask = [(address, cmd) for address, cmd in cluster.listening() if not cmd.startswith("slurm")]
         assert dask and [a for a in dask if not a[0].startswith("127.0.0.1:")] == []  # scheduler, workers, kernels
         assert cluster.run("scancel", job).returncode == 0
         assert proc.wait(300) == 0, log.read_text()[-3000:]
