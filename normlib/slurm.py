@@ -40,7 +40,7 @@ def directives(options: list) -> list:
         if not OPTION.fullmatch(o):
             raise GridError(f"--slurm={o!r}: allowed an sbatch long option without its dashes, e.g. partition=gpu, "
                             f"time=04:00:00 or exclusive (one per --slurm)")
-    return [f"--{o}" for o in options if o]
+    return [f"--{o}" for o in options]
 
 
 def refusal(text: str) -> str:
@@ -49,7 +49,7 @@ def refusal(text: str) -> str:
     return "; ".join(words)[:300] or "no reason given"
 
 
-def test_only(args: list) -> str:
+def refused(args: list) -> str:
     """'' if Slurm would accept a job with these directives now (sbatch --test-only submits nothing), else why not."""
     try:
         r = subprocess.run(["sbatch", "--test-only", f"--job-name={JOB_NAME}", *args, "--wrap", "true"],
@@ -67,14 +67,15 @@ def check(options: list, scheduler=None, scheduler_file=None, gpus=None, runs_pe
         raise GridError(f"--slurm and {chosen[0]}: choose one (where the runs go)")
     if runs_per_gpu != 1:
         raise GridError(f"--runs-per-gpu={runs_per_gpu!r}: only with --gpus")
+    options = [o for o in options if o]  # a bare --slurm adds none
     args = directives(options)
     dashboard_address()
     if shutil.which("sbatch") is None:
         raise GridError("--slurm: sbatch not found; run the sweep where Slurm's commands are (`make slurm` installs "
                         "Debian's slurm-wlm)")
-    why = test_only(args)
+    why = refused(args)
     for option, arg in zip(options, args) if why else ():  # name the option Slurm refuses alone, where one is
-        alone = test_only([arg])
+        alone = refused([arg])
         if alone:
             raise GridError(f"--slurm={option!r}: Slurm refuses it: {alone}")
     if why:

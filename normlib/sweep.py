@@ -306,7 +306,7 @@ def main(argv=None) -> int:
         code = sweep(a.params, out_root=a.out, jobs=a.jobs, timeout=a.timeout, report=not a.no_report,
                      lock_wait=a.lock_wait, scheduler=a.scheduler, scheduler_file=a.scheduler_file, gpus=a.gpus,
                      runs_per_gpu=a.runs_per_gpu, shared_out=not a.no_shared_out,
-                     slurm=a.slurm and [o for o in a.slurm if o])
+                     slurm=a.slurm)
         print(f"wall time: {time.time() - t0:.0f} s")
         return code
     except GridError as e:

@@ -88,8 +88,9 @@ class Slurm:
             subprocess.run(self.command("ip", *step), check=True, timeout=10)
         up = self.run("ip", "-o", "link", "show", "up").stdout.splitlines()
         assert [line.split(":")[1].strip() for line in up] == ["lo"], up  # no way in or out but loopback
-        self.start("munged", "munged", "-F", "--force", f"--socket={f / 'munge.socket'}", f"--key-file={f / 'munge.key'}",
-                   f"--pid-file={f / 'munged.pid'}", f"--log-file={f / 'munged.log'}", f"--seed-file={f / 'munge.seed'}")
+        self.start("munged", "munged", "-F", "--force", f"--socket={f / 'munge.socket'}",
+                   f"--key-file={f / 'munge.key'}", f"--pid-file={f / 'munged.pid'}", f"--log-file={f / 'munged.log'}",
+                   f"--seed-file={f / 'munge.seed'}")
         self.wait(lambda: (f / "munge.socket").exists(), "munged's socket")
         self.start("slurmctld", "slurmctld", "-D", "-i", "-f", str(f / "slurm.conf"))
         self.start("slurmd", "slurmd", "-D", "-N", host, "-f", str(f / "slurm.conf"))
