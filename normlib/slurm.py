@@ -92,28 +92,35 @@ def where() -> dict:
             "worker_extra_args": ["--host", "127.0.0.1", "--dashboard-address", LOOPBACK]}  # apart from --host
 
 
+def job_options(args: list, g: Plan) -> dict:
+    """SLURMCluster's keywords for the worker jobs of grid g with these sbatch directives: one slot each, as many CPUs
+    as the runs' torch threads unless a cpus-per-task directive says otherwise."""
+    listen = where()
+    given = ["--cpus-per-task"] if any(a.startswith("--cpus-per-task=") for a in args) else []
+    return dict(
+        cores=1, processes=1, nanny=False, job_cpu=max(RunConfig(**p).threads for _, p in g.runs),
+        job_name=JOB_NAME, log_directory=str(g.folder / "slurm"),
+        # the worker replaces the job's shell, so that Slurm's signals and its final SIGKILL reach it (also where
+        # Slurm tracks a job's processes as the descendants of its shell: proctrack/linuxproc)
+        python=f"exec {shlex.quote(sys.executable)}",
+        memory="1GiB",  # required, but used only for --mem (skipped) and the worker's limit (0 below)
+        job_directives_skip=["--mem", "-t ", *given],  # Slurm's defaults: no --mem, no 30-minute time limit
+        job_extra_directives=args,
+        scheduler_options={**listen.pop("scheduler_options", {}), "dashboard_address": dashboard_address()},
+        # the last --memory-limit counts: the memory is the kernels', not the worker's
+        worker_extra_args=[*listen.pop("worker_extra_args"), "--no-dashboard", "--memory-limit", "0"], **listen)
+
+
 @contextmanager
 def connect(args: list, g: Plan):
-    """A Client of a SLURMCluster of g.jobs worker jobs with these sbatch directives, each with as many CPUs as the
-    runs' torch threads, its scheduler in this process; the jobs are cancelled as it closes."""
+    """A Client of a SLURMCluster of g.jobs worker jobs (job_options), its scheduler in this process; the jobs are
+    cancelled as it closes."""
     from dask_jobqueue import SLURMCluster
     from distributed import Client
 
     from .cluster import QUIET, scratch
-    cpus = max(RunConfig(**p).threads for _, p in g.runs)
-    listen = where()
-    options = listen.pop("scheduler_options", {})
-    with scratch(), SLURMCluster(
-            cores=1, processes=1, nanny=False, job_cpu=cpus, job_name=JOB_NAME, log_directory=str(g.folder / "slurm"),
-            # the worker replaces the job's shell, so that Slurm's signals and its final SIGKILL reach it (also where
-            # Slurm tracks a job's processes as the descendants of its shell: proctrack/linuxproc)
-            python=f"exec {shlex.quote(sys.executable)}",
-            memory="1GiB",  # required, but used only for --mem (skipped) and the worker's limit (0 below)
-            job_directives_skip=["--mem", "-t "],  # Slurm's defaults: no --mem, no 30-minute time limit
-            job_extra_directives=args, scheduler_options={**options, "dashboard_address": dashboard_address()},
-            # the last --memory-limit counts: the memory is the kernels', not the worker's
-            worker_extra_args=[*listen.pop("worker_extra_args"), "--no-dashboard", "--memory-limit", "0"],
-            silence_logs=QUIET, **listen) as slurm_cluster, Client(slurm_cluster) as client:
+    with scratch(), SLURMCluster(silence_logs=QUIET, **job_options(args, g)) as slurm_cluster, \
+            Client(slurm_cluster) as client:
         slurm_cluster.scale(jobs=g.jobs)
         yield client
 
