@@ -14,7 +14,14 @@ browser:  ## installs chromium with apt (a system package: needs root or sudo) f
 	  else echo "chromium missing and no root or sudo: the browser test will be skipped"; exit 0; fi; \
 	  echo "apt-get install chromium (a system package)"; $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
-test-fast:  ## every module's logic, in minutes: no kernels, papermill, browser, Dask workers, torch subprocesses or torch.compile
+slurm:  ## installs Debian's slurm-wlm and munge with apt (system packages: need root or sudo) for the Slurm tests
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null && echo "slurm is installed: $$(command -v slurmctld)" || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "slurm missing and no root or sudo: the Slurm tests will be skipped"; exit 0; fi; \
+	  echo "apt-get install slurm-wlm munge (system packages)"; \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge; }
+
+test-fast:  ## every module's logic, in minutes: no kernels, papermill, browser, Dask workers, Slurm, torch subprocesses or torch.compile
 	$(PY) -m pytest -q -rs -m "not slow" tests
 
 test:  ## everything (what CI runs): the fast tests, the slow ones, and the notebooks with their tiny defaults
@@ -34,4 +41,4 @@ full:  ## the original's grid (use a GPU) -> reports/full/report.html
 sweep:
 	$(PY) -m normlib.sweep $(GRID) $(if $(JOBS),--jobs $(JOBS))
 
-.PHONY: install browser test-fast test quick clean full sweep
+.PHONY: install browser slurm test-fast test quick clean full sweep

@@ -227,6 +227,7 @@ def execute_task(task: Task, places: dict, timeout: int, stop: threading.Event, 
     in order, with its stack's runs in the kernel's environment (STACK_ENV): the first kernel trains the stack.
     After a run that did not end ok, a later run without a complete record is not executed (its kernel would train
     the stack again): it takes that status, a failure with a failed record that names the run."""
+    from .slurm import job_ending
     stack = [{**r.params, "out": str(places[r.id][0])} for r in task.stack]  # where this worker writes them
     env = {STACK_ENV: json.dumps(stack)} if stack else None
     results, first = [], None  # first: (run id, result) of the first run that did not end ok
@@ -238,6 +239,7 @@ def execute_task(task: Task, places: dict, timeout: int, stop: threading.Event, 
                 status, reason = record_failure(run.params, out, notebook, f"its stack failed in {first[0]}: {reason}")
         else:
             status, reason = execute(run.params, out, notebook, timeout, stop, source, progress, env)
+            job_ending(status, reason)  # a Slurm job cancelled under the run: the task goes to another worker
         results.append({"status": status, "reason": reason})
         first = first or ((run.id, results[-1]) if status != "ok" else None)
     return results

@@ -51,10 +51,11 @@ def versions() -> dict:
 
 
 def environment() -> dict:
-    """Where a run ran, without the device or data: versions, host, git commit and whether the tree was dirty, the
-    code's hash, and the commit that whoever copied the tree named in $NORMLIB_COMMIT (None if unset)."""
-    return {**versions(), "host": socket.gethostname(), **git_state(), "code_sha256": code_sha256(),
-            "git_commit_given": os.environ.get(COMMIT_VARIABLE) or None}
+    """Where a run ran, without the device or data: versions, host, the Slurm job it ran in ($SLURM_JOB_ID; None
+    outside Slurm), git commit and whether the tree was dirty, the code's hash, and the commit that whoever copied the
+    tree named in $NORMLIB_COMMIT (None if unset)."""
+    return {**versions(), "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
+            **git_state(), "code_sha256": code_sha256(), "git_commit_given": os.environ.get(COMMIT_VARIABLE) or None}
 
 
 def provenance(device, data) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 from . import cluster, execute, locks, records
 from .grid import GridError, Plan, Task, load_grid, plan
 from .processes import SIGNAL_EXIT, clean_stale, stop_on_signals, wait_for_locks
+from .slurm import check as check_slurm, connect as slurm_cluster
 
 LOCK_WAIT = 30.0  # seconds a rerun waits for run locks of other processes (orphaned kernels exit within ~1 s)
 STOP_GRACE = 60.0  # seconds an interrupted sweep waits for its stopped kernels' threads before exiting anyway
@@ -34,14 +35,17 @@ def render(name: str, folder: Path, extra: str = "") -> Path:
 
 
 def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=True, lock_wait=LOCK_WAIT,
-          scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, shared_out=True) -> int:
+          scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, shared_out=True, slurm=None) -> int:
     """Run every run of a grid that has no complete record, then render the report. Returns the exit status (see
     --help); GridError (before anything is written) on bad input or a cluster out of reach. Where the runs go:
-    normlib.cluster.connect; shared_out=False: workers never write under --out, even where they see it."""
-    where = cluster.check(scheduler, scheduler_file, gpus, runs_per_gpu, jobs)
+    normlib.cluster.connect, or slurm: sbatch options ['partition=gpu', ...] of Slurm jobs as workers (normlib.slurm);
+    shared_out=False: workers never write under --out, even where they see it."""
+    sbatch = None if slurm is None else check_slurm(slurm, scheduler, scheduler_file, gpus, runs_per_gpu)
+    where = "remote" if slurm is not None else cluster.check(scheduler, scheduler_file, gpus, runs_per_gpu, jobs)
     g = plan(grid_path, out_root, jobs, timeout, lock_wait, where)
     stop = threading.Event()
-    with cluster.connect(scheduler, scheduler_file, gpus, runs_per_gpu, g.jobs) as client:
+    with (slurm_cluster(sbatch, g) if slurm is not None else
+          cluster.connect(scheduler, scheduler_file, gpus, runs_per_gpu, g.jobs)) as client:
         (g.folder / "runs").mkdir(parents=True, exist_ok=True)  # the first write
         try:
             with stop_on_signals(stop), locks.lock(locks.sweep_lock_path(g.folder), f"grid {g.name!r} in {g.folder}"):
@@ -255,12 +259,16 @@ environment:
   NORMLIB_CACHE  where decoded data is cached (default ~/.cache/normlib)
   NORMLIB_DASHBOARD  HOST:PORT of the Dask dashboard of a cluster the sweep starts, e.g. 0.0.0.0:8787 to open it to
                  the network on purpose (needs bokeh); unset: this machine only, a free port
+  NORMLIB_SLURM_INTERFACE  with --slurm: the network interface (ib0, eth0) by which workers on other nodes reach the
+                 sweep's scheduler; unset: loopback, workers on this node only
 
 where runs execute (default: a Dask cluster inside this process, --jobs runs at once):
   --gpus N [--runs-per-gpu K]   one worker process per GPU of this machine, K runs on each at once
   --scheduler tcp://HOST:8786   an existing Dask cluster (dask scheduler + dask worker, dask-jobqueue, Kubernetes);
   --scheduler-file PATH         workers that declare `--resources GPU=K` take K runs at once, each on its one GPU
   workers that see OUT write there; others send each record and notebook back (--no-shared-out: all of them)
+  --slurm [OPTION]              each worker a Slurm job (--jobs of them, one task at a time), OPTION an sbatch long
+                                option without its dashes, one per --slurm: --slurm partition=gpu --slurm gres=gpu:1
 """
 EXIT_STATUS = {  # the sweep's exit statuses, the one table of them (--help shows it)
     0: "every run has a complete record (and the report was rendered)",
@@ -285,6 +293,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://node1:8786")
     ap.add_argument("--scheduler-file", default=None, help="scheduler file of an existing Dask cluster "
                     "(dask scheduler --scheduler-file PATH)")
+    ap.add_argument("--slurm", action="append", nargs="?", const="", default=None, metavar="OPTION",
+                    help="Dask workers as Slurm jobs (normlib/slurm.py); OPTION: an sbatch option without its dashes "
+                    "(e.g. partition=gpu), one per --slurm")
     ap.add_argument("--no-shared-out", action="store_true", help="workers never write under OUT, even where they "
                     "see it: each run executes in a worker's temporary folder and the sweep writes its record and "
                     "notebook (a run whose worker dies starts over)")
@@ -331,7 +342,8 @@ def main(argv=None) -> int:
         t0 = time.time()
         code = sweep(a.params, out_root=a.out, jobs=a.jobs, timeout=a.timeout, report=not a.no_report,
                      lock_wait=a.lock_wait, scheduler=a.scheduler, scheduler_file=a.scheduler_file, gpus=a.gpus,
-                     runs_per_gpu=a.runs_per_gpu, shared_out=not a.no_shared_out)
+                     runs_per_gpu=a.runs_per_gpu, shared_out=not a.no_shared_out,
+                     slurm=a.slurm)
         print(f"wall time: {time.time() - t0:.0f} s")
         return code
     except GridError as e:

@@ -1,0 +1,141 @@
+"""The sweep's Dask workers as Slurm jobs (`--slurm`): dask-jobqueue's SLURMCluster, one batch job per worker, each
+worker one slot (one run at a time), as many jobs as the sweep's --jobs (else the grid's `jobs`).
+
+Options are sbatch's long options without their dashes, one per --slurm (`--slurm partition=gpu --slurm gres=gpu:1
+--slurm time=04:00:00`; a bare --slurm takes the defaults). sbatch --test-only checks them before anything is written:
+an option the scheduler refuses ends the sweep with one line naming it and Slurm's words (exit 2). Without a `time`
+option a job gets its partition's default time limit, not dask-jobqueue's 30 minutes; `cpus-per-task` defaults to the
+runs' torch threads. The jobs inherit the sweep's environment (sbatch's --export=ALL): NORMLIB_DATA, PYTHONPATH, the
+virtual environment. Workers' logs: <grid folder>/slurm/normlib-worker-<job id>.{out,err}.
+
+The scheduler runs in the sweep and listens on loopback (workers on this node only) unless NORMLIB_SLURM_INTERFACE
+names the network interface the workers on other nodes reach it by (ib0, eth0), deliberately. Cancelling a job
+(scancel, preemption, its time limit) stops its worker and the run's kernel: the run goes to another worker
+(normlib.cluster.run_task), resumes from its checkpoint and is recorded once.
+"""
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+from .cluster import LOOPBACK, dashboard_address
+from .config import RunConfig
+from .grid import GridError, Plan
+
+ENV_INTERFACE = "NORMLIB_SLURM_INTERFACE"  # network interface of the scheduler for workers on other nodes
+JOB_NAME = "normlib-worker"  # each worker job's name (squeue) and its log files' prefix
+SBATCH_TIMEOUT = 60  # seconds sbatch --test-only may take to answer before the sweep gives up (exit 2)
+JOB_END_WAIT = 5  # seconds a worker in a Slurm job whose run's kernel died waits to see whether the job is ending
+OPTION = re.compile(r"[a-z][a-z0-9-]*(=.+)?")  # an sbatch long option without its dashes: partition=gpu, exclusive
+
+
+def directives(options: list) -> list:
+    """sbatch directives of --slurm options: ['partition=gpu'] -> ['--partition=gpu']; GridError on one that is not
+    an sbatch long option."""
+    for o in options:
+        if not OPTION.fullmatch(o):
+            raise GridError(f"--slurm={o!r}: allowed an sbatch long option without its dashes, e.g. partition=gpu, "
+                            f"time=04:00:00 or exclusive (one per --slurm)")
+    return [f"--{o}" for o in options]
+
+
+def refusal(text: str) -> str:
+    """Slurm's words from sbatch's stderr, on one line."""
+    words = [line.removeprefix("sbatch: error: ").strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(words)[:300] or "no reason given"
+
+
+def refused(args: list) -> str:
+    """'' if Slurm would accept a job with these directives now (sbatch --test-only submits nothing), else why not."""
+    try:
+        r = subprocess.run(["sbatch", "--test-only", f"--job-name={JOB_NAME}", *args, "--wrap", "true"],
+                           capture_output=True, text=True, timeout=SBATCH_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return f"sbatch --test-only did not answer within {SBATCH_TIMEOUT} s"
+    return "" if r.returncode == 0 else refusal(r.stderr or r.stdout)
+
+
+def check(options: list, scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1) -> list:
+    """The sbatch directives of --slurm, once Slurm accepts them; GridError naming the refused option otherwise."""
+    chosen = [o for o, v in (("--scheduler", scheduler), ("--scheduler-file", scheduler_file), ("--gpus", gpus))
+              if v is not None]
+    if chosen:
+        raise GridError(f"--slurm and {chosen[0]}: choose one (where the runs go)")
+    if runs_per_gpu != 1:
+        raise GridError(f"--runs-per-gpu={runs_per_gpu!r}: only with --gpus")
+    options = [o for o in options if o]  # a bare --slurm adds none
+    args = directives(options)
+    dashboard_address()
+    if shutil.which("sbatch") is None:
+        raise GridError("--slurm: sbatch not found; run the sweep where Slurm's commands are (`make slurm` installs "
+                        "Debian's slurm-wlm)")
+    why = refused(args)
+    for option, arg in zip(options, args) if why else ():  # name the option Slurm refuses alone, where one is
+        alone = refused([arg])
+        if alone:
+            raise GridError(f"--slurm={option!r}: Slurm refuses it: {alone}")
+    if why:
+        raise GridError(f"--slurm={','.join(options) or '(defaults)'}: Slurm refuses a job with these options: {why}")
+    return args
+
+
+def where() -> dict:
+    """Where the scheduler and the workers listen: loopback, or $NORMLIB_SLURM_INTERFACE's address."""
+    interface = os.environ.get(ENV_INTERFACE)
+    if interface:
+        return {"interface": interface, "worker_extra_args": []}
+    return {"scheduler_options": {"host": "127.0.0.1"},  # a worker's HTTP server (/health, /metrics) listens
+            "worker_extra_args": ["--host", "127.0.0.1", "--dashboard-address", LOOPBACK]}  # apart from --host
+
+
+def job_options(args: list, g: Plan) -> dict:
+    """SLURMCluster's keywords for the worker jobs of grid g with these sbatch directives: one slot each, as many CPUs
+    as the runs' torch threads unless a cpus-per-task directive says otherwise."""
+    listen = where()
+    given = ["--cpus-per-task"] if any(a.startswith("--cpus-per-task=") for a in args) else []
+    return dict(
+        cores=1, processes=1, nanny=False, job_cpu=max(RunConfig(**p).threads for _, p in g.runs),
+        job_name=JOB_NAME, log_directory=str(g.folder / "slurm"),
+        # the worker replaces the job's shell, so that Slurm's signals and its final SIGKILL reach it (also where
+        # Slurm tracks a job's processes as the descendants of its shell: proctrack/linuxproc)
+        python=f"exec {shlex.quote(sys.executable)}",
+        memory="1GiB",  # required, but used only for --mem (skipped) and the worker's limit (0 below)
+        job_directives_skip=["--mem", "-t ", *given],  # Slurm's defaults: no --mem, no 30-minute time limit
+        job_extra_directives=args,
+        scheduler_options={**listen.pop("scheduler_options", {}), "dashboard_address": dashboard_address()},
+        # the last --memory-limit counts: the memory is the kernels', not the worker's
+        worker_extra_args=[*listen.pop("worker_extra_args"), "--no-dashboard", "--memory-limit", "0"], **listen)
+
+
+@contextmanager
+def connect(args: list, g: Plan):
+    """A Client of a SLURMCluster of g.jobs worker jobs (job_options), its scheduler in this process; the jobs are
+    cancelled as it closes."""
+    from dask_jobqueue import SLURMCluster
+    from distributed import Client
+
+    from .cluster import QUIET, scratch
+    with scratch(), SLURMCluster(silence_logs=QUIET, **job_options(args, g)) as slurm_cluster, \
+            Client(slurm_cluster) as client:
+        slurm_cluster.scale(jobs=g.jobs)
+        yield client
+
+
+def job_ending(status: str, reason: str) -> None:
+    """On a worker in a Slurm job: raise distributed.Reschedule, so that the scheduler gives the run to another worker,
+    when its kernel died because the job is ending (scancel, preemption, its time limit: Slurm signals every process
+    of the job at once, so the kernel may die before the worker stops). A kernel that died otherwise (e.g. out of
+    memory) is a failure of the run, as everywhere; telling the two apart waits up to JOB_END_WAIT s."""
+    if status != "failed" or not reason.startswith("DeadKernelError") or not os.environ.get("SLURM_JOB_ID"):
+        return
+    from distributed import Reschedule, get_worker
+    from distributed.core import Status
+    worker, deadline = get_worker(), time.monotonic() + JOB_END_WAIT
+    while worker.status == Status.running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if worker.status != Status.running:
+        raise Reschedule()
