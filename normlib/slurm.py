@@ -98,7 +98,7 @@ def job_options(args: list, g: Plan) -> dict:
     listen = where()
     given = ["--cpus-per-task"] if any(a.startswith("--cpus-per-task=") for a in args) else []
     return dict(
-        cores=1, processes=1, nanny=False, job_cpu=max(RunConfig(**p).threads for _, p in g.runs),
+        cores=1, processes=1, nanny=False, job_cpu=max(RunConfig(**r.params).threads for r in g.runs),
         job_name=JOB_NAME, log_directory=str(g.folder / "slurm"),
         # the worker replaces the job's shell, so that Slurm's signals and its final SIGKILL reach it (also where
         # Slurm tracks a job's processes as the descendants of its shell: proctrack/linuxproc)

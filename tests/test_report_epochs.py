@@ -28,7 +28,7 @@ def test_the_prediction_interval_is_the_t_interval_of_one_further_run():
     assert np.isnan(epochs.prediction_interval([50.0])).all()
     assert epochs.where(90.0, v).startswith("above our 95% prediction interval")
     assert "inside" in epochs.where(53.0, v) and "within our runs' range" in epochs.where(53.0, v)
-    assert epochs.where(49.0, [50.0]) == "below all 1 of ours (one run: no interval)"
+    assert epochs.where(49.0, [50.0]) == "below our one run (no interval)"
 
 
 def test_the_original_log_sits_beside_our_epochs_in_the_printed_cells(tmp_path):

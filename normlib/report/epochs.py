@@ -47,10 +47,11 @@ def where(value: float, values) -> str:
     """Where one run's accuracy falls among ours: inside or outside our 95% prediction interval, and against our
     lowest and highest run."""
     lo, hi = prediction_interval(values)
+    if len(values) == 1:
+        side = "above" if value > values[0] else "below" if value < values[0] else "equal to"
+        return f"{side} our one run (no interval)"
     rank = f"above all {len(values)} of ours" if value > max(values) else (
         f"below all {len(values)} of ours" if value < min(values) else "within our runs' range")
-    if np.isnan(lo):
-        return rank + " (one run: no interval)"
     side = "inside" if lo <= value <= hi else ("above" if value > hi else "below")
     return f"{side} our 95% prediction interval [{lo:.2f}, {hi:.2f}]; {rank}"
 
