@@ -1,5 +1,6 @@
 """The repository as a newcomer meets it: what `make install` changes, and outputs of the usual commands that git
 neither tracks nor shows."""
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,3 +27,33 @@ def test_an_executed_notebooks_copy_is_ignored():
     """`jupyter nbconvert --execute --to notebook notebooks/run.ipynb` writes notebooks/run.nbconvert.ipynb."""
     done = subprocess.run(["git", "check-ignore", "-q", "notebooks/run.nbconvert.ipynb"], cwd=ROOT)
     assert done.returncode == 0
+
+
+def _anchors(page):
+    """GitHub's heading anchors of a markdown page: lower case, punctuation but `-` and `_` dropped, spaces as `-`."""
+    headings = [line.lstrip("#").strip() for line in page.read_text().splitlines() if line.startswith("#")]
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def _broken_links(page):
+    """The relative links of a markdown page whose file, or heading anchor in a markdown file, does not exist."""
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists() or (anchor and file.suffix == ".md" and anchor not in _anchors(file)):
+            broken.append(target)
+    return broken
+
+
+@pytest.mark.parametrize("page", ["README.md", *sorted(p.name for p in (ROOT / "docs").glob("*.md"))])
+def test_every_relative_link_of_the_docs_resolves(page):
+    path = ROOT / page if page == "README.md" else ROOT / "docs" / page
+    assert _broken_links(path) == []
+
+
+def test_a_broken_link_and_a_missing_anchor_are_found(tmp_path):
+    (tmp_path / "a.md").write_text("# A page\n\n[ok](a.md#a-page) [gone](b.md) [no anchor](a.md#elsewhere) [web](https://x.org/y)\n")
+    assert _broken_links(tmp_path / "a.md") == ["b.md", "a.md#elsewhere"]
