@@ -7,7 +7,10 @@ import pandas as pd
 
 from ..config import RunConfig
 from .load import Grid
-from .text import PROTOCOL_KEYS, int_list
+from .plots import Figure, plot_control
+from .stats import ALPHA, cell_test, holm, samples, stats, trend
+from .tables import Table
+from .text import PROTOCOL_KEYS, int_list, intro, mean_std, norm_label, plus_minus, protocol, pval
 
 CONTROL_KEYS = ("lr_scaling", "base_batch", "steps")  # what a control grid changes relative to its baseline
 SCALING = {  # lr_scaling: how the report names it and the rule (config.RunConfig.effective_lr computes it)
@@ -81,3 +84,105 @@ def control_runs(main: Grid, ctrl: Grid) -> tuple:
             taken.append((norm, int(bs)))
     cells = set(taken)
     return pd.concat([other, base[[c in cells for c in zip(base.norm, base.batch_size)]]], ignore_index=True), taken
+
+
+# ---------------------------------------------------------------- the section
+
+def _control_rows(shared: pd.DataFrame, base: pd.DataFrame, other: pd.DataFrame, metric: str, tested: bool) -> list:
+    """Per norm and batch size both grids ran: both means and control − main; with `tested`, its 95% CI and the
+    Holm-corrected p (across batch sizes within each norm) of a paired or Welch t-test, else the difference alone."""
+    rows = []
+    x_main, x_ctrl = samples(base, metric, ("norm", "batch_size")), samples(other, metric, ("norm", "batch_size"))
+    for norm, per_norm in shared.groupby("norm"):
+        tests = [cell_test(pd.Series({"mean": r.mean_c, "std": r.std_c, "n": r.n_c}),
+                           pd.Series({"mean": r.mean_b, "std": r.std_b, "n": r.n_b}),
+                           x_ctrl.get((norm, r.batch_size)), x_main.get((norm, r.batch_size)))
+                 for r in per_norm.itertuples()]
+        for r, x, h in zip(per_norm.itertuples(), tests, holm([x["p"] for x in tests])):
+            row = {"norm": norm_label(norm), "batch size": int(r.batch_size),
+                   "main": mean_std(r.mean_b, r.std_b, r.n_b), "control": mean_std(r.mean_c, r.std_c, r.n_c)}
+            rows.append({**row, "control − main (95% CI)": plus_minus(x["diff"], x["ci95"]), "Holm p": pval(h),
+                         "test": x["test"]} if tested else {**row, "control − main": f"{x['diff']:+.2f}"})
+    return rows
+
+
+def _trend_line(norm: str, main_stats: pd.DataFrame, full_stats: pd.DataFrame, alpha: float) -> str:
+    """How much of a norm's trend from its best batch size upwards the control removes, and how far the smallest
+    batch size falls below the best in each grid (a fall that both norms share is not BatchNorm's)."""
+    main_norm, ctrl_norm = main_stats[main_stats.norm == norm], full_stats[full_stats.norm == norm]
+    ref = int(main_norm.batch_size.iloc[main_norm["mean"].argmax()])
+    line = f"**{norm_label(norm)}**: its best batch size in the main grid is {ref}"
+    small = int(ctrl_norm.batch_size.min())
+    falls = [f"{g['mean'][g.batch_size == small].iloc[0] - g['mean'].max():+.2f} points in the {name}"
+             for g, name in ((main_norm, "main grid"), (ctrl_norm, "control")) if small in set(g.batch_size)]
+    fall = f" At batch size {small} it is from its best batch size " + " and ".join(falls) + "." if falls else ""
+    main_trend = trend(main_norm[main_norm.batch_size >= ref])
+    ctrl_trend = trend(ctrl_norm[ctrl_norm.batch_size >= ref])
+    if np.isnan(main_trend["slope"]) or np.isnan(ctrl_trend["slope"]):
+        return line + "; the two grids do not both have two batch sizes from there on: no trend to compare." + fall
+    line += (f"; from there upwards accuracy changes by {plus_minus(main_trend['slope'], main_trend['ci95'])} "
+             f"points per doubling in the main grid and {plus_minus(ctrl_trend['slope'], ctrl_trend['ci95'])} in "
+             f"the control (slope ± 95% CI).")
+    if np.isnan(main_trend["ci95"]) or main_trend["p"] >= alpha:
+        return line + (f" The main grid's trend is not significant (p = {pval(main_trend['p'])}), so no share of it "
+                       f"is attributed.") + fall
+    return line + (f" The control removes {1 - ctrl_trend['slope'] / main_trend['slope']:.0%} of the main grid's "
+                   f"trend (1 − control slope / main slope).") + fall
+
+
+def control_section(main: Grid, ctrl: Grid, metric: str, alpha: float = ALPHA) -> list:
+    """A control grid against the main grid: its setup, what it confounds, accuracy per norm and batch size in both
+    (on the cells both ran) with their difference (tested only with >= 2 runs per cell: one seed describes), and how
+    much of the large-batch trend the control removes."""
+    kind = control_kind(ctrl.runs)
+    if not kind or ctrl is main:
+        return []
+    base, other = main.ok, ctrl.ok
+    if control_kind(main.runs):
+        return [intro(f"Control: {kind}", ctrl), f"Not compared: the main grid `{main.name}` is itself a control "
+                f"({control_kind(main.runs)}); render with the baseline grid as `grid`."]
+    cells, taken = control_runs(main, ctrl)
+    main_stats, ctrl_stats, full_stats = stats(base, metric), stats(other, metric), stats(cells, metric)
+    shared = main_stats.merge(ctrl_stats, on=["norm", "batch_size"], suffixes=("_b", "_c"))
+    if shared.empty:
+        return [intro(f"Control: {kind}", ctrl), f"No (norm, batch size) in common with the main grid `{main.name}`."]
+    confound = confounds(base, other)
+    tested = bool((shared.n_c >= 2).all() and (shared.n_b >= 2).all())
+    items = [intro(f"Control: {kind}", ctrl),
+             f"Baseline: the main grid `{main.name}` (protocol — {protocol(base)})."
+             + (f" **The two grids also differ in {', '.join(confound)}: the comparison is confounded.**"
+                if confound else "")
+             + (" Taken from the main grid, whose runs there already have the control's step count and learning "
+                "rate: " + "; ".join(f"({norm_label(n)}, {b})" for n, b in taken) + "." if taken else ""),
+             f"**What this control confounds.** {control_caveat(other)}",
+             Table(pd.DataFrame(control_setup(shared, base, other)),
+                   f"Setup per batch size of the main grid `{main.name}` and the control `{ctrl.name}`, from the "
+                   f"records: optimizer steps, images seen, epochs and learning rate.")]
+    how = ("a paired t-test over seeds where both have every seed (the runs share the initialisation seed and the data "
+           "order), Welch's t-test otherwise; p Holm-corrected across batch sizes within each norm." if tested else
+           "one run per cell in at least one grid, so the differences describe and no test decides.")
+    norms = [n for n in main_stats.norm.unique() if n in set(shared.norm)]
+    items += [Table(pd.DataFrame(_control_rows(shared, base, other, metric, tested)),
+                    f"Test accuracy (%, {metric}), main grid vs control, on the cells both grids ran (mean ± std over "
+                    f"seeds, n runs): {how}"),
+              "\n\n".join(_trend_line(n, main_stats, full_stats, alpha) for n in norms)]
+    spread_of = "mean ± 95% CI over seeds" if tested else "mean over seeds (one run per cell: no interval)"
+    items.append(Figure(plot_control(main_stats[main_stats.norm.isin(shared.norm)],
+                                     full_stats[full_stats.norm.isin(shared.norm)], (main.name, ctrl.name)),
+                        f"Test accuracy ({metric}) against batch size, main grid `{main.name}` (solid) and control "
+                        f"`{ctrl.name}` (dashed), {spread_of}."))
+    return items
+
+
+def control_setup(shared: pd.DataFrame, base: pd.DataFrame, other: pd.DataFrame) -> list:
+    """Per batch size both grids ran: steps, epochs run, images seen and learning rate, from the records."""
+    setup = []
+    for bs in sorted(shared.batch_size.unique()):
+        main_bs, ctrl_bs = base[base.batch_size == bs], other[other.batch_size == bs]
+        setup.append({"batch size": int(bs), "steps (main)": int_list(sorted(main_bs.steps_run.unique())),
+                      "steps (control)": int_list(sorted(ctrl_bs.steps_run.unique())),
+                      "images seen (control)": int_list(sorted((ctrl_bs.steps_run * bs).unique())),
+                      "epochs run (control)": int_list(sorted(ctrl_bs.epochs_run.unique())),
+                      "lr (main)": ", ".join(f"{v:.3g}" for v in sorted(main_bs.effective_lr.unique())),
+                      "lr (control)": ", ".join(f"{v:.3g}" for v in sorted(ctrl_bs.effective_lr.unique()))})
+    return setup
