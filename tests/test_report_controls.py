@@ -46,3 +46,18 @@ def test_a_one_seed_control_describes_and_decides_nothing(tmp_path):
     from normlib.report import sections
     o = sections.control_outcomes(main, [eq], "final_acc")[0][1]
     assert [x.verdict for x in o] == ["cannot be evaluated"] * 3  # one seed gives no verdict
+
+
+def test_the_control_kinds_are_one_table_read_in_its_order(tmp_path):
+    pair_grid(tmp_path / "both", [2, 128], {"steps": 14, "lr_scaling": "sqrt", "base_batch": 16})
+    runs = load.load(tmp_path / "both").runs
+    assert controls.control_label(runs) == "equal steps and sqrt lr scaling"
+    assert controls.control_kind(runs) == ("equal number of optimizer steps (14 for every batch size) and learning "
+                                           "rate scaled with the square root of the batch size (lr × √(batch size "
+                                           "/ 16))")
+    caveat = controls.control_caveat(runs)
+    assert caveat.startswith("Equal steps means unequal images") and "A scaled learning rate changes" in caveat
+    assert controls.none_given() == ("- **Controls**: none given (a grid with `steps > 0`, or `lr_scaling` linear or "
+                                     "sqrt, as an extra grid), so whether these effects survive equal steps or a "
+                                     "scaled learning rate is not tested.")
+    assert set(controls.CONTROL_KEYS) == {"steps", "lr_scaling", "base_batch"}

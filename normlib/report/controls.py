@@ -1,7 +1,9 @@
-"""Control grids: what a grid controls for against the main grid (equal optimizer steps, a learning rate scaled with
-the batch size), and the runs that make up its cells, some taken from the main grid where its runs are exactly what
-the control would have run (a control grid may leave those out: e.g. batch size 16 when it sets the steps or the base
-batch)."""
+"""Control grids: what a grid controls for against the main grid (CONTROLS, one row per kind: equal optimizer steps,
+a learning rate scaled with the batch size), the runs that make up its cells, some taken from the main grid where its
+runs are exactly what the control would have run (a control grid may leave those out: e.g. batch size 16 when it sets
+the steps or the base batch), and the control section."""
+from typing import Callable, NamedTuple
+
 import numpy as np
 import pandas as pd
 
@@ -12,50 +14,87 @@ from .stats import ALPHA, cell_test, holm, samples, stats, trend
 from .tables import Table
 from .text import PROTOCOL_KEYS, int_list, intro, mean_std, norm_label, plus_minus, protocol, pval
 
-CONTROL_KEYS = ("lr_scaling", "base_batch", "steps")  # what a control grid changes relative to its baseline
 SCALING = {  # lr_scaling: how the report names it and the rule (config.RunConfig.effective_lr computes it)
     "linear": ("linearly with the batch size", "lr × batch size / {base}"),
     "sqrt": ("with the square root of the batch size", "lr × √(batch size / {base})"),
 }
 
 
-def control_kind(runs: pd.DataFrame) -> str:
-    """What a grid controls for, from its runs: equal steps and/or a learning rate scaled by a rule; '' for neither."""
-    ok = runs[runs.status == "ok"]
+def steps_kinds(ok: pd.DataFrame) -> list:
+    return [f"equal number of optimizer steps ({int_list(sorted(ok.steps.unique()))} for every batch size)"]
+
+
+def steps_caveat(ok: pd.DataFrame) -> str:
+    seen = (ok.steps_run * ok.batch_size).groupby(ok.batch_size).median()
+    return (f"Equal steps means unequal images: a run sees {int(seen.iloc[0]):,} training images at batch size "
+            f"{int(seen.index[0])} and {int(seen.iloc[-1]):,} at {int(seen.index[-1])}. A verdict that changes here "
+            f"shows a dependence on the training budget, not which part of it (updates or images) is the cause, nor "
+            f"that batch statistics are.")
+
+
+def scaling_kinds(ok: pd.DataFrame) -> list:
     kinds = []
-    if (ok.steps > 0).any():
-        kinds.append(f"equal number of optimizer steps ({int_list(sorted(ok.steps.unique()))} for every batch size)")
     for name, (how, rule) in SCALING.items():
         scaled = ok[ok.lr_scaling == name]
         if len(scaled):
             base = int_list(sorted(scaled.base_batch.unique()))
             kinds.append(f"learning rate scaled {how} ({rule.format(base=base)})")
-    return " and ".join(kinds)
+    return kinds
+
+
+class Control(NamedTuple):
+    """A kind of control grid: which successful runs make a grid one, and how the report names it and reads it."""
+    keys: tuple  # the run parameters it changes relative to its baseline
+    marks: Callable  # successful runs -> whether each is this control's
+    kinds: Callable  # successful runs -> what the grid controls for, a phrase per rule it uses
+    labels: Callable  # successful runs -> the same in a few words each
+    caveat: Callable  # successful runs -> what it changes besides what it controls for
+    given: str  # how a grid becomes this control, and
+    tests: str  # what it tests, both for the key findings when no control is given
+
+
+CONTROLS = (  # in the order the report names them
+    Control(keys=("steps",), marks=lambda ok: ok.steps > 0, kinds=steps_kinds, labels=lambda ok: ["equal steps"],
+            caveat=steps_caveat, given="`steps > 0`", tests="equal steps"),
+    Control(keys=("lr_scaling", "base_batch"), marks=lambda ok: ok.lr_scaling.isin(list(SCALING)), kinds=scaling_kinds,
+            labels=lambda ok: [f"{name} lr scaling" for name in SCALING if (ok.lr_scaling == name).any()],
+            caveat=lambda ok: "A scaled learning rate changes the step size at every batch size but the base one. A "
+                              "verdict that changes here shows a dependence on the learning rate at those batch "
+                              "sizes, not that batch statistics play no part.",
+            given="`lr_scaling` " + " or ".join(SCALING), tests="a scaled learning rate"),
+)
+CONTROL_KEYS = tuple(k for c in CONTROLS for k in c.keys)  # what a control grid changes relative to its baseline
+
+
+def controls_of(runs: pd.DataFrame) -> tuple:
+    """(the successful runs, the CONTROLS that they make the grid)."""
+    ok = runs[runs.status == "ok"]
+    return ok, [c for c in CONTROLS if c.marks(ok).any()]
+
+
+def control_kind(runs: pd.DataFrame) -> str:
+    """What a grid controls for, from its runs: equal steps and/or a learning rate scaled by a rule; '' for neither."""
+    ok, kinds = controls_of(runs)
+    return " and ".join(k for c in kinds for k in c.kinds(ok))
 
 
 def control_caveat(runs: pd.DataFrame) -> str:
     """What a control changes besides the thing it controls for, so that a verdict that moves under it is read as a
     dependence, not a cause."""
-    ok = runs[runs.status == "ok"]
-    parts = []
-    if (ok.steps > 0).any():
-        seen = (ok.steps_run * ok.batch_size).groupby(ok.batch_size).median()
-        parts.append(f"Equal steps means unequal images: a run sees {int(seen.iloc[0]):,} training images at batch "
-                     f"size {int(seen.index[0])} and {int(seen.iloc[-1]):,} at {int(seen.index[-1])}. A verdict that "
-                     f"changes here shows a dependence on the training budget, not which part of it (updates or "
-                     f"images) is the cause, nor that batch statistics are.")
-    if ok.lr_scaling.isin(list(SCALING)).any():
-        parts.append("A scaled learning rate changes the step size at every batch size but the base one. A verdict "
-                     "that changes here shows a dependence on the learning rate at those batch sizes, not that "
-                     "batch statistics play no part.")
-    return " ".join(parts)
+    ok, kinds = controls_of(runs)
+    return " ".join(c.caveat(ok) for c in kinds)
 
 
 def control_label(runs: pd.DataFrame) -> str:
     """control_kind in a few words: 'equal steps', 'sqrt lr scaling', ..."""
-    ok = runs[runs.status == "ok"]
-    return " and ".join((["equal steps"] if (ok.steps > 0).any() else [])
-                        + [f"{name} lr scaling" for name in SCALING if (ok.lr_scaling == name).any()])
+    ok, kinds = controls_of(runs)
+    return " and ".join(k for c in kinds for k in c.labels(ok))
+
+
+def none_given() -> str:
+    """The key findings' line when no extra grid is a control."""
+    return (f"- **Controls**: none given (a grid with {', or '.join(c.given for c in CONTROLS)}, as an extra grid), so "
+            f"whether these effects survive {' or '.join(c.tests for c in CONTROLS)} is not tested.")
 
 
 def confounds(base: pd.DataFrame, other: pd.DataFrame) -> list:

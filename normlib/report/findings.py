@@ -3,7 +3,7 @@ hold on the main grid and under each control grid, with the numbers behind each.
 import pandas as pd
 
 from .bn_statistics import statistics_caveat
-from .controls import control_label
+from .controls import control_label, none_given
 from .deciding import FRAGILE
 from .load import Grid
 from .original import (ORIGINAL_TABLE, PAIR, TOL, data_source_text, original_stats, original_steps,
@@ -100,6 +100,5 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
                 ([f"expectation{'s' if len(kept) > 1 else ''} {int_list(kept)} keep{'' if len(kept) > 1 else 's'} "
                   f"{'their' if len(kept) > 1 else 'its'} verdict under every control"] if kept else []) + lost)) + ".")
     else:
-        lines.append("- **Controls**: none given (a grid with `steps > 0`, or `lr_scaling` linear or sqrt, as an extra "
-                     "grid), so whether these effects survive equal steps or a scaled learning rate is not tested.")
+        lines.append(none_given())
     return "\n".join(lines)
