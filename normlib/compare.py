@@ -242,7 +242,7 @@ def ending(new_folder: Path, old_folder: Path, identical: bool) -> list:
     """The rerun's main table (mean final accuracy ± std per norm and batch size) and one line: reproduced within the
     published spread (every cell's mean within the published cell's std of the published mean), or not."""
     from .report.load import load
-    from .report.sections import markdown_table
+    from .report.render import markdown_table
     from .report.tables import results_table
     runs = load(new_folder).ok
     if runs.empty:

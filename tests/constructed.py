@@ -109,12 +109,4 @@ def report_items(root) -> list:
     for name, (fixed, g) in EXTRA.items():
         constructed(root / name, fixed, g)
     grids = report.load_all(root, "c_main", ",".join(["c_steps", *EXTRA]))
-    main, metric = grids[0], "final_acc"
-    items = (report.title_section(grids, metric) + report.methods_section(grids, metric)
-             + report.batch_size_section(main, metric) + report.outcomes_section(main, metric, controls=grids[1:])
-             + report.original_section(main, metric) + report.metrics_section(main, metric)
-             + report.bn_diagnostics_section(main) + report.provenance_section(grids))
-    for other in grids[1:]:
-        items += (report.control_section(main, other, metric) + report.groups_section(other, metric)
-                  + report.norms_section(other, metric) + report.depth_section(other, metric))
-    return items
+    return [item for section in report.SECTIONS for item in section(grids, "final_acc", report.TOL, report.ALPHA)]

@@ -3,7 +3,7 @@ ratio, the original's numbers beside ours, and one seed deciding nothing."""
 from constructed import write_records
 
 from normlib.report.tables import Table
-from normlib.report import depth, further_sections, load
+from normlib.report import depth, load
 
 
 def depth_grid(folder, relu_gain=2.0, sigmoid_gain=-3.0, seeds=(0, 1, 2)):
@@ -22,7 +22,7 @@ def depth_grid(folder, relu_gain=2.0, sigmoid_gain=-3.0, seeds=(0, 1, 2)):
 
 
 def verdicts(grid) -> dict:
-    table = next(i for i in further_sections.depth_section(grid, "final_acc") if isinstance(i, Table)
+    table = next(i for i in depth.depth_section(grid, "final_acc") if isinstance(i, Table)
                  and "verdict" in i.frame).frame
     return {(r.activation, r.quantity): r for _, r in table.iterrows()}, table
 
@@ -57,7 +57,7 @@ def test_one_seed_decides_nothing(tmp_path):
 
 def test_the_section_defines_its_gradient_measure_and_the_rules_are_holm_corrected(tmp_path):
     grid = depth_grid(tmp_path / "d")
-    text = "\n".join(i for i in further_sections.depth_section(grid, "final_acc") if isinstance(i, str))
+    text = "\n".join(i for i in depth.depth_section(grid, "final_acc") if isinstance(i, str))
     assert "mean absolute gradient of the blocks' conv weights" in text and "epoch 1" in text
     assert "the stem's conv is left out of it and shown apart" in text
     grads = depth.run_grads(grid.epochs)

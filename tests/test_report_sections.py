@@ -39,15 +39,7 @@ def test_report_renders_every_section_without_torch(tmp_path):
         from normlib import report
         from normlib.report import render
         grids = report.load_all({str(tmp_path)!r}, "c_norms", "c_lr,c_groups,c_depth")
-        main = grids[0]
-        items = (report.title_section(grids, "final_acc") + report.batch_size_section(main, "final_acc")
-                 + report.outcomes_section(main, "final_acc") + report.original_section(main, "final_acc")
-                 + report.metrics_section(main, "final_acc") + report.bn_diagnostics_section(main)
-                 + report.control_section(main, grids[1], "final_acc") + report.methods_section(grids, "final_acc")
-                 + report.pixels_section(grids, "final_acc") + report.provenance_section(grids))
-        for g in grids:
-            items += (report.groups_section(g, "final_acc") + report.norms_section(g, "final_acc")
-                      + report.depth_section(g, "final_acc"))
+        items = [item for section in report.SECTIONS for item in section(grids, "final_acc", report.TOL, report.ALPHA)]
         assert len(items) > 40, len(items)
         leaked = [m for m in ("torch", "papermill", "normlib.execute", "normlib.sweep", "normlib.cluster",
                               "normlib.train", "normlib.runner") if m in sys.modules]

@@ -26,7 +26,7 @@ def test_every_table_the_sections_give_is_captioned(section_items):
 
 def test_the_page_refuses_a_table_without_a_caption():
     import pytest
-    from normlib.report.sections import Page
+    from normlib.report.render import Page
     with pytest.raises(TypeError, match="a table without a caption"):
         Page().show([pd.DataFrame({"a": [1]})])
 

@@ -1,12 +1,12 @@
-"""The verdicts as the report states them (sections.py: key findings, the outcomes section, the comparison with the
-original, the analysis) on constructed grids: controls, a missing cell, a protocol unlike the original's."""
+"""The verdicts as the report states them (key findings; the outcomes section, the comparison with the original and
+the analysis) on constructed grids: controls, a missing cell, a protocol unlike the original's."""
 import json
 import math
 import statistics
 
 from constructed import pair_grid, write_records
 
-from normlib.report import load, sections
+from normlib.report import findings, load, sections
 from normlib.report.original import ORIGINAL_PROTOCOL
 from normlib.report.tables import Table
 
@@ -24,7 +24,7 @@ def grids(tmp_path, names=("main", "eq", "sq")):
 
 
 def test_key_findings_say_which_expectations_survive_the_controls(tmp_path):
-    text = sections.key_findings(grids(tmp_path), "final_acc")
+    text = findings.key_findings(grids(tmp_path), "final_acc")
     assert "1. *BatchNorm only performs well above a certain threshold batch size N.* **Holds**: N = 16" in text
     assert "BatchNorm is below GroupNorm at batch size 2 (-4.77 points, 95% CI [" in text  # 5 - mean seed offset
     assert "Under equal steps (`eq`): **does not hold**. Under sqrt lr scaling (`sq`): **holds**." in text
@@ -34,7 +34,7 @@ def test_key_findings_say_which_expectations_survive_the_controls(tmp_path):
     assert "The original ran a fixed number of epochs: 250,000 steps per run at batch size 2, 3,910 at 128" in text
     assert ("expectations 2, 3 keep their verdict under every control; expectation 1 (holds here) does not survive "
             "equal steps (there it does not hold).") in text
-    alone = sections.key_findings(grids(tmp_path)[:1], "final_acc")
+    alone = findings.key_findings(grids(tmp_path)[:1], "final_acc")
     assert "**Controls**: none given" in alone and "Under" not in alone
 
 
@@ -43,7 +43,7 @@ def test_a_missing_cell_is_named_in_the_findings_and_the_outcomes(tmp_path):
     for seed in range(3):
         (tmp_path / "main" / "runs" / f"group_bs128_seed{seed}.json").unlink()  # still in grid.json's run list
     main = load.load(tmp_path / "main")
-    text = sections.key_findings([main], "final_acc")
+    text = findings.key_findings([main], "final_acc")
     assert "**Cannot be evaluated**: missing (GroupNorm, 128): no successful run" in text
     items = sections.outcomes_section(main, "final_acc")
     verdicts = next(i.frame for i in items if isinstance(i, Table))
@@ -110,7 +110,7 @@ def test_a_verdict_resting_near_its_tolerance_is_flagged_fragile_in_the_key_find
         rec = json.loads(path.read_text())
         rec["final_acc"] += by
         path.write_text(json.dumps(rec))
-    text = sections.key_findings([load.load(tmp_path / "main")], "final_acc")
+    text = findings.key_findings([load.load(tmp_path / "main")], "final_acc")
     assert ("2. *GroupNorm maintains similar performance regardless of batch size.* **Holds**" in text
             and "**Fragile**: it rests on GroupNorm batch size 2 − 16: lower bound of the 90% CI -2.81 against the "
                 "tolerance -3.00, within 0.25 points of the tolerance" in text)

@@ -4,8 +4,11 @@ trend over every depth run, with the seed as the pairing unit."""
 import numpy as np
 import pandas as pd
 
-from .stats import ALPHA, block_trend, detectable, holm
-from .text import norm_label, pval
+from .load import Grid
+from .plots import Figure, plot_grad_profile, plot_lines
+from .stats import ALPHA, block_trend, detectable, holm, stats
+from .tables import Table
+from .text import NEXT_FIGURE, intro, mean_std_cells, norm_label, protocol, pval
 
 # The original's second result, typed in once: test accuracy and "gradient magnitude" from its fewest to its most
 # blocks, per activation. It gives neither the block counts, nor the norm, batch size or epoch, nor what the gradient
@@ -112,3 +115,79 @@ def depth_table(verdicts: pd.DataFrame, norm: str) -> pd.DataFrame:
                      "Holm p (the original's direction)": pval(r.p_claim_holm), "verdict": r.verdict,
                      "smallest trend detectable": "—" if np.isnan(r.mde) else slope_text(r.quantity, r.direction * r.mde)})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- the section
+
+def grad_profile(epochs: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
+    """Mean |gradient| per conv layer (0 = stem) at one epoch, averaged over seeds, per norm, activation and depth."""
+    ep = epochs[(epochs.epoch == epoch) & epochs.grad_abs.notna()] if "grad_abs" in epochs else epochs.iloc[:0]
+    rows = [{"norm": r.norm, "activation": r.activation, "num_blocks": r.num_blocks, "layer": i, "grad": v}
+            for r in ep.itertuples() for i, v in enumerate(r.grad_abs)]
+    if not rows:
+        return pd.DataFrame(columns=["norm", "activation", "num_blocks", "layer", "grad"])
+    return pd.DataFrame(rows).groupby(["norm", "activation", "num_blocks", "layer"]).grad.mean().reset_index()
+
+
+def depth_section(grid: Grid, metric: str, alpha: float = ALPHA, epoch: int = 1) -> list:
+    """The original's depth results against ours: accuracy and gradient magnitude by number of blocks per activation,
+    decided per norm as trends over every depth (depth.depth_outcomes); the per-layer gradient profile."""
+    runs = grid.ok
+    if runs.num_blocks.nunique() < 2:
+        return []
+    grads = run_grads(grid.epochs[grid.epochs.run_id.isin(runs.run_id)], epoch)
+    runs = runs.assign(grad=runs.run_id.map(grads.grad), stem=runs.run_id.map(grads.stem),
+                       setting=[f"{a}, {norm_label(n)}" for a, n in zip(runs.activation, runs.norm)])
+    s = stats(runs, metric, ("setting", "num_blocks"))
+    prof = grad_profile(grid.epochs[grid.epochs.run_id.isin(runs.run_id)], epoch)
+    tables = [depth_table(depth_outcomes(r, metric, alpha), norm) for norm, r in runs.groupby("norm")]
+    images = int(runs.train_images.median()) if "train_images" in runs and runs.train_images.notna().any() else None
+    items = [intro("Depth: accuracy and gradient magnitude by number of blocks", grid),
+             "The original reports test accuracy and a gradient magnitude from its fewest to its most blocks, for "
+             "ReLU and sigmoid, without the block counts, the norm, the batch size, the epoch or what the gradient "
+             f"magnitude measures. Here {GRAD_MEASURE.format(epoch=epoch)}; {NEXT_FIGURE.format(2)} shows every layer, "
+             "so the shape can be read whichever single number the original meant. This grid: "
+             f"{protocol(runs)}.",
+             Table(mean_std_cells(s, "num_blocks", "setting").rename_axis("blocks").reset_index(),
+                   f"Test accuracy (%, {metric}) per number of blocks, activation and norm: mean ± std over seeds "
+                   f"(n runs)."),
+             Table(pd.concat(tables, ignore_index=True),
+                   "The original's depth results beside ours. Each is decided as a trend over every depth, not on "
+                   "the two ends: the least-squares slope per doubling of the blocks over all runs, each seed with "
+                   "its own level (the seed is the pairing unit), on accuracy points and on the log of the gradient "
+                   "magnitude (shown as its % change per doubling); one-sided in the original's direction and "
+                   f"against it, Holm-corrected over the claims; significance level {alpha:g}. Holds: shown in the "
+                   "original's direction; does not hold: shown against it; not shown: neither, with the smallest "
+                   "trend that the first Holm step detects with 80% power (exact noncentral t); cannot be "
+                   "evaluated: one depth, or too few runs for a degree of freedom. The stem conv's gradient is shown "
+                   "apart and is not in the measure."),
+             depth_words(pd.concat(tables, ignore_index=True), runs, images)]
+    bars = s.n.min() >= 3  # with 2 seeds a 95% CI spans most of the axis: the seeds' dots say more
+    items.append(Figure(plot_lines(s, "num_blocks", "setting", label=str, runs=runs, metric=metric, min_n=3), (
+        f"Test accuracy ({metric}) against the number of blocks, one line per activation and norm: the mean over "
+        "seeds (line) and every seed's run (dots beside it)" + (", with the 95% CI over seeds (bars)." if bars else
+                                                               "; no interval bars: with fewer than 3 seeds per cell "
+                                                               "a 95% CI spans most of the axis."))))
+    if len(prof):
+        items.append(Figure(plot_grad_profile(prof), (
+            f"Mean |gradient| of each conv layer's weights over the steps of epoch {epoch} (layer 0 = stem), mean over "
+            "seeds, one line per number of blocks; the panels share the (log) y axis.")))
+    return items
+
+
+def depth_words(table: pd.DataFrame, runs: pd.DataFrame, images) -> str:
+    """Where our depth results agree with the original's in shape, and what the regime difference explains."""
+    agree = table[table.verdict == "holds"]
+    against = table[table.verdict == "does not hold"]
+    said = lambda t: "; ".join(f"{r.quantity} with {r.activation} ({r.norm})" for r in t.itertuples()) or "none"
+    unshown = table[table.verdict == "not shown"]
+    power = "".join(f" Not shown: {r['quantity']} with {r['activation']} ({r['norm']}), trend "
+                    f"{r['trend per doubling (95% CI)']} per doubling; these runs detect a trend of "
+                    f"{r['smallest trend detectable']} per doubling or more (80% power)." for _, r in unshown.iterrows())
+    regime = (f"{int(runs.epochs_run.median())} epochs on {images:,} training images" if images else "this grid's "
+              "protocol")
+    return (f"Shown in the original's direction: {said(agree)}. Shown against it: {said(against)}.{power} The "
+            f"levels are not comparable: {regime} against the original's 10 "
+            f"epochs on 50,000. A short run may favour shallow networks, which fit faster: the original's gain with "
+            f"depth under ReLU may need its longer training, while a loss under sigmoid and shrinking gradients need "
+            f"not.")

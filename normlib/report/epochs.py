@@ -12,10 +12,10 @@ from ..config import TRAIN_IMAGES
 from .load import Grid
 from .original import PAIR, TOL
 from .plots import Figure, plot_log_beside
-from .sections import grid_outcomes, intro, pair_runs, verdict_cell
+from .sections import grid_outcomes, pair_runs, verdict_cell
 from .stats import ALPHA, Q95
 from .tables import Table
-from .text import mean_std, norm_label
+from .text import intro, mean_std, norm_label
 
 # The original's printed log (its write-up prints one run's test accuracy after every epoch for these three cells;
 # the log of BatchNorm at batch size 4 stops after 6 epochs). (norm, batch size): test accuracy % at epochs 1, 2, ...

@@ -1,14 +1,75 @@
-"""The report's page: an executed summary notebook (normlib.execute.summary) converted to one self-contained HTML page
-without code: nbconvert's `basic` template (the outputs, no styles or scripts) inside a small page with report.css."""
+"""The report's page: the sections' items as the summary notebook displays them (Page: markdown, numbered tables and
+figures), and the executed notebook (normlib.execute.summary) converted to one self-contained HTML page without code:
+nbconvert's `basic` template (the outputs, no styles or scripts) inside a small page with report.css."""
 import html
 import os
+import re
 from pathlib import Path
 
+import pandas as pd
+
 from .. import records
+from .plots import FIGURE, Figure, svg_uri
 from .sections import TITLE
+from .tables import Table
+from .text import minus
 
 CSS = Path(__file__).with_name("report.css")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # the browser fetches nothing outside the page
+NUMBER = r"[-+]?\d[\d.,]*(e[-+]?\d+)?|—"  # a table cell that is one number (or a dash for none)
+
+
+class Page:
+    """Displays sections' items in order, numbering tables and figures across the whole report: a string as markdown,
+    a Table under its numbered caption, a Figure as an SVG image over its numbered caption (also its alt text). A
+    bare DataFrame is refused: every table has a number and a caption. In a string, text.NEXT_FIGURE.format(k) becomes
+    the number of the k-th figure after it."""
+
+    def __init__(self):
+        self.tables = self.figures = 0
+
+    def show(self, items) -> None:
+        import matplotlib.pyplot as plt
+        from IPython.display import HTML, Markdown, display
+        for item in items:
+            if isinstance(item, Table):
+                self.tables += 1
+                cells = markdown_table(item.frame).replace(" ± ", "\u00a0±\u00a0")  # a value never splits at ±
+                display(Markdown(minus(f"**Table {self.tables}.** {item.caption}\n\n{cells}")))
+            elif isinstance(item, Figure):
+                self.figures += 1
+                caption = f"Figure {self.figures}. {item.caption}"
+                wide = item.fig.get_figwidth() > FIGURE[0]  # panels side by side: on a phone it scrolls (report.css)
+                display(HTML(f'<figure{" class=wide" if wide else ""}><img src="{svg_uri(item.fig)}" '
+                             f'alt="{html.escape(caption.replace("`", ""))}">'
+                             f"<figcaption><b>Figure {self.figures}.</b> {minus(code_spans(item.caption))}</figcaption>"
+                             f"</figure>"))
+                plt.close(item.fig)
+            elif isinstance(item, str):
+                display(Markdown(minus(re.sub(r"\[\[figure\+(\d+)\]\]",
+                                              lambda m: f"Figure {self.figures + int(m[1])}", item))))
+            elif isinstance(item, pd.DataFrame):
+                raise TypeError("a table without a caption: every table is numbered and captioned, give it as "
+                                "Table(frame, caption)")
+            else:
+                raise TypeError(f"section item of type {type(item).__name__}: allowed str, Table, Figure")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """Cells exactly as the sections wrote them (tabulate would reparse '22.60' as 22.6 and a hash like '1e5' as a
+    number); numeric columns right-aligned."""
+    if not len(frame):
+        return "(empty table)"
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) or frame[c].astype(str).str.fullmatch(NUMBER).all()
+               for c in frame.columns]
+    return frame.to_markdown(index=False, disable_numparse=True,
+                             colalign=["right" if n else "left" for n in numeric])
+
+
+def code_spans(text: str) -> str:
+    """Plain text with `code` spans as HTML (a caption's only markup)."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def write_page(executed: Path, name: str) -> Path:

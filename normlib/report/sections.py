@@ -1,9 +1,6 @@
 """The report's sections on the main grid, BatchNorm vs GroupNorm: title, batch sizes, the original's outcomes, the
 comparison with the original, the choice of metric, methods, provenance. Each returns a list of items for a Page:
 markdown strings, Tables and Figures."""
-import html
-import re
-
 import numpy as np
 import pandas as pd
 
@@ -11,77 +8,16 @@ from .load import K, METRIC_HEADS, Grid, check_metric, metric_text
 from ..config import RunConfig
 from .controls import control_kind, control_label, control_runs
 from .original import (ORIGINAL_METRIC, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps,
-                       data_source_text, protocol_differences, regime_text)
-from .verdicts import outcomes, power, steps_note, tests_text, verb
-from .bn_statistics import statistics_caveat
+                       protocol_differences)
+from .verdicts import outcomes, steps_note, tests_text
 from .pixels import pixel_cost
-from .plots import FIGURE, Figure, plot_accuracy, plot_curves, svg_uri
-from .deciding import FRAGILE
+from .plots import Figure, plot_accuracy, plot_curves
 from .stats import ALPHA, compare, spread, stats, welch_rows
 from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
-from .text import (NORM_LABEL, ONE_BS, ONE_SEED, int_list, mean_std, norm_label, plural, plus_minus, protocol, pval,
-                   minus, sizes_text, std_text, varied)
+from .text import (NORM_LABEL, ONE_BS, ONE_SEED, intro, mean_std, norm_label, plural, plus_minus, protocol, pval,
+                   sizes_text, std_text, varied)
 
-NUMBER = r"[-+]?\d[\d.,]*(e[-+]?\d+)?|—"  # a table cell that is one number (or a dash for none)
 TITLE = "BatchNorm vs GroupNorm across batch sizes on CIFAR-10"  # the heading; with the grid, the page title
-
-
-def intro(title: str, grid: Grid) -> str:
-    """A section's heading and the grid it reads (each grid's protocol is stated once, under Methods)."""
-    return f"## {title}\n\n*Grid `{grid.name}`.*"
-
-
-class Page:
-    """Displays sections' items in order, numbering tables and figures across the whole report: a string as markdown,
-    a Table under its numbered caption, a Figure as an SVG image over its numbered caption (also its alt text). A
-    bare DataFrame is refused: every table has a number and a caption. In a string, text.NEXT_FIGURE.format(k) becomes
-    the number of the k-th figure after it."""
-
-    def __init__(self):
-        self.tables = self.figures = 0
-
-    def show(self, items) -> None:
-        import matplotlib.pyplot as plt
-        from IPython.display import HTML, Markdown, display
-        for item in items:
-            if isinstance(item, Table):
-                self.tables += 1
-                cells = markdown_table(item.frame).replace(" ± ", "\u00a0±\u00a0")  # a value never splits at ±
-                display(Markdown(minus(f"**Table {self.tables}.** {item.caption}\n\n{cells}")))
-            elif isinstance(item, Figure):
-                self.figures += 1
-                caption = f"Figure {self.figures}. {item.caption}"
-                wide = item.fig.get_figwidth() > FIGURE[0]  # panels side by side: on a phone it scrolls (report.css)
-                display(HTML(f'<figure{" class=wide" if wide else ""}><img src="{svg_uri(item.fig)}" '
-                             f'alt="{html.escape(caption.replace("`", ""))}">'
-                             f"<figcaption><b>Figure {self.figures}.</b> {minus(code_spans(item.caption))}</figcaption>"
-                             f"</figure>"))
-                plt.close(item.fig)
-            elif isinstance(item, str):
-                display(Markdown(minus(re.sub(r"\[\[figure\+(\d+)\]\]",
-                                              lambda m: f"Figure {self.figures + int(m[1])}", item))))
-            elif isinstance(item, pd.DataFrame):
-                raise TypeError("a table without a caption: every table is numbered and captioned, give it as "
-                                "Table(frame, caption)")
-            else:
-                raise TypeError(f"section item of type {type(item).__name__}: allowed str, Table, Figure")
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """Cells exactly as the sections wrote them (tabulate would reparse '22.60' as 22.6 and a hash like '1e5' as a
-    number); numeric columns right-aligned."""
-    if not len(frame):
-        return "(empty table)"
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) or frame[c].astype(str).str.fullmatch(NUMBER).all()
-               for c in frame.columns]
-    return frame.to_markdown(index=False, disable_numparse=True,
-                             colalign=["right" if n else "left" for n in numeric])
-
-
-def code_spans(text: str) -> str:
-    """Plain text with `code` spans as HTML (a caption's only markup)."""
-    parts = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def pair_runs(grid: Grid):
@@ -281,11 +217,30 @@ def original_section(grid: Grid, metric: str, grids=()) -> list:
     ours = grid.ok[grid.ok.norm.isin(PAIR)]
     if ours.empty:
         return []
+    # ours − the original's only where the levels are comparable: the same protocol but for the copy of the data
+    levels = all(d.startswith("data: ") for d in protocol_differences(ours, ORIGINAL_METRIC, grid.k))
+    text = original_text(grid, ours, metric)
+    cost = pixel_cost(list(grids), metric)
+    if cost is not None:
+        text.insert(1, f"**The JPEG copy's cost**, measured by the data-copy control (the same images with original "
+                       f"and with JPEG pixels, paired run by run; its own section below): JPEG − original = "
+                       f"{cost.text()}. It is measured on {cost.original.description or 'a subset'}, not at this "
+                       f"grid's scale.")
+    return [intro("Comparison with the original", grid),
+            Table(pd.DataFrame(original_rows(ours, metric, levels)),
+                  f"Our test accuracy (%, mean ± std over seeds, n runs; `{ORIGINAL_METRIC}` and `{metric}`) beside "
+                  f"the original's published table (mean ± std over {ORIGINAL_RUNS} runs, the best of 10 epochs)"
+                  + (f", and ours − the original's on the same selection (`{ORIGINAL_METRIC}`): the difference ± its "
+                     f"95% CI half-width and its p, by Welch's t-test on the two tables' means and stds, per cell, not "
+                     f"corrected for the cells compared." if levels else ".")), "\n\n".join(text)]
+
+
+def original_rows(ours: pd.DataFrame, metric: str, levels: bool) -> list:
+    """A row per batch size of ours or the original's: the original's published cell and ours under its metric and
+    `metric`, per norm of the pair that we ran; with `levels`, ours − the original's."""
     original = original_stats().set_index(["norm", "batch_size"])
     mine = {m: stats(ours, m).set_index(["norm", "batch_size"]) for m in dict.fromkeys([ORIGINAL_METRIC, metric])}
     ran = [(norm, short) for norm, short in zip(PAIR, ("BN", "GN")) if norm in set(ours.norm)]
-    # ours − the original's only where the levels are comparable: the same protocol but for the copy of the data
-    levels = all(d.startswith("data: ") for d in protocol_differences(ours, ORIGINAL_METRIC, grid.k))
     rows = []
     for bs in sorted(set(ORIGINAL_TABLE) | set(ours.batch_size)):
         row = {"batch size": int(bs)}
@@ -300,12 +255,19 @@ def original_section(grid: Grid, metric: str, grids=()) -> list:
                 best = mine[ORIGINAL_METRIC].loc[(norm, bs)] if (norm, bs) in mine[ORIGINAL_METRIC].index else None
                 row[f"{short}: ours − original ({ORIGINAL_METRIC})"] = versus_published(best, cell)
         rows.append(row)
+    return rows
+
+
+def original_text(grid: Grid, ours: pd.DataFrame, metric: str) -> list:
+    """The comparison's paragraphs: whether the protocols match, the original's two spreads recomputed from its table
+    beside ours, and BatchNorm's gain with the batch size by the original's table."""
+    original = original_stats().set_index(["norm", "batch_size"])
     original_spread = spread(original.reset_index()).set_index("norm")
     our_spread = spread(stats(ours, metric))
     bn_original, gn_original = original_spread.loc["batch"], original_spread.loc["group"]
     bn_means = original.loc["batch"]["mean"]
     differ = protocol_differences(ours, metric, grid.k)
-    text = [
+    return [
         "The original's columns are its published table, typed in once (best of 10 epochs picked on the test set, "
         f"mean ± std over {ORIGINAL_RUNS} runs); `best_acc` is the same selection on our runs. Our protocol "
         + ("matches the original's in every respect the records hold (data: CIFAR-10's python pickles; fp32; all "
@@ -324,20 +286,6 @@ def original_section(grid: Grid, metric: str, grids=()) -> list:
         + ".",
         f"By the original's table, BatchNorm gains {bn_means[16] - bn_means[2]:.2f} points from batch size 2 to 16; "
         f"the original's prose gives the gain from 2 to 4 ({bn_means[4] - bn_means[2]:.2f}) for it."]
-    cost = pixel_cost(list(grids), metric)
-    if cost is not None:
-        text.insert(1, f"**The JPEG copy's cost**, measured by the data-copy control (the same images with original "
-                       f"and with JPEG pixels, paired run by run; its own section below): JPEG − original = "
-                       f"{cost.text()}. It is measured on {cost.original.description or 'a subset'}, not at this "
-                       f"grid's scale.")
-    return [intro("Comparison with the original", grid),
-            Table(pd.DataFrame(rows), f"Our test accuracy (%, mean ± std over seeds, n runs; `{ORIGINAL_METRIC}` and "
-                                      f"`{metric}`) beside the original's published table (mean ± std over "
-                                      f"{ORIGINAL_RUNS} runs, the best of 10 epochs)"
-                                      + (f", and ours − the original's on the same selection (`{ORIGINAL_METRIC}`): "
-                                         f"the difference ± its 95% CI half-width and its p, by Welch's t-test on "
-                                         f"the two tables' means and stds, per cell, not corrected for the cells "
-                                         f"compared." if levels else ".")), "\n\n".join(text)]
 
 
 def versus_published(ours, published) -> str:
@@ -346,97 +294,6 @@ def versus_published(ours, published) -> str:
         return "—"
     w = welch_rows(ours, published)
     return plus_minus(w["diff"], w["ci95"]) + ("" if np.isnan(w["p"]) else f" (p {pval(w['p'])})")
-
-
-MEANING = {"holds": "supports", "does not hold": "contradicts", "not shown": "can neither confirm nor refute",
-           "cannot be evaluated": "cannot test"}  # what a verdict means for the original's expectation
-
-
-def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA) -> str:
-    """The report's first paragraph, in plain sentences: what was run, what was found, how sure, what it means."""
-    runs = pair_runs(main)
-    s = stats(runs, metric)
-    cmp = compare(s, *PAIR, runs=runs, metric=metric)
-    seeds = int(s.n.median())
-    images = (f"{int(runs.train_images.median()):,} training images" if "train_images" in runs and
-              runs.train_images.notna().any() else "its training images")
-    theirs = original_stats()["mean"]
-    regime = regime_text(runs)
-    text = (f"We trained BatchNorm and GroupNorm in the original's network at batch sizes "
-            f"{int_list(sorted(s.batch_size.unique()))}, {plural(seeds, 'seed')} per cell ({len(runs)} runs), on "
-            f"{images} for {int(runs.epochs_run.median())} epochs. Mean accuracy ranges from {s['mean'].min():.1f}% to "
-            f"{s['mean'].max():.1f}%" + (f", a different regime from the original's {theirs.min():.1f}–"
-                                        f"{theirs.max():.1f}% ({regime}): compare shapes, not levels" if regime
-                                        else "") + ". ")
-    tested = cmp[cmp.se.notna()]
-    if len(tested):
-        text += (f"BatchNorm − GroupNorm runs from {tested['diff'].min():+.2f} to {tested['diff'].max():+.2f} "
-                 f"points across batch sizes. ")
-        w = power(tested.sort_values("batch_size"), alpha)
-        text += (f"With {plural(w['runs'], 'seed')} per cell, the smallest BatchNorm deficit these runs detect at "
-                 f"batch size {w['batch_size']} is about {w['mde']:.1f} points" + (
-                     f", against the original's {w['effect']:+.2f} there" + (
-                         f" (about {w['need']} seeds per cell would detect that)" if w["need"] else "")
-                     if w["effect"] is not None else "") + ". ")
-    by_verdict = {}
-    for i, o in enumerate(mine, 1):
-        by_verdict.setdefault(o.verdict, []).append(i)
-    return text + "So this grid " + "; it ".join(
-        f"{MEANING[v]} the original's expectation{'s' if len(ids) > 1 else ''} {int_list(ids)} ({v})"
-        for v, ids in by_verdict.items()) + "."
-
-
-def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPHA) -> str:
-    """The report's conclusion in a few lines of markdown: which of the original's expectations hold on the main
-    grid (the first), with the numbers behind each; whether they hold under each control grid among the others; the
-    optimizer steps the batch sizes took; the verdicts on the original's own table."""
-    main = grids[0]
-    ours = pair_runs(main)
-    if ours is None:
-        return f"{without_pair(main)}: the original's expectations are not decided."
-    mine = grid_outcomes(main, metric, tol, alpha)
-    theirs = outcomes(original_stats(), tol, alpha, steps=original_steps())
-    ctrl = control_outcomes(main, grids[1:], metric, tol, alpha)
-    lines = [opening(main, mine, metric, alpha), "",
-             f"On grid `{main.name}` ({len(ours)} runs, {metric}; significance level {alpha:g}, tolerance "
-             f"{tol:g} points), the original's three expectations:", ""]
-    for i, (o, their) in enumerate(zip(mine, theirs)):
-        lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}." + (
-                     f" **Fragile**: it rests on {o.decision.text}, within {FRAGILE:g} points of the tolerance, so a "
-                     f"rerun's small differences can change it." if o.decision and o.decision.fragile else "")
-                     + "".join(f" Under {control_label(g.runs)} (`{g.name}`): **{oc[i].verdict}**."
-                               for g, oc, _ in ctrl)
-                     + f" On the original's own table: {their.verdict}.")
-    small, large = min(ORIGINAL_TABLE), max(ORIGINAL_TABLE)
-    lines += ["", f"- **Steps.** {steps_note(steps_by_bs(ours))} The original ran a fixed number of epochs: "
-                  f"{original_steps()[small][0]:,} steps per run at batch size {small}, {original_steps()[large][0]:,} "
-                  f"at {large}."]
-    caveat = statistics_caveat(main, alpha)
-    if caveat:
-        lines.append(caveat)
-    cost = pixel_cost(grids, metric)
-    sources = {data_source_text(s) for s in main.ok.get("prov_data_source", pd.Series(dtype=object)).dropna()}
-    if cost is None and sources - {""}:
-        lines.append(f"- **The data.** Our runs use {'; '.join(sorted(sources - {''}))}. Where our accuracies stand "
-                     f"beside the original's, that difference is in them too; this report has no data-copy control.")
-    if cost is not None:
-        lines.append(f"- **The JPEG copy's cost.** Where our accuracies stand beside the original's, the data differ: "
-                     f"our copy is a JPEG re-encoding. The data-copy control measures its cost: JPEG − original = "
-                     f"{cost.text()}, on {cost.original.description or 'a subset'}. {cost.robustness()}".strip())
-    if ctrl:
-        decided = [i for i, o in enumerate(mine) if o.verdict in ("holds", "does not hold")]
-        kept = [i + 1 for i in decided if all(oc[i].verdict == mine[i].verdict for _, oc, _ in ctrl)]
-        lost = [f"expectation {i + 1} ({mine[i].verdict} here) does not survive " + " or ".join(
-                    f"{control_label(g.runs)} (there it {verb(oc[i].verdict)})" for g, oc, _ in ctrl
-                    if oc[i].verdict != mine[i].verdict) for i in decided if i + 1 not in kept]
-        lines.append(f"- **Controls** ({' and '.join(control_label(g.runs) for g, _, _ in ctrl)}): " + (
-            "no expectation is decided on the main grid, so none can survive them" if not decided else "; ".join(
-                ([f"expectation{'s' if len(kept) > 1 else ''} {int_list(kept)} keep{'' if len(kept) > 1 else 's'} "
-                  f"{'their' if len(kept) > 1 else 'its'} verdict under every control"] if kept else []) + lost)) + ".")
-    else:
-        lines.append("- **Controls**: none given (a grid with `steps > 0`, or `lr_scaling` linear or sqrt, as an extra "
-                     "grid), so whether these effects survive equal steps or a scaled learning rate is not tested.")
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- metric and provenance

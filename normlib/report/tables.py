@@ -95,3 +95,17 @@ def provenance_column(runs: pd.DataFrame) -> dict:
         if key == "git_commit" and "prov_git_dirty" in ok:
             column["uncommitted changes"] = f"{int(ok.prov_git_dirty.eq(True).sum())} of {plural(len(ok), 'run')}"
     return column
+
+
+def best_vs_each(vb: pd.DataFrame, key: str, label, what: str) -> tuple:
+    """A versus_best() frame within batch sizes as a table, and the sentence saying how its p are corrected."""
+    table = pd.DataFrame({"batch size": vb.batch_size.astype(int), "best": [label(v) for v in vb.best],
+                          what: [label(v) for v in vb[key]], f"{what} − best (95% CI)": [
+                              plus_minus(d, h) for d, h in zip(vb["diff"], vb.ci95)],
+                          "Holm p": [pval(p) for p in vb.p_holm], "test": vb.test})
+    tests = " and ".join(sorted(set(vb.test)))
+    note = (f"At each batch size the best {what} is compared with every other: two-sided {tests} t-tests (paired over "
+            f"seeds where both sides have every seed, since their runs share the initialisation seed and data "
+            f"order), Holm-corrected over all {int(vb.family.iloc[0]) if len(vb) else 0} pairs of {what}s at every "
+            f"batch size, so that picking the best on the same runs needs no further correction.")
+    return table, note

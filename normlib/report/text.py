@@ -6,7 +6,7 @@ import pandas as pd
 
 from ..config import PROTOCOL_KEYS  # the run parameters that make up a grid's protocol (RunConfig's fields say which)
 
-NEXT_FIGURE = "[[figure+{}]]"  # in a section's text: the k-th figure after it (sections.Page writes its number)
+NEXT_FIGURE = "[[figure+{}]]"  # in a section's text: the k-th figure after it (render.Page writes its number)
 ONE_SEED, ONE_BS = "one seed per setting", "one batch size"  # why a standard deviation is missing
 NORM_LABEL = {"batch": "BatchNorm", "group": "GroupNorm", "layer": "LayerNorm", "instance": "InstanceNorm",
               "none": "No norm"}
@@ -92,3 +92,8 @@ def protocol(runs: pd.DataFrame) -> str:
     seeds = ok.groupby([k for k in PROTOCOL_KEYS if k in ok], dropna=False).seed.nunique()
     seeds_txt = plural(seeds.min(), "seed") if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()} seeds"
     return f"varied: {'; '.join(varies) or 'nothing'}; {seeds_txt} per setting. Fixed: {'; '.join(fixed)}"
+
+
+def intro(title: str, grid) -> str:
+    """A section's heading and the grid (a load.Grid) it reads (each grid's protocol is stated once, under Methods)."""
+    return f"## {title}\n\n*Grid `{grid.name}`.*"

@@ -1,0 +1,72 @@
+"""The report's sections in the order the page shows them (SECTIONS), each a function of the summary notebook's
+common context (grids: the main grid first, then the extra grids; metric; tol; alpha) that returns a Page's items.
+A section appears only when its grids hold what it needs: it returns [] otherwise."""
+from .bn_diagnostics import bn_diagnostics_section
+from .controls import control_section
+from .depth import depth_section
+from .epochs import epochs_section
+from .findings import key_findings
+from .groups import groups_section
+from .norms import norms_section
+from .pixels import pixels_section
+from .sections import (batch_size_section, methods_section, metrics_section, original_section, outcomes_section,
+                       provenance_section, title_section)
+
+
+def title(grids, metric, tol, alpha):
+    return title_section(grids, metric, grids[0].k)  # load.load_all gives every grid the same k
+
+
+def findings(grids, metric, tol, alpha):
+    return ["## Key findings", key_findings(grids, metric, tol, alpha)]
+
+
+def batch_sizes(grids, metric, tol, alpha):
+    return batch_size_section(grids[0], metric, alpha)
+
+
+def expected_outcomes(grids, metric, tol, alpha):
+    return outcomes_section(grids[0], metric, tol, alpha, controls=grids[1:])
+
+
+def the_original(grids, metric, tol, alpha):
+    return original_section(grids[0], metric, grids)
+
+
+def by_epoch(grids, metric, tol, alpha):
+    return epochs_section(grids[0], metric, tol, alpha)
+
+
+def metric_choice(grids, metric, tol, alpha):
+    return metrics_section(grids[0], metric)
+
+
+def bn_diagnostics(grids, metric, tol, alpha):
+    return bn_diagnostics_section(grids[0])
+
+
+def data_copy(grids, metric, tol, alpha):
+    return pixels_section(grids, metric)
+
+
+def controls(grids, metric, tol, alpha):
+    """Each extra grid that is a control, against the main grid."""
+    return [item for other in grids[1:] for item in control_section(grids[0], other, metric, alpha)]
+
+
+def per_grid(grids, metric, tol, alpha):
+    """Each grid's group counts, every normalization and depth, grid by grid."""
+    return [item for each in grids for item in groups_section(each, metric) + norms_section(each, metric, grids[0])
+            + depth_section(each, metric)]
+
+
+def methods(grids, metric, tol, alpha):
+    return methods_section(grids, metric, tol, alpha)
+
+
+def provenance(grids, metric, tol, alpha):
+    return provenance_section(grids)
+
+
+SECTIONS = (title, findings, batch_sizes, expected_outcomes, the_original, by_epoch, metric_choice, bn_diagnostics,
+            data_copy, controls, per_grid, methods, provenance)
