@@ -176,18 +176,18 @@ def test_a_sweep_that_exits_past_its_stuck_threads_leaves_no_lock_file(tmp_path,
 def test_the_summary_after_a_signal_counts_the_records_its_kernels_completed(tmp_path, capsys):
     """Runs reported interrupted whose kernels had written a complete record (e.g. stopped in a cell after it) are
     done; only the others are interrupted."""
-    from constructed import write_grid
-    from normlib.grid import Plan
+    from constructed import write_records
+    from normlib.grid import Plan, Run
     folder = tmp_path / "g"
     runs = {f"r{i}": ({"seed": i}, [50, 60]) for i in range(4)}
-    write_grid(folder, runs)
+    write_records(folder, runs)
     for rid in ("r2", "r3"):
         (folder / "runs" / f"{rid}.json").unlink()
     stop = threading.Event()
     stop.signum = signal.SIGTERM
     stop.set()
-    g = Plan("g", "", [(rid, records.read(folder / "runs" / "r0.json")["params"] | {"seed": i})
-                       for i, rid in enumerate(runs)], folder, 4)
+    g = Plan("g", "", [Run(rid, records.read(folder / "runs" / "r0.json")["params"] | {"seed": i},
+                           folder / "runs" / f"{rid}.json") for i, rid in enumerate(runs)], folder, 4, [])
     sweep.summarize(g, 0, sweep.Outcomes(interrupted=["r0", "r1", "r3"], failed={"r2": "OSError: disk full"}), stop)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "g: 2 of 4 runs done (2 now), 1 failed, 0 skipped, 1 interrupted"
