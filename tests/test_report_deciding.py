@@ -2,8 +2,9 @@
 holds and not shown, the simultaneous bound farthest beyond the tolerance for does not hold, and the fragile flag."""
 import pandas as pd
 import pytest
+from scipy import stats as st
 
-from normlib.report.deciding import FRAGILE, band_decision, threshold_decision
+from normlib.report.deciding import FRAGILE, band_decision, nowhere_decision, threshold_decision
 
 
 def judged(rows) -> pd.DataFrame:
@@ -40,3 +41,11 @@ def test_rule_1_is_decided_by_a_p_value_never_fragile():
     held = threshold_decision(cmp, [2, 4], 0.05)
     assert held.text.endswith("the largest Holm-corrected one-sided p (batch size 4): p = 0.04 against 0.05")
     assert "smallest" in threshold_decision(cmp, [], 0.05).text and not held.fragile
+
+
+def test_rule_1_nowhere_poor_is_decided_by_the_smallest_lower_bound_against_minus_the_tolerance():
+    cmp = pd.DataFrame({"batch_size": [2, 16], "diff": [1.0, 4.0], "se": [1.0, 0.5], "df": [4.0, 4.0]})
+    low = 1.0 - st.t.ppf(0.95, 4) * 1.0  # batch size 2's one-sided 95% lower bound: -1.13
+    d = nowhere_decision(cmp, 3.0, 0.05)
+    assert d.text == f"BatchNorm − GroupNorm at batch size 2: the smallest one-sided 95% lower bound {low:+.2f} against the tolerance -3.00"
+    assert d.gap == pytest.approx(low + 3.0) and not d.fragile

@@ -4,6 +4,7 @@ differences can flip the verdict)."""
 from dataclasses import dataclass
 
 import pandas as pd
+from scipy import stats as st
 
 FRAGILE = 0.25  # accuracy points: a deciding bound this close to its tolerance makes the verdict fragile
 
@@ -52,3 +53,13 @@ def threshold_decision(cmp: pd.DataFrame, poor: list, alpha: float) -> Decision:
     r = rows.loc[rows.p_less_holm.idxmax()] if poor else rows.loc[rows.p_less_holm.idxmin()]
     return Decision(f"BatchNorm below GroupNorm, the {'largest' if poor else 'smallest'} Holm-corrected one-sided p "
                     f"(batch size {int(r.batch_size)}): p = {r.p_less_holm:.3g} against {alpha:g}")
+
+
+def nowhere_decision(cmp: pd.DataFrame, tol: float, alpha: float) -> Decision:
+    """What decided rule 1 where BatchNorm is significantly below GroupNorm nowhere (does not hold, or not shown) on a
+    compare() table: the smallest one-sided (1 - alpha) lower bound of BatchNorm − GroupNorm over the batch sizes,
+    against −tol (all above it: BatchNorm performs poorly nowhere)."""
+    low = pd.Series([r.diff - st.t.ppf(1 - alpha, r.df) * r.se for r in cmp.itertuples()], index=cmp.index)
+    r = cmp.loc[low.idxmin()]
+    return Decision(f"BatchNorm − GroupNorm at batch size {int(r.batch_size)}: the smallest one-sided {1 - alpha:.0%} "
+                    f"lower bound {low.min():+.2f} against the tolerance {-tol:+.2f}", low.min() + tol)

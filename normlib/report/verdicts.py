@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from .deciding import Decision, band_decision, threshold_decision
+from .deciding import Decision, band_decision, nowhere_decision, threshold_decision
 from .original import CLAIMS, ORIGINAL_TABLE, PAIR, TOL, rules
 from .stats import (ALPHA, POWER, bands, compare, detectable, noninferior, pairwise, paired_stats, runs_needed,
                     samples, t_result, trend, versus_best)
@@ -393,8 +393,8 @@ def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None,
                _within_verdict(cmp, n, gaps, tol, alpha, nowhere, runs, metric, borrowed)]
     steps_txt = " " + steps_note(steps, short=True) if steps else ""
     decided = [tuple(d[:3]) + (d[3] if len(d) > 3 else None,) for d in decided]  # early returns name no decision
-    decided[0] = (*decided[0][:3], threshold_decision(cmp, threshold(cmp, alpha)[1], alpha)
-                   if not gaps and len(cmp) > 1 else None)
+    decided[0] = (*decided[0][:3], nowhere_decision(cmp, tol, alpha) if nowhere
+                   else threshold_decision(cmp, threshold(cmp, alpha)[1], alpha) if not gaps and len(cmp) > 1 else None)
     return [Outcome(claim, rule, verdict, evidence.rstrip(".") + "." + steps_txt, short, alt if i == 0 else "", how)
             for i, (claim, rule, (verdict, evidence, short, how)) in
             enumerate(zip(CLAIMS, rules(tol, alpha), decided))]
