@@ -23,6 +23,8 @@ def missing() -> str:
         return f"Slurm not installed ({', '.join(absent)} missing): `make slurm` installs it where root or sudo is"
     if os.geteuid() != 0:
         return "a single-node Slurm cluster needs root (munged, slurmd and the network namespace)"
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode:  # e.g. a container without the right
+        return "this machine refuses a network namespace (`unshare -n`), which keeps the cluster off the network"
     return ""
 
 
