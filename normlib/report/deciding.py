@@ -55,11 +55,16 @@ def threshold_decision(cmp: pd.DataFrame, poor: list, alpha: float) -> Decision:
                     f"(batch size {int(r.batch_size)}): p = {r.p_less_holm:.3g} against {alpha:g}")
 
 
+def lower_bounds(cmp: pd.DataFrame, alpha: float) -> pd.Series:
+    """The one-sided (1 - alpha) lower bound of each compare() row's difference (diff, se, df)."""
+    return pd.Series([r.diff - st.t.ppf(1 - alpha, r.df) * r.se for r in cmp.itertuples()], index=cmp.index)
+
+
 def nowhere_decision(cmp: pd.DataFrame, tol: float, alpha: float) -> Decision:
     """What decided rule 1 where BatchNorm is significantly below GroupNorm nowhere (does not hold, or not shown) on a
     compare() table: the smallest one-sided (1 - alpha) lower bound of BatchNorm − GroupNorm over the batch sizes,
     against −tol (all above it: BatchNorm performs poorly nowhere)."""
-    low = pd.Series([r.diff - st.t.ppf(1 - alpha, r.df) * r.se for r in cmp.itertuples()], index=cmp.index)
+    low = lower_bounds(cmp, alpha)
     r = cmp.loc[low.idxmin()]
     return Decision(f"BatchNorm − GroupNorm at batch size {int(r.batch_size)}: the smallest one-sided {1 - alpha:.0%} "
                     f"lower bound {low.min():+.2f} against the tolerance {-tol:+.2f}", low.min() + tol)

@@ -1,6 +1,6 @@
 """Epoch by epoch: our runs beside the single runs whose test accuracy the original's log prints at every epoch, the
 expected outcomes decided again at every epoch, and the step budget that equal epochs give each batch size. The
-section appears for a grid in the original's data regime (all training images) with BatchNorm or GroupNorm runs."""
+section appears for a grid in the original's data regime (all training images) with both BatchNorm and GroupNorm runs."""
 import math
 from dataclasses import replace
 
@@ -10,7 +10,7 @@ from scipy import stats as st
 
 from ..config import TRAIN_IMAGES
 from .load import Grid
-from .original import PAIR, TOL
+from .original import TOL
 from .plots import Figure, plot_log_beside
 from .sections import grid_outcomes, pair_runs, verdict_cell
 from .stats import ALPHA, Q95
@@ -26,11 +26,9 @@ ORIGINAL_LOG = {
 }
 
 
-def in_regime(grid: Grid) -> bool:
-    """Whether the grid trains on all of CIFAR-10's training images (the original's data regime) with a norm of the
-    original's pair."""
-    ok = grid.ok[grid.ok.norm.isin(PAIR)]
-    return bool(len(ok)) and bool((ok.train_images == TRAIN_IMAGES).all())
+def in_regime(runs: pd.DataFrame) -> bool:
+    """Whether runs trained on all of CIFAR-10's training images: the original's data regime."""
+    return bool((runs.train_images == TRAIN_IMAGES).all())
 
 
 def prediction_interval(values) -> tuple:
@@ -83,8 +81,7 @@ def at_epoch(grid: Grid, epoch: int, metric: str) -> Grid:
 
 def verdicts_by_epoch(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALPHA) -> pd.DataFrame:
     """Each expected outcome's verdict on the test accuracy after every epoch that all of the grid's runs reached."""
-    ok = grid.ok[grid.ok.norm.isin(PAIR)]
-    last = int(ok.epochs_run.min())
+    last = int(pair_runs(grid).epochs_run.min())
     columns = {}
     for epoch in range(1, last + 1):
         outcomes = grid_outcomes(at_epoch(grid, epoch, metric), metric, tol, alpha)
@@ -107,9 +104,11 @@ def budget_text(runs: pd.DataFrame) -> str:
 
 def epochs_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALPHA) -> list:
     """Our runs epoch by epoch beside the original's printed ones, the verdicts after every epoch, the step budget."""
-    if not in_regime(grid) or pair_runs(grid) is None:
+    runs = pair_runs(grid)
+    if runs is None or not in_regime(runs):
         return []
-    table = log_table(grid.epochs[grid.epochs.run_id.isin(grid.ok.run_id)])
+    ours = grid.epochs[grid.epochs.run_id.isin(runs.run_id)]
+    table = log_table(ours)
     items = [intro("Epoch by epoch, beside the original's printed runs", grid),
              "The original's write-up prints the test accuracy of one run after every epoch for three cells "
              "(BatchNorm at batch sizes 2 and 4, GroupNorm at 2). Each is one run, so it is placed in our spread, "
@@ -118,11 +117,11 @@ def epochs_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALP
     if len(table):
         items += [Table(table, "The original's printed single runs beside ours after each epoch: our mean ± std "
                                "over seeds (n runs) and where the original's run falls among ours."),
-                  Figure(plot_log_beside(grid.epochs[grid.epochs.run_id.isin(grid.ok.run_id)], ORIGINAL_LOG),
+                  Figure(plot_log_beside(ours, ORIGINAL_LOG),
                          "Test accuracy after each epoch: the original's printed single run (line, all its printed "
                          "epochs) and our runs (points, one per seed) in the three cells it prints.")]
     items += [Table(verdicts_by_epoch(grid, metric, tol, alpha),
                     "The original's expected outcomes decided after each epoch, by the rules of the outcomes "
                     "section: whether a verdict moves toward the original's as training goes on."),
-              budget_text(grid.ok[grid.ok.norm.isin(PAIR)])]
+              budget_text(runs)]
     return [item for item in items if not isinstance(item, str) or item]

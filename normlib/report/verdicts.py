@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from .deciding import Decision, band_decision, nowhere_decision, threshold_decision
+from .deciding import Decision, band_decision, lower_bounds, nowhere_decision, threshold_decision
 from .original import CLAIMS, ORIGINAL_TABLE, PAIR, TOL, rules
 from .stats import (ALPHA, POWER, bands, compare, detectable, noninferior, pairwise, paired_stats, runs_needed,
                     samples, t_result, trend, versus_best)
@@ -170,7 +170,7 @@ def _nowhere_poor(cmp: pd.DataFrame, sizes: list, tests: str, tol: float, alpha:
     head = f"BatchNorm is not significantly below GroupNorm at any of batch sizes {int_list(sizes)} ({tests}; " \
            f"closest: {closest})"
     if (margin < alpha).all():
-        low = pd.Series([r.diff - st.t.ppf(1 - alpha, r.df) * r.se for r in cmp.itertuples()], index=cmp.index)
+        low = lower_bounds(cmp, alpha)
         worst = cmp.loc[low.idxmin()]
         bound = (f" (smallest one-sided {1 - alpha:.0%} lower bound of BatchNorm − GroupNorm: {low.min():+.2f} at batch "
                  f"size {int(worst.batch_size)})")
