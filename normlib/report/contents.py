@@ -56,7 +56,7 @@ def controls(grids, metric, tol, alpha):
 
 def per_grid(grids, metric, tol, alpha):
     """Each grid's group counts, every normalization and depth, grid by grid."""
-    return [item for each in grids for item in groups_section(each, metric) + norms_section(each, metric, grids[0])
+    return [item for each in grids for item in groups_section(each, metric, grids[0], tol, alpha) + norms_section(each, metric, grids[0])
             + depth_section(each, metric)]
 
 

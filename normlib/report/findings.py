@@ -4,6 +4,7 @@ import pandas as pd
 
 from .bn_statistics import statistics_caveat
 from .controls import control_label, none_given
+from .groups import groups_finding
 from .deciding import FRAGILE
 from .load import Grid
 from .original import (ORIGINAL_TABLE, PAIR, TOL, data_source_text, original_stats, original_steps,
@@ -89,6 +90,7 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
         lines.append(f"- **The JPEG copy's cost.** Where our accuracies stand beside the original's, the data differ: "
                      f"our copy is a JPEG re-encoding. The data-copy control measures its cost: JPEG − original = "
                      f"{cost.text()}, on {cost.original.description or 'a subset'}. {cost.robustness()}".strip())
+    lines += [line for line in [groups_finding(grids, metric, tol, alpha)] if line]
     if ctrl:
         decided = [i for i, o in enumerate(mine) if o.verdict in ("holds", "does not hold")]
         kept = [i + 1 for i in decided if all(oc[i].verdict == mine[i].verdict for _, oc, _ in ctrl)]

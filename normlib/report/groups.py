@@ -1,41 +1,163 @@
-"""GroupNorm's number of groups: accuracy against the group count, one line per batch size, each count against the
-best at its batch size. The section appears for a grid that runs GroupNorm with more than one group count."""
+"""GroupNorm's number of groups: accuracy against channels per group, one line per batch size, each count against the
+best at its batch size. The section appears for a grid that runs GroupNorm with more than one group count.
+
+A group-count grid beside a main grid of the same protocol (params/cpu_groups.yaml beside cpu_all.yaml) borrows the
+main grid's GroupNorm runs of the counts it lacks (the original's 4) at its batch sizes and seeds, so that every
+count is compared paired by seed, and takes the main grid's BatchNorm runs there as the reference: expectation 3 is
+then judged again at those batch sizes with the best count in place of the original's."""
+from typing import NamedTuple
+
+import pandas as pd
+
+from .controls import confounds
 from .load import Grid
-from .plots import Figure, plot_lines
-from .stats import stats, versus_best
+from .original import TOL
+from .plots import Figure, plot_groups
+from .stats import ALPHA, bands, compare, stats, versus_best
 from .tables import Table, best_vs_each
-from .text import int_list, intro, mean_std_cells, plural, pval
+from .text import int_list, intro, mean_std_cells, plural, plus_minus, pval, sizes_text
+
+ORIGINAL_GROUPS = 4  # the original's GroupNorm: 4 groups of 16 channels
 
 
-def groups_section(grid: Grid, metric: str) -> list:
-    """GroupNorm's group count: accuracy vs groups, one line per batch size."""
+class Judged(NamedTuple):
+    """BatchNorm − GroupNorm with one group count at one batch size, under rule 3's test at one batch size."""
+    groups: int
+    diff: float
+    lo: float
+    hi: float
+    label: str  # within | beyond | not shown | no test
+    test: str
+
+    def text(self) -> str:
+        interval = "" if pd.isna(self.lo) else f", 90% CI [{self.lo:+.2f}, {self.hi:+.2f}]"
+        return f"with {plural(self.groups, 'group')} {self.diff:+.2f}{interval} ({self.test}): {self.label}"
+
+
+class AtBatchSize(NamedTuple):
+    """The group-count study at one batch size: each count's stats, the best against the original's 4, and
+    expectation 3 judged with both (when BatchNorm runs are there)."""
+    batch_size: int
+    s: pd.DataFrame
+    best: int
+    four: pd.Series  # versus_best's row of 4 groups (diff = 4 - best), None when 4 is the best or was not run
+    judged: list  # [Judged with 4 groups, Judged with the best] ([] without BatchNorm runs or without 4 groups)
+
+
+def beside_main(grid: Grid, main) -> tuple:
+    """A group-count grid's GroupNorm runs, with the main grid's GroupNorm runs of the counts it lacks at its batch
+    sizes and seeds, where nothing but the groups differs: (GroupNorm runs, the counts taken, BatchNorm runs there)."""
     runs = grid.ok[grid.ok.norm == "group"]
-    if runs.groups.nunique() < 2:
-        return []
+    none = runs.iloc[:0]
+    if main is None or main is grid or runs.empty:
+        return runs, [], none
+    base = main.ok[main.ok.batch_size.isin(set(runs.batch_size)) & main.ok.seed.isin(set(runs.seed))]
+    if base.empty or [k for k in confounds(base, runs) if k != "groups"]:
+        return runs, [], none
+    taken = base[(base.norm == "group") & ~base.groups.isin(set(runs.groups))]
+    return pd.concat([runs, taken], ignore_index=True), sorted(int(g) for g in taken.groups.unique()), \
+        base[base.norm == "batch"]
+
+
+def judge(bn: pd.DataFrame, gn: pd.DataFrame, metric: str, tol: float, alpha: float) -> Judged:
+    """BatchNorm − GroupNorm at one batch size (paired over seeds where both have every seed), judged by bands()."""
+    both = pd.concat([bn, gn], ignore_index=True)
+    row = compare(stats(both, metric), "batch", "group", runs=both, metric=metric)
+    r = row.join(bands(row, tol, alpha)).iloc[0]
+    return Judged(int(gn.groups.iloc[0]), float(r["diff"]), float(r.lo), float(r.hi), r.label, r.test)
+
+
+def study(grid: Grid, main, metric: str, tol: float = TOL, alpha: float = ALPHA) -> tuple:
+    """(GroupNorm runs, counts taken from the main grid, BatchNorm runs, versus_best frame, [AtBatchSize])."""
+    runs, taken, bn = beside_main(grid, main)
     s = stats(runs, metric, ("batch_size", "groups"))
+    vb = versus_best(s, "groups", within="batch_size", runs=runs, metric=metric)
+    per = []
+    for bs, cells in s.groupby("batch_size"):
+        best = int(cells.loc[cells["mean"].idxmax()].groups)
+        four = vb[(vb.batch_size == bs) & (vb.groups == ORIGINAL_GROUPS)]
+        at = runs[runs.batch_size == bs]
+        ref = bn[bn.batch_size == bs]
+        judged = ([judge(ref, at[at.groups == g], metric, tol, alpha) for g in dict.fromkeys((ORIGINAL_GROUPS, best))]
+                  if len(ref) and (at.groups == ORIGINAL_GROUPS).any() else [])
+        per.append(AtBatchSize(int(bs), cells, best, four.iloc[0] if len(four) else None, judged))
+    return runs, taken, bn, vb, per
+
+
+def four_text(at: AtBatchSize) -> str:
+    if at.best == ORIGINAL_GROUPS:
+        return f"The original's {ORIGINAL_GROUPS} groups are the best count here."
+    if at.four is None:
+        return f"The original's {ORIGINAL_GROUPS} groups were not run here."
+    f = at.four
+    return (f"Best − the original's {ORIGINAL_GROUPS} groups: {plus_minus(-f['diff'], f.ci95)} points (95% CI, "
+            f"{f.test}), Holm p = {pval(f.p_holm)} in the family of {int(f.family)} pairs.")
+
+
+def rule3_text(at: AtBatchSize, tol: float, alpha: float) -> str:
+    """Expectation 3 at one batch size with the original's 4 groups and with the best count, and whether it moves."""
+    if not at.judged:
+        return ""
+    level = f"{1 - 2 * alpha:.0%}"
+    text = (f"Expectation 3 at batch size {at.batch_size}, by rule 3's test at one batch size (BatchNorm − GroupNorm: "
+            f"within when the {level} CI lies inside ±{tol:g}, beyond when it lies outside, not shown otherwise): "
+            + "; ".join(j.text() for j in at.judged) + ". ")
+    if len(at.judged) == 1:
+        return text + "The best count is the original's, so the verdict there does not depend on it."
+    moves = at.judged[0].label != at.judged[1].label
+    return text + ("**The verdict there depends on the number of groups.**" if moves else
+                   "The verdict there is the same with either count.") + (
+        " The best count is picked on these runs, which flatters GroupNorm: read a change toward 'within' as an "
+        "upper bound on what the choice of groups can do.")
+
+
+def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: float = ALPHA) -> list:
+    """GroupNorm's group count: accuracy vs channels per group, one line per batch size, the main grid's BatchNorm
+    as a reference where the grid runs beside it, and expectation 3 with the best count."""
+    if grid.ok[grid.ok.norm == "group"].groups.nunique() < 2:
+        return []
+    runs, taken, bn, vb, per = study(grid, main, metric, tol, alpha)
     width = int_list(sorted(runs.width.unique()))
     items = [intro("GroupNorm: number of groups", grid),
              f"groups = 1 normalises over all channels of a position set (LayerNorm over C, H, W); groups = width "
-             f"({width}) normalises each channel alone (InstanceNorm); the original uses 4."]
+             f"({width}) normalises each channel alone (InstanceNorm); the original uses {ORIGINAL_GROUPS}."
+             + (f" Groups {int_list(taken)}: the main grid `{main.name}`'s runs at seeds "
+                f"{int_list(sorted(runs.seed.unique()))}, not trained again." if taken else "")]
+    s = pd.concat([a.s for a in per])
     table = mean_std_cells(s, "groups", "batch_size")
     table.columns = [f"batch size {c}" for c in table.columns]
+    table.insert(0, "channels per group", [f"{int(runs.width.iloc[0]) // int(g)}" for g in table.index])
     items.append(Table(table.rename_axis("groups").reset_index(), f"GroupNorm's test accuracy (%, {metric}) per "
                                                                   f"number of groups and batch size: mean ± std over "
                                                                   f"seeds (n runs)."))
-    vb = versus_best(s, "groups", within="batch_size", runs=runs, metric=metric)
-    table, note = best_vs_each(vb, "groups", lambda g: int(g), "group count")
-    lines = []
-    for bs, per_groups in s.groupby("batch_size"):
-        best = per_groups.loc[per_groups["mean"].idxmax()]
-        line = (f"Batch size {int(bs)}: best mean with {plural(best.groups, 'group')} ({best['mean']:.2f}%); range "
-                f"over group counts {per_groups['mean'].max() - per_groups['mean'].min():.2f} points.")
-        four = vb[(vb.batch_size == bs) & (vb.groups == 4)]
-        if len(four):
-            line += (f" The original's 4 groups: {four['diff'].iloc[0]:+.2f} points from the best (Holm p = "
-                     f"{pval(four.p_holm.iloc[0])}).")
-        lines.append(line)
-    items += [Table(table, note), "\n\n".join(lines),
-              Figure(plot_lines(s, "groups", "batch_size", label=lambda bs: f"batch size {bs}"),
-                     f"GroupNorm's test accuracy ({metric}) against the number of groups, one line per batch size, "
-                     f"mean ± 95% CI over seeds.")]
+    vb_table, note = best_vs_each(vb, "groups", lambda g: int(g), "group count")
+    lines = [f"Batch size {a.batch_size}: best mean with {plural(a.best, 'group')} "
+             f"({a.s['mean'].max():.2f}%); range over group counts {a.s['mean'].max() - a.s['mean'].min():.2f} "
+             f"points. {four_text(a)} {rule3_text(a, tol, alpha)}".strip() for a in per]
+    ref = stats(bn, metric) if len(bn) else None
+    items += [Table(vb_table, note), "\n\n".join(lines),
+              Figure(plot_groups(s, int(runs.width.iloc[0]), ref, ORIGINAL_GROUPS, runs, metric),
+                     f"GroupNorm's test accuracy ({metric}) against channels per group (number of groups under it), "
+                     f"one line per batch size, mean ± 95% CI over seeds and each run a dot; the dotted line marks the original's "
+                     f"{ORIGINAL_GROUPS} groups" + (f"; dashed, BatchNorm at the same batch size in `{main.name}` "
+                                                   f"(band: its 95% CI)" if ref is not None else "") + ".")]
     return items
+
+
+def groups_finding(grids: list, metric: str, tol: float = TOL, alpha: float = ALPHA) -> str:
+    """The key findings' line of a group-count grid beside the main grid: the best count against the original's,
+    and whether expectation 3 moves with the count; '' without one."""
+    main = grids[0]
+    for grid in grids[1:]:
+        if grid.ok[grid.ok.norm == "group"].groups.nunique() < 2:
+            continue
+        *_, per = study(grid, main, metric, tol, alpha)
+        parts = [f"At batch size {a.batch_size} the best count is {plural(a.best, 'group')}. {four_text(a)}"
+                 + (" Expectation 3 there: " + "; ".join(j.text() for j in a.judged) + "." if a.judged else "")
+                 for a in per]
+        moves = [a.batch_size for a in per if len({j.label for j in a.judged}) > 1]
+        return (f"- **Group count** (`{grid.name}`). " + " ".join(parts) + " "
+                + (f"**Expectation 3's verdict at {sizes_text(moves)} depends on the number of groups.**" if moves
+                   else "Expectation 3's verdict is the same with the original's and the best count."
+                   if any(a.judged for a in per) else "No BatchNorm reference: expectation 3 is not judged again."))
+    return ""

@@ -155,6 +155,35 @@ def plot_lines(s: pd.DataFrame, x: str, hue: str, ax=None, style="-", label=norm
     return ax.figure
 
 
+@_themed
+def plot_groups(s: pd.DataFrame, width: int, reference=None, marked: int = 4, runs=None, metric=None):
+    """GroupNorm's accuracy (a stats() frame by batch_size and groups) against channels per group (log2 axis, the
+    number of groups under each tick), one line per batch size; `reference` (a stats() frame of BatchNorm by batch
+    size) as a dashed line with its 95% CI band in each batch size's colour; a dotted line at `marked` groups; with
+    `runs`, every run's `metric` as a dot."""
+    _, (ax,) = _fig()
+    one = s.batch_size.nunique() == 1  # one batch size: each norm in its own colour; else one colour per batch size
+    hue = "norm" if one else "batch_size"
+    s = s.assign(channels=width // s.groups, norm="group")
+    bs = int(s.batch_size.iloc[0])
+    plot_lines(s, "channels", hue, ax=ax, label=lambda v: f"GroupNorm, batch size {bs if one else v}",
+               runs=None if runs is None else runs.assign(channels=width // runs.groups), metric=metric)
+    colors = _colors(_order(s.batch_size.unique()))
+    for r in ([] if reference is None else reference.itertuples()):
+        color = NORM_COLORS["batch"] if one else colors.get(r.batch_size, NORM_COLORS["batch"])
+        ax.axhline(r.mean, linestyle="--", color=color, label=f"BatchNorm, batch size {r.batch_size}")
+        if r.n >= 2:
+            ax.axhspan(*(r.mean + np.array([-1, 1]) * r.ci95), color=color, alpha=BAND, linewidth=0)
+    ax.axvline(width // marked, linestyle=":", color="#555555", label=f"the original's {marked} groups")
+    ticks = sorted(s.channels.unique())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ticks, [f"{c}\n({width // c})" for c in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("channels per group (number of groups)")
+    _legend(ax.figure, [ax], below=True)
+    return ax.figure
+
+
 def plot_accuracy(runs, metric="final_acc"):
     """Accuracy vs batch size per norm: mean ± 95% CI over seeds and every run beside it, log2 x axis."""
     return plot_lines(stats(runs, metric), "batch_size", "norm", runs=runs[runs.status == "ok"], metric=metric)
