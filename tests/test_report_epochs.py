@@ -60,5 +60,6 @@ def test_the_section_names_the_step_budget_and_appears_only_on_all_images(tmp_pa
     pair_grid(tmp_path / "g", (2, 128))
     items = epochs.epochs_section(all_images(tmp_path / "g"), "final_acc")
     assert sum(isinstance(i, Table) for i in items) == 2
-    assert ("at batch size 128 a run takes 782 optimizer steps, at batch size 2 50,000 (64 times as many)"
-            in items[-1])
+    assert items[-1].startswith("**Equal epochs are not equal budgets.** Unequal optimizer steps per run")
+    assert "(batch size: steps) — 2: 50,000; 128: 782." in items[-1]
+    assert "Batch size 2 took 63.9x the steps of batch size 128" in items[-1]

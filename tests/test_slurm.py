@@ -3,7 +3,6 @@ jobs, its records equal to the local ones and naming their jobs; a worker's job 
 refuses. Without Slurm (`make slurm`) or root the cluster tests skip; the option checks run everywhere."""
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest

@@ -56,8 +56,8 @@ def controls(grids, metric, tol, alpha):
 
 def per_grid(grids, metric, tol, alpha):
     """Each grid's group counts, every normalization and depth, grid by grid."""
-    return [item for each in grids for item in groups_section(each, metric, grids[0], tol, alpha) + norms_section(each, metric, grids[0])
-            + depth_section(each, metric)]
+    return [item for each in grids for item in groups_section(each, metric, grids[0], tol, alpha)
+            + norms_section(each, metric, grids[0], alpha) + depth_section(each, metric, alpha)]
 
 
 def methods(grids, metric, tol, alpha):

@@ -12,10 +12,11 @@ from ..config import TRAIN_IMAGES
 from .load import Grid
 from .original import TOL
 from .plots import Figure, plot_log_beside
-from .sections import grid_outcomes, pair_runs, verdict_cell
+from .sections import grid_outcomes, pair_runs, steps_by_bs, verdict_cell
 from .stats import ALPHA, Q95
 from .tables import Table
 from .text import intro, mean_std, norm_label
+from .verdicts import steps_note
 
 # The original's printed log (its write-up prints one run's test accuracy after every epoch for these three cells;
 # the log of BatchNorm at batch size 4 stops after 6 epochs). (norm, batch size): test accuracy % at epochs 1, 2, ...
@@ -90,18 +91,6 @@ def verdicts_by_epoch(grid: Grid, metric: str, tol: float = TOL, alpha: float = 
     return pd.DataFrame({"expected outcome": claims, **columns})
 
 
-def budget_text(runs: pd.DataFrame) -> str:
-    """The confound of equal epochs: a small batch size takes many more optimizer steps than a large one."""
-    steps = runs.groupby("batch_size").steps_run.median()
-    lo, hi = steps.index.min(), steps.index.max()
-    if lo == hi:
-        return ""
-    return (f"Equal epochs are not equal budgets: at batch size {hi} a run takes {steps[hi]:,.0f} optimizer steps, "
-            f"at batch size {lo} {steps[lo]:,.0f} ({steps[lo] / steps[hi]:.0f} times as many), so any difference "
-            f"between batch sizes mixes the batch's statistics with the number of updates (the equal-steps control "
-            f"separates the two).")
-
-
 def epochs_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALPHA) -> list:
     """Our runs epoch by epoch beside the original's printed ones, the verdicts after every epoch, the step budget."""
     runs = pair_runs(grid)
@@ -123,5 +112,5 @@ def epochs_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALP
     items += [Table(verdicts_by_epoch(grid, metric, tol, alpha),
                     "The original's expected outcomes decided after each epoch, by the rules of the outcomes "
                     "section: whether a verdict moves toward the original's as training goes on."),
-              budget_text(runs)]
+              f"**Equal epochs are not equal budgets.** {steps_note(steps_by_bs(runs))}"]
     return [item for item in items if not isinstance(item, str) or item]

@@ -99,8 +99,8 @@ def rule3_text(at: AtBatchSize, tol: float, alpha: float) -> str:
     if not at.judged:
         return ""
     level = f"{1 - 2 * alpha:.0%}"
-    text = (f"Expectation 3 at batch size {at.batch_size}, by rule 3's test at one batch size (BatchNorm − GroupNorm: "
-            f"within when the {level} CI lies inside ±{tol:g}, beyond when it lies outside, not shown otherwise): "
+    text = (f"Expectation 3 at batch size {at.batch_size}, by rule 3's test at one batch size (BatchNorm − "
+            f"GroupNorm: within when the {level} CI lies inside ±{tol:g}, beyond when it lies outside, not shown otherwise): "
             + "; ".join(j.text() for j in at.judged) + ". ")
     if len(at.judged) == 1:
         return text + "The best count is the original's, so the verdict there does not depend on it."
@@ -138,8 +138,8 @@ def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: 
     items += [Table(vb_table, note), "\n\n".join(lines),
               Figure(plot_groups(s, int(runs.width.iloc[0]), ref, ORIGINAL_GROUPS, runs, metric),
                      f"GroupNorm's test accuracy ({metric}) against channels per group (number of groups under it), "
-                     f"one line per batch size, mean ± 95% CI over seeds and each run a dot; the dotted line marks the original's "
-                     f"{ORIGINAL_GROUPS} groups" + (f"; dashed, BatchNorm at the same batch size in `{main.name}` "
+                     f"one line per batch size, mean ± 95% CI over seeds and each run a dot; the dotted line marks "
+                     f"the original's {ORIGINAL_GROUPS} groups" + (f"; dashed, BatchNorm at the same batch size in `{main.name}` "
                                                    f"(band: its 95% CI)" if ref is not None else "") + ".")]
     return items
 

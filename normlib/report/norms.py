@@ -21,7 +21,7 @@ def beside_main(grid: Grid, main) -> tuple:
     return pd.concat([runs, extra], ignore_index=True), sorted(set(extra.norm))
 
 
-def norms_section(grid: Grid, metric: str, main=None) -> list:
+def norms_section(grid: Grid, metric: str, main=None, alpha: float = ALPHA) -> list:
     """Every normalization in the grid across batch sizes, when it has more than BatchNorm and GroupNorm; a norms
     control shows the main grid's BatchNorm and GroupNorm beside its own."""
     runs, taken = beside_main(grid, main)
@@ -52,7 +52,8 @@ def norms_section(grid: Grid, metric: str, main=None) -> list:
         lines.append(line + ".")
     one_run = "Some cells have one run: the differences describe, and no test decides which normalization is best."
     if tested:
-        lines.append(family_text(pairwise(s, "norm", within="batch_size", runs=runs, metric=metric), norm_label))
+        pw = pairwise(s, "norm", within="batch_size", runs=runs, metric=metric)
+        lines.append(family_text(pw, norm_label, alpha))
     items += [Table(table, note) if tested else one_run, "\n\n".join(lines),
               Figure(plot_lines(s, "batch_size", "norm"), f"Test accuracy ({metric}) against batch size, one line per "
                                                           f"normalization, mean ± 95% CI over seeds"
@@ -60,10 +61,10 @@ def norms_section(grid: Grid, metric: str, main=None) -> list:
     return items
 
 
-def family_text(pw: pd.DataFrame, label) -> str:
+def family_text(pw: pd.DataFrame, label, alpha: float = ALPHA) -> str:
     """The whole Holm family of a pairwise() frame within batch sizes, in a sentence: every pair significant in it
     (the best-vs-other table shows only some of the pairs), or the smallest Holm p when none is."""
-    sig = pw[pw.p_holm < ALPHA]
+    sig = pw[pw.p_holm < alpha]
     head = f"In the whole family of {len(pw)} pairs (every pair at every batch size, one Holm correction)"
     if sig.empty:
         return f"{head}, no pair differs significantly (smallest Holm p {pval(pw.p_holm.min())})."
