@@ -281,10 +281,15 @@ def run_task(token: str, task: Task, timeout: int, lock_wait: float, probe: dict
 
 def place(result: dict, run: Run) -> tuple:
     """(status, reason) of a run executed in a worker's temporary folder, after writing its notebook and record
-    under --out as a run in place writes them: atomically, and never over a complete record."""
+    under --out as a run in place writes them: atomically, and never over a complete record. A notebook that cannot
+    be written (a full disk) leaves nothing behind and fails the run, which the next sweep runs again."""
     if result["notebook"] is not None:
         tmp = temp_notebook(run.notebook)
-        tmp.write_text(result["notebook"])
+        try:
+            tmp.write_text(result["notebook"])
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            return "failed", f"{type(e).__name__}: {e} (writing {tmp})"
         os.replace(tmp, run.notebook)
     rec = result["record"]
     if rec is not None and result["status"] in ("ok", "failed"):

@@ -1,5 +1,6 @@
 """Sweeps on Dask clusters: a scheduler and two worker processes over loopback, started as the README's recipe starts
 them; a worker killed mid-run; records equal to those of the local path; workers pinned one per GPU; bad options."""
+import errno
 import os
 import signal
 import subprocess
@@ -117,6 +118,21 @@ def test_a_run_from_a_workers_temporary_folder_is_written_under_out(tmp_path):
     written = records.read(out)
     assert written["params"]["out"] == str(out) and written["notebook"] == str(notebook)
     assert notebook.read_text() == '{"cells": []}' and leftovers(tmp_path) == []
+
+
+def test_a_notebook_sent_back_to_a_full_disk_leaves_nothing_and_fails_the_run(tmp_path, monkeypatch):
+    out, notebook = tmp_path / "r.json", tmp_path / "r.ipynb"
+    rec = records.failed({**TINY, "out": "/worker/tmp/r.json"}, "boom", notebook="/worker/tmp/r.ipynb")
+
+    def full(path, text):  # part of the notebook written, then the disk is full
+        open(path, "w").write(text[:5])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(Path, "write_text", full)
+    status, reason = cluster.place({"status": "ok", "reason": "", "record": rec, "notebook": '{"cells": []}'},
+                                   Run("r", TINY, out))
+    assert (status, reason) == ("failed", f"OSError: [Errno 28] No space left on device (writing "
+                                          f"{execute.temp_notebook(notebook)})")
+    assert list(tmp_path.iterdir()) == []  # neither the partial notebook nor a record
 
 
 @pytest.mark.slow
