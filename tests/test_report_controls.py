@@ -27,6 +27,11 @@ def test_a_partial_control_takes_its_missing_cells_from_the_main_grid(tmp_path):
     lr_only = load.load(tmp_path / "sq")
     lr_only.runs["lr"] = 0.002  # another base lr: the main grid's batch size 16 is no longer the control's run
     assert controls.control_runs(main, lr_only)[1] == []
+    stacked = load.load(tmp_path / "eq")
+    stacked.runs["engine"] = "stacked"  # the other engine: not pooled with the main grid's, and a confound
+    assert controls.control_runs(main, stacked)[1] == [] and controls.confounds(main.ok, stacked.ok) == ["engine"]
+    items = controls.control_section(main, stacked, "final_acc")
+    assert any(isinstance(i, str) and "also differ in engine: the comparison is confounded" in i for i in items)
 
 
 def test_a_one_seed_control_describes_and_decides_nothing(tmp_path):

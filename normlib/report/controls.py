@@ -97,11 +97,15 @@ def none_given() -> str:
             f"whether these effects survive {' or '.join(c.tests for c in CONTROLS)} is not tested.")
 
 
+UNPOOLED = ("engine",)  # not shown equivalent (bench/equivalence.py): runs that differ in it are never pooled
+
+
 def confounds(base: pd.DataFrame, other: pd.DataFrame) -> list:
     """The protocol parameters, besides norm, batch size and the control's own, whose values differ between two sets
-    of runs."""
-    return [k for k in PROTOCOL_KEYS if k not in ("norm", "batch_size", *CONTROL_KEYS) and k in base and k in other
-            and sorted(base[k].unique().tolist()) != sorted(other[k].unique().tolist())]
+    of runs, and the engine: until the equivalence benchmark passes, stacked and per-run records are not pooled, so
+    no section borrows the other engine's runs and a control trained by the other engine is confounded by it."""
+    return [k for k in (*PROTOCOL_KEYS, *UNPOOLED) if k not in ("norm", "batch_size", *CONTROL_KEYS) and k in base
+            and k in other and sorted(base[k].unique().tolist()) != sorted(other[k].unique().tolist())]
 
 
 def control_runs(main: Grid, ctrl: Grid) -> tuple:
