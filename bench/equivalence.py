@@ -12,7 +12,9 @@ usage: python -m bench.equivalence [--seeds 32] [--stack 4] [--norm batch] [--ba
                                    [--control]
 --control trains each seed separately once more with one more thread, another rounding of the same run: the gap
 between stacked and separate is to be read against the gap that rounding alone makes.
-Writes reports/bench/equivalence-<device>.md and .json (device: cpu, or cuda-<name>).
+Writes reports/bench/equivalence-<device>.md and .json (device: cpu, or cuda-<name>), and each seed's row to
+equivalence-<device>.jsonl as it finishes: an interrupted invocation's finished stacks are kept, and the same command
+run again trains only the rest (another setup's rows in that file are refused).
 """
 import argparse
 import dataclasses
@@ -42,12 +44,18 @@ def configs(a, seeds: list) -> list:
                       device=a.device, engine="stacked", seed=s) for s in seeds]
 
 
-def pairs(a, splits: dict) -> list:
-    """One row per seed: its final test accuracy and train loss from each engine, and the seconds each took."""
-    rows = []
+def pairs(a, splits: dict, done: list = (), log=None) -> list:
+    """One row per seed: its final test accuracy and train loss from each engine, and the seconds each took. Stacks
+    whose every seed has a row in `done` (an earlier, interrupted invocation's) are not trained again; each new row
+    is written to `log` (a JSON-lines file) as it is made."""
     seeds = list(range(a.first_seed, a.first_seed + a.seeds))
-    for i in range(0, len(seeds), a.stack):
-        cfgs = configs(a, seeds[i:i + a.stack])
+    stacks = [seeds[i:i + a.stack] for i in range(0, len(seeds), a.stack)]
+    have = {r["seed"]: r for r in done}
+    rows = [have[s] for stack in stacks if set(stack) <= set(have) for s in stack]
+    for stack in stacks:
+        if set(stack) <= set(have):
+            continue
+        cfgs = configs(a, stack)
         t0 = time.perf_counter()
         together = stacked.train_stack(cfgs, splits)
         stack_s = (time.perf_counter() - t0) / len(cfgs)
@@ -62,7 +70,24 @@ def pairs(a, splits: dict) -> list:
                 other = train.train(dataclasses.replace(cfg, threads=cfg.threads + 1), splits)["history"][-1]
                 rows[-1].update(control_acc=other["test_acc"], control_loss=other["train_loss"])
             print(json.dumps(rows[-1]), flush=True)
-    return rows
+            if log:
+                with open(log, "a") as f:
+                    f.write(json.dumps(rows[-1]) + "\n")
+    return sorted(rows, key=lambda r: r["seed"])
+
+
+def resumed(log: Path, setup: dict) -> list:
+    """The rows an earlier invocation with the same setup wrote to `log` (its first line is the setup); a new log
+    when there is none. ValueError naming the file when it holds another setup's rows."""
+    if not log.exists() or not log.read_text().strip():
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(json.dumps(setup) + "\n")
+        return []
+    head, *lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    if head != setup:
+        differ = ", ".join(f"{k}={head.get(k)!r}" for k in setup if head.get(k) != setup[k])
+        raise ValueError(f"{log}: rows of another setup ({differ}); remove it or pass another --out")
+    return lines
 
 
 def verdict(rows: list, margin: float) -> dict:
@@ -84,7 +109,9 @@ def verdict(rows: list, margin: float) -> dict:
 def markdown(meta: dict, rows: list, v: dict) -> str:
     acc, loss = v["acc"], v["loss"]
     lines = [f"# Stacked vs per-run engine: {meta['device']['name']}", "",
-             f"`{meta['command']}`; torch {meta['torch']}, {meta['threads']} threads; {meta['params']}.", "",
+             f"`{meta['command']}`; torch {meta['torch']}, {meta['threads']} threads; {meta['params']}."
+             + (f" Seeds {', '.join(map(str, meta['resumed_seeds']))} come from an earlier, interrupted invocation "
+                f"of the same setup (the .jsonl file beside this one)." if meta.get("resumed_seeds") else ""), "",
              f"**{'Passed' if v['passed'] else 'Not shown'}**: stacked and per-run records "
              f"{'may' if v['passed'] else 'may not'} be pooled.", "",
              f"- Final test accuracy, stacked - separate over {v['seeds']} seeds: {acc['diff']:+.2f} points, 95% CI "
@@ -158,13 +185,20 @@ def main(argv=None) -> int:
     meta = {"command": "python -m bench.equivalence " + " ".join(sys.argv[1:] if argv is None else argv),
             "torch": torch.__version__, "threads": a.threads, "device": device_info(device), "data": data.source,
             "params": ", ".join(f"{k}={v}" for k, v in params.items())}
-    t0 = time.perf_counter()
-    rows = pairs(a, splits)
-    meta["wall_seconds"] = time.perf_counter() - t0
-    v = verdict(rows, a.margin)
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
     name = f"equivalence-{meta['device']['tag']}"
+    setup = {"params": meta["params"], "threads": a.threads, "control": a.control, "device": meta["device"]["tag"],
+             "data": str(data.source)}
+    try:
+        done = resumed(out / f"{name}.jsonl", setup)
+    except ValueError as e:
+        print(f"error: --out={a.out!r}: {e}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    rows = pairs(a, splits, done, out / f"{name}.jsonl")
+    meta["wall_seconds"] = time.perf_counter() - t0  # this invocation's; the rows keep every run's own seconds
+    meta["resumed_seeds"] = sorted(r["seed"] for r in rows if r in done)
+    v = verdict(rows, a.margin)
     (out / f"{name}.json").write_text(json.dumps({"meta": meta, "verdict": v, "runs": rows}, indent=1,
                                                  default=float) + "\n")
     (out / f"{name}.md").write_text(markdown(meta, rows, v))

@@ -13,6 +13,24 @@ from . import locks, records
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
+AUTOGROUP = Path("/proc/self/autogroup")  # Linux with sched_autogroup: the CPU share of this process's session
+
+
+def keep_niceness(autogroup: Path = AUTOGROUP) -> bool:
+    """Give this process's session the process's own nice value. Jupyter starts each kernel in a session of its own,
+    and under Linux's autogroup scheduling sessions share the CPU by their autogroup's nice, not their processes':
+    without this, a run of a sweep started under `nice -n 19` takes as much CPU as the foreground. Only a positive
+    nice is given (lowering it needs privileges); True when it was given."""
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    if nice <= 0 or not autogroup.exists():
+        return False
+    try:
+        autogroup.write_text(str(nice))
+    except OSError:  # not allowed here (a container's /proc): the run goes on at the session's share
+        return False
+    return True
+
+
 @contextmanager
 def stop_on_signals(stop: threading.Event):
     """On SIGINT or SIGTERM set `stop` (and stop.signum); a second signal exits at once. Main thread only."""

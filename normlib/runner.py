@@ -3,7 +3,7 @@ import sys
 import time
 from contextlib import nullcontext
 
-from . import config, locks, provenance, records
+from . import config, locks, processes, provenance, records
 from . import data as datalib
 from .checkpoints import Checkpoint, checkpoint_path  # noqa: F401 (checkpoint_path: where a run's checkpoint lies)
 from .config import RunConfig, total_steps
@@ -55,6 +55,7 @@ def run(params) -> dict:
     the CPU, timings aside), and writes the record atomically, then removes the checkpoint. A run of the stacked
     engine trains with its stack's other runs (normlib.stackrun.run_stack), or alone as a stack of one."""
     cfg = params if isinstance(params, RunConfig) else config.validate(dict(params))
+    processes.keep_niceness()  # a kernel runs in a session of its own: keep the sweep's nice for it
     if cfg.engine == "stacked" and not records.is_done(records.read(cfg.out) if cfg.out else None, cfg.dict()):
         from . import stackrun  # trains the run's stack (the sweep names its runs), or the run as a stack of one
         stack = stackrun.stack_of(cfg)

@@ -34,6 +34,25 @@ def test_the_command_writes_its_table(tmp_path):
     assert "| 1 | 0 1 |" in table and "- Control, the separate run with one more thread" in table
 
 
+def test_an_interrupted_benchmark_resumes_from_its_rows(tmp_path, capsys):
+    def tiny(epochs=1):
+        return ["--stack", "1", "--train-images", "20", "--test-images", "10", "--width", "4", "--num-blocks", "1",
+                "--epochs", str(epochs), "--data", "synthetic", "--device", "cpu", "--out", str(tmp_path)]
+    assert equivalence.main(["--seeds", "2", *tiny()]) == 0
+    first = capsys.readouterr().out
+    log = tmp_path / "equivalence-cpu.jsonl"
+    assert len(log.read_text().splitlines()) == 3  # the setup, then one row per seed
+    assert equivalence.main(["--seeds", "4", *tiny()]) == 0  # seeds 0 and 1 are kept, 2 and 3 trained
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [r["seed"] for r in printed] == [2, 3]
+    saved = json.loads((tmp_path / "equivalence-cpu.json").read_text())
+    assert [r["seed"] for r in saved["runs"]] == [0, 1, 2, 3] and saved["meta"]["resumed_seeds"] == [0, 1]
+    assert [r for r in saved["runs"] if r["seed"] < 2] == [json.loads(x) for x in first.splitlines()[:2]]
+    assert "Seeds 0, 1 come from an earlier, interrupted invocation" in (tmp_path / "equivalence-cpu.md").read_text()
+    assert equivalence.main(["--seeds", "2", *tiny(epochs=2)]) == 2  # another setup
+    assert capsys.readouterr().err.startswith(f"error: --out={str(tmp_path)!r}: {log}: rows of another setup")
+
+
 @pytest.mark.parametrize("args", [["--seeds", "1"], ["--stack", "0"], ["--margin", "0"]])
 def test_bad_arguments_exit_2(args, capsys):
     with pytest.raises(SystemExit) as e:
