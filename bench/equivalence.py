@@ -110,8 +110,8 @@ def markdown(meta: dict, rows: list, v: dict) -> str:
     acc, loss = v["acc"], v["loss"]
     lines = [f"# Stacked vs per-run engine: {meta['device']['name']}", "",
              f"`{meta['command']}`; torch {meta['torch']}, {meta['threads']} threads; {meta['params']}."
-             + (f" Seeds {', '.join(map(str, meta['resumed_seeds']))} come from an earlier, interrupted invocation "
-                f"of the same setup (the .jsonl file beside this one)." if meta.get("resumed_seeds") else ""), "",
+             + (f" Seeds {', '.join(map(str, meta['resumed_seeds']))} come from earlier invocations of the same setup "
+                f"(interrupted, or run side by side over other seeds; their rows: the .jsonl file beside this one)." if meta.get("resumed_seeds") else ""), "",
              f"**{'Passed' if v['passed'] else 'Not shown'}**: stacked and per-run records "
              f"{'may' if v['passed'] else 'may not'} be pooled.", "",
              f"- Final test accuracy, stacked - separate over {v['seeds']} seeds: {acc['diff']:+.2f} points, 95% CI "
