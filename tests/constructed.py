@@ -67,7 +67,7 @@ def constructed(folder, fixed: dict, grid: dict) -> None:
 EXTRA = {  # constructed records of every extra-section grid
     "c_lr": ({"lr_scaling": "linear", "base_batch": 32, "epochs": 2, "train_size": 200, "test_size": 100,
               "data": "synthetic"}, {"norm": ["batch", "group"], "batch_size": [2, 32], "seed": [0, 1]}),
-    "c_groups": ({"norm": "group"}, {"groups": [1, 4, 16], "batch_size": [2, 32], "seed": [0, 1]}),
+    "c_groups": ({"norm": "group", "epochs": 2}, {"groups": [1, 4, 16], "batch_size": [2, 32], "seed": [0, 1]}),
     "c_norms": ({}, {"norm": ["batch", "group", "layer", "instance", "none"], "batch_size": [2, 32], "seed": [0, 1]}),
     "c_depth": ({"norm": "group"}, {"num_blocks": [1, 2, 4], "activation": ["relu", "sigmoid"], "seed": [0, 1]}),
 }

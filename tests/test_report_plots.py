@@ -18,7 +18,14 @@ def figures(section_items):
 def plotted(ax) -> np.ndarray:
     """Every (x, y) an axis draws in data coordinates: line vertices and markers, error-bar segments, dots, bands."""
     from matplotlib.collections import LineCollection, PathCollection, PolyCollection
-    points = [line.get_xydata() for line in ax.lines]
+    points = []
+    for line in ax.lines:
+        xy = np.asarray(line.get_xydata(), float)
+        if line.get_transform() is ax.get_xaxis_transform():  # axvline: x in data, y across the axis
+            xy = np.c_[xy[:, 0], np.full(len(xy), np.mean(ax.get_ylim()))]
+        elif line.get_transform() is ax.get_yaxis_transform():  # axhline: y in data, x across the axis
+            xy = np.c_[np.full(len(xy), np.mean(ax.get_xlim())), xy[:, 1]]
+        points.append(xy)
     for c in ax.collections:
         if isinstance(c, LineCollection):  # error bars
             points += [np.asarray(s) for s in c.get_segments()]
