@@ -110,7 +110,7 @@ def markdown(meta: dict, rows: list, v: dict) -> str:
     acc, loss = v["acc"], v["loss"]
     lines = [f"# Stacked vs per-run engine: {meta['device']['name']}", "",
              f"`{meta['command']}`; torch {meta['torch']}, {meta['threads']} threads; {meta['params']}."
-             + (f" Seeds {', '.join(map(str, meta['resumed_seeds']))} come from earlier invocations of the same setup "
+             + (f" Seeds {seed_ranges(meta['resumed_seeds'])} come from earlier invocations of the same setup "
                 f"(interrupted, or run side by side over other seeds; their rows: the .jsonl file beside this one)." if meta.get("resumed_seeds") else ""), "",
              f"**{'Passed' if v['passed'] else 'Not shown'}**: stacked and per-run records "
              f"{'may' if v['passed'] else 'may not'} be pooled.", "",
@@ -130,6 +130,17 @@ def markdown(meta: dict, rows: list, v: dict) -> str:
                      f"{r['stacked_acc']:.2f} | {r['stacked_acc'] - r['separate_acc']:+.2f} | "
                      f"{r['separate_loss']:.5f} | {r['stacked_loss']:.5f} | {control} |")
     return "\n".join(lines) + "\n"
+
+
+def seed_ranges(seeds: list) -> str:
+    """[0, 1, 2, 3, 8, 9] -> '0-3, 8-9'."""
+    runs = []
+    for s in sorted(seeds):
+        if runs and s == runs[-1][1] + 1:
+            runs[-1][1] = s
+        else:
+            runs.append([s, s])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def control_lines(v: dict) -> list:

@@ -48,7 +48,7 @@ def test_an_interrupted_benchmark_resumes_from_its_rows(tmp_path, capsys):
     saved = json.loads((tmp_path / "equivalence-cpu.json").read_text())
     assert [r["seed"] for r in saved["runs"]] == [0, 1, 2, 3] and saved["meta"]["resumed_seeds"] == [0, 1]
     assert [r for r in saved["runs"] if r["seed"] < 2] == [json.loads(x) for x in first.splitlines()[:2]]
-    assert "Seeds 0, 1 come from earlier invocations of the same setup" in (tmp_path / "equivalence-cpu.md").read_text()
+    assert "Seeds 0-1 come from earlier invocations of the same setup" in (tmp_path / "equivalence-cpu.md").read_text()
     assert equivalence.main(["--seeds", "2", *tiny(epochs=2)]) == 2  # another setup
     assert capsys.readouterr().err.startswith(f"error: --out={str(tmp_path)!r}: {log}: rows of another setup")
 
@@ -58,3 +58,8 @@ def test_bad_arguments_exit_2(args, capsys):
     with pytest.raises(SystemExit) as e:
         equivalence.main(args)
     assert e.value.code == 2 and "error: --" in capsys.readouterr().err
+
+
+def test_seeds_are_written_as_ranges():
+    assert equivalence.seed_ranges([9, 0, 1, 2, 3, 8, 5]) == "0-3, 5, 8-9"
+
