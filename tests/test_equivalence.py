@@ -63,3 +63,13 @@ def test_bad_arguments_exit_2(args, capsys):
 def test_seeds_are_written_as_ranges():
     assert equivalence.seed_ranges([9, 0, 1, 2, 3, 8, 5]) == "0-3, 5, 8-9"
 
+
+
+def test_the_bias_drift_check_prints_both_engines_biases(capsys):
+    from bench import bias_drift
+    assert bias_drift.main(["--seeds", "0", "1", "--train-images", "20", "--test-images", "10", "--width", "4",
+                            "--num-blocks", "2", "--epochs", "1", "--data", "synthetic"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["seed"] for r in rows] == [0, 1]
+    assert all(set(r["stacked_bias"]) == set(r["separate_bias"]) == {"blocks.0.conv.bias", "blocks.1.conv.bias"}
+               and all(v > 0 for v in r["stacked_bias"].values()) for r in rows)
