@@ -2,14 +2,19 @@
 (BatchNorm removes any constant), so what they get is rounding noise, which Adam normalises into full-size steps; if
 one engine's noise had a direction, its biases would drift further and BatchNorm's running means would lag them at
 test time. Trains one stack of the equivalence benchmark's setup and each of its seeds separately, and prints, per
-seed, both final test accuracies and each block's mean |conv bias| (one JSON line per seed).
+seed, both final test accuracies, each block's mean |conv bias| and the largest gap between the two engines' final
+weights outside those biases and BatchNorm's running means (one JSON line per seed). --float64 trains in float64
+(data and models), where the engines are the same function up to rounding: whether whole runs stay together there
+tells a gap in the engines' arithmetic from fp32 rounding that grows over a run.
 
 usage: python -m bench.bias_drift [--seeds 0 1 2 3] [--train-images 2000] [--test-images 1000] [--epochs 2]
                                   [--batch-size 8] [--data PATH|synthetic] [--width 64] [--num-blocks 4]
+                                  [--float64]
 """
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 
 import torch
 
@@ -24,6 +29,14 @@ def block_biases(model) -> dict:
             if k.startswith("blocks.") and k.endswith("conv.bias")}
 
 
+def weight_gap(a, b) -> float:
+    """The largest |difference| between two models' weights, the rounding-noise biases and running means aside."""
+    sa, sb = a.state_dict(), b.state_dict()
+    noise = ("conv.bias", "running_mean")
+    return max((sa[k].double() - sb[k].double()).abs().max().item() for k in sa
+               if sa[k].is_floating_point() and not (k.startswith("blocks.") and k.endswith(noise)))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.bias_drift", description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
@@ -34,8 +47,28 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=RunConfig.width)
     ap.add_argument("--num-blocks", type=int, default=RunConfig.num_blocks)
     ap.add_argument("--data", default="", help='CIFAR-10 folder or archive, or "synthetic"; empty for $NORMLIB_DATA')
+    ap.add_argument("--float64", action="store_true", help="data and models in float64")
     a = ap.parse_args(argv)
-    torch.set_num_threads(1)
+    with in_float64(a.float64):
+        return compare(a)
+
+
+@contextmanager
+def in_float64(on: bool):
+    """Models (the default dtype) and images (train.to_device) in float64 while it lasts, when `on`."""
+    before, to_device = torch.get_default_dtype(), train.to_device
+    if on:
+        torch.set_default_dtype(torch.float64)
+        train.to_device = lambda x, y, device: (to_device(x, y, device)[0].double(), to_device(x, y, device)[1])
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+        train.to_device = to_device
+
+
+def compare(a) -> int:
+    """One stack of the seeds and each seed alone (1 thread each); a JSON line per seed."""
     splits = datalib.splits(datalib.load(a.data), a.train_images, a.test_images, 0, 0)
     cfgs = [RunConfig(norm="batch", batch_size=a.batch_size, epochs=a.epochs, train_size=a.train_images,
                       test_size=a.test_images, width=a.width, num_blocks=a.num_blocks, threads=1, device="cpu",
@@ -44,7 +77,9 @@ def main(argv=None) -> int:
         alone = train.train(cfg, splits)
         print(json.dumps({"seed": cfg.seed, "stacked_acc": st["history"][-1]["test_acc"],
                           "separate_acc": alone["history"][-1]["test_acc"],
-                          "stacked_bias": block_biases(st["model"]), "separate_bias": block_biases(alone["model"])}),
+                          "stacked_bias": block_biases(st["model"]), "separate_bias": block_biases(alone["model"]),
+                          "weight_gap": weight_gap(st["model"], alone["model"]),
+                          "dtype": str(torch.get_default_dtype())}),
               flush=True)
     return 0
 

@@ -65,11 +65,18 @@ def test_seeds_are_written_as_ranges():
 
 
 
-def test_the_bias_drift_check_prints_both_engines_biases(capsys):
+@pytest.mark.parametrize("float64", [False, True], ids=["fp32", "float64"])
+def test_the_bias_drift_check_prints_both_engines_biases(capsys, float64):
+    import torch
+
     from bench import bias_drift
     assert bias_drift.main(["--seeds", "0", "1", "--train-images", "20", "--test-images", "10", "--width", "4",
-                            "--num-blocks", "2", "--epochs", "1", "--data", "synthetic"]) == 0
+                            "--num-blocks", "2", "--epochs", "1", "--data", "synthetic"]
+                           + ["--float64"] * float64) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["seed"] for r in rows] == [0, 1]
+    assert [r["seed"] for r in rows] == [0, 1] and torch.get_default_dtype() == torch.float32  # restored
+    assert all(r["dtype"] == f"torch.float{64 if float64 else 32}" for r in rows)
+    if float64:  # the same function: whole runs end together up to rounding
+        assert all(r["weight_gap"] < 1e-12 for r in rows)
     assert all(set(r["stacked_bias"]) == set(r["separate_bias"]) == {"blocks.0.conv.bias", "blocks.1.conv.bias"}
                and all(v > 0 for v in r["stacked_bias"].values()) for r in rows)
