@@ -54,6 +54,7 @@ def test_the_study_borrows_four_groups_and_judges_expectation_3_again(tmp_path):
     table = next(i.frame for i in items if isinstance(i, Table) and "channels per group" in i.frame)
     assert table.set_index("groups")["channels per group"].to_dict()[4] == "16"
     assert sum(isinstance(i, Figure) for i in items) == 1
+    assert "with 4 groups +8.23, 80% CI [" in texts(groups.groups_section(study, "final_acc", main, alpha=0.1))
     line = groups.groups_finding([main, study], "final_acc")
     assert line.startswith("- **Group count** (`study`). At batch size 16 the best count is 16 groups.")
     assert "depends on the number of groups" in line

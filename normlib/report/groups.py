@@ -28,9 +28,10 @@ class Judged(NamedTuple):
     hi: float
     label: str  # within | beyond | not shown | no test
     test: str
+    level: float  # of the interval [lo, hi]: 1 - 2 alpha
 
     def text(self) -> str:
-        interval = "" if pd.isna(self.lo) else f", 90% CI [{self.lo:+.2f}, {self.hi:+.2f}]"
+        interval = "" if pd.isna(self.lo) else f", {self.level:.0%} CI [{self.lo:+.2f}, {self.hi:+.2f}]"
         return f"with {plural(self.groups, 'group')} {self.diff:+.2f}{interval} ({self.test}): {self.label}"
 
 
@@ -42,6 +43,16 @@ class AtBatchSize(NamedTuple):
     best: int
     four: pd.Series  # versus_best's row of 4 groups (diff = 4 - best), None when 4 is the best or was not run
     judged: list  # [Judged with 4 groups, Judged with the best] ([] without BatchNorm runs or without 4 groups)
+
+    @property
+    def moves(self) -> bool:
+        """Whether expectation 3's verdict here differs between the original's 4 groups and the best count."""
+        return len({j.label for j in self.judged}) > 1
+
+
+def is_study(grid: Grid) -> bool:
+    """Whether a grid runs GroupNorm with more than one group count."""
+    return grid.ok[grid.ok.norm == "group"].groups.nunique() > 1
 
 
 def beside_main(grid: Grid, main) -> tuple:
@@ -64,7 +75,7 @@ def judge(bn: pd.DataFrame, gn: pd.DataFrame, metric: str, tol: float, alpha: fl
     both = pd.concat([bn, gn], ignore_index=True)
     row = compare(stats(both, metric), "batch", "group", runs=both, metric=metric)
     r = row.join(bands(row, tol, alpha)).iloc[0]
-    return Judged(int(gn.groups.iloc[0]), float(r["diff"]), float(r.lo), float(r.hi), r.label, r.test)
+    return Judged(int(gn.groups.iloc[0]), float(r["diff"]), float(r.lo), float(r.hi), r.label, r.test, r.level)
 
 
 def study(grid: Grid, main, metric: str, tol: float = TOL, alpha: float = ALPHA) -> tuple:
@@ -100,12 +111,11 @@ def rule3_text(at: AtBatchSize, tol: float, alpha: float) -> str:
         return ""
     level = f"{1 - 2 * alpha:.0%}"
     text = (f"Expectation 3 at batch size {at.batch_size}, by rule 3's test at one batch size (BatchNorm − "
-            f"GroupNorm: within when the {level} CI lies inside ±{tol:g}, beyond when it lies outside, not shown otherwise): "
-            + "; ".join(j.text() for j in at.judged) + ". ")
+            f"GroupNorm: within when the {level} CI lies inside ±{tol:g}, beyond when it lies outside, not shown "
+            f"otherwise): " + "; ".join(j.text() for j in at.judged) + ". ")
     if len(at.judged) == 1:
         return text + "The best count is the original's, so the verdict there does not depend on it."
-    moves = at.judged[0].label != at.judged[1].label
-    return text + ("**The verdict there depends on the number of groups.**" if moves else
+    return text + ("**The verdict there depends on the number of groups.**" if at.moves else
                    "The verdict there is the same with either count.") + (
         " The best count is picked on these runs, which flatters GroupNorm: read a change toward 'within' as an "
         "upper bound on what the choice of groups can do.")
@@ -114,10 +124,10 @@ def rule3_text(at: AtBatchSize, tol: float, alpha: float) -> str:
 def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: float = ALPHA) -> list:
     """GroupNorm's group count: accuracy vs channels per group, one line per batch size, the main grid's BatchNorm
     as a reference where the grid runs beside it, and expectation 3 with the best count."""
-    if grid.ok[grid.ok.norm == "group"].groups.nunique() < 2:
+    if not is_study(grid):
         return []
     runs, taken, bn, vb, per = study(grid, main, metric, tol, alpha)
-    width = int_list(sorted(runs.width.unique()))
+    width = int(runs.width.iloc[0])  # one width: the grid varies the groups
     items = [intro("GroupNorm: number of groups", grid),
              f"groups = 1 normalises over all channels of a position set (LayerNorm over C, H, W); groups = width "
              f"({width}) normalises each channel alone (InstanceNorm); the original uses {ORIGINAL_GROUPS}."
@@ -126,7 +136,7 @@ def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: 
     s = pd.concat([a.s for a in per])
     table = mean_std_cells(s, "groups", "batch_size")
     table.columns = [f"batch size {c}" for c in table.columns]
-    table.insert(0, "channels per group", [f"{int(runs.width.iloc[0]) // int(g)}" for g in table.index])
+    table.insert(0, "channels per group", [f"{width // int(g)}" for g in table.index])
     items.append(Table(table.rename_axis("groups").reset_index(), f"GroupNorm's test accuracy (%, {metric}) per "
                                                                   f"number of groups and batch size: mean ± std over "
                                                                   f"seeds (n runs)."))
@@ -136,11 +146,12 @@ def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: 
              f"points. {four_text(a)} {rule3_text(a, tol, alpha)}".strip() for a in per]
     ref = stats(bn, metric) if len(bn) else None
     items += [Table(vb_table, note), "\n\n".join(lines),
-              Figure(plot_groups(s, int(runs.width.iloc[0]), ref, ORIGINAL_GROUPS, runs, metric),
+              Figure(plot_groups(s, width, ref, ORIGINAL_GROUPS, runs, metric),
                      f"GroupNorm's test accuracy ({metric}) against channels per group (number of groups under it), "
                      f"one line per batch size, mean ± 95% CI over seeds and each run a dot; the dotted line marks "
-                     f"the original's {ORIGINAL_GROUPS} groups" + (f"; dashed, BatchNorm at the same batch size in `{main.name}` "
-                                                   f"(band: its 95% CI)" if ref is not None else "") + ".")]
+                     f"the original's {ORIGINAL_GROUPS} groups"
+                     + (f"; dashed, BatchNorm at the same batch size in `{main.name}` (band: its 95% CI)"
+                        if ref is not None else "") + ".")]
     return items
 
 
@@ -148,14 +159,12 @@ def groups_finding(grids: list, metric: str, tol: float = TOL, alpha: float = AL
     """The key findings' line of a group-count grid beside the main grid: the best count against the original's,
     and whether expectation 3 moves with the count; '' without one."""
     main = grids[0]
-    for grid in grids[1:]:
-        if grid.ok[grid.ok.norm == "group"].groups.nunique() < 2:
-            continue
+    for grid in filter(is_study, grids[1:]):
         *_, per = study(grid, main, metric, tol, alpha)
         parts = [f"At batch size {a.batch_size} the best count is {plural(a.best, 'group')}. {four_text(a)}"
                  + (" Expectation 3 there: " + "; ".join(j.text() for j in a.judged) + "." if a.judged else "")
                  for a in per]
-        moves = [a.batch_size for a in per if len({j.label for j in a.judged}) > 1]
+        moves = [a.batch_size for a in per if a.moves]
         return (f"- **Group count** (`{grid.name}`). " + " ".join(parts) + " "
                 + (f"**Expectation 3's verdict at {sizes_text(moves)} depends on the number of groups.**" if moves
                    else "Expectation 3's verdict is the same with the original's and the best count."
