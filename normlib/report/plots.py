@@ -85,10 +85,11 @@ def ramp(n: int) -> list:
             for light, h in zip(np.linspace(*lightness, n), np.linspace(*hues, n))]
 
 
-def _log2_axis(ax, values, label: str) -> None:
+def _log2_axis(ax, values, label: str, tick=str) -> None:
+    """A log2 x axis with a tick at every value, written by `tick`, and no minor ticks."""
     ticks = sorted(set(int(v) for v in values))
     ax.set_xscale("log", base=2)
-    ax.set_xticks(ticks, [str(v) for v in ticks])
+    ax.set_xticks(ticks, [tick(v) for v in ticks])
     ax.minorticks_off()
     ax.set_xlabel(label)
 
@@ -175,11 +176,7 @@ def plot_groups(s: pd.DataFrame, width: int, reference=None, marked: int = 4, ru
         if r.n >= 2:
             ax.axhspan(*(r.mean + np.array([-1, 1]) * r.ci95), color=color, alpha=BAND, linewidth=0)
     ax.axvline(width // marked, linestyle=":", color="#555555", label=f"the original's {marked} groups")
-    ticks = sorted(s.channels.unique())
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(ticks, [f"{c}\n({width // c})" for c in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("channels per group (number of groups)")
+    _log2_axis(ax, s.channels, "channels per group (number of groups)", lambda c: f"{c}\n({width // c})")
     _legend(ax.figure, [ax], below=True)
     return ax.figure
 
