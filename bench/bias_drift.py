@@ -22,6 +22,8 @@ from normlib import data as datalib
 from normlib import stacked, train
 from normlib.config import RunConfig
 
+from . import equivalence
+
 
 def block_biases(model) -> dict:
     """Each block's mean |conv bias|."""
@@ -70,9 +72,7 @@ def in_float64(on: bool):
 def compare(a) -> int:
     """One stack of the seeds and each seed alone (1 thread each); a JSON line per seed."""
     splits = datalib.splits(datalib.load(a.data), a.train_images, a.test_images, 0, 0)
-    cfgs = [RunConfig(norm="batch", batch_size=a.batch_size, epochs=a.epochs, train_size=a.train_images,
-                      test_size=a.test_images, width=a.width, num_blocks=a.num_blocks, threads=1, device="cpu",
-                      engine="stacked", seed=s) for s in a.seeds]
+    cfgs = equivalence.configs(argparse.Namespace(**vars(a), norm="batch", threads=1, device="cpu"), a.seeds)
     for cfg, st in zip(cfgs, stacked.train_stack(cfgs, splits)):
         alone = train.train(cfg, splits)
         print(json.dumps({"seed": cfg.seed, "stacked_acc": st["history"][-1]["test_acc"],

@@ -50,10 +50,11 @@ def pairs(a, splits: dict, done: list = (), log=None) -> list:
     is written to `log` (a JSON-lines file) as it is made."""
     seeds = list(range(a.first_seed, a.first_seed + a.seeds))
     stacks = [seeds[i:i + a.stack] for i in range(0, len(seeds), a.stack)]
-    have = {r["seed"]: r for r in done}
-    rows = [have[s] for stack in stacks if set(stack) <= set(have) for s in stack]
+    have = {r["seed"]: r for r in done}  # a seed's last row: a stack cut short and trained again wrote it twice
+    rows = []
     for stack in stacks:
-        if set(stack) <= set(have):
+        if set(stack) <= have.keys():
+            rows += [have[s] for s in stack]
             continue
         cfgs = configs(a, stack)
         t0 = time.perf_counter()
@@ -79,11 +80,12 @@ def pairs(a, splits: dict, done: list = (), log=None) -> list:
 def resumed(log: Path, setup: dict) -> list:
     """The rows an earlier invocation with the same setup wrote to `log` (its first line is the setup); a new log
     when there is none. ValueError naming the file when it holds another setup's rows."""
-    if not log.exists() or not log.read_text().strip():
+    text = log.read_text() if log.exists() else ""
+    if not text.strip():
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(json.dumps(setup) + "\n")
         return []
-    head, *lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    head, *lines = [json.loads(line) for line in text.splitlines() if line.strip()]
     if head != setup:
         differ = ", ".join(f"{k}={head.get(k)!r}" for k in setup if head.get(k) != setup[k])
         raise ValueError(f"{log}: rows of another setup ({differ}); remove it or pass another --out")
@@ -111,7 +113,8 @@ def markdown(meta: dict, rows: list, v: dict) -> str:
     lines = [f"# Stacked vs per-run engine: {meta['device']['name']}", "",
              f"`{meta['command']}`; torch {meta['torch']}, {meta['threads']} threads; {meta['params']}."
              + (f" Seeds {seed_ranges(meta['resumed_seeds'])} come from earlier invocations of the same setup "
-                f"(interrupted, or run side by side over other seeds; their rows: the .jsonl file beside this one)." if meta.get("resumed_seeds") else ""), "",
+                f"(interrupted, or run side by side over other seeds; their rows: the .jsonl file beside this one)."
+                if meta.get("resumed_seeds") else ""), "",
              f"**{'Passed' if v['passed'] else 'Not shown'}**: stacked and per-run records "
              f"{'may' if v['passed'] else 'may not'} be pooled.", "",
              f"- Final test accuracy, stacked - separate over {v['seeds']} seeds: {acc['diff']:+.2f} points, 95% CI "
