@@ -31,12 +31,16 @@ def block_biases(model) -> dict:
             if k.startswith("blocks.") and k.endswith("conv.bias")}
 
 
+def is_noise(name: str) -> bool:
+    """A block's conv bias before BatchNorm, or the running mean that adds it up: rounding noise in either engine."""
+    return name.startswith("blocks.") and name.endswith(("conv.bias", "running_mean"))
+
+
 def weight_gap(a, b) -> float:
     """The largest |difference| between two models' weights, the rounding-noise biases and running means aside."""
     sa, sb = a.state_dict(), b.state_dict()
-    noise = ("conv.bias", "running_mean")
     return max((sa[k].double() - sb[k].double()).abs().max().item() for k in sa
-               if sa[k].is_floating_point() and not (k.startswith("blocks.") and k.endswith(noise)))
+               if sa[k].is_floating_point() and not is_noise(k))
 
 
 def main(argv=None) -> int:

@@ -80,3 +80,37 @@ def test_the_bias_drift_check_prints_both_engines_biases(capsys, float64):
         assert all(r["weight_gap"] < 1e-12 for r in rows)
     assert all(set(r["stacked_bias"]) == set(r["separate_bias"]) == {"blocks.0.conv.bias", "blocks.1.conv.bias"}
                and all(v > 0 for v in r["stacked_bias"].values()) for r in rows)
+
+
+def test_the_rounding_probe_computes_each_engines_gradient_as_its_step_does(tiny_splits):
+    """In float64 the stacked engine's gradient of each run is the per-run engine's on the same weights and images
+    (so the probe's fp32 errors are the engines' rounding and nothing else), and fp32 errs by rounding alone."""
+    import torch
+
+    from bench import bias_drift, rounding
+    from normlib import train
+    from normlib.config import RunConfig
+    cfgs = [RunConfig(data="synthetic", width=8, num_blocks=2, groups=2, batch_size=4, seed=s) for s in (0, 1)]
+    splits = {k: (v[0][:40], v[1][:40]) for k, v in tiny_splits.items()}
+    states = rounding.trajectory(cfgs, splits, 3)
+    assert torch.get_default_dtype() == torch.float32 and states[0]["conv1.weight"].dtype == torch.float64
+    with bias_drift.in_float64(True):
+        x, y = train.to_device(*splits["train"], "cpu")
+        idx = torch.stack([rounding.batch_indices(len(y), c.seed, 3, 0, 4) for c in cfgs])
+        stacked = rounding.stacked_grads(cfgs[0], states, x[idx], y[idx])
+    for k, (c, s) in enumerate(zip(cfgs, states)):
+        ref = rounding.plain_grads(c, s, x[idx[k]], y[idx[k]], torch.float64)
+        assert rounding.error(stacked[k], ref)["relative"] < 1e-12
+        fp32 = rounding.error(rounding.plain_grads(c, s, x[idx[k]], y[idx[k]], torch.float32), ref)
+        assert 0 < fp32["relative"] < 1e-3 and abs(fp32["along"]) < 1e-3
+
+
+def test_the_rounding_probe_writes_its_table(tmp_path):
+    from bench import rounding
+    assert rounding.main(["--seeds", "0", "1", "--at", "0", "2", "--batches", "2", "--train-images", "20",
+                          "--width", "4", "--num-blocks", "1", "--data", "synthetic", "--out", str(tmp_path)]) == 0
+    meta, *rows = [json.loads(line) for line in (tmp_path / "rounding-cpu.jsonl").read_text().splitlines()]
+    assert meta["rows"] == 2 * 2 * 2 and len(rows) == 3 * meta["rows"]  # seeds x steps x batches, per engine
+    assert {r["engine"] for r in rows} == set(rounding.ENGINES) and all(r["relative"] > 0 for r in rows)
+    table = (tmp_path / "rounding-cpu.md").read_text()
+    assert all(name in table for name in ("| per-run engine |", "| stacked engine |", "Stacked - control"))

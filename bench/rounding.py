@@ -1,0 +1,170 @@
+"""Has fp32 rounding a direction in either engine? At points along each run's float64 trajectory (the equivalence
+benchmark's setup, where both engines are the same function), one batch's gradient is computed in float64, the
+reference, and in fp32 three ways from the same weights and images: by the per-run engine's forward and loss
+(train.train_step's), by the same with the batch's images in another order (the same gradient, rounded otherwise:
+the control), and by the stacked engine's (stacked.Stack.step's, the runs side by side in one network). For each: the
+fp32 error's size relative to the gradient, and its component along the gradient (a direction that would lengthen or
+shorten every step). If the stacked engine's error is no larger than the control's and has no component along the
+gradient that the control lacks, its rounding has no direction, and a gap between the engines' final accuracies is
+chance. The conv biases before BatchNorm are left out: their true gradient is 0 (bench.bias_drift measures them).
+
+usage: python -m bench.rounding [--seeds 0 1 2 3] [--at 0 100 250 500] [--batches 4] [--batch-size 8]
+                                [--train-images 2000] [--width 64] [--num-blocks 4] [--data PATH|synthetic]
+Writes reports/bench/rounding-cpu.md and .jsonl (a row per run, trajectory step, batch and engine).
+"""
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from normlib import data as datalib
+from normlib import stacked, train
+from normlib.config import RunConfig
+from normlib.model import Network
+from normlib.report.stats import ALPHA, paired_stats
+
+from . import bias_drift, equivalence
+from .bench import device_info
+
+ROOT = Path(__file__).resolve().parents[1]
+ENGINES = ("separate", "control", "stacked")
+
+
+def trajectory(cfgs: list, splits: dict, step: int) -> list:
+    """Each run's float64 state dict after `step` optimizer steps of its own training (one float64 stack)."""
+    with bias_drift.in_float64(True):
+        if step == 0:
+            return [train.seeded_model(c, "cpu").state_dict() for c in cfgs]
+        return [r["model"].state_dict() for r in stacked.train_stack([dataclasses.replace(c, steps=step) for c in cfgs], splits)]
+
+
+def plain_grads(cfg: RunConfig, state: dict, xb: torch.Tensor, yb: torch.Tensor, dtype) -> dict:
+    """One run's gradient on a batch, as the per-run engine's step computes it, in `dtype`."""
+    net = Network(cfg.norm, cfg.num_blocks, cfg.width, cfg.groups, cfg.activation)
+    net = net.to(dtype=dtype, memory_format=torch.channels_last)
+    net.load_state_dict(state)
+    F.cross_entropy(train.at_least_fp32(net(xb.to(dtype))), yb).backward()
+    return {name: p.grad.double() for name, p in net.named_parameters()}
+
+
+def stacked_grads(cfg: RunConfig, states: list, xs: torch.Tensor, ys: torch.Tensor) -> list:
+    """Each run's gradient on its own batch (xs: (K, b, 3, 32, 32)), as the stacked engine's step computes it."""
+    runs, b = len(states), xs.shape[1]
+    net = Network(cfg.norm, cfg.num_blocks, cfg.width, cfg.groups, cfg.activation, runs=runs)
+    with torch.no_grad():
+        for name, t in net.state_dict().items():
+            t.copy_(stacked.stacked_tensor([s[name] for s in states], t))
+    out = net(xs.transpose(0, 1).reshape(b, runs * xs.shape[2], *xs.shape[3:])).view(runs, b, -1)
+    losses = F.cross_entropy(train.at_least_fp32(out).flatten(0, 1), ys.flatten(), reduction="none")
+    losses.view(runs, b).mean(1).sum().backward()
+    shapes = {k: v.shape for k, v in states[0].items()}
+    return [{name: stacked.run_tensor(p.grad, k, runs, shapes[name]).double() for name, p in net.named_parameters()}
+            for k in range(runs)]
+
+
+def error(g: dict, ref: dict) -> dict:
+    """The fp32 gradient's error against the float64 one, over every parameter but the noise biases: its size
+    relative to the gradient, and its component along it (positive: a longer step)."""
+    keys = [k for k in ref if not bias_drift.is_noise(k)]
+    d = torch.cat([(g[k] - ref[k]).flatten() for k in keys])
+    r = torch.cat([ref[k].flatten() for k in keys])
+    return {"relative": (d.norm() / r.norm()).item(), "along": (d @ r / (r @ r)).item()}
+
+
+def batch_indices(n: int, seed: int, step: int, j: int, size: int) -> torch.Tensor:
+    """Batch j probed at `step` of run `seed`: `size` of the n training images, drawn afresh."""
+    return torch.from_numpy(np.random.default_rng([seed, step, j]).choice(n, size, replace=False))
+
+
+def rows_at(cfgs: list, x: torch.Tensor, y: torch.Tensor, step: int, states: list, batches: int) -> list:
+    """A row per run, batch and engine at one trajectory step."""
+    rows = []
+    for j in range(batches):
+        idx = torch.stack([batch_indices(len(y), c.seed, step, j, c.batch_size) for c in cfgs])  # (K, b)
+        st = stacked_grads(cfgs[0], states, x[idx], y[idx])  # indexed as the stacked engine indexes
+        for k, (c, s) in enumerate(zip(cfgs, states)):
+            xb, yb = x[idx[k]], y[idx[k]]  # as the per-run engine indexes
+            ref = plain_grads(c, s, xb, yb, torch.float64)
+            order = torch.from_numpy(np.random.default_rng([c.seed, step, j, 1]).permutation(len(yb)))
+            got = {"separate": plain_grads(c, s, xb, yb, torch.float32),
+                   "control": plain_grads(c, s, xb[order], yb[order], torch.float32), "stacked": st[k]}
+            rows += [{"seed": c.seed, "step": step, "batch": j, "engine": e, **error(g, ref)} for e, g in got.items()]
+    return rows
+
+
+def summary(rows: list) -> dict:
+    """Per engine: the mean relative error, and its component along the gradient (mean, 95% CI, p); and the stacked
+    engine's relative error against the control's, paired by run, step and batch."""
+    by = {e: [r for r in rows if r["engine"] == e] for e in ENGINES}
+    out = {e: {"relative": float(np.mean([r["relative"] for r in rs])), "along": paired_stats([r["along"] for r in rs])}
+           for e, rs in by.items()}
+    out["stacked_vs_control"] = paired_stats([s["relative"] - c["relative"]
+                                              for s, c in zip(by["stacked"], by["control"], strict=True)])
+    return out
+
+
+def markdown(meta: dict, s: dict) -> str:
+    names = {"separate": "per-run engine", "control": "per-run engine, images in another order",
+             "stacked": "stacked engine"}
+    lines = [f"# Rounding of the two engines against float64: {meta['device']['name']}", "",
+             f"`{meta['command']}`; torch {meta['torch']}, 1 thread; {meta['params']}; {meta['rows']} gradients per "
+             f"engine ({meta['wall_seconds']:.0f} s).", "",
+             "| fp32 gradient | mean error / gradient | error along the gradient, mean [95% CI] | p |",
+             "|---|---:|---:|---:|"]
+    for e in ENGINES:
+        a = s[e]["along"]
+        lines.append(f"| {names[e]} | {s[e]['relative']:.2e} | {a['diff']:+.2e} [{a['diff'] - a['ci95']:+.2e}, "
+                     f"{a['diff'] + a['ci95']:+.2e}] | {a['p']:.3g} |")
+    d, a = s["stacked_vs_control"], s["stacked"]["along"]
+    size = ("not shown different from" if d["p"] >= ALPHA else "smaller than" if d["diff"] < 0 else "larger than")
+    lines += ["", f"Stacked - control, relative error paired by gradient: {d['diff']:+.2e} "
+                  f"[{d['diff'] - d['ci95']:+.2e}, {d['diff'] + d['ci95']:+.2e}], p = {d['p']:.3g}.", "",
+              f"**The stacked engine's rounding {'has' if a['p'] < ALPHA else 'shows no'} direction** along the "
+              f"gradient (p = {a['p']:.3g}), and its error is {size} the control's, which rounds the same "
+              f"gradient otherwise."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.rounding", description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3], help="the runs of one stack")
+    ap.add_argument("--at", type=int, nargs="+", default=[0, 100, 250, 500], help="trajectory steps probed")
+    ap.add_argument("--batches", type=int, default=4, help="batches probed at each step")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--train-images", type=int, default=2000)
+    ap.add_argument("--width", type=int, default=RunConfig.width)
+    ap.add_argument("--num-blocks", type=int, default=RunConfig.num_blocks)
+    ap.add_argument("--data", default="", help='CIFAR-10 folder or archive, or "synthetic"; empty for $NORMLIB_DATA')
+    ap.add_argument("--out", default=str(ROOT / "reports" / "bench"))
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    splits = datalib.splits(datalib.load(a.data), a.train_images, 1, 0, 0)
+    setup = argparse.Namespace(norm="batch", batch_size=a.batch_size, epochs=2, train_images=a.train_images,
+                               test_images=1, width=a.width, num_blocks=a.num_blocks, threads=1,
+                               device="cpu")
+    cfgs = equivalence.configs(setup, a.seeds)
+    x, y = train.to_device(*splits["train"], "cpu")
+    t0, rows = time.perf_counter(), []
+    for step in a.at:
+        rows += rows_at(cfgs, x, y, step, trajectory(cfgs, splits, step), a.batches)
+    meta = {"command": " ".join(["python -m bench.rounding", *(sys.argv[1:] if argv is None else argv)]),
+            "torch": torch.__version__, "device": device_info(torch.device("cpu")),
+            "params": f"BatchNorm, batch size {a.batch_size}, seeds {' '.join(map(str, a.seeds))}, steps "
+                      f"{' '.join(map(str, a.at))} of {a.train_images} images, {a.batches} batches each",
+            "rows": len(rows) // len(ENGINES), "wall_seconds": time.perf_counter() - t0}
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rounding-cpu.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [meta, *rows]))
+    (out / "rounding-cpu.md").write_text(markdown(meta, summary(rows)))
+    print(markdown(meta, summary(rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
