@@ -68,13 +68,22 @@ def stacked_grads(cfg: RunConfig, states: list, xs: torch.Tensor, ys: torch.Tens
             for k in range(runs)]
 
 
-def error(g: dict, ref: dict) -> dict:
+def flat(tensors: dict, keys: list) -> torch.Tensor:
+    return torch.cat([tensors[k].flatten() for k in keys])
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a @ b / (a.norm() * b.norm())).item()
+
+
+def error(g: dict, ref: dict, weights: dict) -> tuple:
     """The fp32 gradient's error against the float64 one, over every parameter but the noise biases: its size
-    relative to the gradient, and its component along it (positive: a longer step)."""
+    relative to the gradient, its component along the gradient (positive: a longer step) and its cosine with the
+    weights (positive: a pull like weight decay's, negative: a push); and the error itself."""
     keys = [k for k in ref if not bias_drift.is_noise(k)]
-    d = torch.cat([(g[k] - ref[k]).flatten() for k in keys])
-    r = torch.cat([ref[k].flatten() for k in keys])
-    return {"relative": (d.norm() / r.norm()).item(), "along": (d @ r / (r @ r)).item()}
+    r, w = flat(ref, keys), flat(weights, keys)
+    d = flat(g, keys) - r
+    return {"relative": (d.norm() / r.norm()).item(), "along": (d @ r / (r @ r)).item(), "weights": -cosine(d, w)}, d
 
 
 def batch_indices(n: int, seed: int, step: int, j: int, size: int) -> torch.Tensor:
@@ -83,8 +92,9 @@ def batch_indices(n: int, seed: int, step: int, j: int, size: int) -> torch.Tens
 
 
 def rows_at(cfgs: list, x: torch.Tensor, y: torch.Tensor, step: int, states: list, batches: int) -> list:
-    """A row per run, batch and engine at one trajectory step."""
-    rows = []
+    """A row per run, batch and engine at one trajectory step; each with `persists`, the mean cosine of its error
+    with the same engine's errors on the other batches at the same weights (0 for rounding without a direction)."""
+    rows, errors = [], {}
     for j in range(batches):
         idx = torch.stack([batch_indices(len(y), c.seed, step, j, c.batch_size) for c in cfgs])  # (K, b)
         st = stacked_grads(cfgs[0], states, x[idx], y[idx])  # indexed as the stacked engine indexes
@@ -94,16 +104,32 @@ def rows_at(cfgs: list, x: torch.Tensor, y: torch.Tensor, step: int, states: lis
             order = torch.from_numpy(np.random.default_rng([c.seed, step, j, 1]).permutation(len(yb)))
             got = {"separate": plain_grads(c, s, xb, yb, torch.float32),
                    "control": plain_grads(c, s, xb[order], yb[order], torch.float32), "stacked": st[k]}
-            rows += [{"seed": c.seed, "step": step, "batch": j, "engine": e, **error(g, ref)} for e, g in got.items()]
+            for e, g in got.items():
+                row, errors[c.seed, e, j] = error(g, ref, s)
+                rows.append({"seed": c.seed, "step": step, "batch": j, "engine": e, **row})
+    for r in rows:
+        others = [cosine(errors[r["seed"], r["engine"], r["batch"]], errors[r["seed"], r["engine"], i])
+                  for i in range(batches) if i != r["batch"]]
+        r["persists"] = float(np.mean(others)) if others else float("nan")
     return rows
 
 
+MEASURES = {"along": "error along the gradient", "weights": "error's pull toward the weights (cosine)",
+            "persists": "error shared with other batches' (cosine)"}
+
+
 def summary(rows: list) -> dict:
-    """Per engine: the mean relative error, and its component along the gradient (mean, 95% CI, p); and the stacked
-    engine's relative error against the control's, paired by run, step and batch."""
+    """Per engine: the mean relative error, and each direction measure (mean, 95% CI, p) over the (run, step) means
+    (the batches at one step share their weights); and the stacked engine's relative error against the control's,
+    paired by run, step and batch."""
     by = {e: [r for r in rows if r["engine"] == e] for e in ENGINES}
-    out = {e: {"relative": float(np.mean([r["relative"] for r in rs])), "along": paired_stats([r["along"] for r in rs])}
-           for e, rs in by.items()}
+    out = {}
+    for e, rs in by.items():
+        at = {(r["seed"], r["step"]) for r in rs}
+        means = {m: [np.mean([r[m] for r in rs if (r["seed"], r["step"]) == key]) for key in sorted(at)]
+                 for m in MEASURES}
+        out[e] = {"relative": float(np.mean([r["relative"] for r in rs])),
+                  **{m: paired_stats(v) for m, v in means.items()}}
     out["stacked_vs_control"] = paired_stats([s["relative"] - c["relative"]
                                               for s, c in zip(by["stacked"], by["control"], strict=True)])
     return out
@@ -112,22 +138,21 @@ def summary(rows: list) -> dict:
 def markdown(meta: dict, s: dict) -> str:
     names = {"separate": "per-run engine", "control": "per-run engine, images in another order",
              "stacked": "stacked engine"}
+    ci = lambda a: f"{a['diff']:+.2e} [{a['diff'] - a['ci95']:+.2e}, {a['diff'] + a['ci95']:+.2e}], p {a['p']:.2g}"  # noqa: E731
     lines = [f"# Rounding of the two engines against float64: {meta['device']['name']}", "",
              f"`{meta['command']}`; torch {meta['torch']}, 1 thread; {meta['params']}; {meta['rows']} gradients per "
-             f"engine ({meta['wall_seconds']:.0f} s).", "",
-             "| fp32 gradient | mean error / gradient | error along the gradient, mean [95% CI] | p |",
-             "|---|---:|---:|---:|"]
+             f"engine ({meta['wall_seconds']:.0f} s). Directions: mean [95% CI] over each run's trajectory steps "
+             f"(0 for rounding without one).", "",
+             "| fp32 gradient | mean error / gradient | " + " | ".join(MEASURES.values()) + " |",
+             "|---|---:|" + "---:|" * len(MEASURES)]
     for e in ENGINES:
-        a = s[e]["along"]
-        lines.append(f"| {names[e]} | {s[e]['relative']:.2e} | {a['diff']:+.2e} [{a['diff'] - a['ci95']:+.2e}, "
-                     f"{a['diff'] + a['ci95']:+.2e}] | {a['p']:.3g} |")
-    d, a = s["stacked_vs_control"], s["stacked"]["along"]
+        lines.append(f"| {names[e]} | {s[e]['relative']:.2e} | " + " | ".join(ci(s[e][m]) for m in MEASURES) + " |")
+    d = s["stacked_vs_control"]
+    shown = [MEASURES[m] for m in MEASURES if s["stacked"][m]["p"] < ALPHA]
     size = ("not shown different from" if d["p"] >= ALPHA else "smaller than" if d["diff"] < 0 else "larger than")
-    lines += ["", f"Stacked - control, relative error paired by gradient: {d['diff']:+.2e} "
-                  f"[{d['diff'] - d['ci95']:+.2e}, {d['diff'] + d['ci95']:+.2e}], p = {d['p']:.3g}.", "",
-              f"**The stacked engine's rounding {'has' if a['p'] < ALPHA else 'shows no'} direction** along the "
-              f"gradient (p = {a['p']:.3g}), and its error is {size} the control's, which rounds the same "
-              f"gradient otherwise."]
+    lines += ["", f"Stacked - control, relative error paired by gradient: {ci(d)}.", "",
+              f"**The stacked engine's rounding {'has a direction: ' + ', '.join(shown) if shown else 'shows no direction'}"
+              f"**, and its error is {size} the control's, which rounds the same gradient otherwise."]
     return "\n".join(lines) + "\n"
 
 

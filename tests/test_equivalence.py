@@ -100,9 +100,11 @@ def test_the_rounding_probe_computes_each_engines_gradient_as_its_step_does(tiny
         stacked = rounding.stacked_grads(cfgs[0], states, x[idx], y[idx])
     for k, (c, s) in enumerate(zip(cfgs, states)):
         ref = rounding.plain_grads(c, s, x[idx[k]], y[idx[k]], torch.float64)
-        assert rounding.error(stacked[k], ref)["relative"] < 1e-12
-        fp32 = rounding.error(rounding.plain_grads(c, s, x[idx[k]], y[idx[k]], torch.float32), ref)
-        assert 0 < fp32["relative"] < 1e-3 and abs(fp32["along"]) < 1e-3
+        assert rounding.error(stacked[k], ref, s)[0]["relative"] < 1e-12
+        fp32, d = rounding.error(rounding.plain_grads(c, s, x[idx[k]], y[idx[k]], torch.float32), ref, s)
+        assert 0 < fp32["relative"] < 1e-3 and abs(fp32["along"]) < 1e-3 and -1 <= fp32["weights"] <= 1
+        assert d.norm() / rounding.flat(ref, [n for n in ref if not n.endswith("conv.bias")]).norm() == \
+            pytest.approx(fp32["relative"])
 
 
 def test_the_rounding_probe_writes_its_table(tmp_path):
@@ -112,5 +114,6 @@ def test_the_rounding_probe_writes_its_table(tmp_path):
     meta, *rows = [json.loads(line) for line in (tmp_path / "rounding-cpu.jsonl").read_text().splitlines()]
     assert meta["rows"] == 2 * 2 * 2 and len(rows) == 3 * meta["rows"]  # seeds x steps x batches, per engine
     assert {r["engine"] for r in rows} == set(rounding.ENGINES) and all(r["relative"] > 0 for r in rows)
+    assert all(-1 <= r["persists"] <= 1 for r in rows)  # each batch's error against the other batch's
     table = (tmp_path / "rounding-cpu.md").read_text()
     assert all(name in table for name in ("| per-run engine |", "| stacked engine |", "Stacked - control"))
