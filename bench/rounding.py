@@ -3,10 +3,12 @@ benchmark's setup, where both engines are the same function), one batch's gradie
 reference, and in fp32 three ways from the same weights and images: by the per-run engine's forward and loss
 (train.train_step's), by the same with the batch's images in another order (the same gradient, rounded otherwise:
 the control), and by the stacked engine's (stacked.Stack.step's, the runs side by side in one network). For each: the
-fp32 error's size relative to the gradient, and its component along the gradient (a direction that would lengthen or
-shorten every step). If the stacked engine's error is no larger than the control's and has no component along the
-gradient that the control lacks, its rounding has no direction, and a gap between the engines' final accuracies is
-chance. The conv biases before BatchNorm are left out: their true gradient is 0 (bench.bias_drift measures them).
+fp32 error's size relative to the gradient, and three directions it could have, each 0 for rounding without one: its
+component along the gradient (every step longer or shorter), its cosine with the weights (a pull like weight decay's)
+and its cosine with the same engine's errors on other batches at the same weights (a drift that steps add up). A
+direction in the stacked engine's rounding that the per-run engine lacks would explain a gap between their final
+accuracies; without one, a gap builds up over a run in a way single steps do not show, or is chance. The conv biases
+before BatchNorm are left out: their true gradient is 0 (bench.bias_drift measures them).
 
 usage: python -m bench.rounding [--seeds 0 1 2 3] [--at 0 100 250 500] [--batches 4] [--batch-size 8]
                                 [--train-images 2000] [--width 64] [--num-blocks 4] [--data PATH|synthetic]
@@ -41,7 +43,8 @@ def trajectory(cfgs: list, splits: dict, step: int) -> list:
     with bias_drift.in_float64(True):
         if step == 0:
             return [train.seeded_model(c, "cpu").state_dict() for c in cfgs]
-        return [r["model"].state_dict() for r in stacked.train_stack([dataclasses.replace(c, steps=step) for c in cfgs], splits)]
+        runs = stacked.train_stack([dataclasses.replace(c, steps=step) for c in cfgs], splits)
+        return [r["model"].state_dict() for r in runs]
 
 
 def plain_grads(cfg: RunConfig, state: dict, xb: torch.Tensor, yb: torch.Tensor, dtype) -> dict:
@@ -135,10 +138,13 @@ def summary(rows: list) -> dict:
     return out
 
 
+def interval(a: dict) -> str:
+    return f"{a['diff']:+.2e} [{a['diff'] - a['ci95']:+.2e}, {a['diff'] + a['ci95']:+.2e}], p {a['p']:.2g}"
+
+
 def markdown(meta: dict, s: dict) -> str:
     names = {"separate": "per-run engine", "control": "per-run engine, images in another order",
              "stacked": "stacked engine"}
-    ci = lambda a: f"{a['diff']:+.2e} [{a['diff'] - a['ci95']:+.2e}, {a['diff'] + a['ci95']:+.2e}], p {a['p']:.2g}"  # noqa: E731
     lines = [f"# Rounding of the two engines against float64: {meta['device']['name']}", "",
              f"`{meta['command']}`; torch {meta['torch']}, 1 thread; {meta['params']}; {meta['rows']} gradients per "
              f"engine ({meta['wall_seconds']:.0f} s). Directions: mean [95% CI] over each run's trajectory steps "
@@ -146,13 +152,15 @@ def markdown(meta: dict, s: dict) -> str:
              "| fp32 gradient | mean error / gradient | " + " | ".join(MEASURES.values()) + " |",
              "|---|---:|" + "---:|" * len(MEASURES)]
     for e in ENGINES:
-        lines.append(f"| {names[e]} | {s[e]['relative']:.2e} | " + " | ".join(ci(s[e][m]) for m in MEASURES) + " |")
+        cells = [names[e], f"{s[e]['relative']:.2e}", *(interval(s[e][m]) for m in MEASURES)]
+        lines.append("| " + " | ".join(cells) + " |")
     d = s["stacked_vs_control"]
     shown = [MEASURES[m] for m in MEASURES if s["stacked"][m]["p"] < ALPHA]
     size = ("not shown different from" if d["p"] >= ALPHA else "smaller than" if d["diff"] < 0 else "larger than")
-    lines += ["", f"Stacked - control, relative error paired by gradient: {ci(d)}.", "",
-              f"**The stacked engine's rounding {'has a direction: ' + ', '.join(shown) if shown else 'shows no direction'}"
-              f"**, and its error is {size} the control's, which rounds the same gradient otherwise."]
+    direction = f"has a direction: {', '.join(shown)}" if shown else "shows no direction"
+    lines += ["", f"Stacked - control, relative error paired by gradient: {interval(d)}.", "",
+              f"**The stacked engine's rounding {direction}**, and its error is {size} the control's, which rounds "
+              f"the same gradient otherwise."]
     return "\n".join(lines) + "\n"
 
 
