@@ -36,11 +36,15 @@ def is_noise(name: str) -> bool:
     return name.startswith("blocks.") and name.endswith(("conv.bias", "running_mean"))
 
 
+def max_gap(a: dict, b: dict, skip=()) -> float:
+    """The largest |difference| between two state dicts' tensors, the names in `skip` aside."""
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a if k not in skip)
+
+
 def weight_gap(a, b) -> float:
     """The largest |difference| between two models' weights, the rounding-noise biases and running means aside."""
-    sa, sb = a.state_dict(), b.state_dict()
-    return max((sa[k].double() - sb[k].double()).abs().max().item() for k in sa
-               if sa[k].is_floating_point() and not is_noise(k))
+    sa = a.state_dict()
+    return max_gap(sa, b.state_dict(), {k for k in sa if is_noise(k)})
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from bench.bias_drift import is_noise, max_gap
 from normlib import records, stacked, train
 from normlib.config import NORMS, RunConfig
 from normlib.model import Network
@@ -26,17 +27,11 @@ def subset(splits: dict, n: int) -> dict:
     return {k: (v[0][:n], v[1][:n]) for k, v in splits.items()}
 
 
-def max_gap(a: dict, b: dict, skip=()) -> float:
-    return max((a[k].double() - b[k].double()).abs().max().item() for k in a if k not in skip)
-
-
 def rounding_noise(norm: str, state: dict) -> set:
     """The conv biases before a mean-free norm (batch, instance) and BN's running means, which add them up: those
     biases change nothing downstream, so their gradient is rounding noise that Adam's normalisation turns into a
     full step in either engine (up to 4e-9 apart after 6 steps here)."""
-    if norm not in ("batch", "instance"):
-        return set()
-    return {k for k in state if k.startswith("blocks.") and k.endswith(("conv.bias", "running_mean"))}
+    return {k for k in state if is_noise(k)} if norm in ("batch", "instance") else set()
 
 
 @pytest.mark.parametrize("norm,activation", [(n, "relu") for n in NORMS] + [("batch", "sigmoid"),
