@@ -60,12 +60,8 @@ def stacked_grads(cfg: RunConfig, states: list, xs: torch.Tensor, ys: torch.Tens
     """Each run's gradient on its own batch (xs: (K, b, 3, 32, 32)), as the stacked engine's step computes it."""
     runs, b = len(states), xs.shape[1]
     net = Network(cfg.norm, cfg.num_blocks, cfg.width, cfg.groups, cfg.activation, runs=runs)
-    with torch.no_grad():
-        for name, t in net.state_dict().items():
-            t.copy_(stacked.stacked_tensor([s[name] for s in states], t))
-    out = net(xs.transpose(0, 1).reshape(b, runs * xs.shape[2], *xs.shape[3:])).view(runs, b, -1)
-    losses = F.cross_entropy(train.at_least_fp32(out).flatten(0, 1), ys.flatten(), reduction="none")
-    losses.view(runs, b).mean(1).sum().backward()
+    stacked.load_runs(net, states)
+    stacked.run_losses(net(stacked.side_by_side(xs)).view(runs, b, -1), ys).sum().backward()
     shapes = {k: v.shape for k, v in states[0].items()}
     return [{name: stacked.run_tensor(p.grad, k, runs, shapes[name]).double() for name, p in net.named_parameters()}
             for k in range(runs)]
@@ -194,8 +190,9 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "rounding-cpu.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [meta, *rows]))
-    (out / "rounding-cpu.md").write_text(markdown(meta, summary(rows)))
-    print(markdown(meta, summary(rows)))
+    table = markdown(meta, summary(rows))
+    (out / "rounding-cpu.md").write_text(table)
+    print(table)
     return 0
 
 

@@ -60,6 +60,25 @@ def run_tensor(t: torch.Tensor, k: int, runs: int, shape) -> torch.Tensor:
     return t.clone() if t.dim() == 0 else t.reshape(runs, *shape)[k].clone()
 
 
+@torch.no_grad()
+def load_runs(model: Network, states: list) -> None:
+    """Copy K plain state dicts into a stack of K runs."""
+    for name, t in model.state_dict().items():
+        t.copy_(stacked_tensor([s[name] for s in states], t))
+
+
+def side_by_side(xs: torch.Tensor) -> torch.Tensor:
+    """Each run's batch (K, b, C, H, W) as the stack's input (b, K*C, H, W): run k's images in channels kC..kC+C-1."""
+    runs, b = xs.shape[:2]
+    return xs.transpose(0, 1).reshape(b, runs * xs.shape[2], *xs.shape[3:])
+
+
+def run_losses(out: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """Each run's mean loss (K,) from the stack's logits (K, b, classes) and labels (K, b)."""
+    losses = F.cross_entropy(train.at_least_fp32(out).flatten(0, 1), ys.flatten(), reduction="none")
+    return losses.view(ys.shape).mean(1)
+
+
 class Stack(train.Engine):
     """K runs' training state between epochs, and their step."""
 
@@ -77,19 +96,13 @@ class Stack(train.Engine):
         if resumes:
             self.resume(resumes)
         else:
-            self.load([n.state_dict() for n in self.nets])
+            load_runs(self.model, [n.state_dict() for n in self.nets])
         self.convs = [c.weight for c in self.model.conv_layers()]
         self.perms = torch.empty(self.runs, len(self.xs["train"][0]), dtype=torch.long, device=device)
         self.cursor = torch.zeros((), dtype=torch.long, device=device)  # position in the epoch's permutations
         self.sums = Sums.zeros(len(self.convs), device, (self.runs,))
         self.offsets, self.graphs, self.warm = {}, {}, collections.Counter()  # by batch size
         self.pool = torch.cuda.graph_pool_handle() if self.cuda_graphs else None
-
-    @torch.no_grad()
-    def load(self, states: list) -> None:
-        """Copy K plain state dicts into the stack."""
-        for name, t in self.model.state_dict().items():
-            t.copy_(stacked_tensor([s[name] for s in states], t))
 
     def run_state(self, k: int) -> dict:
         return {name: run_tensor(t, k, self.runs, self.shapes[name]) for name, t in self.model.state_dict().items()}
@@ -106,7 +119,7 @@ class Stack(train.Engine):
         steps = {r["step"] for r in resumes}
         if len(steps) != 1:
             raise ValueError(f"stack: checkpoints at different steps {sorted(steps)}; resume needs one step")
-        self.load([r["model"] for r in resumes])
+        load_runs(self.model, [r["model"] for r in resumes])
         for i, (name, p) in enumerate(self.params):
             saved = [r["opt"]["state"][i] for r in resumes]
             self.opt.state[p] = {key: stacked_tensor([s[key] for s in saved], self.like(p, saved[0][key]))
@@ -126,13 +139,11 @@ class Stack(train.Engine):
         """One optimizer step of every run on its next batch (offsets: arange of the batch size)."""
         runs, (x, y), b = self.runs, self.xs["train"], len(offsets)
         idx = self.perms.index_select(1, self.cursor + offsets)  # (K, b): each run's batch, no host sync
-        xb = x[idx].transpose(0, 1).reshape(b, runs * x.shape[1], *x.shape[2:])  # (b, K*3, 32, 32)
         yb = y[idx]  # (K, b)
         self.opt.zero_grad(set_to_none=False)  # the same gradient tensors in every step, graph or eager
         with self.amp():
-            out = self.model(xb).view(runs, b, -1)  # (K, b, 10); a stack of one is the plain network: (b, 10)
-        losses = F.cross_entropy(train.at_least_fp32(out).flatten(0, 1), yb.flatten(), reduction="none")
-        losses = losses.view(runs, b).mean(1)  # each run's mean loss
+            out = self.model(side_by_side(x[idx])).view(runs, b, -1)  # (K, b, 10); a stack of one: (b, 10) as is
+        losses = run_losses(out, yb)
         losses.sum().backward()  # run k's weights get the gradient of run k's mean loss
         self.opt.step()
         with torch.no_grad():
