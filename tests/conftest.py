@@ -37,18 +37,12 @@ def tiny_splits(tiny):
 
 
 @pytest.fixture
-def float64(monkeypatch):
+def float64():
     """Every model and the data in float64, so that stacked and separate runs differ by rounding alone (test_stacked,
     test_cuda)."""
-    import torch
-    from normlib import train
-    to_device = train.to_device
-    monkeypatch.setattr(train, "to_device", lambda x, y, device: (to_device(x, y, device)[0].double(),
-                                                                   to_device(x, y, device)[1]))
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
+    from bench.bias_drift import in_float64
+    with in_float64(True):
+        yield
 
 
 @pytest.fixture(scope="session")
