@@ -36,6 +36,12 @@ def tiny_splits(tiny):
     return datalib.splits(tiny, train_size=0, test_size=0, val_size=0, seed=0)
 
 
+@pytest.fixture(scope="session")
+def first_images(tiny_splits):
+    """The first n images of every tiny split (all of them for n=0)."""
+    return lambda n: tiny_splits if not n else {k: (v[0][:n], v[1][:n]) for k, v in tiny_splits.items()}
+
+
 @pytest.fixture
 def float64():
     """Every model and the data in float64, so that stacked and separate runs differ by rounding alone (test_stacked,

@@ -12,7 +12,7 @@ import pytest
 
 from normlib import device as devices
 from normlib import stacked, train
-from test_engine import cfg, eager_reference, subset
+from test_engine import cfg, eager_reference
 from test_stacked import max_gap, rounding_noise
 
 DEVICE = str(devices.pick("auto"))  # "cuda" where there is one
@@ -24,8 +24,8 @@ CASES = [("batch", 48, 0), ("group", 48, 0), ("batch", 2, 60), ("group", 2, 60)]
 
 
 @pytest.mark.parametrize("norm,batch_size,n", CASES)
-def test_cuda_graphs_train_as_the_uncompiled_engine_and_the_eager_loop(norm, batch_size, n, tiny_splits):
-    splits = subset(tiny_splits, n)
+def test_cuda_graphs_train_as_the_uncompiled_engine_and_the_eager_loop(norm, batch_size, n, first_images):
+    splits = first_images(n)
     c = dict(norm=norm, batch_size=batch_size, epochs=2, train_size=n, device=DEVICE)
     graphs = train.train(cfg(**c, compile="auto"), splits)
     plain = train.train(cfg(**c, compile="none"), splits)
@@ -57,10 +57,10 @@ STACK_CASES = [("batch", 2, 60), ("group", 2, 60), ("batch", 48, 0), ("group", 4
 
 
 @pytest.mark.parametrize("norm,batch_size,n", STACK_CASES)
-def test_stacked_graphs_train_as_separate_runs_in_float64(norm, batch_size, n, tiny_splits, float64):
+def test_stacked_graphs_train_as_separate_runs_in_float64(norm, batch_size, n, first_images, float64):
     """Captured and replayed (the main step and the partial last batch each from their own graph, the BN-probe steps
     eager), three stacked runs in float64 end where three separate runs of the per-run engine end, on the device."""
-    splits = subset(tiny_splits, n)
+    splits = first_images(n)
     cfgs = [cfg(norm=norm, batch_size=batch_size, epochs=2, train_size=n, seed=s, device=DEVICE, width=8,
                 num_blocks=2, groups=2) for s in (0, 1, 2)]
     got = stacked.train_stack(cfgs, splits)
@@ -76,11 +76,11 @@ def test_stacked_graphs_train_as_separate_runs_in_float64(norm, batch_size, n, t
 
 
 @pytest.mark.parametrize("norm,batch_size,n", STACK_CASES)
-def test_stacked_graphs_in_fp32_match_the_eager_stack_and_separate_runs(norm, batch_size, n, tiny_splits):
+def test_stacked_graphs_in_fp32_match_the_eager_stack_and_separate_runs(norm, batch_size, n, first_images):
     """fp32 with TF32, as the grid runs: the replayed stack as the same stack stepped eagerly (the same kernels, but
     cuDNN's weight gradients may sum in any order: 1e-4), and near the separate runs (TF32 rounds differently in a
     grouped convolution: 1e-2 in the training loss, 5 of 100 test images)."""
-    splits = subset(tiny_splits, n)
+    splits = first_images(n)
     cfgs = [cfg(norm=norm, batch_size=batch_size, epochs=2, train_size=n, seed=s, device=DEVICE) for s in (0, 1, 2)]
     graphs = stacked.train_stack(cfgs, splits)
     eager = stacked.train_stack([dataclasses.replace(c, compile="none") for c in cfgs], splits)

@@ -25,11 +25,6 @@ def original_tensors(x, y):
     return (x - 0.5) / 0.5, torch.from_numpy(y)
 
 
-def subset(splits: dict, n: int) -> dict:
-    """The first n images of every split (all for n=0)."""
-    return splits if not n else {k: (v[0][:n], v[1][:n]) for k, v in splits.items()}
-
-
 def eager_reference(c: RunConfig, splits: dict, device: str = "cpu") -> dict:
     """The plainest loop that trains like the engine: NCHW, whole batches, the same permutation order (drawn, as the
     engine draws it, from a generator on the training device)."""
@@ -64,11 +59,11 @@ def eager_reference(c: RunConfig, splits: dict, device: str = "cpu") -> dict:
 
 @pytest.mark.parametrize("norm,batch_size", [("batch", 2), ("batch", 40), ("group", 2), ("group", 40),
                                              ("layer", 40), ("none", 40)])
-def test_engine_matches_eager_reference(norm, batch_size, tiny_splits):
+def test_engine_matches_eager_reference(norm, batch_size, first_images):
     """Batch 40 leaves a partial last batch (200 images), as the original's DataLoader does."""
     c = cfg(norm=norm, batch_size=batch_size, epochs=2 if batch_size > 2 else 1,
             train_size=0 if batch_size > 2 else 60)
-    splits = subset(tiny_splits, 0 if batch_size > 2 else 60)
+    splits = first_images(0 if batch_size > 2 else 60)
     got, want = train.train(c, splits), eager_reference(c, splits)
     for g, w in zip(got["history"], want["history"], strict=True):
         assert math.isclose(g["train_loss"], w["train_loss"], rel_tol=1e-4), (g["train_loss"], w["train_loss"])

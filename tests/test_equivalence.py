@@ -82,7 +82,7 @@ def test_the_bias_drift_check_prints_both_engines_biases(capsys, float64):
                and all(v > 0 for v in r["stacked_bias"].values()) for r in rows)
 
 
-def test_the_rounding_probe_computes_each_engines_gradient_as_its_step_does(tiny_splits):
+def test_the_rounding_probe_computes_each_engines_gradient_as_its_step_does(first_images):
     """In float64 the stacked engine's gradient of each run is the per-run engine's on the same weights and images
     (so the probe's fp32 errors are the engines' rounding and nothing else), and fp32 errs by rounding alone."""
     import torch
@@ -91,7 +91,7 @@ def test_the_rounding_probe_computes_each_engines_gradient_as_its_step_does(tiny
     from normlib import train
     from normlib.config import RunConfig
     cfgs = [RunConfig(data="synthetic", width=8, num_blocks=2, groups=2, batch_size=4, seed=s) for s in (0, 1)]
-    splits = {k: (v[0][:40], v[1][:40]) for k, v in tiny_splits.items()}
+    splits = first_images(40)
     states = rounding.trajectory(cfgs, splits, 3)
     assert torch.get_default_dtype() == torch.float32 and states[0]["conv1.weight"].dtype == torch.float64
     with bias_drift.in_float64(True):

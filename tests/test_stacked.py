@@ -23,10 +23,6 @@ def cell(seeds=SEEDS, **kw):
     return [cfg(seed=s, **kw) for s in seeds]
 
 
-def subset(splits: dict, n: int) -> dict:
-    return {k: (v[0][:n], v[1][:n]) for k, v in splits.items()}
-
-
 def rounding_noise(norm: str, state: dict) -> set:
     """The conv biases before a mean-free norm (batch, instance) and BN's running means, which add them up: those
     biases change nothing downstream, so their gradient is rounding noise that Adam's normalisation turns into a
@@ -36,12 +32,12 @@ def rounding_noise(norm: str, state: dict) -> set:
 
 @pytest.mark.parametrize("norm,activation", [(n, "relu") for n in NORMS] + [("batch", "sigmoid"),
                                                                             ("group", "sigmoid")])
-def test_stacked_equals_separate_runs_in_float64(norm, activation, tiny_splits, float64):
+def test_stacked_equals_separate_runs_in_float64(norm, activation, first_images, float64):
     """6 Adam steps at K = 4, batch size 2: every weight, BN's running variances and each record's numbers agree to
     rounding (weights 1e-12 absolute, measured up to 1.5e-14), rounding noise aside (rounding_noise); the records'
     numbers to 1e-8 relative (the BN probe's mean gap reads the running means: 1e-9 apart)."""
     cfgs = cell(norm=norm, activation=activation, steps=6)
-    splits = subset(tiny_splits, 40)
+    splits = first_images(40)
     got = stacked.train_stack(cfgs, splits)
     for c, g in zip(cfgs, got, strict=True):
         want = train.train(c, splits)
@@ -56,19 +52,19 @@ def test_stacked_equals_separate_runs_in_float64(norm, activation, tiny_splits, 
 
 
 @pytest.mark.parametrize("norm", ["batch", "group"])
-def test_a_stack_of_one_is_the_run_itself(norm, tiny_splits, float64):
+def test_a_stack_of_one_is_the_run_itself(norm, first_images, float64):
     """engine=stacked for a lone run (normlib.runner): the plain network, stepped by the stacked engine's step."""
     c = cfg(norm=norm, steps=6, seed=5)
-    got, want = stacked.train_stack([c], subset(tiny_splits, 40))[0], train.train(c, subset(tiny_splits, 40))
+    got, want = stacked.train_stack([c], first_images(40))[0], train.train(c, first_images(40))
     state = want["model"].state_dict()
     assert got["stacked_with"] == [] and max_gap(got["model"].state_dict(), state, rounding_noise(norm, state)) < 1e-12
     assert ("bn_mean_gap" in got["history"][0]) == (norm == "batch")
 
 
-def test_float64_stack_keeps_each_runs_adam_state(tiny_splits, float64):
+def test_float64_stack_keeps_each_runs_adam_state(first_images, float64):
     """A checkpoint of a stacked run holds that run's own Adam moments: those of its separate run."""
     cfgs = cell(norm="batch", steps=6)
-    splits = subset(tiny_splits, 40)
+    splits = first_images(40)
     states = {}
     stacked.train_stack(cfgs, splits, on_epoch=lambda k, state: states.setdefault(k, state))
     for k, c in enumerate(cfgs):
@@ -142,12 +138,12 @@ class Ops(TorchDispatchMode):
 
 
 @pytest.mark.parametrize("norm", ["batch", "group"])
-def test_a_step_is_capture_safe(norm, tiny_splits, monkeypatch):
+def test_a_step_is_capture_safe(norm, first_images, monkeypatch):
     """The CPU's proxy for 'one CUDA graph replays the step': no op that syncs with the host or has a data-dependent
     shape (Adam aside: the CPU's fused Adam reads its step count on the host, CUDA's capturable one does not), and
     every tensor the step reads or keeps (weights, buffers, Adam state, gradients, permutations, cursor, sums) at the
     same address step after step."""
-    st = stacked.Stack(cell(norm=norm, batch_size=4, seeds=(0, 1)), subset(tiny_splits, 64))
+    st = stacked.Stack(cell(norm=norm, batch_size=4, seeds=(0, 1)), first_images(64))
     st.shuffle()
     offsets = torch.arange(4)
     for _ in range(2):  # Adam's state and the gradients exist from here on
@@ -172,19 +168,19 @@ def test_a_step_is_capture_safe(norm, tiny_splits, monkeypatch):
 
 # What could set a stacked run apart from its separate twin in fp32 (issue: stacked 0.70 points below separate at
 # batch size 8), each ruled out here; bench/equivalence.py measures what remains, the rounding, over many seeds.
-def test_each_run_of_a_stack_sees_the_per_run_engines_data_order(tiny_splits):
+def test_each_run_of_a_stack_sees_the_per_run_engines_data_order(first_images):
     """Epoch after epoch, run k's permutation in a stack is the one the per-run engine draws for its seed."""
-    st = stacked.Stack(cell(seeds=(3, 5)), subset(tiny_splits, 64))
-    alone = [train.Run(c, subset(tiny_splits, 64)) for c in st.cfgs]
+    st = stacked.Stack(cell(seeds=(3, 5)), first_images(64))
+    alone = [train.Run(c, first_images(64)) for c in st.cfgs]
     for _ in range(2):
         st.shuffle()
         for k, r in enumerate(alone):
             assert torch.equal(st.perms[k], torch.randperm(64, generator=r.gen))
 
 
-def test_a_stacked_run_is_evaluated_as_its_weights_in_a_plain_network(tiny_splits):
+def test_a_stacked_run_is_evaluated_as_its_weights_in_a_plain_network(first_images):
     """The record's evaluation is of run k's own weights and BN statistics, copied into a plain Network."""
-    st = stacked.Stack(cell(seeds=(0, 1), norm="batch"), subset(tiny_splits, 64))
+    st = stacked.Stack(cell(seeds=(0, 1), norm="batch"), first_images(64))
     st.epoch()
     x, y = st.xs["test"]
     for k in range(st.runs):
@@ -196,11 +192,11 @@ def test_a_stacked_run_is_evaluated_as_its_weights_in_a_plain_network(tiny_split
         assert torch.allclose(stacked_logits, alone.eval()(x), atol=1e-5)
 
 
-def test_a_runs_partners_do_not_change_its_numbers_in_fp32(tiny_splits):
+def test_a_runs_partners_do_not_change_its_numbers_in_fp32(first_images):
     """Bit for bit on the CPU: run 0 stacked with seed 1 or with seed 2 (the same stack size) gives the same record;
     its BN statistics, groups, loss and Adam state are its own. The stack's size changes the kernels, and so the
     rounding (tests/test_checkpoints.py keeps a resumed stack's partners)."""
-    parts = subset(tiny_splits, 48)
+    parts = first_images(48)
     with_1 = stacked.train_stack(cell(seeds=(0, 1), norm="batch", epochs=2, batch_size=8), parts)[0]
     with_2 = stacked.train_stack(cell(seeds=(0, 2), norm="batch", epochs=2, batch_size=8), parts)[0]
     assert records.untimed(with_1["history"]) == records.untimed(with_2["history"])
