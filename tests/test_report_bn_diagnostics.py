@@ -1,5 +1,6 @@
 """BatchNorm diagnostics: the loss at small batch sizes split with precise statistics, and said when absent."""
 import pandas as pd
+import pytest
 from constructed import pair_grid
 
 from normlib.report import bn_diagnostics, load
@@ -42,3 +43,15 @@ def test_loss_split_by_hand():
                                                      "of it: remains (precise)": "+7.00 (70%)"}
     text = " ".join(bn_diagnostics.loss_sentences(split, 128))
     assert "recover less than half of that loss at every batch size" in text and "costs up to 14.00 points" in text
+
+
+def test_a_tie_with_the_best_batch_size_is_no_loss():
+    """Two seeds' means equal in print but 7e-15 apart in floating point (as a real grid had them) are a tie: no row,
+    so no percentage of a zero loss."""
+    running = [sum(a) / 2 for a in ([60.8, 58.4], [59.2, 60.0], [50.0, 52.0])]
+    assert 0 < running[1] - running[0] < 1e-12
+    acc = pd.DataFrame({"running": running, "precise": [61.0, 62.0, 60.0], "batch": [55.0, 57.0, 50.0]},
+                       index=[4, 8, 2])
+    split = bn_diagnostics.statistics_loss(acc)
+    assert list(split.index) == [2] and split.loc[2].loss == pytest.approx(8.6)
+    assert bn_diagnostics.loss_cells(split, 4)["of it: statistics mismatch"] == "—"

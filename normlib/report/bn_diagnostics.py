@@ -15,6 +15,7 @@ DIAG_STATS = {  # BatchNorm's test-time statistics: the final epoch's record fie
     "precise": ("diag_precise_acc", "precise statistics"),
     "batch": ("diag_batchstat_acc", "per-batch statistics"),
 }
+TIE = 1e-6  # accuracy points: means closer than this are equal (different seeds' means differ in the last bits)
 
 
 def statistics_loss(acc: pd.DataFrame) -> pd.DataFrame:
@@ -23,13 +24,13 @@ def statistics_loss(acc: pd.DataFrame) -> pd.DataFrame:
     accuracy, the loss splits exactly into what precise statistics recover (`mismatch`: the running statistics do
     not match the final weights) and what remains with them (`rest`: the weights learned under batch noise); `noise`
     is what normalising each test batch by its own statistics costs against precise statistics. A row per batch size
-    below ref's accuracy."""
+    below ref's accuracy (a tie is no loss)."""
     ref = int(acc.running.idxmax())
     loss = acc.running[ref] - acc.running
     mismatch = (acc.precise - acc.running) - (acc.precise[ref] - acc.running[ref])
     out = pd.DataFrame({"ref": ref, "loss": loss, "mismatch": mismatch, "rest": loss - mismatch,
                         "noise": acc.precise - acc.batch})
-    return out[(out.index != ref) & (out.loss > 0)]
+    return out[(out.index != ref) & (out.loss > TIE)]
 
 
 def loss_cells(split: pd.DataFrame, bs: int) -> dict:
