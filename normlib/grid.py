@@ -144,13 +144,13 @@ def _read_yaml(path: Path) -> dict:
     return spec
 
 
-def load_grid(path) -> dict:
-    """Read and check a params file (YAML safe loading only); returns {'name', 'description', 'jobs', 'runs'} with
-    runs [(run id, params)], or GridError with every problem found, one per line. The grid's name is its file's
-    name without .yaml: its runs go to <out>/<name>/."""
-    path = Path(path)
-    where = str(path)
-    spec = read_spec(path)
+def _fail_on(errors: list) -> None:
+    if errors:
+        raise GridError("\n".join(errors))
+
+
+def spec_errors(spec: dict, where: str) -> list:
+    """The params file's own keys: known, of their type, jobs >= 1."""
     errors = []
     for key, value in spec.items():
         if key not in GRID_KEYS:
@@ -160,16 +160,13 @@ def load_grid(path) -> dict:
             errors.append(f"{where}: {key}={_short(value)}: must be of type {GRID_KEYS[key].__name__}")
         elif key == "jobs" and value < 1:
             errors.append(f"{where}: jobs={value!r}: must be >= 1")
-    if errors:
-        raise GridError("\n".join(errors))
-    fixed, grid = spec.get("fixed") or {}, spec.get("grid") or {}
-    if not fixed and not grid:
-        raise GridError(f"{where}: names no run parameter (no fixed value, no grid axis); allowed a grid with a "
-                        f"`fixed:` or `grid:` mapping, like params/quick.yaml")
-    for key, value in fixed.items():
-        problem = check_parameter(key, value)
-        if problem:
-            errors.append(f"{where}: fixed.{problem}")
+    return errors
+
+
+def axis_errors(fixed: dict, grid: dict, where: str) -> list:
+    """The run parameters: every fixed value and every grid axis's values checked, each axis non-empty and not also
+    fixed, and the grid's size within MAX_RUNS."""
+    errors = [f"{where}: fixed.{problem}" for problem in map(check_parameter, fixed, fixed.values()) if problem]
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             errors.append(f"{where}: grid.{key}={_short(values)}: must be a non-empty list of values")
@@ -179,21 +176,38 @@ def load_grid(path) -> dict:
         for problem in dict.fromkeys(check_parameter(key, v) for v in values):  # each distinct problem once
             if problem:
                 errors.append(f"{where}: grid.{problem}")
-    n_runs = math.prod(len(v) for v in grid.values() if isinstance(v, list))
+    axes = {k: len(v) for k, v in grid.items() if isinstance(v, list)}
+    n_runs = math.prod(axes.values())
     if n_runs > MAX_RUNS:
-        errors.append(f"{where}: grid: {' x '.join(f'{len(v)} {k}' for k, v in grid.items() if isinstance(v, list))} = {n_runs:,} runs; "
+        errors.append(f"{where}: grid: {' x '.join(f'{n} {k}' for k, n in axes.items())} = {n_runs:,} runs; "
                       f"allowed at most {MAX_RUNS:,} runs in one grid")
-    if errors:
-        raise GridError("\n".join(errors))
+    return errors
+
+
+def run_errors(runs: list, where: str) -> list:
+    """The expanded runs: each a valid run (check_runs), and their names distinct."""
+    ids = [r[0] for r in runs]
+    collide = sorted({i for i in ids if ids.count(i) > 1})
+    return check_runs(runs, where) + ([f"{where}: grid: run names collide ({', '.join(collide)}); every grid key "
+                                       f"needs distinct values"] if collide else [])
+
+
+def load_grid(path) -> dict:
+    """Read and check a params file (YAML safe loading only); returns {'name', 'description', 'jobs', 'runs'} with
+    runs [(run id, params)], or GridError with every problem found, one per line. The grid's name is its file's
+    name without .yaml: its runs go to <out>/<name>/."""
+    path = Path(path)
+    where = str(path)
+    spec = read_spec(path)
+    _fail_on(spec_errors(spec, where))
+    fixed, grid = spec.get("fixed") or {}, spec.get("grid") or {}
+    if not fixed and not grid:
+        raise GridError(f"{where}: names no run parameter (no fixed value, no grid axis); allowed a grid with a "
+                        f"`fixed:` or `grid:` mapping, like params/quick.yaml")
+    _fail_on(axis_errors(fixed, grid, where))
     runs = [(run_id(dict(zip(grid, combo))), {**fixed, **dict(zip(grid, combo))})
             for combo in itertools.product(*grid.values())]
-    errors += check_runs(runs, where)
-    ids = [r[0] for r in runs]
-    if len(set(ids)) != len(ids):
-        errors.append(f"{where}: grid: run names collide ({', '.join(sorted({i for i in ids if ids.count(i) > 1}))}); "
-                      f"every grid key needs distinct values")
-    if errors:
-        raise GridError("\n".join(errors))
+    _fail_on(run_errors(runs, where))
     for _, params in runs:
         try:
             literal_parameters(params)
