@@ -209,9 +209,10 @@ def pairwise(s: pd.DataFrame, key: str, within=None, runs=None, metric: str = "f
         for i, ra in enumerate(cells):
             for rb in cells[i + 1:]:
                 rows.append({**({within: group} if within else {}), "a": ra[key], "b": rb[key],
-                             "mean_a": ra["mean"], "mean_b": rb["mean"],
+                             "n_a": ra.n, "n_b": rb.n, "mean_a": ra["mean"], "mean_b": rb["mean"],
                              **cell_test(ra, rb, x.get(pre + (ra[key],)), x.get(pre + (rb[key],)))})
-    out = pd.DataFrame(rows, columns=[*([within] if within else []), "a", "b", "mean_a", "mean_b", *TEST_COLUMNS])
+    out = pd.DataFrame(rows, columns=[*([within] if within else []), "a", "b", "n_a", "n_b", "mean_a", "mean_b",
+                                      *TEST_COLUMNS])
     out["p_holm"] = holm(out.p)
     return out
 

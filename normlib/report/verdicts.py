@@ -9,6 +9,7 @@ from scipy import stats as st
 
 from .deciding import Decision, band_decision, lower_bounds, nowhere_decision, threshold_decision
 from .original import CLAIMS, ORIGINAL_TABLE, PAIR, TOL, rules
+from .planning import deciding_seeds, width_text
 from .stats import (ALPHA, POWER, bands, compare, detectable, noninferior, pairwise, paired_stats, runs_needed,
                     samples, t_result, trend, versus_best)
 from .text import int_list, norm_label, pval, sizes_text
@@ -237,15 +238,6 @@ def band_verdict(judged: pd.DataFrame, complete: bool) -> str:
     return "holds" if (judged.label == "within").all() else "not shown"
 
 
-def width_text(judged: pd.DataFrame, tol: float) -> str:
-    """Why an equivalence is not shown, in the width of its intervals."""
-    half = ((judged.hi - judged.lo) / 2).max()
-    where = (f": 'within ±{tol:g}' can be shown only where a difference is smaller than {tol - half:.2f} in size"
-             if half < tol else f", wider than the ±{tol:g} band itself: no difference can be shown within it")
-    return (f" The widest {judged.level.iloc[0]:.0%} CI is ±{half:.2f} points{where}; halving the intervals takes "
-            f"about four times the seeds.")
-
-
 def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, runs=None,
                        metric: str = "final_acc") -> tuple:
     """Rule 2 by equivalence of every pair of GroupNorm's batch sizes: (verdict, evidence, short)."""
@@ -284,7 +276,8 @@ def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, r
     if absent:
         evidence += f". Missing {absent}" + (", which could only add pairs" if verdict == "does not hold" else "")
     elif verdict == "not shown":
-        evidence += "." + width_text(judged, tol)
+        brief, plan = deciding_seeds(judged, tol, alpha, lambda r: f"batch size {int(r.a)} − {int(r.b)}")
+        evidence, short = evidence + "." + width_text(judged, tol) + " " + plan, f"{short}; {brief}"
     decision = band_decision(judged, verdict, tol, lambda r: f"GroupNorm batch size {int(r.a)} − {int(r.b)}")
     return verdict, evidence, short + (f"; missing {absent}" if absent else ""), decision
 
@@ -361,7 +354,10 @@ def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float, 
     evidence = (f"BatchNorm − GroupNorm {where} ({tests_text(well)}). Step 1, at the full {alpha:g}: {gate} → "
                 + ("beyond" if passed else "not beyond") + f" ±{tol:g}{left}. {step2}.")
     if verdict == "not shown":
-        evidence += width_text(judged, tol)
+        mean = {"diff": avg["diff"], "se": avg["se"], "paired": avg["test"] == "paired",
+                "n": avg["seeds"] or int(min(own.n_a.min(), own.n_b.min()))} if avg else None
+        brief, plan = deciding_seeds(judged, tol, alpha, lambda r: f"batch size {int(r.batch_size)}", mean)
+        evidence += width_text(judged, tol) + " " + plan
     widest = judged.loc[(judged.hi - judged.lo).idxmax()]
     decided = (f"every {judged.level.iloc[0]:.0%} CI of BatchNorm − GroupNorm lies inside ±{tol:g} (widest: batch "
                f"size {int(widest.batch_size)}, [{widest.lo:+.2f}, {widest.hi:+.2f}])" if within else
@@ -369,7 +365,8 @@ def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float, 
     if within:
         decision = band_decision(judged, verdict, tol, lambda r: f"BatchNorm − GroupNorm at batch size "
                                                                  f"{int(r.batch_size)}")
-    return verdict, evidence.rstrip("."), f"at batch sizes ≥ {n}, {decided}", decision
+    return verdict, evidence.rstrip("."), f"at batch sizes ≥ {n}, {decided}" + (
+        f"; {brief}" if verdict == "not shown" else ""), decision
 
 
 def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None, metric: str = "final_acc",
