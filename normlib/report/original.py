@@ -130,8 +130,9 @@ def rules(tol: float = TOL, alpha: float = ALPHA) -> tuple:
             f"holds when every pairwise difference is shown to lie within ±{tol:g} points (TOST: the "
             f"{1 - 2 * alpha:.0%} CI inside ±{tol:g}; a claim about all of them together needs no correction), does "
             f"not hold when some pair's simultaneous CI (Bonferroni over the pairs) lies entirely beyond ±{tol:g}, "
-            f"and is not shown otherwise. It needs GroupNorm at every batch size tested with ≥ 2 runs (a missing "
-            f"one could only add pairs: 'does not hold' stands without it). The range of the means and the "
+            f"and is not shown otherwise (then the report gives the seeds that would decide it). It needs GroupNorm "
+            f"at every batch size tested with ≥ 2 runs (a missing one could only add pairs: 'does not hold' stands "
+            f"without it). The range of the means and the "
             f"least-squares trend per doubling of the batch size are reported beside it.",
             f"At the batch sizes ≥ N (where rule 1 finds BatchNorm not performing poorly; with no batch size where "
             f"it performs poorly, N is the smallest tested), BatchNorm − GroupNorm is compared with ±{tol:g} points "
@@ -141,5 +142,6 @@ def rules(tol: float = TOL, alpha: float = ALPHA) -> tuple:
             f"batch sizes (per seed where every seed has every cell, else from the cells' means) at the full "
             f"{alpha:g}; when its {1 - 2 * alpha:.0%} CI lies entirely beyond ±{tol:g}, the outcome does not hold, "
             f"and only then step 2 names the batch sizes whose simultaneous CI (Bonferroni over them) lies beyond. "
-            f"It is not shown otherwise. On a control grid, batch sizes whose runs are the main grid's stay out of "
-            f"the average. Each verdict prints the interval that decided it.")
+            f"It is not shown otherwise (then the report gives the seeds that would decide it). On a control grid, "
+            f"batch sizes whose runs are the main grid's stay out of the average. Each verdict prints the interval "
+            f"that decided it.")
