@@ -51,7 +51,10 @@ def test_verdicts_are_decided_again_after_each_epoch_on_that_epochs_accuracy(tmp
     first = grid.epochs[grid.epochs.epoch == 1].set_index("run_id").test_acc
     assert (one.runs.set_index("run_id").final_acc == first.loc[one.runs.run_id].to_numpy()).all()
     table = epochs.verdicts_by_epoch(grid, "final_acc")
-    assert list(table.columns) == ["expected outcome", "after epoch 1", "after epoch 2"] and len(table) == 3
+    assert list(table.columns) == ["expected outcome", "after epoch 1", "after epoch 2",
+                                   "the original's table (best of 10 epochs)"] and len(table) == 3
+    assert table.iloc[:, -1].str.startswith(("holds", "not shown", "does not hold")).tolist() == [True] * 3
+    assert table.iloc[0, -1] == "holds (below its own best: holds)"  # rule 1 on the original's own table
 
 
 def test_the_section_names_the_step_budget_and_appears_only_on_all_images(tmp_path):
