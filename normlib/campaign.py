@@ -1,0 +1,84 @@
+"""A grid run as a campaign: a sweep over several sittings from a worktree pinned to one commit (docs/results.md),
+whose finished runs are committed from this checkout while it goes on. `collect` copies them here: every run whose
+record is complete for the grid's parameters, with its executed notebook, and the grid's grid.json; a run already
+here with another record is left as it is and named, never overwritten.
+
+    python -m normlib.campaign ../campaign/reports params/cpu_all.yaml     # -> reports/cpu_all/
+"""
+import argparse
+import filecmp
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from . import records
+from .grid import GridError, load_grid
+
+EXIT = "exit status: 0 all collected, 1 some runs here differ from the campaign's (left as they are), 2 bad input"
+
+
+def complete(folder: Path, planned: dict) -> list:
+    """The planned runs (id: parameters) whose record under folder/runs/ is complete for its parameters and whose
+    executed notebook lies beside it."""
+    runs = Path(folder) / "runs"
+    return [rid for rid, params in planned.items()
+            if records.is_done(records.read(runs / f"{rid}.json"), params) and (runs / f"{rid}.ipynb").exists()]
+
+
+def copy(src: Path, dst: Path) -> None:
+    """src to dst through a temporary file and a rename, so a reader sees the old file or the whole new one."""
+    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+    try:
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def collect(source, params, out=records.REPORTS) -> dict:
+    """Copy the grid's complete runs (notebook first, then the record, so that a record never stands without its
+    notebook) and grid.json from source/<grid>/ to out/<grid>/. A run whose complete record is already there stays:
+    `same` when the files are equal, `differ` otherwise. {'copied', 'same', 'differ'}: run ids."""
+    grid = load_grid(params)
+    src, dst = Path(source) / grid["name"], Path(out) / grid["name"]
+    if not (src / "runs").is_dir():
+        raise FileNotFoundError(f"{src / 'runs'}: no such folder; allowed a reports root holding {grid['name']}/runs/")
+    planned = dict(grid["runs"])
+    (dst / "runs").mkdir(parents=True, exist_ok=True)
+    done = {"copied": [], "same": [], "differ": []}
+    for rid in complete(src, planned):
+        record, there = src / "runs" / f"{rid}.json", dst / "runs" / f"{rid}.json"
+        if records.is_done(records.read(there), planned[rid]):
+            done["same" if filecmp.cmp(record, there, shallow=False) else "differ"].append(rid)
+            continue
+        copy(record.with_suffix(".ipynb"), there.with_suffix(".ipynb"))
+        copy(record, there)
+        done["copied"].append(rid)
+    if (src / "grid.json").exists():
+        copy(src / "grid.json", dst / "grid.json")
+    return done
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m normlib.campaign", description=__doc__, epilog=EXIT,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("source", help="the campaign's reports root, e.g. ../campaign/reports")
+    ap.add_argument("params", help="the grid's params file, e.g. params/cpu_all.yaml")
+    ap.add_argument("--out", default=str(records.REPORTS), help="reports root to collect into (default %(default)s)")
+    args = ap.parse_args(argv)
+    try:
+        done = collect(args.source, args.params, args.out)
+    except (GridError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    name = Path(args.params).stem
+    total = sum(map(len, done.values()))
+    print(f"{name}: {total} complete runs in {args.source}: {len(done['copied'])} copied, {len(done['same'])} already "
+          f"here" + (f", {len(done['differ'])} here with another record, left as they are: "
+                     f"{', '.join(done['differ'])}" if done["differ"] else ""))
+    return 1 if done["differ"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Collecting a campaign's finished runs: complete records with their notebooks are copied, nothing else is, and a
+run already here with another record is never overwritten."""
+import json
+
+from constructed import write_records
+
+from normlib import campaign
+from normlib.grid import load_grid
+
+GRID = "fixed:\n  data: synthetic\n  epochs: 2\ngrid:\n  norm: [batch, group]\n  seed: [0, 1]\n"
+
+
+def campaign_folder(tmp_path):
+    """A params file and a campaign's reports root with its 4 runs: 2 complete, 1 without its notebook, 1 whose
+    record is half-written."""
+    params = tmp_path / "params" / "camp.yaml"
+    params.parent.mkdir()
+    params.write_text(GRID)
+    runs = dict(load_grid(params)["runs"])
+    src = tmp_path / "campaign" / "camp"
+    write_records(src, {rid: (p, [40.0, 50.0]) for rid, p in runs.items()})
+    ids = sorted(runs)
+    for rid in ids[:3]:
+        (src / "runs" / f"{rid}.ipynb").write_text("{}")
+    (src / "runs" / f"{ids[3]}.json").write_text('{"schema": 1, "status": "ok", "params"')  # half-written
+    return params, tmp_path / "campaign", ids
+
+
+def test_complete_runs_are_copied_with_their_notebooks_and_nothing_else(tmp_path):
+    params, source, ids = campaign_folder(tmp_path)
+    (source / "camp" / "runs" / f"{ids[2]}.ipynb").unlink()  # a record without its notebook stays behind
+    out = tmp_path / "reports"
+    assert campaign.collect(source, params, out) == {"copied": ids[:2], "same": [], "differ": []}
+    assert sorted(p.name for p in (out / "camp" / "runs").iterdir()) == sorted(
+        f"{rid}{ext}" for rid in ids[:2] for ext in (".json", ".ipynb"))
+    assert (out / "camp" / "grid.json").read_text() == (source / "camp" / "grid.json").read_text()
+    assert campaign.collect(source, params, out) == {"copied": [], "same": ids[:2], "differ": []}  # again: no change
+
+
+def test_a_run_here_with_another_record_is_left_and_named(tmp_path, capsys):
+    params, source, ids = campaign_folder(tmp_path)
+    out = tmp_path / "reports"
+    assert campaign.main([str(source), str(params), "--out", str(out)]) == 0
+    mine = out / "camp" / "runs" / f"{ids[0]}.json"
+    rec = json.loads(mine.read_text())
+    rec["provenance"]["git_commit"] = "1" * 40  # the same run from another commit
+    mine.write_text(json.dumps(rec))
+    assert campaign.main([str(source), str(params), "--out", str(out)]) == 1
+    assert json.loads(mine.read_text())["provenance"]["git_commit"] == "1" * 40
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"camp: 3 complete runs in {source}: 0 copied, 2 already here, 1 here with another record, left as they are: "
+        f"{ids[0]}")
+
+
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
+    params, source, _ = campaign_folder(tmp_path)
+    out = tmp_path / "reports"
+    assert campaign.main([str(tmp_path / "nowhere"), str(params), "--out", str(out)]) == 2
+    assert campaign.main([str(source), str(tmp_path / "params" / "none.yaml"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+    assert "nowhere/camp/runs: no such folder" in err[0] and "none.yaml" in err[1]
+    assert not out.exists()
