@@ -1,9 +1,11 @@
 """A grid run as a campaign: a sweep over several sittings from a worktree pinned to one commit (docs/results.md),
 whose finished runs are committed from this checkout while it goes on. `collect` copies them here: every run whose
 record is complete for the grid's parameters, with its executed notebook, and the grid's grid.json; a run already
-here with another record is left as it is and named, never overwritten.
+here with another record is left as it is and named, never overwritten. `run_table` lists the runs collected, in
+the order they started, with what each took and where it ran (docs/results.md holds it for the campaign).
 
-    python -m normlib.campaign ../campaign/reports params/cpu_all.yaml     # -> reports/cpu_all/
+    python -m normlib.campaign ../campaign/reports params/cpu_all.yaml           # -> reports/cpu_all/
+    python -m normlib.campaign ../campaign/reports params/cpu_all.yaml --table   # the same, then the table
 """
 import argparse
 import filecmp
@@ -60,12 +62,34 @@ def collect(source, params, out=records.REPORTS) -> dict:
     return done
 
 
+def run_table(folder) -> str:
+    """A markdown table of the successful runs under folder/runs/, in the order they started: test accuracy after each
+    epoch, wall time (a resumed run: the time it ran since), training images per second in each epoch, the CPU."""
+    recs = {f.stem: records.read(f) for f in sorted(Path(folder, "runs").glob("*.json"))}
+    recs = sorted(((rid, r) for rid, r in recs.items() if r and r["status"] == "ok"),
+                  key=lambda item: item[1]["provenance"].get("started", ""))
+    epochs = max((len(r["history"]) for _, r in recs), default=0)
+    lines = ["| run | " + " | ".join(f"epoch {e} (%)" for e in range(1, epochs + 1)) + " | wall time (s) | training "
+             "images/s, epoch " + " / ".join(map(str, range(1, epochs + 1))) + " | CPU |",
+             "|---|" + "---:|" * (epochs + 1) + "---|---|"]
+    for rid, r in recs:
+        h, p = r["history"], r["provenance"]
+        resumed = f" (resumed after epoch {p['resumed_at_epoch']})" if p.get("resumed_at_epoch") else ""
+        speed = " / ".join(f"{r['images']['train'] / e['train_seconds']:.0f}" for e in h)
+        lines.append(f"| {rid}{resumed} | "
+                     + " | ".join(f"{e['test_acc']:.2f}" for e in h) + " |" * (epochs - len(h))
+                     + f" | {p.get('wall_seconds', float('nan')):,.0f} | {speed} | "
+                     f"{p.get('cpu_type', '?').replace('x86_64 ', '')} ({p.get('cpu_capability', '?')}) |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m normlib.campaign", description=__doc__, epilog=EXIT,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source", help="the campaign's reports root, e.g. ../campaign/reports")
     ap.add_argument("params", help="the grid's params file, e.g. params/cpu_all.yaml")
     ap.add_argument("--out", default=str(records.REPORTS), help="reports root to collect into (default %(default)s)")
+    ap.add_argument("--table", action="store_true", help="then print run_table of the runs collected")
     args = ap.parse_args(argv)
     try:
         done = collect(args.source, args.params, args.out)
@@ -77,6 +101,8 @@ def main(argv=None) -> int:
     print(f"{name}: {total} complete runs in {args.source}: {len(done['copied'])} copied, {len(done['same'])} already "
           f"here" + (f", {len(done['differ'])} here with another record, left as they are: "
                      f"{', '.join(done['differ'])}" if done["differ"] else ""))
+    if args.table:
+        print(run_table(Path(args.out) / name))
     return 1 if done["differ"] else 0
 
 

@@ -61,3 +61,21 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert len(err) == 2 and all(line.startswith("error: ") for line in err)
     assert "nowhere/camp/runs: no such folder" in err[0] and "none.yaml" in err[1]
     assert not out.exists()
+
+
+def test_the_run_table_lists_the_runs_in_the_order_they_started(tmp_path):
+    params, source, ids = campaign_folder(tmp_path)
+    folder = source / "camp"
+    for k, rid in enumerate(ids[:3]):
+        path = folder / "runs" / f"{rid}.json"
+        rec = json.loads(path.read_text())
+        rec["history"] = [{**e, "train_seconds": 2.0 * (k + 1)} for e in rec["history"]]
+        rec["provenance"].update(started=f"2026-12-0{3 - k}T10:00:00+00:00", wall_seconds=1234.5 + k,
+                                 cpu_type="x86_64 cpu family 6 model 167", cpu_capability="AVX512",
+                                 resumed_at_epoch=1 if k == 0 else 0)
+        path.write_text(json.dumps(rec))
+    lines = campaign.run_table(folder).splitlines()
+    assert lines[0] == ("| run | epoch 1 (%) | epoch 2 (%) | wall time (s) | training images/s, epoch 1 / 2 | CPU |")
+    assert [line.split(" | ")[0] for line in lines[2:]] == [f"| {ids[2]}", f"| {ids[1]}", f"| {ids[0]} (resumed "
+                                                                                          "after epoch 1)"]
+    assert lines[-1].endswith("| 40.00 | 50.00 | 1,234 | 50 / 50 | cpu family 6 model 167 (AVX512) |")  # 100 / 2 s
