@@ -33,7 +33,8 @@ def test_a_published_grid_loads_and_matches_its_params_file(name):
         assert path.with_suffix(".ipynb").exists(), f"{name}/{path.stem}: no executed notebook"
 
 
-NUMBER = r"[+−-]?\d[\d,]*\.\d+"  # a number with decimals: a result, not a count, a date or a batch size
+NUMBER = r"[+−-]?\d[\d,]*\.\d+|\d+ seeds per cell"  # a result: a number with decimals (not a count, a date or
+#   a batch size) or the seeds a verdict would need
 
 
 def results_sections(readme: str) -> list:

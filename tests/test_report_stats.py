@@ -142,6 +142,19 @@ def test_noninferiority_and_power():
     assert stats.runs_needed(0.001, se=5.0, n=3, paired=True, alpha=0.05, most=50) is None
 
 
+def test_runs_needed_for_an_equivalence_test_reach_its_power():
+    """Within ±3 of a true difference of 0.5 (2.5 and 3.5 to the edges): both one-sided tests must reject, so TOST
+    needs more runs than its nearer side alone, and at that many a simulated paired TOST reaches 80%."""
+    one = stats.runs_needed(2.5, se=2.0, n=3, paired=True, alpha=0.05)
+    m = stats.runs_needed(2.5, se=2.0, n=3, paired=True, alpha=0.05, far=3.5)
+    assert m > one
+    sd = 2.0 * np.sqrt(3)  # the spread of one seed's difference
+    d = np.random.default_rng(0).normal(0.5, sd, size=(20000, m))
+    mean, se = d.mean(axis=1), d.std(axis=1, ddof=1) / np.sqrt(m)
+    crit = st.t.ppf(0.95, m - 1)
+    assert ((mean + crit * se < 3) & (mean - crit * se > -3)).mean() >= 0.79
+
+
 def test_block_trend_is_a_regression_with_a_level_per_seed():
     rng = np.random.default_rng(1)
     rows = [{"seed": seed, "num_blocks": b, "y": 10 * seed - 1.5 * np.log2(b) + rng.normal(0, 0.3)}

@@ -13,10 +13,11 @@ def per_cell(r) -> int:
     return int(min(r.n_a, r.n_b))
 
 
-def seeds(effect: float, r, level: float):
+def seeds(effect: float, r, level: float, far: float = None):
     """Runs per cell for a one-sided test at `level` to show `effect` (points past the band's edge) on the difference
-    row r, or None beyond 1,000."""
-    return runs_needed(effect, r.se, per_cell(r), r.test == "paired", level)
+    row r (with `far`, the points to the band's other edge: both sides of an equivalence test), or None beyond
+    1,000."""
+    return runs_needed(effect, r.se, per_cell(r), r.test == "paired", level, far=far)
 
 
 def count(m) -> str:
@@ -26,7 +27,7 @@ def count(m) -> str:
 def within_seeds(rows: pd.DataFrame, tol: float, alpha: float) -> tuple:
     """(seeds, row) for every difference to be shown inside ±tol, each by its (1 - 2 alpha) CI (TOST): the most that
     any row needs (None where one needs more than 1,000), and that row."""
-    need = {i: seeds(tol - abs(r["diff"]), r, alpha) for i, r in rows.iterrows()}
+    need = {i: seeds(tol - abs(r["diff"]), r, alpha, tol + abs(r["diff"])) for i, r in rows.iterrows()}
     worst = max(need, key=lambda i: np.inf if need[i] is None else need[i])
     return need[worst], rows.loc[worst]
 

@@ -140,13 +140,19 @@ def detectable(se, df, alpha: float, power: float = POWER) -> float:
     return float(brentq(gap, 0.0, hi, xtol=1e-10) * se)
 
 
-def runs_needed(effect: float, se, n: int, paired: bool, alpha: float, power: float = POWER, most: int = 1000):
+def runs_needed(effect: float, se, n: int, paired: bool, alpha: float, power: float = POWER, most: int = 1000,
+                far: float = None):
     """Runs per cell for a one-sided t-test at level alpha to detect a true difference `effect` with the given power,
     when n runs per cell measure the difference with standard error se (se shrinks as 1 / sqrt(runs)); None when more
-    than `most` would be needed."""
+    than `most` would be needed. With `far`, an equivalence test (TOST) whose bounds lie `effect` and `far` beyond
+    the true difference: both one-sided tests must reject, with power at least the sum of theirs less 1."""
     for m in range(2, most + 1):
         s, df = se * np.sqrt(n / m), (m - 1 if paired else 2 * (m - 1))
-        if s == 0 or st.nct.sf(st.t.ppf(1 - alpha, df), df, abs(effect) / s) >= power:
+        if s == 0:
+            return m
+        crit = st.t.ppf(1 - alpha, df)
+        got = st.nct.sf(crit, df, abs(effect) / s) + (0 if far is None else st.nct.sf(crit, df, abs(far) / s) - 1)
+        if got >= power:
             return m
     return None
 
