@@ -1,4 +1,4 @@
-"""The seed notebook's pipeline, kept as it was, as the baseline the engine is measured against.
+"""The original notebook's pipeline, kept as it was, as the baseline the engine is measured against.
 
 Seed: torchvision CIFAR10 -> DataLoader(shuffle, num_workers=2) -> per sample PIL image -> ToTensor ->
 Normalize(0.5, 0.5); eager NCHW model; Adam; evaluation over the test set at the *training* batch size.
