@@ -30,6 +30,8 @@ def test_complete_runs_are_copied_with_their_notebooks_and_nothing_else(tmp_path
     params, source, ids = campaign_folder(tmp_path)
     (source / "camp" / "runs" / f"{ids[2]}.ipynb").unlink()  # a record without its notebook stays behind
     out = tmp_path / "reports"
+    (out / "camp" / "runs").mkdir(parents=True)
+    (out / "camp" / "runs" / f"{ids[0]}.json").write_text('{"status": "failed"}')  # an unfinished run here: replaced
     assert campaign.collect(source, params, out) == {"copied": ids[:2], "same": [], "differ": []}
     assert sorted(p.name for p in (out / "camp" / "runs").iterdir()) == sorted(
         f"{rid}{ext}" for rid in ids[:2] for ext in (".json", ".ipynb"))
