@@ -31,8 +31,14 @@ def test_the_caveat_says_whether_the_small_batch_verdict_changes(tmp_path):
     text = bn_statistics.statistics_caveat(load.load(tmp_path / "g"))
     assert "+1.0 / +1.0 / +1.0 points against the running averages at batch sizes 2, 16, 128" in text
     assert "Averaged per seed over the batch sizes, precise − running is +1.00 points" in text
-    assert "BatchNorm at batch size 2 is -12.00 points from its best batch size (128, Holm p" in text  # 2 x log2(64)
-    assert "with either it is significantly below its best." in text
+    assert "On that subset, BatchNorm at batch size 2 is -12.00 points from its best batch size (128, Holm p" in text
+    assert "with either it is significantly below its best." in text  # -12.00: 2 x log2(64)
+    agree = bn_statistics.statistics_caveat(load.load(tmp_path / "g"), whole="holds")
+    assert agree == text  # the whole test set's verdict agrees: nothing added
+    differ = bn_statistics.statistics_caveat(load.load(tmp_path / "g"), whole="not shown")
+    assert differ.startswith(text) and differ.endswith(
+        "On the whole test set the running averages give 'not shown' (rule 1 by its other definition, above): the "
+        "subset and the whole set disagree at these seeds, so this describes and does not decide.")
     assert "with the running averages and" in text and text.endswith(".")
     pair_grid(tmp_path / "old", (2, 16, 128), precise=False)  # records made before precise statistics
     assert bn_statistics.statistics_caveat(load.load(tmp_path / "old")) == ""

@@ -39,9 +39,12 @@ def below_best(last: pd.DataFrame, which: str) -> dict:
     return {} if row.empty else row.iloc[0].to_dict()
 
 
-def statistics_caveat(grid: Grid, alpha: float = ALPHA) -> str:
+def statistics_caveat(grid: Grid, alpha: float = ALPHA, whole: str = "") -> str:
     """How much BatchNorm's verdicts depend on the statistics it evaluates with, tested: precise − running per batch
-    size and pooled, and the smallest batch size against the best under each; '' without precise statistics."""
+    size and pooled, and the smallest batch size against the best under each, on the diagnostic test subset where
+    both are measured; `whole` (rule 1's verdict by its other definition, on the whole test set with the running
+    averages) is named where the subset's running-statistics verdict differs from it. '' without precise
+    statistics."""
     last = bn_final(grid)
     if last.batch_size.nunique() < 2:
         return ""
@@ -69,5 +72,10 @@ def statistics_caveat(grid: Grid, alpha: float = ALPHA) -> str:
                "with neither is it significantly below its best, so that verdict does not change" if not any(
                    shown.values()) else "it is significantly below its best with "
                + ("precise" if shown["precise"] else "running") + " statistics only: the verdict depends on them")
-    return text + (f"BatchNorm at batch size {small} is {said['running']} with the running averages and "
-                   f"{said['precise']} with precise statistics: {verdict}.")
+    text += (f"On that subset, BatchNorm at batch size {small} is {said['running']} with the running averages and "
+             f"{said['precise']} with precise statistics: {verdict}.")
+    if whole and (whole == "holds") != shown["running"]:
+        text += (f" On the whole test set the running averages give '{whole}' (rule 1 by its other definition, "
+                 f"above): the subset and the whole set disagree at these seeds, so this describes and does not "
+                 f"decide.")
+    return text

@@ -78,7 +78,7 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     lines += ["", f"- **Steps.** {steps_note(steps_by_bs(ours))} The original ran a fixed number of epochs: "
                   f"{original_steps()[small][0]:,} steps per run at batch size {small}, {original_steps()[large][0]:,} "
                   f"at {large}."]
-    caveat = statistics_caveat(main, alpha)
+    caveat = statistics_caveat(main, alpha, mine[0].alt)
     if caveat:
         lines.append(caveat)
     cost = pixel_cost(grids, metric)
