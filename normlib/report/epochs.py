@@ -10,13 +10,13 @@ from scipy import stats as st
 
 from ..config import TRAIN_IMAGES
 from .load import Grid
-from . import verdicts
-from .original import ORIGINAL_PROTOCOL, TOL, original_stats, original_steps
+from .original import ORIGINAL_PROTOCOL, TOL
 from .plots import Figure, plot_log_beside
-from .sections import grid_outcomes, pair_runs, steps_by_bs, verdict_cell
+from .sections import grid_outcomes, original_outcomes, pair_runs, steps_by_bs, verdict_cell
 from .stats import ALPHA, Q95
 from .tables import Table
 from .text import intro, mean_std, norm_label
+from .verdicts import steps_note
 
 # The original's printed log (its write-up prints one run's test accuracy after every epoch for these three cells;
 # the log of BatchNorm at batch size 4 stops after 6 epochs). (norm, batch size): test accuracy % at epochs 1, 2, ...
@@ -89,7 +89,7 @@ def verdicts_by_epoch(grid: Grid, metric: str, tol: float = TOL, alpha: float = 
         outcomes = grid_outcomes(at_epoch(grid, epoch, metric), metric, tol, alpha)
         columns[f"after epoch {epoch}"] = [verdict_cell(o) for o in outcomes]
         claims = [f"{i}. {o.claim}" for i, o in enumerate(outcomes, 1)]
-    theirs = verdicts.outcomes(original_stats(), tol, alpha, steps=original_steps())
+    theirs = original_outcomes(tol, alpha)
     columns[f"the original's table (best of {ORIGINAL_PROTOCOL['epochs']} epochs)"] = list(map(verdict_cell, theirs))
     return pd.DataFrame({"expected outcome": claims, **columns})
 
@@ -116,5 +116,5 @@ def epochs_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALP
                     "The original's expected outcomes decided after each epoch, by the rules of the outcomes "
                     "section, and on the original's table: whether a verdict moves toward the original's as "
                     "training goes on."),
-              f"**Equal epochs are not equal budgets.** {verdicts.steps_note(steps_by_bs(runs))}"]
+              f"**Equal epochs are not equal budgets.** {steps_note(steps_by_bs(runs))}"]
     return [item for item in items if not isinstance(item, str) or item]

@@ -10,10 +10,11 @@ from .load import Grid
 from .original import (ORIGINAL_TABLE, PAIR, TOL, data_source_text, original_stats, original_steps,
                        regime_text)
 from .pixels import pixel_cost
-from .sections import control_outcomes, grid_outcomes, pair_runs, steps_by_bs, without_pair
+from .sections import (control_outcomes, grid_outcomes, original_outcomes, pair_runs, steps_by_bs,
+                       without_pair)
 from .stats import ALPHA, compare, stats
 from .text import int_list, plural
-from .verdicts import outcomes, power, steps_note, verb
+from .verdicts import power, steps_note, verb
 
 MEANING = {"holds": "supports", "does not hold": "contradicts", "not shown": "can neither confirm nor refute",
            "cannot be evaluated": "cannot test"}  # what a verdict means for the original's expectation
@@ -62,7 +63,7 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     if ours is None:
         return f"{without_pair(main)}: the original's expectations are not decided."
     mine = grid_outcomes(main, metric, tol, alpha)
-    theirs = outcomes(original_stats(), tol, alpha, steps=original_steps())
+    theirs = original_outcomes(tol, alpha)
     ctrl = control_outcomes(main, grids[1:], metric, tol, alpha)
     lines = [opening(main, mine, metric, alpha), "",
              f"On grid `{main.name}` ({len(ours)} runs, {metric}; significance level {alpha:g}, tolerance "

@@ -156,6 +156,11 @@ def grid_outcomes(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALPH
                     steps=steps_by_bs(runs))
 
 
+def original_outcomes(tol: float = TOL, alpha: float = ALPHA) -> list:
+    """The original's outcomes on its own published table (Welch tests, its step counts)."""
+    return outcomes(original_stats(), tol, alpha, steps=original_steps())
+
+
 def control_outcomes(main: Grid, controls, metric: str, tol: float = TOL, alpha: float = ALPHA) -> list:
     """(control grid, its outcomes, cells taken from the main grid) for every control grid among `controls` with
     both norms; none when the main grid is itself a control."""
@@ -186,7 +191,7 @@ def outcomes_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = A
     if ours is None:
         return []
     mine = grid_outcomes(grid, metric, tol, alpha)
-    theirs = outcomes(original_stats(), tol, alpha, steps=original_steps())
+    theirs = original_outcomes(tol, alpha)
     ctrl = control_outcomes(grid, controls, metric, tol, alpha)
     items = [intro("The original's expected outcomes", grid),
              "Each expectation is decided by the rule stated under it, on our runs"
