@@ -9,7 +9,6 @@ the order they started, with what each took and where it ran (docs/results.md ho
 """
 import argparse
 import filecmp
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -30,12 +29,8 @@ def complete(folder: Path, planned: dict) -> list:
 
 def copy(src: Path, dst: Path) -> None:
     """src to dst through a temporary file and a rename, so a reader sees the old file or the whole new one."""
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    try:
+    with records.atomically(dst) as tmp:
         shutil.copy2(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def collect(source, params, out=records.REPORTS) -> dict:

@@ -6,7 +6,6 @@ disk) between two of them leaves the set at two steps; each file of a stacked ru
 replaced, and the stack resumes from the latest step at which every run's file holds a state (common_step).
 """
 import io
-import os
 import sys
 import time
 from pathlib import Path
@@ -89,14 +88,11 @@ class Checkpoint:
                      "params": self.cfg.dict(), "started": self.started, "wall_seconds": self.wall_seconds()}
             if self.keep_previous and self.last:
                 saved["previous"] = {k: v for k, v in self.last.items() if k != "previous"}
-            tmp, buffer = self.path.with_name(self.path.name + ".tmp"), io.BytesIO()
+            buffer = io.BytesIO()
             torch.save(saved, buffer)  # to a file, a full disk was torch's opaque "[enforce fail at
-            try:  # inline_container.cc]"; written here it is an OSError naming the file
-                tmp.write_bytes(buffer.getbuffer())
-            except OSError as e:
-                tmp.unlink(missing_ok=True)
-                raise records.named(e, tmp) from None
-            os.replace(tmp, self.path)  # atomic: a kill leaves the previous checkpoint or this one
+            # inline_container.cc]"; written here it is an OSError naming the file
+            with records.atomically(self.path, self.path.with_name(self.path.name + ".tmp")) as tmp:
+                tmp.write_bytes(buffer.getbuffer())  # a kill leaves the previous checkpoint or this one
             self.last = saved
 
 

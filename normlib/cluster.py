@@ -284,13 +284,11 @@ def place(result: dict, run: Run) -> tuple:
     under --out as a run in place writes them: atomically, and never over a complete record. A notebook that cannot
     be written (a full disk) leaves nothing behind and fails the run, which the next sweep runs again."""
     if result["notebook"] is not None:
-        tmp = temp_notebook(run.notebook)
         try:
-            tmp.write_text(result["notebook"])
+            with records.atomically(run.notebook, temp_notebook(run.notebook)) as tmp:
+                tmp.write_text(result["notebook"])
         except OSError as e:
-            tmp.unlink(missing_ok=True)
-            return "failed", f"{type(e).__name__}: {e} (writing {tmp})"
-        os.replace(tmp, run.notebook)
+            return "failed", f"{type(e).__name__}: {e}"
     rec = result["record"]
     if rec is not None and result["status"] in ("ok", "failed"):
         rec["params"]["out"] = str(run.out)  # where the record lives, not the worker's temporary folder

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .records import atomically
+
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 ENV_DATA = "NORMLIB_DATA"  # where a local copy is: folder or archive (the documented setting)
 ENV_CACHE = "NORMLIB_CACHE"  # where decoded arrays (and torchvision downloads) go
@@ -183,12 +185,8 @@ def _store(cache: Path, splits: dict, source: str) -> Cifar:
     (tx, ty), (vx, vy) = splits["train"], splits["test"]
     sha = arrays_sha256(tx, ty, vx, vy)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
-    try:
+    with atomically(cache, cache.with_suffix(f".tmp{os.getpid()}.npz")) as tmp:  # np.savez wants the suffix
         np.savez(tmp, train_x=tx, train_y=ty, test_x=vx, test_y=vy, sha256=sha)
-        os.replace(tmp, cache)  # atomic: a reader never sees half a cache
-    finally:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file
     return Cifar(tx, ty, vx, vy, source=source, sha256=sha)
 
 

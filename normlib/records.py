@@ -2,6 +2,7 @@
 import json
 import math
 import os
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,21 +20,30 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_json(path, obj) -> None:
-    """Write via a temporary file and rename, so a reader sees the old file or the whole new one."""
+@contextmanager
+def atomically(path, tmp=None):
+    """Yields a temporary file beside `path` (default .<name>.tmp<pid>) to write; a clean exit renames it onto `path`,
+    so a reader sees the old file or the whole new one. Any failure removes it, so nothing half-written stays (a
+    full disk), and an OSError names the file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = Path(tmp) if tmp else path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "w") as f:
-            f.write(json.dumps(obj, indent=1, allow_nan=True))
-            f.flush()
-            os.fsync(f.fileno())  # the rename must not reach the disk before the data does
+        yield tmp
         os.replace(tmp, path)
     except OSError as e:
-        raise named(e, path) from None
+        raise named(e, tmp) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json(path, obj) -> None:
+    """obj as indented JSON at path, atomically and synced to disk."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomically(path) as tmp, open(tmp, "w") as f:
+        f.write(json.dumps(obj, indent=1, allow_nan=True))
+        f.flush()
+        os.fsync(f.fileno())  # the rename must not reach the disk before the data does
 
 
 def named(e: OSError, path) -> OSError:

@@ -130,8 +130,8 @@ def test_a_notebook_sent_back_to_a_full_disk_leaves_nothing_and_fails_the_run(tm
     monkeypatch.setattr(Path, "write_text", full)
     status, reason = cluster.place({"status": "ok", "reason": "", "record": rec, "notebook": '{"cells": []}'},
                                    Run("r", TINY, out))
-    assert (status, reason) == ("failed", f"OSError: [Errno 28] No space left on device (writing "
-                                          f"{execute.temp_notebook(notebook)})")
+    assert (status, reason) == ("failed", f"OSError: [Errno 28] No space left on device: "
+                                          f"'{execute.temp_notebook(notebook)}'")
     assert list(tmp_path.iterdir()) == []  # neither the partial notebook nor a record
 
 

@@ -116,3 +116,13 @@ def test_a_verdict_resting_near_its_tolerance_is_flagged_fragile_in_the_key_find
                 "tolerance -3.00, within 0.25 points of the tolerance" in text)
     assert text.count("**Fragile**") == 1
     assert "- **The data.** Our runs use `constructed`, not known to be the original's" in text
+
+
+def test_the_opening_gives_the_detectable_deficit_only_where_expectation_1_is_not_shown(tmp_path):
+    decided = findings.key_findings(grids(tmp_path, ("main",)), "final_acc")
+    assert "**Holds**: N = 16" in decided and "smallest BatchNorm deficit" not in decided
+    pair_grid(tmp_path / "flat", [2, 16, 128], shift=lambda n, b: (-2 * math.log2(b) - 1) * (n == "batch"),
+              seeds=(3, -4, 2))  # BatchNorm − GroupNorm: 2, -5, 1 by seed at every batch size
+    flat = findings.key_findings([load.load(tmp_path / "flat")], "final_acc")
+    assert "**Not shown**" in flat.split("\n1. ")[1].split("\n")[0]
+    assert "the smallest BatchNorm deficit these runs detect at batch size 2 is about" in flat

@@ -2,7 +2,6 @@
 figures), and the executed notebook (normlib.execute.summary) converted to one self-contained HTML page without code:
 nbconvert's `basic` template (the outputs, no styles or scripts) inside a small page with report.css."""
 import html
-import os
 import re
 from pathlib import Path
 
@@ -80,13 +79,8 @@ def write_page(executed: Path, name: str) -> Path:
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     html_path = executed.with_name("report.html")
-    tmp = html_path.with_name(f".report.html.tmp{os.getpid()}")
-    try:
+    with records.atomically(html_path) as tmp:
         tmp.write_text(page(body, f"{TITLE}: grid {name}"))
-    except OSError as e:  # a full disk: no partial page stays, and the error names the file
-        tmp.unlink(missing_ok=True)
-        raise records.named(e, tmp) from None
-    os.replace(tmp, html_path)
     print(f"report: {html_path}")
     return html_path
 
