@@ -81,3 +81,16 @@ def test_a_study_under_another_protocol_borrows_nothing(tmp_path):
     assert "The original's 4 groups were not run here." in text
     assert groups.groups_finding([main, study], "final_acc").endswith(
         "No BatchNorm reference: expectation 3 is not judged again.")
+
+
+def test_one_seed_per_count_describes_and_never_decides(tmp_path):
+    main, study = grids(tmp_path)
+    for path in (tmp_path / "study" / "runs").glob("seed[12]_*.json"):
+        path.unlink()  # a study stopped after its first seed: one run per count
+    study = load.load(tmp_path / "study")
+    *_, (at,) = groups.study(study, main, "final_acc")
+    assert {j.label for j in at.judged} == {"no test"} and not at.moves and not at.tested
+    assert "describes and never decides: the counts' verdicts are not compared" in texts(
+        groups.groups_section(study, "final_acc", main))
+    line = groups.groups_finding([main, study], "final_acc")
+    assert line.endswith("Expectation 3 is not judged again: a cell with one run describes and never decides.")

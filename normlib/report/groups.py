@@ -46,8 +46,13 @@ class AtBatchSize(NamedTuple):
 
     @property
     def moves(self) -> bool:
-        """Whether expectation 3's verdict here differs between the original's 4 groups and the best count."""
-        return len({j.label for j in self.judged}) > 1
+        """Whether expectation 3's verdict here differs between the original's 4 groups and the best count (both
+        tested: a count with one run is not)."""
+        return self.tested and len({j.label for j in self.judged}) > 1
+
+    @property
+    def tested(self) -> bool:
+        return bool(self.judged) and all(j.label != "no test" for j in self.judged)
 
 
 def is_study(grid: Grid) -> bool:
@@ -113,6 +118,8 @@ def rule3_text(at: AtBatchSize, tol: float, alpha: float) -> str:
     text = (f"Expectation 3 at batch size {at.batch_size}, by rule 3's test at one batch size (BatchNorm − "
             f"GroupNorm: within when the {level} CI lies inside ±{tol:g}, beyond when it lies outside, not shown "
             f"otherwise): " + "; ".join(j.text() for j in at.judged) + ". ")
+    if not at.tested:
+        return text + "A cell with one run describes and never decides: the counts' verdicts are not compared."
     if len(at.judged) == 1:
         return text + "The best count is the original's, so the verdict there does not depend on it."
     return text + ("**The verdict there depends on the number of groups.**" if at.moves else
@@ -168,5 +175,7 @@ def groups_finding(grids: list, metric: str, tol: float = TOL, alpha: float = AL
         return (f"- **Group count** (`{grid.name}`). " + " ".join(parts) + " "
                 + (f"**Expectation 3's verdict at {sizes_text(moves)} depends on the number of groups.**" if moves
                    else "Expectation 3's verdict is the same with the original's and the best count."
-                   if any(a.judged for a in per) else "No BatchNorm reference: expectation 3 is not judged again."))
+                   if any(a.tested for a in per) else "Expectation 3 is not judged again: a cell with one run "
+                   "describes and never decides." if any(a.judged for a in per)
+                   else "No BatchNorm reference: expectation 3 is not judged again."))
     return ""
