@@ -91,3 +91,19 @@ def test_log_axes_read_as_plain_numbers(figures):
         fig.canvas.draw()
         labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels() if t.get_text()]
         assert labels and all(float(s) > 0 for s in labels), labels  # "0.05", not "$\\mathdefault{5\\times10^{-2}}$"
+
+
+def test_a_shared_legend_names_what_every_panel_draws():
+    """The epoch-by-epoch figure: BatchNorm's and GroupNorm's points differ in colour, so the legend names both (it
+    once took its entries from the first panel alone, whose blue stood for the orange points too)."""
+    import pandas as pd
+    epochs = pd.DataFrame({"norm": ["batch", "group", "batch"], "batch_size": [2, 2, 4], "epoch": [1, 1, 1],
+                           "test_acc": [40.0, 45.0, 50.0]})
+    fig = plots.plot_log_beside(epochs, {("batch", 2): [45.0, 52.0], ("group", 2): [44.0, 54.0],
+                                         ("batch", 4): [56.0, 60.0]})
+    (legend,) = fig.legends
+    entries = {t.get_text(): h for t, h in zip(legend.texts, legend.legend_handles)}
+    assert list(entries) == ["the original's run", "ours, BatchNorm (a point per run)",
+                             "ours, GroupNorm (a point per run)"]
+    colors = {label: matplotlib.colors.to_hex(h.get_color()) for label, h in entries.items()}
+    assert colors["ours, BatchNorm (a point per run)"] != colors["ours, GroupNorm (a point per run)"]

@@ -111,9 +111,13 @@ def _plain_log_y(ax) -> None:
 
 
 def _legend(fig, axes, below=False) -> None:
-    """One legend for all panels (they share their lines' meaning), off the data: right of them, or `below` them
-    in columns, so that a one-axis figure keeps its width for the plot."""
-    handles, labels = axes[0].get_legend_handles_labels()
+    """One legend for all panels (each label once, in the order the panels first draw it), off the data: right of
+    them, or `below` them in columns, so that a one-axis figure keeps its width for the plot."""
+    drawn = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            drawn.setdefault(label, handle)
+    handles, labels = list(drawn.values()), list(drawn)
     if below:
         fig.legend(handles, labels, loc="outside lower center", ncols=len(labels) if len(labels) <= 3 else
                    -(-len(labels) // 2))
@@ -305,7 +309,7 @@ def plot_log_beside(epochs: pd.DataFrame, log: dict):
                 label="the original's run")
         ours = epochs[(epochs.norm == norm) & (epochs.batch_size == bs)]
         ax.plot(ours.epoch, ours.test_acc, linestyle="none", marker="o", markersize=4, alpha=0.7, color=color,
-                label="ours (a point per run)")
+                label=f"ours, {norm_label(norm)} (a point per run)")
         ax.set_title(f"{norm_label(norm)}, batch size {bs}")
         _epoch_axis(ax)
     axes[0].set_ylabel("test accuracy (%)")
