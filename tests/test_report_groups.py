@@ -1,6 +1,7 @@
 """The group-count study beside a main grid (constructed records): the original's 4 groups taken from the main grid
 at the study's seeds, BatchNorm as the reference, expectation 3 judged again with the best count, and a count with
 failed runs."""
+import pytest
 from constructed import pair_grid, write_records
 from test_report_degenerate import DIVERGED
 
@@ -50,14 +51,33 @@ def test_the_study_borrows_four_groups_and_judges_expectation_3_again(tmp_path):
     items = groups.groups_section(study, "final_acc", main)
     text = texts(items)
     assert "Groups 4: the main grid `main`'s runs at seeds 0, 1, 2, not trained again." in text
-    assert "**The verdict there depends on the number of groups.**" in text
+    # 4 groups decide it (beyond), 16 do not: no evidence that the verdict differs
+    assert at.change == "not shown" and at.undecided() == "16 groups"
+    assert ("Whether the verdict there depends on the number of groups is not shown: the runs with 16 groups do not "
+            "decide it.") in text
     table = next(i.frame for i in items if isinstance(i, Table) and "channels per group" in i.frame)
     assert table.set_index("groups")["channels per group"].to_dict()[4] == "16"
     assert sum(isinstance(i, Figure) for i in items) == 1
     assert "with 4 groups +8.23, 80% CI [" in texts(groups.groups_section(study, "final_acc", main, alpha=0.1))
     line = groups.groups_finding([main, study], "final_acc")
     assert line.startswith("- **Group count** (`study`). At batch size 16 the best count is 16 groups.")
-    assert "depends on the number of groups" in line
+    assert line.endswith("Whether expectation 3's verdict at batch size 16 depends on the number of groups is not "
+                         "shown: the runs with 16 groups do not decide it.")
+
+
+@pytest.mark.parametrize("labels, change, undecided", [
+    (("beyond", "within"), "depends", ""), (("within", "beyond"), "depends", ""), (("beyond", "beyond"), "same", ""),
+    (("not shown",), "same", ""),  # the best count is the original's: nothing to depend on
+    (("beyond", "not shown"), "not shown", "16 groups"), (("not shown", "within"), "not shown", "4 groups"),
+    (("not shown", "not shown"), "not shown", "4 and 16 groups"), (("within", "no test"), "no test", ""),
+    ((), "", "")])
+def test_a_verdict_depends_on_the_count_only_where_both_are_decided_and_differ(labels, change, undecided):
+    judged = [groups.Judged(g, 0.0, -1.0, 1.0, label, "paired", 0.9) for g, label in zip((4, 16), labels)]
+    at = groups.AtBatchSize(16, None, 16 if len(labels) > 1 else 4, None, judged)
+    assert at.change == change
+    text = groups.rule3_text(at, 3, 0.05)
+    assert ("**The verdict there depends on the number of groups.**" in text) == (change == "depends")
+    assert (f"the runs with {undecided} do not decide it." in text) == bool(undecided)
 
 
 def test_a_count_with_failed_runs_is_compared_unpaired_and_still_shown(tmp_path):
@@ -89,8 +109,9 @@ def test_one_seed_per_count_describes_and_never_decides(tmp_path):
         path.unlink()  # a study stopped after its first seed: one run per count
     study = load.load(tmp_path / "study")
     *_, (at,) = groups.study(study, main, "final_acc")
-    assert {j.label for j in at.judged} == {"no test"} and not at.moves and not at.tested
+    assert {j.label for j in at.judged} == {"no test"} and at.change == "no test"
     assert "describes and never decides: the counts' verdicts are not compared" in texts(
         groups.groups_section(study, "final_acc", main))
     line = groups.groups_finding([main, study], "final_acc")
-    assert line.endswith("Expectation 3 is not judged again: a cell with one run describes and never decides.")
+    assert line.endswith("At batch size 16 expectation 3 is not judged again: a cell with one run describes and never "
+                         "decides.")

@@ -45,14 +45,24 @@ class AtBatchSize(NamedTuple):
     judged: list  # [Judged with 4 groups, Judged with the best] ([] without BatchNorm runs or without 4 groups)
 
     @property
-    def moves(self) -> bool:
-        """Whether expectation 3's verdict here differs between the original's 4 groups and the best count (both
-        tested: a count with one run is not)."""
-        return self.tested and len({j.label for j in self.judged}) > 1
+    def change(self) -> str:
+        """Whether expectation 3's verdict here differs between the original's 4 groups and the best count:
+        'depends' when both verdicts are decided (within or beyond) and differ, 'same' when both are decided alike or
+        the best count is the original's, 'not shown' when a count's runs do not decide it (a verdict that is not
+        shown is no evidence that it differs), 'no test' when a count has one run, '' when it is not judged."""
+        labels = [j.label for j in self.judged]
+        if not labels or "no test" in labels:
+            return "no test" if labels else ""
+        if len(labels) == 1:
+            return "same"
+        if "not shown" in labels:
+            return "not shown"
+        return "depends" if len(set(labels)) > 1 else "same"
 
-    @property
-    def tested(self) -> bool:
-        return bool(self.judged) and all(j.label != "no test" for j in self.judged)
+    def undecided(self) -> str:
+        """The counts whose runs do not decide expectation 3 here, as text ('16 groups', '4 and 16 groups')."""
+        counts = [str(j.groups) for j in self.judged if j.label == "not shown"]
+        return f"{' and '.join(counts)} group{'s' if counts != ['1'] else ''}"
 
 
 def is_study(grid: Grid) -> bool:
@@ -118,14 +128,19 @@ def rule3_text(at: AtBatchSize, tol: float, alpha: float) -> str:
     text = (f"Expectation 3 at batch size {at.batch_size}, by rule 3's test at one batch size (BatchNorm − "
             f"GroupNorm: within when the {level} CI lies inside ±{tol:g}, beyond when it lies outside, not shown "
             f"otherwise): " + "; ".join(j.text() for j in at.judged) + ". ")
-    if not at.tested:
+    if at.change == "no test":
         return text + "A cell with one run describes and never decides: the counts' verdicts are not compared."
     if len(at.judged) == 1:
         return text + "The best count is the original's, so the verdict there does not depend on it."
-    return text + ("**The verdict there depends on the number of groups.**" if at.moves else
-                   "The verdict there is the same with either count.") + (
+    return text + CHANGE_TEXT[at.change].format(undecided=at.undecided()) + (
         " The best count is picked on these runs, which flatters GroupNorm: read a change toward 'within' as an "
         "upper bound on what the choice of groups can do.")
+
+
+CHANGE_TEXT = {"depends": "**The verdict there depends on the number of groups.**",
+               "same": "The verdict there is the same with either count.",
+               "not shown": "Whether the verdict there depends on the number of groups is not shown: the runs with "
+                            "{undecided} do not decide it."}
 
 
 def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: float = ALPHA) -> list:
@@ -171,11 +186,18 @@ def groups_finding(grids: list, metric: str, tol: float = TOL, alpha: float = AL
         parts = [f"At batch size {a.batch_size} the best count is {plural(a.best, 'group')}. {four_text(a)}"
                  + (" Expectation 3 there: " + "; ".join(j.text() for j in a.judged) + "." if a.judged else "")
                  for a in per]
-        moves = [a.batch_size for a in per if a.moves]
+        by = {c: [a.batch_size for a in per if a.change == c] for c in ("depends", "not shown", "same", "no test")}
+        open_ = [a for a in per if a.change == "not shown"]
+        undecided = "; ".join(a.undecided() + ("" if len(open_) == 1 else f" at batch size {a.batch_size}")
+                              for a in open_)
+        verdicts = [f"**Expectation 3's verdict at {sizes_text(by['depends'])} depends on the number of groups.**",
+                    f"Whether expectation 3's verdict at {sizes_text(by['not shown'])} depends on the number of "
+                    f"groups is not shown: the runs with {undecided} do not decide it.",
+                    f"Expectation 3's verdict at {sizes_text(by['same'])} is the same with the original's and the "
+                    f"best count.",
+                    f"At {sizes_text(by['no test'])} expectation 3 is not judged again: a cell with one run describes "
+                    f"and never decides."]
+        said = [v for v, sizes in zip(verdicts, by.values()) if sizes]
         return (f"- **Group count** (`{grid.name}`). " + " ".join(parts) + " "
-                + (f"**Expectation 3's verdict at {sizes_text(moves)} depends on the number of groups.**" if moves
-                   else "Expectation 3's verdict is the same with the original's and the best count."
-                   if any(a.tested for a in per) else "Expectation 3 is not judged again: a cell with one run "
-                   "describes and never decides." if any(a.judged for a in per)
-                   else "No BatchNorm reference: expectation 3 is not judged again."))
+                + (" ".join(said) or "No BatchNorm reference: expectation 3 is not judged again."))
     return ""
