@@ -172,7 +172,7 @@ def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: 
                      f"GroupNorm's test accuracy ({metric}) against channels per group (number of groups under it), "
                      f"one line per batch size, mean ± 95% CI over seeds and each run a dot; the dotted line marks "
                      f"the original's {ORIGINAL_GROUPS} groups"
-                     + (f"; dashed, BatchNorm at the same batch size in `{main.name}` (band: its 95% CI)"
+                     + (f"; dashed, BatchNorm at the same batch size and seeds in `{main.name}` (band: its 95% CI)"
                         if ref is not None else "") + ".")]
     return items
 
