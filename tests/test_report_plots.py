@@ -2,6 +2,7 @@
 point, line and interval it plots; the palettes and ticks a reader relies on."""
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 
 from normlib.report import plots
@@ -96,7 +97,6 @@ def test_log_axes_read_as_plain_numbers(figures):
 def test_a_shared_legend_names_what_every_panel_draws():
     """The epoch-by-epoch figure: BatchNorm's and GroupNorm's points differ in colour, so the legend names both (it
     once took its entries from the first panel alone, whose blue stood for the orange points too)."""
-    import pandas as pd
     epochs = pd.DataFrame({"norm": ["batch", "group", "batch"], "batch_size": [2, 2, 4], "epoch": [1, 1, 1],
                            "test_acc": [40.0, 45.0, 50.0]})
     fig = plots.plot_log_beside(epochs, {("batch", 2): [45.0, 52.0], ("group", 2): [44.0, 54.0],

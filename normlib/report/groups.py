@@ -51,8 +51,10 @@ class AtBatchSize(NamedTuple):
         the best count is the original's, 'not shown' when a count's runs do not decide it (a verdict that is not
         shown is no evidence that it differs), 'no test' when a count has one run, '' when it is not judged."""
         labels = [j.label for j in self.judged]
-        if not labels or "no test" in labels:
-            return "no test" if labels else ""
+        if not labels:
+            return ""
+        if "no test" in labels:
+            return "no test"
         if len(labels) == 1:
             return "same"
         if "not shown" in labels:
@@ -141,6 +143,12 @@ CHANGE_TEXT = {"depends": "**The verdict there depends on the number of groups.*
                "same": "The verdict there is the same with either count.",
                "not shown": "Whether the verdict there depends on the number of groups is not shown: the runs with "
                             "{undecided} do not decide it."}
+FINDING_TEXT = {  # the key findings' line, in this order, over the batch sizes of each kind
+    "depends": "**Expectation 3's verdict at {sizes} depends on the number of groups.**",
+    "not shown": "Whether expectation 3's verdict at {sizes} depends on the number of groups is not shown: the runs "
+                 "with {undecided} do not decide it.",
+    "same": "Expectation 3's verdict at {sizes} is the same with the original's and the best count.",
+    "no test": "At {sizes} expectation 3 is not judged again: a cell with one run describes and never decides."}
 
 
 def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: float = ALPHA) -> list:
@@ -186,18 +194,11 @@ def groups_finding(grids: list, metric: str, tol: float = TOL, alpha: float = AL
         parts = [f"At batch size {a.batch_size} the best count is {plural(a.best, 'group')}. {four_text(a)}"
                  + (" Expectation 3 there: " + "; ".join(j.text() for j in a.judged) + "." if a.judged else "")
                  for a in per]
-        by = {c: [a.batch_size for a in per if a.change == c] for c in ("depends", "not shown", "same", "no test")}
-        open_ = [a for a in per if a.change == "not shown"]
-        undecided = "; ".join(a.undecided() + ("" if len(open_) == 1 else f" at batch size {a.batch_size}")
-                              for a in open_)
-        verdicts = [f"**Expectation 3's verdict at {sizes_text(by['depends'])} depends on the number of groups.**",
-                    f"Whether expectation 3's verdict at {sizes_text(by['not shown'])} depends on the number of "
-                    f"groups is not shown: the runs with {undecided} do not decide it.",
-                    f"Expectation 3's verdict at {sizes_text(by['same'])} is the same with the original's and the "
-                    f"best count.",
-                    f"At {sizes_text(by['no test'])} expectation 3 is not judged again: a cell with one run describes "
-                    f"and never decides."]
-        said = [v for v, sizes in zip(verdicts, by.values()) if sizes]
+        by = {change: [a for a in per if a.change == change] for change in FINDING_TEXT}
+        undecided = "; ".join(a.undecided() + ("" if len(by["not shown"]) == 1 else f" at batch size {a.batch_size}")
+                              for a in by["not shown"])
+        said = [FINDING_TEXT[change].format(sizes=sizes_text(a.batch_size for a in ats), undecided=undecided)
+                for change, ats in by.items() if ats]
         return (f"- **Group count** (`{grid.name}`). " + " ".join(parts) + " "
                 + (" ".join(said) or "No BatchNorm reference: expectation 3 is not judged again."))
     return ""
