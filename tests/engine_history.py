@@ -1,8 +1,10 @@
 """The per-run engine's record history on a fixed small case, and the fixture it is held to (tests/data/).
 
-The fixture was written by the engine as it stood before its evaluation, diagnostics and checkpoint format moved out
-of normlib/train.py; test_train.py asserts that the engine still gives it bit for bit on the same CPU type and torch.
-Rewrite it only for a change that is meant to change the numbers: python tests/engine_history.py --write
+One fixture per CPU instruction set (the kernels, and so the last bits, differ between them): AVX512's was written by
+the engine as it stood before its evaluation, diagnostics and checkpoint format moved out of normlib/train.py, AVX2's
+at commit 6e95fbd. test_train.py asserts that the engine still gives the fixture of the CPU type it runs on, bit for
+bit, on every number the fixture holds (a diagnostic added later is a new key, not a changed number). Write the
+fixture of a new CPU type, or rewrite one for a change meant to change the numbers: python tests/engine_history.py --write
 """
 import json
 import sys
@@ -14,7 +16,7 @@ from normlib import data as datalib
 from normlib import records, train
 from normlib.config import RunConfig
 
-FIXTURE = Path(__file__).parent / "data" / "engine_history.json"
+FIXTURES = Path(__file__).parent / "data"
 CASE = dict(data="synthetic", train_size=0, test_size=0, val_size=40, epochs=2, batch_size=12, threads=1, width=16,
             num_blocks=2, diagnostics=True)  # a validation split, a partial last batch (160 % 12)
 
@@ -22,6 +24,11 @@ CASE = dict(data="synthetic", train_size=0, test_size=0, val_size=40, epochs=2, 
 def where() -> dict:
     """What decides the kernels, and so the last bits: the CPU's instruction set and torch's version."""
     return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
+
+
+def fixture(capability: str = None) -> Path:
+    """The fixture of a CPU instruction set (default: this machine's)."""
+    return FIXTURES / f"engine_history-{capability or where()['cpu_capability']}.json"
 
 
 def histories() -> dict:
@@ -34,4 +41,4 @@ def histories() -> dict:
 if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
         sys.exit("usage: python tests/engine_history.py --write")
-    FIXTURE.write_text(json.dumps({**where(), "histories": histories()}, indent=1) + "\n")
+    fixture().write_text(json.dumps({**where(), "histories": histories()}, indent=1) + "\n")
