@@ -35,7 +35,8 @@ FIELD_WORDS = {  # history field -> how a reader knows it
     "test_loss": "test loss", "train_loss": "training loss", "val_loss": "validation loss",
     "bn_mean_gap": "BatchNorm's batch-vs-running mean gap", "bn_var_logratio": "BatchNorm's |log variance ratio|",
     "diag_running_acc": "test accuracy with running BatchNorm statistics (%)",
-    "diag_precise_acc": "test accuracy with precise BatchNorm statistics (%)",
+    "diag_precise_acc": "test accuracy with precise BatchNorm statistics, diagnostic subset (%)",
+    "precise_test_acc": "test accuracy with precise BatchNorm statistics, whole test set (%)",
     "diag_batchstat_acc": "test accuracy with per-batch BatchNorm statistics (%)",
     "grad_abs": "mean |gradient| of a conv layer", "step": "optimizer steps"}
 METRIC = ("final_acc", "final accuracy")  # the report's default metric (the cells and verdicts compared), in words

@@ -25,15 +25,16 @@ INT_MAX = 2**63 - 1  # every int parameter, seeds included, fits a 64-bit signed
 
 
 def param(default, help: str, *, choices=(), minimum=None, above=None, maximum=None, pattern=None, synonyms=(),
-          protocol=False, name_prefix=None, per_run=False):
+          protocol=False, name_prefix=None, per_run=False, incidental=False):
     """A RunConfig field described in one place. choices: the allowed values; minimum / above / maximum: bounds
     (>=, >, <=); pattern: (regex, how the error names what is allowed); synonyms: other code bases' names for it,
     so a near miss of them is recognised; protocol: part of a grid's protocol (what the report lists as varied or
     fixed, seeds aside); name_prefix: what precedes its value in a run's name (default: the field's name, e.g.
-    seed0); per_run: the runs of one stack may differ in it (normlib.grid.stacks)."""
+    seed0); per_run: the runs of one stack may differ in it (normlib.grid.stacks); incidental: it changes no number
+    of the run, so a record or checkpoint written with another value is the same run's (identity)."""
     meta = {"help": help, "choices": choices, "minimum": minimum, "above": above, "maximum": maximum,
             "pattern": pattern, "synonyms": synonyms, "protocol": protocol, "name_prefix": name_prefix,
-            "per_run": per_run}
+            "per_run": per_run, "incidental": incidental}
     kept = {k: v for k, v in meta.items() if v is not None and v != () and v is not False}  # 0 is a bound: kept
     return field(default=default, metadata=kept)
 
@@ -80,6 +81,9 @@ class RunConfig:
                         choices=ENGINES)
     threads: int = param(1, "torch CPU threads of the run; fixed, so its numbers never depend on what else runs",
                          minimum=1, synonyms=("num_threads", "torch_threads"))
+    checkpoint_every: float = param(300.0, "seconds of training between a run's checkpoints within an epoch (one is "
+                                    "saved at every epoch's end too); 0: at epoch ends only. Per-run engine only",
+                                    minimum=0, maximum=86400, incidental=True)
     data: str = param("", 'CIFAR-10 folder or archive, or "synthetic"; empty for $NORMLIB_DATA, else a download')
     out: str = param("", "run record path (JSON); empty to keep the record in memory only", per_run=True)
 
@@ -112,6 +116,17 @@ def protocol_keys() -> tuple:
 
 PROTOCOL_KEYS = protocol_keys()
 PER_RUN = tuple(table("per_run"))  # the parameters in which the runs of one stack differ
+INCIDENTAL = ("out", *table("incidental"))  # what a run's identity leaves out: where it is written, how often saved
+
+
+def identity(params: dict) -> dict:
+    """What makes a run the same run: its parameters with defaults filled in, less the incidental ones (INCIDENTAL);
+    None for something that is not a run's parameters (a record or checkpoint of another version)."""
+    try:
+        full = RunConfig(**params).dict()
+    except TypeError:
+        return None
+    return {k: v for k, v in full.items() if k not in INCIDENTAL}
 
 
 def described(name: str) -> str:

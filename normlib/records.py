@@ -62,14 +62,15 @@ def read(path) -> dict:
 
 
 def is_done(rec: dict, params: dict) -> bool:
-    """A finished, successful record of exactly these parameters (the `out` path aside), with its epochs 1..n."""
+    """A finished, successful record of exactly these parameters (where it is written and how often it was saved
+    aside: config.identity), with its epochs 1..n."""
     if not rec or rec.get("status") != "ok" or rec.get("schema") != SCHEMA or "final_acc" not in rec:
         return False
-    from .config import RunConfig
-    full = lambda p: {**RunConfig(**p).dict(), "out": ""}  # noqa: E731  (defaults filled in; `out` aside)
+    from .config import identity
     try:
         epochs = [h["epoch"] for h in rec["history"]]
-        return full(rec["params"]) == full(params) and epochs == list(range(1, len(epochs) + 1)) and epochs != []
+        ours = identity(params)
+        return ours is not None and identity(rec["params"]) == ours and epochs == list(range(1, len(epochs) + 1)) and epochs != []
     except (TypeError, KeyError):  # a record from another version of the parameters
         return False
 

@@ -1,4 +1,5 @@
-"""One run end to end: validate parameters, load data, train with a checkpoint per epoch, write the record."""
+"""One run end to end: validate parameters, load data, train with checkpoints (every epoch, and within epochs every
+`checkpoint_every` seconds), write the record."""
 import sys
 import time
 from contextlib import nullcontext
@@ -42,7 +43,8 @@ def record(cfg: RunConfig, data, parts: dict, result: dict, checkpoint: Checkpoi
             "diverged": bool(records.diverged(hist)),  # the report judges every record by the same rule
             "provenance": {**provenance.provenance(pick(cfg.device), data), "started": checkpoint.started,
                            "ended": records.now(), "wall_seconds": checkpoint.wall_seconds(),
-                           "resumed_at_epoch": checkpoint.resumed_at, "compile": result["compile"],
+                           "resumed_at_epoch": checkpoint.resumed_at, "resumed_at_step": checkpoint.resumed_step,
+                           "compile": result["compile"],
                            "compile_fallback": result["compile_fallback"], **stacked}}
 
 
@@ -68,12 +70,12 @@ def run(params) -> dict:
             print(f"out={cfg.out!r} already holds a complete record of these parameters: not training again "
                   f"(delete it to rerun)", file=sys.stderr)
             return existing
-        checkpoint = Checkpoint(cfg, started, t0)
+        checkpoint = Checkpoint(cfg, started, t0, len(parts["train"][1]))
         total = total_steps(cfg, len(parts["train"][1]))
         on_epoch = lambda state: end_of_epoch(state, total, checkpoint)  # noqa: E731
-        done = checkpoint.resume["history"][-1]["step"] if checkpoint.resume else 0
-        print(f"epoch {checkpoint.resumed_at}: step {done}/{total}, training starts", flush=True)  # the sweep's bar
-        result = train(cfg, parts, checkpoint.resume, on_epoch)
+        print(f"epoch {checkpoint.resumed_at}: step {checkpoint.resumed_step}/{total}, training starts",
+              flush=True)  # the sweep's bar
+        result = train(cfg, parts, checkpoint.resume, on_epoch, checkpoint)
         rec = record(cfg, data, parts, result, checkpoint)
         if cfg.out:
             records.write_json(cfg.out, rec)

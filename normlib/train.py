@@ -71,6 +71,7 @@ class Engine:
         self.total = total_steps(cfg, len(self.xs["train"][0]))  # optimizer steps of each run
         self.diag_idx = diagnostic_images(cfg, splits, device)
         self.histories, self.step_count = [[] for _ in cfgs], 0
+        self.epoch_seconds = 0.0  # training seconds the current epoch had before a mid-epoch resume
 
     def amp(self):
         return devices.autocast(self.cfgs[0], self.device)
@@ -79,7 +80,8 @@ class Engine:
         """The epoch loop of both engines: train every run for an epoch, then evaluate, diagnose and record each run
         as a plain Network; on_epoch(k, run k's checkpoint) after every epoch."""
         while self.step_count < self.total:
-            t0 = time.perf_counter()
+            self.epoch_t0 = t0 = time.perf_counter() - self.epoch_seconds
+            self.epoch_seconds = 0.0
             sums = self.epoch()
             t1 = time.perf_counter()
             final = self.step_count >= self.total
@@ -96,14 +98,20 @@ class Engine:
 
 
 class Run(Engine):
-    """The per-run engine: one run's training state between epochs, its step compiled where it may be."""
+    """The per-run engine: one run's training state, its step compiled where it may be. Within an epoch it saves a
+    checkpoint whenever `saver.due()` (normlib.checkpoints.Checkpoint: every cfg.checkpoint_every seconds), with the
+    epoch's position (its permutation, the batches done, its sums so far), and resumes from such a checkpoint bit
+    for bit."""
 
-    def __init__(self, cfg: RunConfig, splits: dict, resume: dict = None):
+    def __init__(self, cfg: RunConfig, splits: dict, resume: dict = None, saver=None):
         super().__init__([cfg], splits)
-        self.cfg, self.model, self.gen = cfg, self.nets[0], self.gens[0]
+        self.cfg, self.model, self.gen, self.saver = cfg, self.nets[0], self.gens[0], saver
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.effective_lr, fused=True)  # one kernel a step
+        self.partial = None  # the epoch in progress at a mid-epoch checkpoint (checkpoints.partial)
         if resume:
             self.histories[0], self.step_count = checkpoints.restore(self.model, self.opt, self.gen, resume)
+            self.partial = checkpoints.restore_partial(resume, self.device)
+            self.epoch_seconds = self.partial["train_seconds"] if self.partial else 0.0
         self.mode = compile_mode(cfg, self.device)
         self.forward, self.opt_step = compiled(self.model, self.opt, self.mode)
         self.graphs = devices.step_graphs(self.mode, self.device)  # CUDA graphs: each step replays them anew
@@ -116,9 +124,16 @@ class Run(Engine):
     def run_model(self, k: int):
         return self.model
 
-    def checkpoint(self, k: int) -> dict:
+    def checkpoint(self, k: int, partial: dict = None) -> dict:
         return checkpoints.state(self.model.state_dict(), self.opt.state_dict(), self.gen, self.histories[0],
-                                 self.step_count)
+                                 self.step_count, partial)
+
+    def save_mid_epoch(self, perm, done: int, sums: Sums, probe) -> None:
+        """A checkpoint within the epoch, when one is due: the permutation, the `done` images of it trained, and
+        the sums so far (the BN probe's too, while it is open)."""
+        if self.saver and self.saver.due() and self.step_count < self.total:
+            seconds = time.perf_counter() - self.epoch_t0
+            self.saver.save(self.checkpoint(0, checkpoints.partial(perm, done, sums, probe, seconds)))
 
 
 def train_step(model, opt, forward, opt_step, xb, yb, amp, graphs: bool) -> tuple:
@@ -167,15 +182,20 @@ def take_step(r: Run, xb, yb, probe) -> tuple:
 
 
 def train_epoch(r: Run) -> Sums:
-    """One pass over a fresh permutation of the training set (or up to the run's last step)."""
+    """One pass over a fresh permutation of the training set (or up to the run's last step); from a mid-epoch
+    checkpoint, the rest of its pass."""
     cfg, (x, y) = r.cfg, r.xs["train"]
     r.model.train()
     probe = BNProbe(r.model) if cfg.diagnostics and cfg.norm == "batch" else None
     n = len(x)
-    perm = torch.randperm(n, device=r.device, generator=r.gen)  # reshuffle every epoch
     grads = [c.weight for c in r.model.conv_layers()]
-    sums = Sums.zeros(len(grads), r.device)
-    for i in range(0, n, cfg.batch_size):
+    if r.partial:  # the permutation drawn when the epoch began (the generator's state is the one after it)
+        perm, start, sums, probe = checkpoints.continue_epoch(r.partial, probe)
+        r.partial = None
+    else:
+        perm = torch.randperm(n, device=r.device, generator=r.gen)  # reshuffle every epoch
+        start, sums = 0, Sums.zeros(len(grads), r.device)
+    for i in range(start, n, cfg.batch_size):
         if r.step_count >= r.total:
             break
         if probe and sums.batches == DIAG_BATCHES:
@@ -188,14 +208,16 @@ def train_epoch(r: Run) -> Sums:
         sums.loss += loss.detach()
         sums.correct += (out.argmax(1) == yb).sum()
         sums.seen, sums.batches, r.step_count = sums.seen + len(idx), sums.batches + 1, r.step_count + 1
+        r.save_mid_epoch(perm, i + len(idx), sums, probe)
     if probe:
         sums.bn = probe.close()
     return sums
 
 
-def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None) -> dict:
-    """Train one run; returns {'history': [per-epoch dict], 'steps': n}. on_epoch(state) after every epoch."""
-    r = Run(cfg, splits, resume)
+def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None, saver=None) -> dict:
+    """Train one run; returns {'history': [per-epoch dict], 'steps': n}. on_epoch(state) after every epoch;
+    saver.save(state) within an epoch whenever saver.due()."""
+    r = Run(cfg, splits, resume, saver)
     r.train(on_epoch and (lambda k, state: on_epoch(state)))
     return {"history": r.histories[0], "steps": r.step_count, "model": r.model, "compile": r.mode,
             "compile_fallback": r.fallback}

@@ -28,13 +28,13 @@ def test_resume_in_process_matches_for_every_norm(tmp_path, monkeypatch, norm):
     whole = runner.run(params)
     real_train = trainlib.train
 
-    def train_until_epoch_2(cfg, parts, resume, on_epoch):
+    def train_until_epoch_2(cfg, parts, resume, on_epoch, saver):
         def hook(state):
             on_epoch(state)
             if len(state["history"]) == 2:
                 raise Interrupt
 
-        return real_train(cfg, parts, resume, hook)
+        return real_train(cfg, parts, resume, hook, saver)
 
     out = tmp_path / "r.json"
     monkeypatch.setattr(runner, "train", train_until_epoch_2)
@@ -45,6 +45,65 @@ def test_resume_in_process_matches_for_every_norm(tmp_path, monkeypatch, norm):
     rec = runner.run({**params, "out": str(out)})
     assert rec["provenance"]["resumed_at_epoch"] == 2
     assert records.untimed(rec["history"]) == records.untimed(whole["history"])
+
+
+@pytest.mark.parametrize("norm,kill_at", [("batch", 23), ("batch", 49), ("group", 31)])
+def test_a_run_stopped_mid_epoch_resumes_there_to_the_same_record(tmp_path, monkeypatch, norm, kill_at):
+    """Saved after every step (checkpoint_every tiny), stopped at step kill_at + 1 of 3 epochs of 20 steps: the
+    resumed run starts at step kill_at, within epoch 2 (23: while the BN probe is open; 49: after it closed, in
+    epoch 3), and its record is the uninterrupted run's, bit for bit but for timings."""
+    params = {**TINY, "train_size": 80, "batch_size": 4, "norm": norm, "epochs": 3, "diagnostics": True}
+    whole = runner.run({**params, "out": str(tmp_path / "whole.json"), "checkpoint_every": 0})
+    real_step = trainlib.take_step
+
+    def step_until(r, xb, yb, probe):
+        if r.step_count == kill_at:
+            raise Interrupt
+        return real_step(r, xb, yb, probe)
+
+    out = tmp_path / "r.json"
+    monkeypatch.setattr(trainlib, "take_step", step_until)
+    with pytest.raises(Interrupt):
+        runner.run({**params, "out": str(out), "checkpoint_every": 1e-9})
+    saved = torch.load(runner.checkpoint_path(out), weights_only=True)
+    assert saved["step"] == kill_at and saved["partial"]["done"] == 4 * (kill_at % 20)
+    monkeypatch.setattr(trainlib, "take_step", real_step)
+    rec = runner.run({**params, "out": str(out)})
+    assert rec["provenance"]["resumed_at_step"] == kill_at and rec["provenance"]["resumed_at_epoch"] == kill_at // 20
+    assert records.untimed(rec["history"]) == records.untimed(whole["history"])
+    assert (rec["final_acc"], rec["best_acc"], rec["steps"]) == (whole["final_acc"], whole["best_acc"], whole["steps"])
+    assert not runner.checkpoint_path(out).exists()
+
+
+def test_a_mid_epoch_checkpoint_of_other_data_starts_over(tmp_path, monkeypatch, capsys):
+    """A permutation of another number of images (the data behind $NORMLIB_DATA changed) is never mixed in."""
+    params = {**TINY, "epochs": 2, "out": str(tmp_path / "r.json")}
+    ckpt = runner.checkpoint_path(params["out"])
+    real_step = trainlib.take_step
+
+    def step_until(r, *a):
+        if r.step_count == 4:
+            raise Interrupt
+        return real_step(r, *a)
+    monkeypatch.setattr(trainlib, "take_step", step_until)
+    with pytest.raises(Interrupt):
+        runner.run({**params, "checkpoint_every": 1e-9})
+    saved = torch.load(ckpt, weights_only=True)
+    saved["partial"]["perm"] = saved["partial"]["perm"][:-1]
+    torch.save(saved, ckpt)
+    monkeypatch.setattr(trainlib, "take_step", real_step)
+    rec = runner.run(params)
+    assert rec["provenance"]["resumed_at_step"] == 0
+    assert "is within an epoch of 99 training images; this run has 100: starting the run over" in \
+        capsys.readouterr().err
+
+
+def test_a_checkpoint_is_due_after_its_interval_only(tmp_path):
+    cfg = lambda every: config.validate({**TINY, "out": str(tmp_path / "r.json"), "checkpoint_every": every})  # noqa
+    assert not runner.Checkpoint(cfg(0), records.now(), 0.0).due()  # 0: at epoch ends only
+    assert not runner.Checkpoint(cfg(300), records.now(), 0.0).due()
+    assert runner.Checkpoint(cfg(1e-9), records.now(), 0.0).due()
+    assert not runner.Checkpoint(config.validate({**TINY, "checkpoint_every": 1e-9}), records.now(), 0.0).due()
 
 
 def test_record_carries_provenance(tmp_path):

@@ -170,9 +170,6 @@ def test_a_sweep_that_exits_past_its_stuck_threads_leaves_no_lock_file(tmp_path,
     assert "interrupted by SIGTERM" in capsys.readouterr().out
 
 
-# ---------------------------------------------------------------- real sweeps (subprocesses, papermill, kernels)
-
-@pytest.mark.slow
 def test_the_summary_after_a_signal_counts_the_records_its_kernels_completed(tmp_path, capsys):
     """Runs reported interrupted whose kernels had written a complete record (e.g. stopped in a cell after it) are
     done; only the others are interrupted."""
@@ -194,6 +191,9 @@ def test_the_summary_after_a_signal_counts_the_records_its_kernels_completed(tmp
     assert lines[1] == "FAILED r2: OSError: disk full"  # no notebook to name: a full disk cut it short
 
 
+# ---------------------------------------------------------------- real sweeps (subprocesses, papermill, kernels)
+
+@pytest.mark.slow
 def test_failed_runs_are_isolated_recorded_and_retried(tmp_path):
     grid = write_grid(tmp_path, "faults", {**TINY, "norm": "none", "epochs": 1, "num_blocks": 24},
                       {"lr": [0.001, 0.002, 10.0]})  # lr 10 through 24 blocks without a norm: the loss overflows
