@@ -29,7 +29,7 @@ from normlib import data as datalib
 from normlib import device as devices
 from normlib import evaluation
 from normlib import train as engine
-from normlib import config
+from normlib import config, norms
 from normlib.config import COMPILES, RunConfig
 from normlib.model import Network
 from normlib.sweep import load_grid, sweep
@@ -240,7 +240,7 @@ def grid_floor(runs: list, peak_gflops: float) -> float:
         train = (c.train_size or config.TRAIN_IMAGES) - c.val_size
         test = c.test_size or config.TEST_IMAGES
         total += c.epochs * (train * TRAIN_FLOP_FACTOR + test + c.val_size) * flops
-        if c.diagnostics and c.norm == "batch":
+        if c.diagnostics and norms.running_stats(c.norm):
             total += min(config.DIAG_TEST, test) * flops
     return total / (peak_gflops * 1e9)
 
@@ -276,7 +276,7 @@ def main(argv=None) -> int:
     ap.add_argument("--train-images", type=int, default=1024, help="training images per run (default 1024)")
     ap.add_argument("--test-images", type=int, default=1000, help="test images per run (default 1000)")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[2, 16, 128])
-    ap.add_argument("--norms", nargs="+", default=["batch", "group"])
+    ap.add_argument("--norms", nargs="+", default=["batch", "group"], choices=list(norms.NAMES))
     ap.add_argument("--compile", default="default", choices=COMPILES,
                     help="also time the engine under torch.compile with this mode, two epochs (none: skip)")
     ap.add_argument("--bf16", action="store_true",

@@ -28,7 +28,7 @@ import torch
 
 from normlib import data as datalib
 from normlib import device as devices
-from normlib import stacked, train
+from normlib import norms, stacked, train
 from normlib.config import RunConfig
 from normlib.report.stats import ALPHA, equivalence, paired_stats
 
@@ -162,7 +162,7 @@ def arguments(argv) -> argparse.Namespace:
     ap.add_argument("--seeds", type=int, default=32, help="seeds compared (default 32: 8 stacks of 4)")
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--stack", type=int, default=4, help="seeds per stack (default 4)")
-    ap.add_argument("--norm", default="batch", choices=("batch", "group", "layer", "instance", "none"))
+    ap.add_argument("--norm", default="batch", choices=list(norms.NAMES))
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--train-images", type=int, default=2000)

@@ -3,9 +3,10 @@ reports/bench/<device>.md (bench.py measures; `--render` writes this page again 
 import json
 from pathlib import Path
 
+from normlib import norms
+
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_FLOP_FACTOR = 3  # forward + backward (gradients of inputs and of weights, each about one forward)
-NORM_LABEL = {"batch": "BatchNorm", "group": "GroupNorm"}
 TARGETS = {"grid wall time": ("<=", 0.5), "train bs 2": (">=", 1.3), "train bs 128": (">=", 1.3),
            "eval bs 2": (">=", 1.5)}  # engine / reference: the project's CPU targets
 
@@ -23,7 +24,7 @@ def verdicts(rows, grid, peak_gflops=None) -> list:
         ref = next(r for r in rows if r["pipeline"] == "reference" and r["batch_size"] == row["batch_size"]
                    and r["norm"] == row["norm"])
         engine_pct, ref_pct = (100 * r[kind + "_gflops"] / peak_gflops for r in (row, ref))
-        return (f"{NORM_LABEL.get(row['norm'], row['norm'])}: the engine runs at {engine_pct:.0f}% of the nominal "
+        return (f"{norms.label(row['norm'])}: the engine runs at {engine_pct:.0f}% of the nominal "
                 f"FP32 peak, the reference at {ref_pct:.0f}%: at the peak exactly, {100 / ref_pct:.2f}x")
 
     out = []

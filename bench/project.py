@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from normlib import norms
 from normlib.grid import GridError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +173,7 @@ def cell_of(stack: list) -> Cell:
     step_kernels, run_flops, eval_kernels, eval_flops = stack_counts(params, runs)
     train_n, test_n = cfg.train_size or TRAIN_IMAGES, cfg.test_size or TEST_IMAGES
     shapes = 1 + bool(train_n % cfg.batch_size)  # the partial last batch has a graph of its own
-    probe = DIAG_BATCHES * cfg.epochs if cfg.diagnostics and cfg.norm == "batch" else 0
+    probe = DIAG_BATCHES * cfg.epochs if cfg.diagnostics and norms.running_stats(cfg.norm) else 0
     steps = planned_steps(params)
     label = "_".join(part for part in rid.split("_") if not re.fullmatch(r"seed\d+", part))
     return Cell(label=label, runs=runs, steps=steps,

@@ -10,7 +10,8 @@ import re
 import types
 from dataclasses import asdict, dataclass, field, fields
 
-NORMS = ("batch", "group", "layer", "instance", "none")
+from . import norms
+
 ACTIVATIONS = ("relu", "sigmoid")
 LR_SCALINGS = ("none", "linear", "sqrt")
 PRECISIONS = ("fp32", "bf16")
@@ -41,7 +42,7 @@ def param(default, help: str, *, choices=(), minimum=None, above=None, maximum=N
 
 @dataclass
 class RunConfig:
-    norm: str = param("batch", "the normalisation layer of every block", choices=NORMS,
+    norm: str = param("batch", "the normalisation layer of every block", choices=norms.NAMES,
                       synonyms=("normalization", "norm_type"), protocol=True, name_prefix="")
     groups: int = param(4, "GroupNorm group count (the original: 4); must divide width", minimum=1,
                         synonyms=("num_groups",), protocol=True)
@@ -238,9 +239,10 @@ def check_combination(cfg: RunConfig, n_train: int = TRAIN_IMAGES, n_test: int =
     if cfg.lr_scaling != "none" and cfg.effective_lr > top:
         errors.append(f"lr_scaling={cfg.lr_scaling!r}: gives lr {cfg.effective_lr:g} at batch_size={cfg.batch_size} "
                       f"(base_batch={cfg.base_batch}, lr={cfg.lr:g}); the scaled lr must be <= {top} too")
-    if cfg.norm == "batch" and cfg.batch_size == 1:
-        errors.append("batch_size=1: BatchNorm needs at least 2 images per batch (allowed with norm group, layer, "
-                      "instance, none)")
+    if norms.running_stats(cfg.norm) and cfg.batch_size == 1:
+        others = ", ".join(n for n in norms.NAMES if not norms.running_stats(n))
+        errors.append(f"batch_size=1: {norms.label(cfg.norm)} needs at least 2 images per batch (allowed with norm "
+                      f"{others})")
     if cfg.norm == "group" and cfg.width % cfg.groups:
         divisors = ", ".join(str(d) for d in range(1, cfg.width + 1) if cfg.width % d == 0)
         errors.append(f"groups={cfg.groups}: must divide width={cfg.width} (the channels of every conv); allowed "

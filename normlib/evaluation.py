@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import norms
 from .config import PRECISE_BATCH, PRECISE_IMAGES, RunConfig
 
 
@@ -157,7 +158,7 @@ def epoch_record(cfg: RunConfig, model, xs: dict, sums: Sums, epoch: int, step: 
         numel = torch.tensor([c.weight.numel() for c in model.conv_layers()], device=sums.grad_l1.device,
                              dtype=torch.float32)
         rec["grad_abs"] = (sums.grad_l1 / numel / sums.batches).tolist()  # mean |grad| per conv layer, stem first
-        if cfg.norm == "batch":
+        if norms.running_stats(cfg.norm):
             rec.update(sums.bn)
             if diag_idx is not None:  # BN with batch vs running statistics, final model
                 rec.update(bn_diagnostics(cfg, model, xs, diag_idx, rec["test_acc"], amp))

@@ -7,25 +7,13 @@ channels [k * width, (k + 1) * width) of every layer; with runs = 1 it is the pl
 import torch
 import torch.nn as nn
 
-from .config import ACTIVATIONS, NORMS
+from . import norms
+from .config import ACTIVATIONS
 
 
 def make_norm(norm: str, channels: int, groups: int = 4, runs: int = 1) -> nn.Module:
-    """One map from a norm name to a layer; every GroupNorm variant is GroupNorm with a group count. runs: stacked
-    copies, each normalised over its own channels (BatchNorm's statistics are per channel anyway)."""
-    if norm == "batch":
-        return nn.BatchNorm2d(runs * channels)
-    if norm == "group":
-        if channels % groups:
-            raise ValueError(f"groups={groups}: must divide the {channels} channels")
-        return nn.GroupNorm(runs * groups, runs * channels)
-    if norm == "layer":  # one group over all channels (LayerNorm over C, H, W)
-        return nn.GroupNorm(runs, runs * channels)
-    if norm == "instance":  # one group per channel, with affine parameters like the others
-        return nn.GroupNorm(runs * channels, runs * channels)
-    if norm == "none":
-        return nn.Identity()
-    raise ValueError(f"norm={norm!r}: allowed {', '.join(NORMS)}")
+    """The norm's layer (normlib.norms); runs: stacked copies, each normalised over its own channels."""
+    return norms.get(norm).layer(channels, groups, runs)
 
 
 def make_activation(activation: str) -> nn.Module:

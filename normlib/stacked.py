@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import checkpoints, train
+from . import checkpoints, norms, train
 from . import device as devices
 from .config import DIAG_BATCHES, RunConfig
 from .evaluation import BNProbe, Sums
@@ -194,7 +194,7 @@ class Stack(train.Engine):
         """One pass of every run over its own fresh permutation (or up to the runs' last step); each run's Sums."""
         cfg, n = self.cfgs[0], len(self.xs["train"][0])
         self.model.train()
-        probe = BNProbe(self.model, self.runs) if cfg.diagnostics and cfg.norm == "batch" else None
+        probe = BNProbe(self.model, self.runs) if cfg.diagnostics and norms.running_stats(cfg.norm) else None
         self.shuffle()
         seen = batches = 0
         bn = None

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import checkpoints
+from . import checkpoints, norms
 from . import data as datalib
 from . import device as devices
 from .config import DIAG_BATCHES, DIAG_TEST, RunConfig, total_steps
@@ -186,7 +186,7 @@ def train_epoch(r: Run) -> Sums:
     checkpoint, the rest of its pass."""
     cfg, (x, y) = r.cfg, r.xs["train"]
     r.model.train()
-    probe = BNProbe(r.model) if cfg.diagnostics and cfg.norm == "batch" else None
+    probe = BNProbe(r.model) if cfg.diagnostics and norms.running_stats(cfg.norm) else None
     n = len(x)
     grads = [c.weight for c in r.model.conv_layers()]
     if r.partial:  # the permutation drawn when the epoch began (the generator's state is the one after it)

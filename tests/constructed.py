@@ -1,6 +1,7 @@
 """Constructed inputs (no training) for report tests: a grid folder with grid.json and records whose accuracies
 follow a known rule, and runs frames like load's from accuracies per seed."""
 import itertools
+import json
 import math
 
 import pandas as pd
@@ -110,3 +111,20 @@ def report_items(root) -> list:
         constructed(root / name, fixed, g)
     grids = report.load_all(root, "c_main", ",".join(["c_steps", *EXTRA]))
     return [item for section in report.SECTIONS for item in section(grids, "final_acc", report.TOL, report.ALPHA)]
+
+
+def summary_text(root, grid: str, monkeypatch) -> str:
+    """The text the summary notebook displays (figures aside): its code cells executed here, as its kernel would."""
+    import IPython.display
+
+    from normlib import execute
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    nb = json.loads(execute.SUMMARY_NOTEBOOK.read_text())
+    namespace = {}
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            exec("".join(cell["source"]), namespace)
+            if "parameters" in cell["metadata"].get("tags", []):
+                namespace.update(grid=grid, reports=str(root))
+    return "\n\n".join(item.data for item in shown if isinstance(item, IPython.display.Markdown))

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from normlib import records, train
-from normlib.config import NORMS, RunConfig
+from normlib.config import RunConfig
+from normlib.norms import NORMS
 from normlib.model import Network
 
 SMALL = dict(width=16, num_blocks=2)  # a narrow network: seconds on two cores

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from normlib.config import NORMS
+from normlib.norms import NORMS
 from normlib.model import Network, make_norm
 
 

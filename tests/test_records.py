@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from normlib import config, records
+from normlib import config, norms, records
 
 
 def ok_record(params: dict, epochs: int = 2) -> dict:
@@ -37,7 +37,7 @@ def test_read_rejects_missing_half_written_and_foreign_files(tmp_path, text):
     assert records.read(path) is None
 
 
-@pytest.mark.parametrize("norm", config.NORMS)
+@pytest.mark.parametrize("norm", list(norms.NORMS))
 def test_is_done_needs_ok_status_same_params_and_whole_history(norm):
     params = {"norm": norm, "batch_size": 4, "seed": 1}
     rec = ok_record(params)

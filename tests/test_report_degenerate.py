@@ -5,9 +5,9 @@ import json
 import re
 
 import pytest
-from constructed import write_records
+from constructed import summary_text, write_records
 
-from normlib import execute, records, sweep
+from normlib import records, sweep
 from normlib.config import RunConfig
 
 DIVERGED = "FloatingPointError: training diverged: train loss nan in epoch 1"  # as train.py words it
@@ -47,21 +47,6 @@ GRIDS = {  # name: (how to make it, what its report must say)
     "no_batchnorm": (lambda f: ok_grid(f, [(n, b, s) for n in ("group", "layer") for b in (2, 16) for s in (0, 1)]),
                      ["has no successful BatchNorm run (its successful runs: GroupNorm, LayerNorm)"]),
 }
-
-
-def summary_text(root, grid: str, monkeypatch) -> str:
-    """The text the summary notebook displays (figures aside): its code cells executed here, as its kernel would."""
-    import IPython.display
-    shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
-    nb = json.loads(execute.SUMMARY_NOTEBOOK.read_text())
-    namespace = {}
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code":
-            exec("".join(cell["source"]), namespace)
-            if "parameters" in cell["metadata"].get("tags", []):
-                namespace.update(grid=grid, reports=str(root))
-    return "\n\n".join(item.data for item in shown if isinstance(item, IPython.display.Markdown))
 
 
 @pytest.mark.parametrize("name", GRIDS)

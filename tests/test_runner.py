@@ -6,7 +6,7 @@ import pytest
 import torch
 from sweeps import TINY
 
-from normlib import config, locks, records, runner
+from normlib import config, locks, norms, records, runner
 from normlib import train as trainlib
 
 
@@ -22,7 +22,7 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("norm", config.NORMS)
+@pytest.mark.parametrize("norm", list(norms.NORMS))
 def test_resume_in_process_matches_for_every_norm(tmp_path, monkeypatch, norm):
     params = {**TINY, "norm": norm, "epochs": 3, "diagnostics": True}
     whole = runner.run(params)

@@ -7,7 +7,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.bias_drift import is_noise, max_gap
 from normlib import records, stacked, train
-from normlib.config import NORMS, RunConfig
+from normlib.config import RunConfig
+from normlib.norms import NORMS
 from normlib.model import Network
 
 SMALL = dict(width=8, num_blocks=2, groups=2)  # a narrow network: seconds on two cores

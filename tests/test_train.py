@@ -5,7 +5,8 @@ import torch
 
 import engine_history
 from normlib import evaluation, records, train
-from normlib.config import NORMS, RunConfig
+from normlib.config import RunConfig
+from normlib.norms import NORMS
 
 
 SMALL = dict(width=16, num_blocks=2, lr=0.003)  # a narrow network (a tenth of the default's time), and an lr at

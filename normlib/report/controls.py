@@ -12,7 +12,8 @@ from .load import Grid
 from .plots import Figure, plot_control
 from .stats import ALPHA, cell_test, holm, samples, stats, trend
 from .tables import Table
-from .text import PROTOCOL_KEYS, int_list, intro, mean_std, norm_label, plus_minus, protocol, pval
+from ..config import PROTOCOL_KEYS
+from .text import int_list, intro, mean_std, norm_label, plus_minus, protocol, pval
 
 SCALING = {  # lr_scaling: how the report names it and the rule (config.RunConfig.effective_lr computes it)
     "linear": ("linearly with the batch size", "lr × batch size / {base}"),

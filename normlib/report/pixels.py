@@ -8,7 +8,8 @@ import pandas as pd
 from .load import Grid
 from .stats import holm, paired_stats
 from .tables import Table
-from .text import PROTOCOL_KEYS, mean_std, norm_label, plus_minus, pval
+from ..config import PROTOCOL_KEYS
+from .text import mean_std, norm_label, plus_minus, pval
 
 UNIT = ["norm", "batch_size", "seed"]  # one pair: the same run trained on each copy
 

@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 
 from .stats import stats
-from .text import NORM_LABEL, norm_label, plural
+from .. import norms
+from .text import norm_label, plural
 
-NORM_COLORS = {"batch": "#0072B2", "group": "#D55E00", "layer": "#009E73", "instance": "#CC79A7",
-               "none": "#555555"}  # Okabe-Ito: colour-blind safe, each at least 3:1 against white
 RAMP = ((36.0, 56.0), 60.0, (255.0, 12.0))  # ordered values (batch sizes, depths): CIE LCh(uv) lightness from 36
 # to 56 at chroma 60, hue from blue (255) through green to red (12), both evenly spaced, so that neighbours are about
 # equally far apart to the eye, the ends differ in hue and lightness, and every colour keeps >= 3:1 against white
@@ -58,10 +57,10 @@ def _label_first(axes) -> None:
 
 
 def _order(values) -> list:
-    """Norms in NORM_LABEL's order, anything else sorted."""
+    """Norms in normlib.norms's order, anything else sorted."""
     values = list(dict.fromkeys(values))
-    if all(v in NORM_LABEL for v in values):
-        return [n for n in NORM_LABEL if n in values]
+    if all(v in norms.NORMS for v in values):
+        return [n for n in norms.NORMS if n in values]
     return sorted(values)
 
 
@@ -69,8 +68,8 @@ def _colors(values) -> dict:
     """One colour per value: the norm's own, a ramp for ordered numbers, otherwise seaborn's colour-blind palette
     without its blue and oranges (BatchNorm's and GroupNorm's colours elsewhere in the report)."""
     import seaborn as sns
-    if all(v in NORM_COLORS for v in values):
-        return {v: NORM_COLORS[v] for v in values}
+    if all(v in norms.NORMS for v in values):
+        return {v: norms.NORMS[v].color for v in values}
     if all(isinstance(v, (int, np.integer)) for v in values):
         return dict(zip(values, ramp(len(values))))
     others = [c for i, c in enumerate(sns.color_palette("colorblind")) if i not in (0, 1, 3)]
@@ -175,7 +174,7 @@ def plot_groups(s: pd.DataFrame, width: int, reference=None, marked: int = 4, ru
                runs=None if runs is None else runs.assign(channels=width // runs.groups), metric=metric)
     colors = _colors(_order(s.batch_size.unique()))
     for r in ([] if reference is None else reference.itertuples()):
-        color = NORM_COLORS["batch"] if one else colors.get(r.batch_size, NORM_COLORS["batch"])
+        color = norms.NORMS["batch"].color if one else colors.get(r.batch_size, norms.NORMS["batch"].color)
         ax.axhline(r.mean, linestyle="--", color=color, label=f"BatchNorm, batch size {r.batch_size}")
         if r.n >= 2:
             ax.axhspan(*(r.mean + np.array([-1, 1]) * r.ci95), color=color, alpha=BAND, linewidth=0)
@@ -303,7 +302,7 @@ def plot_log_beside(epochs: pd.DataFrame, log: dict):
     cells = [c for c in log if len(epochs[(epochs.norm == c[0]) & (epochs.batch_size == c[1])])]
     fig, axes = _fig(len(cells), sharey=True, size=SMALL)
     for ax, (norm, bs) in zip(axes, cells):
-        color = NORM_COLORS.get(norm, "#555555")
+        color = norms.NORMS[norm].color if norm in norms.NORMS else "#555555"
         theirs = log[(norm, bs)]
         ax.plot(range(1, len(theirs) + 1), theirs, linestyle="--", marker="x", markersize=4, color="#555555",
                 label="the original's run")

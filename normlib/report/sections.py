@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from .load import K, METRIC_HEADS, Grid, check_metric, metric_text
+from .. import norms
 from ..config import RunConfig
 from .controls import control_kind, control_label, control_runs
 from .original import (ORIGINAL_METRIC, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps,
@@ -14,7 +15,7 @@ from .pixels import pixel_cost
 from .plots import Figure, plot_accuracy, plot_curves
 from .stats import ALPHA, compare, spread, stats, welch_rows
 from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
-from .text import (NORM_LABEL, ONE_BS, ONE_SEED, intro, mean_std, norm_label, plural, plus_minus, protocol, pval,
+from .text import (ONE_BS, ONE_SEED, intro, mean_std, norm_label, plural, plus_minus, protocol, pval,
                    sizes_text, std_text, varied)
 
 TITLE = "BatchNorm vs GroupNorm across batch sizes on CIFAR-10"  # the heading; with the grid, the page title
@@ -31,7 +32,7 @@ def without_pair(grid: Grid) -> str:
     if grid.ok.empty:
         return (f"No run of the main grid `{grid.name}` succeeded (its {plural(len(grid.runs), 'record')}: all "
                 f"failed, each with its reason under Methods), so there is nothing to compare")
-    have = [n for n in NORM_LABEL if n in set(grid.ok.norm)]
+    have = [n for n in norms.NORMS if n in set(grid.ok.norm)]
     lacks = " and ".join(norm_label(n) for n in PAIR if n not in have)
     return (f"The main grid `{grid.name}` has no successful {lacks} run (its successful runs: "
             f"{', '.join(norm_label(n) for n in have)})")

@@ -4,16 +4,14 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..config import PROTOCOL_KEYS  # the run parameters that make up a grid's protocol (RunConfig's fields say which)
+from .. import norms
+from ..config import PROTOCOL_KEYS
 
 NEXT_FIGURE = "[[figure+{}]]"  # in a section's text: the k-th figure after it (render.Page writes its number)
 ONE_SEED, ONE_BS = "one seed per setting", "one batch size"  # why a standard deviation is missing
-NORM_LABEL = {"batch": "BatchNorm", "group": "GroupNorm", "layer": "LayerNorm", "instance": "InstanceNorm",
-              "none": "No norm"}
-
-
 def norm_label(norm) -> str:
-    return NORM_LABEL.get(norm, str(norm))
+    """A norm's name in the text: its label in normlib.norms, an unknown one as it is written."""
+    return norms.label(norm)
 
 
 def int_list(values) -> str:
