@@ -46,9 +46,9 @@ from pathlib import Path
 
 from . import locks, records
 from . import scratch as scratch_folders
-from .config import FIELDS, planned_steps
+from .config import FIELDS, STACK_ENV, planned_steps
 from .execute import RUN_NOTEBOOK, execute, failure_reason, record_failure, temp_notebook, write_record
-from .grid import STACK_ENV, GridError, Run, Task
+from .grid import GridError, Run, Task
 from .processes import stale_files, wait_for_locks
 
 CONNECT_TIMEOUT = 30  # seconds to reach an existing scheduler before giving up (exit 2, nothing written)

@@ -22,6 +22,7 @@ DIAG_BATCHES = 16  # training batches per epoch whose BN statistics are compared
 DIAG_TEST = 1000  # test images evaluated with batch statistics (stratified subset); the report names both
 PRECISE_IMAGES = 4096  # training images over which precise BN re-estimates the statistics (Wu & Johnson 2021)
 PRECISE_BATCH = 128  # their batch: large enough that the average of batch variances is the population's
+STACK_ENV = "NORMLIB_STACK"  # a kernel's stack: JSON [params with `out`, one per run] (normlib.stackrun.stack_of)
 INT_MAX = 2**63 - 1  # every int parameter, seeds included, fits a 64-bit signed int
 
 
@@ -254,6 +255,23 @@ def check(params: dict, n_train: int = TRAIN_IMAGES, n_test: int = TEST_IMAGES) 
     """Every problem with a run's parameters as 'field=value: allowed ...' lines; [] when valid."""
     errors = [e for e in (check_value(k, v) for k, v in params.items()) if e]
     return errors or check_combination(RunConfig(**params), n_train, n_test)
+
+
+def literal_parameters(params: dict) -> dict:
+    """params, after checking that papermill injects every value as a plain literal that reads back as itself."""
+    import ast
+
+    from papermill.translators import translate_parameters
+    code = translate_parameters("python3", "python", params, "Parameters")
+    for node in ast.parse(code).body:
+        name = node.targets[0].id if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) else None
+        try:
+            ok = name in params and ast.literal_eval(node.value) == params[name]
+        except ValueError:  # not a literal, e.g. float('nan')
+            ok = False
+        if not ok:
+            raise ValueError(f"{ast.unparse(node)[:80]}: not a plain literal; allowed int, finite float, bool, str")
+    return params
 
 
 class ParameterError(ValueError):

@@ -5,7 +5,6 @@ fails; the summary notebook goes into a grid's summary.ipynb, which normlib.repo
 
 One run from the shell: `python -m normlib.execute OUTPUT.ipynb [-p NAME VALUE]...` (see --help)."""
 import argparse
-import ast
 import os
 import re
 import signal
@@ -28,21 +27,6 @@ EPOCH_LINE = re.compile(r"epoch (\d+): step (\d+)/(\d+),")  # the line normlib.r
 
 class RenderError(RuntimeError):
     """The summary notebook failed (or its page could not be written); its executed copy shows where."""
-
-
-def literal_parameters(params: dict) -> dict:
-    """params, after checking that papermill injects every value as a plain literal that reads back as itself."""
-    from papermill.translators import translate_parameters
-    code = translate_parameters("python3", "python", params, "Parameters")
-    for node in ast.parse(code).body:
-        name = node.targets[0].id if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) else None
-        try:
-            ok = name in params and ast.literal_eval(node.value) == params[name]
-        except ValueError:  # not a literal, e.g. float('nan')
-            ok = False
-        if not ok:
-            raise ValueError(f"{ast.unparse(node)[:80]}: not a plain literal; allowed int, finite float, bool, str")
-    return params
 
 
 class EpochLines:
@@ -125,7 +109,7 @@ def record_failure(params: dict, out: Path, notebook: Path, error: str, started:
 
 def kernel_manager_class(kernels: list, env: dict = None) -> type:
     """A kernel manager class that appends each of its instances to `kernels` (how a run finds its own kernel) and
-    starts its kernel with `env` added to this process's environment (a stack's runs: normlib.grid.STACK_ENV). Its
+    starts its kernel with `env` added to this process's environment (a stack's runs: normlib.config.STACK_ENV). Its
     connection file goes in this process's scratch folder (normlib.scratch), which the next sweep removes once this
     process is gone (jupyter_client's default, <tmp>/tmp*.json, stays behind an orphaned kernel)."""
     from jupyter_client.manager import AsyncKernelManager
@@ -184,7 +168,7 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
     kernels = []
     try:
         with stop_kernels_on(stop, kernels):
-            pm.execute_notebook(source, str(tmp), parameters=literal_parameters({**params, "out": str(out)}),
+            pm.execute_notebook(source, str(tmp), parameters=config.literal_parameters({**params, "out": str(out)}),
                                 progress_bar=False, execution_timeout=timeout or None, kernel_name="python3",
                                 extra_arguments=KERNEL_ARGS, kernel_manager_class=kernel_manager_class(kernels, env),
                                 stdout_file=EpochLines(progress) if progress else None)
@@ -255,7 +239,7 @@ def check_command(notebook: Path, params: dict) -> None:
         raise ValueError(f"OUTPUT={str(notebook)!r}: must end in .ipynb (the executed notebook; the record goes beside "
                          f"it as .json unless -p out PATH)")
     config.validate(params)
-    literal_parameters(params)
+    config.literal_parameters(params)
     check_data([(notebook.stem, {k: v for k, v in params.items() if k != "out"})], str(notebook))
 
 

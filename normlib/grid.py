@@ -7,7 +7,7 @@ touches the data last: the params file (unknown keys with the closest name, dupl
 with batch size 1, groups vs width), the output folder, CUDA when a run asks for it, and only then the data itself
 (missing, or a cache whose checksum fails) and each run against the images it really has. Each problem is one line
 naming the field, the value and what is allowed. Values reach the notebook only as plain literals (int, finite
-float, bool, str), checked by normlib.execute.literal_parameters; nothing in a params file is evaluated as code.
+float, bool, str), checked by normlib.config.literal_parameters; nothing in a params file is evaluated as code.
 """
 import itertools
 import math
@@ -20,7 +20,6 @@ from typing import NamedTuple
 import yaml
 
 from . import config
-from .execute import literal_parameters
 
 GRID_KEYS = {"description": str, "base": str, "jobs": int, "fixed": dict, "grid": dict}
 MAX_RUNS = 10_000  # runs of one grid: the product of its axes, checked before the runs are built
@@ -210,7 +209,7 @@ def load_grid(path) -> dict:
     _fail_on(run_errors(runs, where))
     for _, params in runs:
         try:
-            literal_parameters(params)
+            config.literal_parameters(params)
         except ValueError as e:
             raise GridError(str(e)) from None
     return {"name": path.stem, "description": spec.get("description", ""), "jobs": spec.get("jobs"), "runs": runs}
@@ -303,13 +302,12 @@ class Run(NamedTuple):
         return self.params.get("engine", config.FIELDS["engine"].default) == "stacked"
 
 
-STACK_ENV = "NORMLIB_STACK"  # a kernel's stack: JSON [params with `out`, one per run] (normlib.stackrun.stack_of)
 
 
 class Task(NamedTuple):
     """What one worker executes in one go: the notebooks of `runs`, in order, and, for the stacked engine, `stack`:
     every run of their stack (partners whose records are complete included), which the first kernel, told them in
-    STACK_ENV, trains as one (normlib.stackrun); () for a run alone."""
+    config.STACK_ENV, trains as one (normlib.stackrun); () for a run alone."""
     runs: tuple
     stack: tuple = ()
 

@@ -58,11 +58,10 @@ def environment() -> dict:
             **git_state(), "code_sha256": code_sha256(), "git_commit_given": os.environ.get(COMMIT_VARIABLE) or None}
 
 
-def provenance(device, data) -> dict:
-    """Where a run ran: environment() plus torch's build, the device (normlib.device.describe) and the data."""
+def provenance(device: dict, data) -> dict:
+    """Where a run ran: environment() plus torch's build, the device (as normlib.device.describe gives it) and the
+    data."""
     import torch
     import torchvision
-
-    from . import device as devices
     return {**environment(), "torch": torch.__version__, "torchvision": torchvision.__version__,  # with build tags
-            **devices.describe(device), "data_source": data.source, "data_sha256": data.sha256}
+            **device, "data_source": data.source, "data_sha256": data.sha256}

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .config import identity
 from .provenance import environment
 
 SCHEMA = 1
@@ -66,7 +67,6 @@ def is_done(rec: dict, params: dict) -> bool:
     aside: config.identity), with its epochs 1..n."""
     if not rec or rec.get("status") != "ok" or rec.get("schema") != SCHEMA or "final_acc" not in rec:
         return False
-    from .config import identity
     try:
         epochs = [h["epoch"] for h in rec["history"]]
         ours = identity(params)

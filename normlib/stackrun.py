@@ -11,9 +11,11 @@ import os
 import sys
 import time
 
-from . import config, locks, records, runner
+from . import config, locks, records
+from .checkpoints import Checkpoint, checkpoint_path
 from .checkpoints import resume_stack as resumes_of
-from .grid import STACK_ENV
+from .config import STACK_ENV
+from .lifecycle import end_of_epoch, load_parts, record
 from .stacked import train_stack
 
 
@@ -32,7 +34,7 @@ def run_stack(params_list: list) -> list:
     resumed or rerun stack keeps them (docs/sweep.md). Nothing trains when every record is complete."""
     cfgs = [config.validate(dict(p)) for p in params_list]
     started, t0 = records.now(), time.perf_counter()
-    data, parts = runner.load_parts(cfgs[0])
+    data, parts = load_parts(cfgs[0])
     with contextlib.ExitStack() as held:
         for c in cfgs:
             if c.out:
@@ -40,12 +42,12 @@ def run_stack(params_list: list) -> list:
         done = [records.read(c.out) if c.out else None for c in cfgs]
         if all(records.is_done(rec, c.dict()) for c, rec in zip(cfgs, done)):
             return done
-        checkpoints = [runner.Checkpoint(c, started, t0) for c in cfgs]
+        checkpoints = [Checkpoint(c, started, t0) for c in cfgs]
         resumes = resumes_of(checkpoints, started)
         total = config.total_steps(cfgs[0], len(parts["train"][1]))
         results = train_stack(cfgs, parts, resumes,
-                              lambda k, state: runner.end_of_epoch(state, total, checkpoints[k]))
-        recs = [runner.record(c, data, parts, result, ckpt) for c, result, ckpt in zip(cfgs, results, checkpoints)]
+                              lambda k, state: end_of_epoch(state, total, checkpoints[k]))
+        recs = [record(c, data, parts, result, ckpt) for c, result, ckpt in zip(cfgs, results, checkpoints)]
         for k, c in enumerate(cfgs):
             if records.is_done(done[k], c.dict()):
                 recs[k] = done[k]  # a partner's complete record stays as it is
@@ -54,9 +56,5 @@ def run_stack(params_list: list) -> list:
                 recs[k] = records.read(c.out)
         for c in cfgs:  # only once every record is written: a kill in between resumes at the stack's last step
             if c.out:
-                runner.checkpoint_path(c.out).unlink(missing_ok=True)
+                checkpoint_path(c.out).unlink(missing_ok=True)
         return recs
-
-if __name__ == "__main__":  # the former grid runner's command: an alias of the one that runs grids now
-    from .sweep import main
-    sys.exit(main())

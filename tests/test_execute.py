@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from sweeps import ROOT, TINY, leftovers, tiny_notebook
 
-from normlib import execute, locks, records, runner
+from normlib import config, execute, locks, records, runner
 
 
 @pytest.mark.parametrize("value", ['x"); open("pwned", "w"); ("', 'a\\"b\\', "'''\n\"\"\"", "$(touch pwned) `id`",
@@ -20,7 +20,7 @@ from normlib import execute, locks, records, runner
 def test_values_reach_the_notebook_only_as_literals(value):
     from papermill.translators import translate_parameters
     params = {"data": value, "lr": 0.5, "diagnostics": False, "seed": 3}
-    assert execute.literal_parameters(params) == params
+    assert config.literal_parameters(params) == params
     tree = ast.parse(translate_parameters("python3", "python", params, "Parameters"))
     assert [n.targets[0].id for n in tree.body] == list(params)
     assert all(isinstance(n.value, ast.Constant) for n in tree.body)
@@ -30,7 +30,7 @@ def test_values_reach_the_notebook_only_as_literals(value):
 @pytest.mark.parametrize("value", [float("inf"), float("nan")])
 def test_non_literal_values_are_refused(value):
     with pytest.raises(ValueError, match="not a plain literal"):
-        execute.literal_parameters({"lr": value})
+        config.literal_parameters({"lr": value})
 
 
 def test_epoch_lines_are_found_in_chunks_that_split_them(capsys):

@@ -6,11 +6,12 @@ import torch
 
 from normlib import data as datalib
 from normlib import provenance
+from normlib.device import describe
 
 
 def test_provenance_names_versions_device_git_and_data():
     data = datalib.synthetic(n_train=20, n_test=10)
-    prov = provenance.provenance(torch.device("cpu"), data)
+    prov = provenance.provenance(describe(torch.device("cpu")), data)
     assert prov["torch"] == torch.__version__ and prov["python"] == sys.version.split()[0]
     assert prov["device"] and prov["host"]
     assert prov["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and prov["cpu_type"]

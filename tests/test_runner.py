@@ -6,7 +6,7 @@ import pytest
 import torch
 from sweeps import TINY
 
-from normlib import config, locks, norms, records, runner
+from normlib import checkpoints, config, locks, norms, records, runner
 from normlib import train as trainlib
 
 
@@ -40,7 +40,7 @@ def test_resume_in_process_matches_for_every_norm(tmp_path, monkeypatch, norm):
     monkeypatch.setattr(runner, "train", train_until_epoch_2)
     with pytest.raises(Interrupt):
         runner.run({**params, "out": str(out)})
-    assert runner.checkpoint_path(out).exists() and not out.exists()
+    assert checkpoints.checkpoint_path(out).exists() and not out.exists()
     monkeypatch.setattr(runner, "train", real_train)
     rec = runner.run({**params, "out": str(out)})
     assert rec["provenance"]["resumed_at_epoch"] == 2
@@ -65,20 +65,20 @@ def test_a_run_stopped_mid_epoch_resumes_there_to_the_same_record(tmp_path, monk
     monkeypatch.setattr(trainlib, "take_step", step_until)
     with pytest.raises(Interrupt):
         runner.run({**params, "out": str(out), "checkpoint_every": 1e-9})
-    saved = torch.load(runner.checkpoint_path(out), weights_only=True)
+    saved = torch.load(checkpoints.checkpoint_path(out), weights_only=True)
     assert saved["step"] == kill_at and saved["partial"]["done"] == 4 * (kill_at % 20)
     monkeypatch.setattr(trainlib, "take_step", real_step)
     rec = runner.run({**params, "out": str(out)})
     assert rec["provenance"]["resumed_at_step"] == kill_at and rec["provenance"]["resumed_at_epoch"] == kill_at // 20
     assert records.untimed(rec["history"]) == records.untimed(whole["history"])
     assert (rec["final_acc"], rec["best_acc"], rec["steps"]) == (whole["final_acc"], whole["best_acc"], whole["steps"])
-    assert not runner.checkpoint_path(out).exists()
+    assert not checkpoints.checkpoint_path(out).exists()
 
 
 def test_a_mid_epoch_checkpoint_of_other_data_starts_over(tmp_path, monkeypatch, capsys):
     """A permutation of another number of images (the data behind $NORMLIB_DATA changed) is never mixed in."""
     params = {**TINY, "epochs": 2, "out": str(tmp_path / "r.json")}
-    ckpt = runner.checkpoint_path(params["out"])
+    ckpt = checkpoints.checkpoint_path(params["out"])
     real_step = trainlib.take_step
 
     def step_until(r, *a):
@@ -100,10 +100,10 @@ def test_a_mid_epoch_checkpoint_of_other_data_starts_over(tmp_path, monkeypatch,
 
 def test_a_checkpoint_is_due_after_its_interval_only(tmp_path):
     cfg = lambda every: config.validate({**TINY, "out": str(tmp_path / "r.json"), "checkpoint_every": every})  # noqa
-    assert not runner.Checkpoint(cfg(0), records.now(), 0.0).due()  # 0: at epoch ends only
-    assert not runner.Checkpoint(cfg(300), records.now(), 0.0).due()
-    assert runner.Checkpoint(cfg(1e-9), records.now(), 0.0).due()
-    assert not runner.Checkpoint(config.validate({**TINY, "checkpoint_every": 1e-9}), records.now(), 0.0).due()
+    assert not checkpoints.Checkpoint(cfg(0), records.now(), 0.0).due()  # 0: at epoch ends only
+    assert not checkpoints.Checkpoint(cfg(300), records.now(), 0.0).due()
+    assert checkpoints.Checkpoint(cfg(1e-9), records.now(), 0.0).due()
+    assert not checkpoints.Checkpoint(config.validate({**TINY, "checkpoint_every": 1e-9}), records.now(), 0.0).due()
 
 
 def test_record_carries_provenance(tmp_path):
@@ -138,7 +138,7 @@ def test_a_run_held_by_another_process_is_refused(tmp_path):
 @pytest.mark.parametrize("content", [b"not a checkpoint", "other params"])
 def test_unusable_checkpoint_starts_over_and_says_so(tmp_path, capsys, content):
     params = {**TINY, "norm": "instance", "epochs": 1, "out": str(tmp_path / "r.json")}
-    ckpt = runner.checkpoint_path(params["out"])
+    ckpt = checkpoints.checkpoint_path(params["out"])
     if content == "other params":
         torch.save({"params": {**config.RunConfig(**params).dict(), "seed": 99}, "history": []}, ckpt)
     else:
@@ -175,7 +175,7 @@ def test_a_checkpoint_on_a_full_disk_is_an_error_naming_the_file_and_keeps_the_l
     import os
     import pathlib
     cfg = config.validate({**TINY, "out": str(tmp_path / "r.json")})
-    checkpoint = runner.Checkpoint(cfg, records.now(), 0.0)
+    checkpoint = checkpoints.Checkpoint(cfg, records.now(), 0.0)
     checkpoint.save({"history": [1]})
 
     def write_bytes(self, data):

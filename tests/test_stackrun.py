@@ -5,7 +5,7 @@ import json
 import pytest
 from sweeps import TINY
 
-from normlib import config, grid, records, runner, stackrun
+from normlib import checkpoints, config, records, runner, stackrun
 
 RUN = dict(TINY, train_size=40, test_size=20, epochs=2, batch_size=4, groups=2, engine="stacked")
 
@@ -17,7 +17,7 @@ def test_a_stack_writes_each_runs_record(tmp_path):
         assert records.is_done(records.read(p["out"]), p)
         assert rec["provenance"]["stacked_with"] == [other] and rec["params"]["engine"] == "stacked"
         assert rec["provenance"]["compile"] == "none" and len(rec["provenance"]["code_sha256"]) == 64
-        assert not runner.checkpoint_path(p["out"]).exists()
+        assert not checkpoints.checkpoint_path(p["out"]).exists()
         assert runner.run(p) == rec  # complete: returned, not trained again
     assert recs[0]["history"] != recs[1]["history"]
 
@@ -36,7 +36,7 @@ def test_a_stack_resumes_from_its_runs_checkpoints(tmp_path, monkeypatch):
     strip = lambda h: [{k: v for k, v in e.items() if not k.endswith("_seconds")} for e in h]  # noqa: E731
     whole = stackrun.run_stack([{**RUN, "seed": s, "out": str(tmp_path / f"whole{s}.json")} for s in (0, 1)])
     params = [{**RUN, "seed": s, "out": str(tmp_path / f"seed{s}.json")} for s in (0, 1)]
-    save = runner.Checkpoint.save
+    save = checkpoints.Checkpoint.save
 
     class Killed(Exception):
         pass
@@ -46,14 +46,14 @@ def test_a_stack_resumes_from_its_runs_checkpoints(tmp_path, monkeypatch):
         if self.cfg.seed == 1:
             raise Killed
 
-    monkeypatch.setattr(runner.Checkpoint, "save", save_then_die)
+    monkeypatch.setattr(checkpoints.Checkpoint, "save", save_then_die)
     with pytest.raises(Killed):
         stackrun.run_stack(params)
-    monkeypatch.setattr(runner.Checkpoint, "save", save)
-    assert all(runner.checkpoint_path(p["out"]).exists() for p in params)
+    monkeypatch.setattr(checkpoints.Checkpoint, "save", save)
+    assert all(checkpoints.checkpoint_path(p["out"]).exists() for p in params)
     cfgs = [config.validate({**p, "out": str(tmp_path / f"missing{i}.json") if i else p["out"]})
             for i, p in enumerate(params)]
-    assert stackrun.resumes_of([runner.Checkpoint(c, "", 0.0) for c in cfgs], "") is None  # would start over
+    assert stackrun.resumes_of([checkpoints.Checkpoint(c, "", 0.0) for c in cfgs], "") is None  # would start over
     resumed = stackrun.run_stack(params)
     assert [strip(r["history"]) for r in resumed] == [strip(r["history"]) for r in whole]
     assert [r["provenance"]["resumed_at_epoch"] for r in resumed] == [1, 1]
@@ -79,7 +79,7 @@ def test_a_kernel_trains_the_stack_the_sweep_names(tmp_path, monkeypatch):
     """runner.run (the notebook's call) trains the whole stack named in STACK_ENV, and a run whose record is complete
     is shown, not trained; a stack that names other parameters for this run is not this run's."""
     params = [{**RUN, "seed": s, "out": str(tmp_path / f"seed{s}.json")} for s in (0, 1)]
-    monkeypatch.setenv(grid.STACK_ENV, json.dumps(params))
+    monkeypatch.setenv(config.STACK_ENV, json.dumps(params))
     rec = runner.run(params[1])
     assert rec["provenance"]["stacked_with"] == ["seed0"] and records.is_done(records.read(params[0]["out"]),
                                                                                params[0])
