@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from normlib import norms
+from normlib import evaluation, norms
 from normlib.grid import GridError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,7 +158,7 @@ def stack_counts(params: dict, runs: int) -> tuple:
 
     net, (x, y) = train.seeded_model(cfgs[0], torch.device("cpu")), splits["test"]
     x, y = train.to_device(x, y, torch.device("cpu"))
-    evaluate = lambda: train.evaluate(net, x, y, cfgs[0].eval_batch)  # noqa: E731
+    evaluate = lambda: evaluation.evaluate(net, x, y, cfgs[0].eval_batch)  # noqa: E731
     return (kernels(one_step(stacked.Stack(cfgs, splits))), flops(one_step(stacked.Stack(cfgs[:1], splits))),
             kernels(evaluate), flops(evaluate))
 

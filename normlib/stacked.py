@@ -25,24 +25,23 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import checkpoints, norms, train
+from . import checkpoints, config, norms, train
 from . import device as devices
 from .config import DIAG_BATCHES, RunConfig
 from .evaluation import BNProbe, Sums
 from .model import Network
 
 WARMUP_STEPS = 3  # eager steps of each batch shape before its CUDA graph is captured (cuDNN picks kernels on them)
-PER_RUN = ("seed", "out")  # the parameters in which the runs of a stack may differ
 
 
 def check_stackable(cfgs: list) -> None:
-    """ValueError unless the runs differ only in PER_RUN and have distinct seeds."""
-    common = lambda c: {k: v for k, v in c.dict().items() if k not in PER_RUN}  # noqa: E731
+    """ValueError unless the runs differ only in config.PER_RUN and have distinct seeds."""
+    common = lambda c: {k: v for k, v in c.dict().items() if k not in config.PER_RUN}  # noqa: E731
     for c in cfgs[1:]:
         other = {k: v for k, v in common(c).items() if common(cfgs[0])[k] != v}
         if other:
             raise ValueError(f"stack: runs differ in {', '.join(f'{k}={v!r}' for k, v in other.items())}; "
-                             f"allowed to differ: {', '.join(PER_RUN)}")
+                             f"allowed to differ: {', '.join(config.PER_RUN)}")
     seeds = [c.seed for c in cfgs]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"stack: seeds {seeds} repeat; each run of a stack needs its own seed")

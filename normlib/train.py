@@ -1,5 +1,5 @@
 """Training engines: the skeleton both engines share (Engine: K runs' data, device, generators and histories, and
-the epoch loop that records and checkpoints each run), and the per-run engine (Run: one network, compiled where it
+the epoch loop that records and checkpoints each run), and the per-run engine (Single: one network, compiled where it
 pays). The stacked engine (normlib.stacked) is the other Engine.
 
 Data lives on the device as one tensor, batches by indexing a seeded permutation. Speed is measured by
@@ -24,8 +24,8 @@ from . import checkpoints, norms
 from . import data as datalib
 from . import device as devices
 from .config import DIAG_BATCHES, DIAG_TEST, RunConfig, total_steps
-from .device import compile_mode, compiled, configure  # noqa: F401 (configure: the engine's settings, one call)
-from .evaluation import BNProbe, Sums, batch_stat_accuracy, epoch_record, evaluate  # noqa: F401
+from .device import compile_mode, compiled
+from .evaluation import BNProbe, Sums, epoch_record
 from .model import Network
 
 GUARDED_STEPS = 3  # first compiled steps that fall back to eager on an error (compilation, CUDA-graph capture)
@@ -97,7 +97,7 @@ class Engine:
                     on_epoch(k, self.checkpoint(k))
 
 
-class Run(Engine):
+class Single(Engine):
     """The per-run engine: one run's training state, its step compiled where it may be. Within an epoch it saves a
     checkpoint whenever `saver.due()` (normlib.checkpoints.Checkpoint: every cfg.checkpoint_every seconds), with the
     epoch's position (its permutation, the batches done, its sums so far), and resumes from such a checkpoint bit
@@ -167,7 +167,7 @@ def guarded_step(model, opt, forward, opt_step, xb, yb, amp, graphs: bool, probe
         return (*train_step(model, opt, model, opt.step, xb, yb, amp, False), reason)
 
 
-def take_step(r: Run, xb, yb, probe) -> tuple:
+def take_step(r: Single, xb, yb, probe) -> tuple:
     """One optimizer step of a run, compiled where it may be; (logits, loss)."""
     # compiled code for the usual shape only: hooks need the eager module, and an odd-sized last batch would cost a
     # recompilation
@@ -181,7 +181,7 @@ def take_step(r: Run, xb, yb, probe) -> tuple:
     return train_step(r.model, r.opt, fwd, r.opt_step, xb, yb, r.amp, r.graphs)
 
 
-def train_epoch(r: Run) -> Sums:
+def train_epoch(r: Single) -> Sums:
     """One pass over a fresh permutation of the training set (or up to the run's last step); from a mid-epoch
     checkpoint, the rest of its pass."""
     cfg, (x, y) = r.cfg, r.xs["train"]
@@ -217,7 +217,7 @@ def train_epoch(r: Run) -> Sums:
 def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None, saver=None) -> dict:
     """Train one run; returns {'history': [per-epoch dict], 'steps': n}. on_epoch(state) after every epoch;
     saver.save(state) within an epoch whenever saver.due()."""
-    r = Run(cfg, splits, resume, saver)
+    r = Single(cfg, splits, resume, saver)
     r.train(on_epoch and (lambda k, state: on_epoch(state)))
     return {"history": r.histories[0], "steps": r.step_count, "model": r.model, "compile": r.mode,
             "compile_fallback": r.fallback}

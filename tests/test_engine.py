@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from normlib import records, train
+from normlib import evaluation, records, train
+from normlib import device as devices
 from normlib.config import RunConfig
 from normlib.norms import NORMS
 from normlib.model import Network
@@ -112,9 +113,9 @@ def test_a_compiled_step_that_raises_falls_back_to_eager(tiny_splits, monkeypatc
 
 
 def test_compilation_by_default_on_cuda_only():
-    assert train.compile_mode(RunConfig(), torch.device("cuda")) == "reduce-overhead"
-    assert train.compile_mode(RunConfig(), torch.device("cpu")) == "none"
-    assert train.compile_mode(RunConfig(compile="default"), torch.device("cpu")) == "default"
+    assert devices.compile_mode(RunConfig(), torch.device("cuda")) == "reduce-overhead"
+    assert devices.compile_mode(RunConfig(), torch.device("cpu")) == "none"
+    assert devices.compile_mode(RunConfig(compile="default"), torch.device("cpu")) == "default"
 
 
 def test_batches_stay_channels_last(tiny_splits):
@@ -131,9 +132,9 @@ def test_evaluation_in_large_batches_equals_evaluation_at_training_batch_size(no
     """The seed evaluates at the training batch size; the engine in large batches: the same accuracy."""
     model = train.train(cfg(norm=norm, epochs=1), tiny_splits)["model"]
     x, y = train.to_device(*tiny_splits["test"], torch.device("cpu"))
-    at_train = train.evaluate(model, x, y, batch=3)  # 100 images: 33 batches and a last one of 1
+    at_train = evaluation.evaluate(model, x, y, batch=3)  # 100 images: 33 batches and a last one of 1
     for batch in (32, len(x), RunConfig().eval_batch):  # 100 images: batches of 32 and 4, one batch, the default
-        loss, acc = train.evaluate(model, x, y, batch=batch)
+        loss, acc = evaluation.evaluate(model, x, y, batch=batch)
         assert acc == at_train[1] and math.isclose(loss, at_train[0], rel_tol=1e-5)
     nchw = Network(norm, **SMALL)  # the original's layout and loop
     nchw.load_state_dict(model.state_dict())
@@ -147,12 +148,12 @@ def test_evaluation_in_large_batches_equals_evaluation_at_training_batch_size(no
 def test_unknown_compile_mode_names_the_allowed_ones():
     model = Network("group", **SMALL)
     with pytest.raises(ValueError, match="compile='fast': allowed none, default, reduce-overhead"):
-        train.compiled(model, torch.optim.Adam(model.parameters()), "fast")
+        devices.compiled(model, torch.optim.Adam(model.parameters()), "fast")
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
 def test_cpu_steps_reuse_memory_instead_of_faulting_it_in():
-    train.configure(torch.device("cpu"))
+    devices.configure(torch.device("cpu"))
     x = torch.randn(128, 64, 32, 32)  # 32 MiB: one activation at batch 128
     for _ in range(4):  # the heap grows to its working size
         torch.relu(x).sum()
@@ -174,7 +175,7 @@ def test_bn_probe_reads_the_batch_statistics_bn_computed():
     hooks = [bn.register_forward_pre_hook(lambda bn, i: seen.append(
         (bn.running_mean.clone(), bn.running_var.clone(), *torch.var_mean(i[0], (0, 2, 3), unbiased=False))))
         for bn in model.modules() if isinstance(bn, torch.nn.BatchNorm2d)]
-    probe = train.BNProbe(model)
+    probe = evaluation.BNProbe(model)
     model(x)
     got = probe.close()
     for h in hooks:

@@ -6,7 +6,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.bias_drift import is_noise, max_gap
-from normlib import records, stacked, train
+from normlib import evaluation, records, stacked, train
 from normlib.config import RunConfig
 from normlib.norms import NORMS
 from normlib.model import Network
@@ -172,7 +172,7 @@ def test_a_step_is_capture_safe(norm, first_images, monkeypatch):
 def test_each_run_of_a_stack_sees_the_per_run_engines_data_order(first_images):
     """Epoch after epoch, run k's permutation in a stack is the one the per-run engine draws for its seed."""
     st = stacked.Stack(cell(seeds=(3, 5)), first_images(64))
-    alone = [train.Run(c, first_images(64)) for c in st.cfgs]
+    alone = [train.Single(c, first_images(64)) for c in st.cfgs]
     for _ in range(2):
         st.shuffle()
         for k, r in enumerate(alone):
@@ -188,7 +188,7 @@ def test_a_stacked_run_is_evaluated_as_its_weights_in_a_plain_network(first_imag
         model = st.run_model(k)
         alone = Network("batch", SMALL["num_blocks"], SMALL["width"], SMALL["groups"])
         alone.load_state_dict({n: t.clone() for n, t in model.state_dict().items()})
-        assert train.evaluate(model, x, y, 16) == train.evaluate(alone, x, y, 16)
+        assert evaluation.evaluate(model, x, y, 16) == evaluation.evaluate(alone, x, y, 16)
         stacked_logits = st.model.eval()(x.repeat(1, st.runs, 1, 1))[k]  # every run fed the same images
         assert torch.allclose(stacked_logits, alone.eval()(x), atol=1e-5)
 

@@ -46,7 +46,7 @@ def test_batch_stat_accuracy_leaves_running_stats(tiny_splits):
     model = train.train(cfg(norm="batch", epochs=1), tiny_splits)["model"]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = train.to_device(*tiny_splits["test"], torch.device("cpu"))
-    train.batch_stat_accuracy(model, x, y, batch=4)
+    evaluation.batch_stat_accuracy(model, x, y, batch=4)
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if "num_batches" not in k)
 
