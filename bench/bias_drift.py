@@ -14,11 +14,12 @@ usage: python -m bench.bias_drift [--seeds 0 1 2 3] [--train-images 2000] [--tes
 import argparse
 import json
 import sys
-from contextlib import contextmanager
+from contextlib import nullcontext
 
 import torch
 
 from normlib import data as datalib
+from normlib import device as devices
 from normlib import stacked, train
 from normlib.config import RunConfig
 
@@ -63,18 +64,9 @@ def main(argv=None) -> int:
         return compare(a)
 
 
-@contextmanager
 def in_float64(on: bool):
-    """Models (the default dtype) and images (train.to_device) in float64 while it lasts, when `on`."""
-    before, to_device = torch.get_default_dtype(), train.to_device
-    if on:
-        torch.set_default_dtype(torch.float64)
-        train.to_device = lambda x, y, device: (to_device(x, y, device)[0].double(), to_device(x, y, device)[1])
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(before)
-        train.to_device = to_device
+    """Models and images in float64 while it lasts, when `on`."""
+    return devices.default_dtype(torch.float64) if on else nullcontext()
 
 
 def compare(a) -> int:

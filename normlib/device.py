@@ -9,13 +9,25 @@ step there. Figures live in reports/bench/<device>.md, which `python -m bench.be
 import ctypes
 import os
 import platform
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
 
 MODES = ("none", "default", "reduce-overhead")  # torch.compile modes a run's `compile` maps to (compile_mode)
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt() parameters
+
+
+@contextmanager
+def default_dtype(dtype: torch.dtype):
+    """torch's default dtype while it lasts: every new model's, and the images' (normlib.train.to_device). float64
+    makes stacked and separate runs differ by rounding alone (tests/test_stacked.py, bench/bias_drift.py)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 def pick(name: str) -> torch.device:

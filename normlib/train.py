@@ -32,9 +32,10 @@ GUARDED_STEPS = 3  # first compiled steps that fall back to eager on an error (c
 
 
 def to_device(x: np.ndarray, y: np.ndarray, device) -> tuple:
-    """uint8 (N, 32, 32, 3) -> normalised float (N, 3, 32, 32) in channels_last, as the original: (x/255 - 0.5)/0.5."""
+    """uint8 (N, 32, 32, 3) -> normalised float (N, 3, 32, 32) in channels_last, as the original: (x/255 - 0.5)/0.5;
+    float32, or torch's default dtype where a check sets another (normlib.device.default_dtype)."""
     x = torch.from_numpy(x).to(device).permute(0, 3, 1, 2)  # a channels_last view, no copy
-    return x.float().div_(127.5).sub_(1.0), torch.from_numpy(y).to(device)
+    return x.to(torch.get_default_dtype()).div_(127.5).sub_(1.0), torch.from_numpy(y).to(device)
 
 
 def at_least_fp32(t: torch.Tensor) -> torch.Tensor:

@@ -46,8 +46,10 @@ def first_images(tiny_splits):
 def float64():
     """Every model and the data in float64, so that stacked and separate runs differ by rounding alone (test_stacked,
     test_cuda)."""
-    from bench.bias_drift import in_float64
-    with in_float64(True):
+    import torch
+
+    from normlib.device import default_dtype
+    with default_dtype(torch.float64):
         yield
 
 
