@@ -30,7 +30,7 @@ def history(accs, val=None, bn=False, blocks=4, precise=True):
     return h
 
 
-def write_records(folder, runs: dict, precise=True) -> None:
+def write_records(folder, runs: dict, precise=True, device="cpu") -> None:
     """runs: {run_id: (params, accuracies per epoch[, validation accuracies])} -> grid.json and run records; the steps
     are those of 100 training images per epoch (or the `steps` parameter)."""
     records.write_json(folder / "grid.json", {"name": folder.name, "description": "constructed",
@@ -44,7 +44,7 @@ def write_records(folder, runs: dict, precise=True) -> None:
             "steps": full["steps"] or len(accs) * math.ceil(100 / full["batch_size"]),
             "images": {"train": 100, "test": 100}, "final_acc": accs[-1],
             "best_acc": max(accs), "history": hist,
-            "provenance": {"device": "cpu", "data_source": "constructed", "git_commit": "0" * 40}})
+            "provenance": {"device": device, "data_source": "constructed", "git_commit": "0" * 40}})
 
 
 def acc(p: dict) -> float:

@@ -4,6 +4,7 @@ A section appears only when its grids hold what it needs: it returns [] otherwis
 from .bn_diagnostics import bn_diagnostics_section
 from .controls import control_section
 from .depth import depth_section
+from .devices import devices_section
 from .epochs import epochs_section
 from .findings import key_findings
 from .groups import groups_section
@@ -49,6 +50,10 @@ def data_copy(grids, metric, tol, alpha):
     return pixels_section(grids, metric)
 
 
+def on_devices(grids, metric, tol, alpha):
+    return devices_section(grids)
+
+
 def controls(grids, metric, tol, alpha):
     """Each extra grid that is a control, against the main grid."""
     return [item for other in grids[1:] for item in control_section(grids[0], other, metric, alpha)]
@@ -69,4 +74,4 @@ def provenance(grids, metric, tol, alpha):
 
 
 SECTIONS = (title, findings, batch_sizes, expected_outcomes, the_original, by_epoch, metric_choice, bn_diagnostics,
-            data_copy, controls, per_grid, methods, provenance)
+            data_copy, on_devices, controls, per_grid, methods, provenance)
