@@ -7,6 +7,7 @@ from .depth import depth_section
 from .devices import devices_section
 from .epochs import epochs_section
 from .findings import key_findings
+from .gap import gap_section
 from .groups import groups_section
 from .norms import norms_section
 from .pixels import pixels_section
@@ -32,6 +33,10 @@ def expected_outcomes(grids, metric, tol, alpha):
 
 def the_original(grids, metric, tol, alpha):
     return original_section(grids[0], metric, grids)
+
+
+def the_gap(grids, metric, tol, alpha):
+    return gap_section(grids[0])
 
 
 def by_epoch(grids, metric, tol, alpha):
@@ -73,5 +78,5 @@ def provenance(grids, metric, tol, alpha):
     return provenance_section(grids)
 
 
-SECTIONS = (title, findings, batch_sizes, expected_outcomes, the_original, by_epoch, metric_choice, bn_diagnostics,
+SECTIONS = (title, findings, batch_sizes, expected_outcomes, the_original, the_gap, by_epoch, metric_choice, bn_diagnostics,
             data_copy, on_devices, controls, per_grid, methods, provenance)
