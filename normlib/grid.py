@@ -25,6 +25,7 @@ from .execute import literal_parameters
 GRID_KEYS = {"description": str, "base": str, "jobs": int, "fixed": dict, "grid": dict}
 MAX_RUNS = 10_000  # runs of one grid: the product of its axes, checked before the runs are built
 MAX_VALUES = 100_000  # values of one params file, every alias counted each time it is used (a 1 KB alias bomb: 10^9)
+GRID_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*")  # a grid's folder under --out: never ., .. or hidden
 
 
 class GridError(ValueError):
@@ -83,6 +84,22 @@ def check_parameter(key, value) -> str:
     if key == "out":
         return f"out={_short(value)}: set by the sweep (one record per run under --out); remove it"
     return config.check_value(key, value, [n for n in config.FIELDS if n != "out"])
+
+
+def name_problem(field: str, name: str) -> str:
+    """The problem with a grid's name (its folder under --out), or '': one path component inside --out."""
+    if GRID_NAME.fullmatch(name):
+        return ""
+    return (f"{field}={name!r}: allowed letters, digits and . _ + -, not starting with '.' (a grid's name is its "
+            f"folder under --out)")
+
+
+def grid_name(path: Path) -> str:
+    """A params file's grid name, its file name without .yaml; GridError unless it names a folder inside --out."""
+    problem = name_problem("grid name", path.stem)
+    if problem:
+        raise GridError(f"params={str(path)!r}: {problem}; rename the params file")
+    return path.stem
 
 
 def run_id(varied: dict) -> str:
@@ -197,7 +214,7 @@ def load_grid(path) -> dict:
     runs [(run id, params)], or GridError with every problem found, one per line. The grid's name is its file's
     name without .yaml: its runs go to <out>/<name>/."""
     path = Path(path)
-    where = str(path)
+    where, name = str(path), grid_name(path)
     spec = read_spec(path)
     _fail_on(spec_errors(spec, where))
     fixed, grid = spec.get("fixed") or {}, spec.get("grid") or {}
@@ -213,7 +230,7 @@ def load_grid(path) -> dict:
             literal_parameters(params)
         except ValueError as e:
             raise GridError(str(e)) from None
-    return {"name": path.stem, "description": spec.get("description", ""), "jobs": spec.get("jobs"), "runs": runs}
+    return {"name": name, "description": spec.get("description", ""), "jobs": spec.get("jobs"), "runs": runs}
 
 
 def check_runs(runs: list, where: str, sizes: dict = None) -> list:

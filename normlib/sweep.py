@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cluster, execute, locks, records
-from .grid import GridError, Plan, Task, load_grid, plan
+from .grid import GridError, Plan, Task, load_grid, name_problem, plan
 from .processes import SIGNAL_EXIT, clean_stale, stop_on_signals, wait_for_locks
 from .slurm import check as check_slurm, connect as slurm_cluster
 
@@ -314,8 +314,11 @@ def report_only(params: str, out: str, extra: str) -> int:
     folder = Path(out).resolve() / name
     if not (folder / "runs").is_dir():
         raise GridError(f"out={out!r}: no runs of grid {name!r} in {folder}; run the sweep first")
-    for other in filter(None, extra.split(",")):
-        if not (folder.parent / other.strip() / "runs").is_dir():
+    for other in (o.strip() for o in extra.split(",") if o.strip()):
+        problem = name_problem("extra", other)
+        if problem:
+            raise GridError(problem)
+        if not (folder.parent / other / "runs").is_dir():
             raise GridError(f"extra={other!r}: no runs of that grid in {folder.parent}; run its sweep first")
     render(name, folder, extra)
     return 0

@@ -201,6 +201,30 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, monkeypatch,
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.parametrize("file", ["...yaml", "..yaml", ".hidden.yaml", "a b.yaml", "new\nline.yaml"])
+def test_a_grid_name_that_would_leave_its_folder_under_out_is_refused(tmp_path, monkeypatch, capsys, file):
+    """The grid's name is its folder under --out: '...yaml' (name '..') would write into --out's parent."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports").mkdir()
+    params = tmp_path / "reports" / file
+    params.write_text(BASE)
+    before = sorted(tmp_path.rglob("*"))
+    for args in ([], ["--dry-run"], ["--report-only"]):
+        assert sweep.main([str(params), "--out", str(tmp_path / "reports"), *args]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and f"grid name={Path(file).stem!r}: allowed letters" in err, err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_an_extra_grid_that_would_leave_out_is_refused(tmp_path, capsys):
+    params = tmp_path / "ok.yaml"
+    params.write_text(BASE)
+    (tmp_path / "reports" / "ok" / "runs").mkdir(parents=True)
+    (tmp_path / "runs").mkdir()  # what --extra .. would find
+    assert sweep.main([str(params), "--out", str(tmp_path / "reports"), "--report-only", "--extra", ".."]) == 2
+    assert "extra='..': allowed letters" in capsys.readouterr().err
+
+
 def test_every_problem_of_a_file_is_listed(capsys, tmp_path):
     params = tmp_path / "bad.yaml"
     params.write_text(BASE.replace("width: 8", "widht: 8\n  epochs: 0").replace("[batch, group]", "[batch, bn]"))
