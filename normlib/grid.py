@@ -19,12 +19,14 @@ from typing import NamedTuple
 
 import yaml
 
-from . import config
+from . import config, records
 from .execute import literal_parameters
 
 GRID_KEYS = {"description": str, "base": str, "jobs": int, "fixed": dict, "grid": dict}
 MAX_RUNS = 10_000  # runs of one grid: the product of its axes, checked before the runs are built
 MAX_VALUES = 100_000  # values of one params file, every alias counted each time it is used (a 1 KB alias bomb: 10^9)
+NAME_MAX = 255  # bytes of one file name (Linux's file systems)
+RUN_NAME_MAX = 200  # characters of a run's name: its files add at most 18 (.<run>.tmp<pid>.ipynb), NAME_MAX in all
 GRID_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*")  # a grid's folder under --out: never ., .. or hidden
 
 
@@ -201,12 +203,25 @@ def axis_errors(fixed: dict, grid: dict, where: str) -> list:
     return errors
 
 
-def run_errors(runs: list, where: str) -> list:
-    """The expanded runs: each a valid run (check_runs), and their names distinct."""
+def run_errors(runs: list, grid: dict, where: str) -> list:
+    """The expanded runs: each a valid run (check_runs), their names distinct and short enough for file names."""
     ids = [r[0] for r in runs]
     collide = sorted({i for i in ids if ids.count(i) > 1})
-    return check_runs(runs, where) + ([f"{where}: grid: run names collide ({', '.join(collide)}); every grid key "
-                                       f"needs distinct values"] if collide else [])
+    return check_runs(runs, where) + name_length_errors(runs, grid, where) + (
+        [f"{where}: grid: run names collide ({', '.join(collide)}); every grid key needs distinct values"]
+        if collide else [])
+
+
+def name_length_errors(runs: list, grid: dict, where: str) -> list:
+    """A run name (made of the values the grid varies) too long for its files' names, named with the longest value
+    in it."""
+    rid, params = max(runs, key=lambda r: len(r[0].encode()))
+    if len(rid.encode()) <= RUN_NAME_MAX:
+        return []
+    key = max(grid, key=lambda k: len(str(params[k])))
+    return [f"{where}: grid.{key}={_short(params[key])}: makes run names of up to {len(rid.encode())} characters "
+            f"(e.g. {_short(rid, 40)}); allowed at most {RUN_NAME_MAX}, as its files' names hold at most {NAME_MAX}: "
+            f"shorter values"]
 
 
 def load_grid(path) -> dict:
@@ -224,7 +239,7 @@ def load_grid(path) -> dict:
     _fail_on(axis_errors(fixed, grid, where))
     runs = [(run_id(dict(zip(grid, combo))), {**fixed, **dict(zip(grid, combo))})
             for combo in itertools.product(*grid.values())]
-    _fail_on(run_errors(runs, where))
+    _fail_on(run_errors(runs, grid, where))
     for _, params in runs:
         try:
             literal_parameters(params)
@@ -246,6 +261,20 @@ def check_runs(runs: list, where: str, sizes: dict = None) -> list:
             found.setdefault(problem, []).append(rid)
     return [f"{where}: run {rids[0]}: {problem}" + (f" (and {len(rids) - 1} more runs)" if len(rids) > 1 else "")
             for problem, rids in found.items()]
+
+
+def output_folder(out_root, name: str) -> Path:
+    """The grid's folder, <out_root>/<name> with out_root resolved; GridError when out_root cannot be (a symlink
+    loop) or has a name longer than NAME_MAX."""
+    long = [p for p in Path(out_root).parts if len(os.fsencode(p)) > NAME_MAX]
+    if long:
+        raise GridError(f"out={str(out_root)!r}: its part {_short(long[0], 40)} has {len(os.fsencode(long[0]))} bytes; "
+                        f"allowed at most {NAME_MAX} per file name")
+    try:
+        return Path(out_root).resolve() / name
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise GridError(f"out={str(out_root)!r}: cannot be resolved ({records.reason(e)}); allowed a writable "
+                        f"folder") from None
 
 
 def check_output(folder: Path, out_root) -> None:
@@ -368,7 +397,7 @@ def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, clu
     if lock_wait < 0:
         raise GridError(f"--lock-wait={lock_wait!r}: must be >= 0")
     grid = load_grid(grid_path)
-    folder = Path(out_root).resolve() / grid["name"]
+    folder = output_folder(out_root, grid["name"])
     check_output(folder, out_root)
     check_devices(grid["runs"], cluster)  # needs no data: before the data check, which may decode and cache it
     check_data(grid["runs"], str(grid_path))

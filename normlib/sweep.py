@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cluster, execute, locks, records
-from .grid import GridError, Plan, Task, load_grid, name_problem, plan
+from .grid import GridError, Plan, Task, load_grid, name_problem, output_folder, plan
 from .processes import SIGNAL_EXIT, clean_stale, stop_on_signals, wait_for_locks
 from .slurm import check as check_slurm, connect as slurm_cluster
 
@@ -311,7 +311,7 @@ def parser() -> argparse.ArgumentParser:
 def report_only(params: str, out: str, extra: str) -> int:
     """--report-only: render the report of a grid's existing records (GridError when there are none)."""
     name = load_grid(params)["name"]
-    folder = Path(out).resolve() / name
+    folder = output_folder(out, name)
     if not (folder / "runs").is_dir():
         raise GridError(f"out={out!r}: no runs of grid {name!r} in {folder}; run the sweep first")
     for other in (o.strip() for o in extra.split(",") if o.strip()):

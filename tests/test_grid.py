@@ -169,6 +169,13 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
     ("--timeout -1", BASE, ["--timeout", "-1"], "--timeout=-1: must be >= 0 (0: no limit)"),
     ("output under a file", BASE, ["--out", "{tmp}/afile/reports"], "afile is a file, not a folder"),
     ("unwritable output", lambda t, m: unwritable(t, m) or BASE, [], "is not writable; allowed a writable folder"),
+    ("output in a symlink loop", lambda t, m: (t / "loop").symlink_to(t / "loop") or BASE,
+     ["--out", "{tmp}/loop/reports"], "/loop/reports': cannot be resolved (RuntimeError: Symlink loop from"),
+    ("output name over 255 bytes", BASE, ["--out", "{tmp}/" + "o" * 256],
+     "... has 256 bytes; allowed at most 255 per file name"),
+    ("run name over 200 characters", BASE.replace("  data: synthetic\n", "").replace(
+        "batch_size: [2]", f"data: [/nonexistent/{'d' * 200}]"), [],
+     "grid.data='/nonexistent/ddd"),
 ]
 STACKED = BASE.replace("width: 8", "width: 8\n  engine: stacked")  # the stacked engine's grids take the same checks
 BAD_INPUTS += [

@@ -57,6 +57,16 @@ def test_a_dry_run_lists_the_runs_with_the_complete_ones_marked_and_writes_nothi
         "seed0.json"]
 
 
+def test_a_record_nested_too_deeply_to_read_is_a_run_to_do(tmp_path, capsys):
+    """Like a half-written record: the dry run lists it as to run (and the sweep trains it again)."""
+    grid = write_grid(tmp_path, "deep", TINY, {"seed": [0]})
+    runs = tmp_path / "reports" / "deep" / "runs"
+    runs.mkdir(parents=True)
+    (runs / "seed0.json").write_text('{"history": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert sweep.main([str(grid), "--out", str(tmp_path / "reports"), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "to run  seed0"
+
+
 def test_run_finished_by_the_lock_holder_is_not_run_again(tmp_path, capsys):
     grid = write_grid(tmp_path, "orphan", TINY, {"seed": [0]})
     out = tmp_path / "reports" / "orphan" / "runs" / "seed0.json"
