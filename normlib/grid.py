@@ -13,6 +13,7 @@ import itertools
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -27,6 +28,7 @@ MAX_RUNS = 10_000  # runs of one grid: the product of its axes, checked before t
 MAX_VALUES = 100_000  # values of one params file, every alias counted each time it is used (a 1 KB alias bomb: 10^9)
 NAME_MAX = 255  # bytes of one file name (Linux's file systems)
 RUN_NAME_MAX = 200  # characters of a run's name: its files add at most 18 (.<run>.tmp<pid>.ipynb), NAME_MAX in all
+MAX_BYTES = 1_000_000  # bytes of one params file (the largest in params/ has 1.4 KB)
 GRID_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*")  # a grid's folder under --out: never ., .. or hidden
 
 
@@ -124,7 +126,7 @@ def read_spec(path: Path, chain=()) -> dict:
     if base_path in files:
         raise GridError(f"{path}: base={base!r}: a cycle ({' -> '.join(p.name for p in (*files, base_path))}); "
                         f"allowed a chain of params files that ends")
-    if not base_path.is_file():
+    if not base_path.exists():
         raise GridError(f"{path}: base={base!r}: no such file ({base_path}); allowed the path of another params file, "
                         f"relative to {path.resolve().parent}")
     under = read_spec(base_path, files)
@@ -139,10 +141,31 @@ def read_spec(path: Path, chain=()) -> dict:
     return merged
 
 
+FILE_KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device",
+              stat.S_ISBLK: "a block device"}
+
+
+def read_text(path: Path) -> str:
+    """A params file's text; GridError unless it is a regular file of at most MAX_BYTES (a FIFO would block the
+    sweep forever, /dev/zero fill its memory). O_NONBLOCK: a FIFO opens without a writer, and is then refused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in FILE_KINDS.items() if test(mode)), "not a regular file")
+        raise GridError(f"params={str(path)!r}: {kind}; allowed a regular YAML file like params/quick.yaml")
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise GridError(f"params={str(path)!r}: more than {MAX_BYTES:,} bytes; allowed at most {MAX_BYTES:,} (a YAML "
+                        f"grid like params/quick.yaml has about 1,000)")
+    return data.decode("utf-8")
+
+
 def _read_yaml(path: Path) -> dict:
     where = str(path)
     try:
-        spec = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        spec = yaml.load(read_text(path), Loader=_UniqueKeyLoader)
     except OSError as e:
         raise GridError(f"params={where!r}: cannot read ({e.strerror})") from None
     except UnicodeDecodeError as e:

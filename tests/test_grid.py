@@ -2,6 +2,7 @@
 keys; values reach the notebook only as literals."""
 import os
 import tarfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -230,6 +231,30 @@ def test_an_extra_grid_that_would_leave_out_is_refused(tmp_path, capsys):
     (tmp_path / "runs").mkdir()  # what --extra .. would find
     assert sweep.main([str(params), "--out", str(tmp_path / "reports"), "--report-only", "--extra", ".."]) == 2
     assert "extra='..': allowed letters" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind,make,message", [
+    ("FIFO", lambda p: os.mkfifo(p), "bad.yaml': a FIFO; allowed a regular YAML file"),
+    ("link to /dev/zero", lambda p: p.symlink_to("/dev/zero"), "bad.yaml': a character device; allowed a regular"),
+    ("folder", lambda p: p.mkdir(), "bad.yaml': a folder; allowed a regular YAML file"),
+    ("base a FIFO", lambda p: os.mkfifo(p.with_name("b.yaml")) or p.write_text("base: b.yaml\n" + BASE),
+     "b.yaml': a FIFO; allowed a regular YAML file"),
+    ("over 1 MB", lambda p: p.write_text(BASE + "#" * grid.MAX_BYTES), "more than 1,000,000 bytes; allowed at most"),
+])
+def test_a_params_file_must_be_a_regular_file_of_at_most_max_bytes(tmp_path, capsys, kind, make, message):
+    """A FIFO would block the sweep forever and /dev/zero fill its memory: refused in one line, at once."""
+    params = tmp_path / "bad.yaml"
+    make(params)
+    before = sorted(tmp_path.rglob("*"))
+    codes = []
+    t = threading.Thread(target=lambda: codes.append(sweep.main([str(params), "--out", str(tmp_path / "reports")])),
+                         daemon=True)
+    t.start()
+    t.join(30)
+    assert codes == [2]
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert sorted(tmp_path.rglob("*")) == before
 
 
 def test_every_problem_of_a_file_is_listed(capsys, tmp_path):
