@@ -335,9 +335,20 @@ def dry_run(params: str, out: str, jobs) -> int:
     return 0
 
 
+def check_modes(a: argparse.Namespace) -> None:
+    """GridError for options that contradict each other, which would otherwise be dropped silently."""
+    for one, other in (("dry_run", "report_only"), ("no_report", "report_only")):
+        if getattr(a, one) and getattr(a, other):
+            raise GridError(f"--{one.replace('_', '-')} and --{other.replace('_', '-')}: choose one")
+    if a.extra and not a.report_only:
+        raise GridError(f"--extra={a.extra!r}: only with --report-only (the report of existing records adds those "
+                        f"grids)")
+
+
 def main(argv=None) -> int:
     a = parser().parse_args(argv)
     try:
+        check_modes(a)
         if a.dry_run:
             return dry_run(a.params, a.out, a.jobs)
         if a.report_only:
