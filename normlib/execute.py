@@ -210,14 +210,16 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
 
 def summary(name: str, folder: Path, extra: str = "") -> Path:
     """Execute the summary notebook on a grid's records (and the `extra` grids beside it, comma-separated) into
-    <folder>/summary.ipynb; RenderError naming the reason and the notebook when it fails."""
+    <folder>/summary.ipynb; RenderError naming the reason and the notebook when it fails. Its kernel's connection
+    file goes in this process's scratch folder, as a run's does."""
     import papermill as pm
     executed = folder / "summary.ipynb"
     tmp = temp_notebook(executed)
     try:
         pm.execute_notebook(str(SUMMARY_NOTEBOOK), str(tmp),
                             parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
-                            progress_bar=False, kernel_name="python3", extra_arguments=KERNEL_ARGS)
+                            progress_bar=False, kernel_name="python3", extra_arguments=KERNEL_ARGS,
+                            kernel_manager_class=kernel_manager_class([]))
     except Exception as e:
         e = records.named(e, tmp) if isinstance(e, OSError) else e
         kept = keep_notebook(tmp, executed)

@@ -7,10 +7,11 @@ import os
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
-from sweeps import ROOT, TINY, leftovers, tiny_notebook
+from sweeps import ROOT, TINY, finished_notebook, leftovers, tiny_notebook
 
 from normlib import execute, locks, records, runner
 
@@ -171,3 +172,19 @@ def test_a_full_disk_is_one_reason_naming_it_and_nothing_partial_in_place(tmp_pa
     with pytest.raises(execute.RenderError, match="No space left on device") as e:
         execute.summary("g", tmp_path)
     assert "notebook:" not in str(e.value) and sorted(tmp_path.iterdir()) == [out.parent]  # no summary.ipynb
+
+
+def test_the_summary_kernels_connection_file_goes_in_the_scratch_folder(tmp_path, monkeypatch):
+    """It holds the kernel's key: where a killed sweep leaves it, the next sweep removes it (normlib.scratch)."""
+    import papermill as pm
+
+    from normlib import scratch
+    given = {}
+
+    def fake_execute(source, output, **kwargs):
+        given.update(kwargs)
+        finished_notebook(Path(output))
+    monkeypatch.setattr(pm, "execute_notebook", fake_execute)
+    assert execute.summary("g", tmp_path) == tmp_path / "summary.ipynb"
+    km = given["kernel_manager_class"]()
+    assert Path(km.connection_file).parent == scratch.folder()
