@@ -23,6 +23,9 @@ DIAG_TEST = 1000  # test images evaluated with batch statistics (stratified subs
 PRECISE_IMAGES = 4096  # training images over which precise BN re-estimates the statistics (Wu & Johnson 2021)
 PRECISE_BATCH = 128  # their batch: large enough that the average of batch variances is the population's
 STACK_ENV = "NORMLIB_STACK"  # a kernel's stack: JSON [params with `out`, one per run] (normlib.stackrun.stack_of)
+MAX_WIDTH = 4096  # channels of a conv: a 3x3 conv of 4096 to 4096 channels is 151M weights (600 MB in fp32)
+MAX_BLOCKS = 256  # blocks of the network (the original's depth study: 16)
+MAX_THREADS = 1024  # torch CPU threads of one run
 INT_MAX = 2**63 - 1  # every int parameter, seeds included, fits a 64-bit signed int
 
 
@@ -46,8 +49,8 @@ class RunConfig:
     norm: str = param("batch", "the normalisation layer of every block", choices=norms.NAMES,
                       synonyms=("normalization", "norm_type"), protocol=True, name_prefix="")
     groups: int = param(4, "GroupNorm group count (the original: 4); must divide width", minimum=1,
-                        synonyms=("num_groups",), protocol=True)
-    batch_size: int = param(16, "training mini-batch size", minimum=1, synonyms=("batchsize", "bs"), protocol=True,
+                        maximum=MAX_WIDTH, synonyms=("num_groups",), protocol=True)
+    batch_size: int = param(16, "training mini-batch size", minimum=1, maximum=TRAIN_IMAGES, synonyms=("batchsize", "bs"), protocol=True,
                             name_prefix="bs")
     seed: int = param(0, "model initialisation and shuffling", minimum=0, synonyms=("random_seed",), per_run=True)
     epochs: int = param(1, "passes over the training set (the original: 10)", minimum=1,
@@ -58,20 +61,24 @@ class RunConfig:
                       synonyms=("learning_rate",), protocol=True)
     lr_scaling: str = param("none", "linear: lr * batch_size / base_batch; sqrt: lr * sqrt(that ratio)",
                             choices=LR_SCALINGS, protocol=True, name_prefix="lr-")
-    base_batch: int = param(32, "batch size at which the scaling rules give lr", minimum=1, protocol=True)
-    num_blocks: int = param(4, "[conv, norm, act] blocks (the original: 4)", minimum=0,
+    base_batch: int = param(32, "batch size at which the scaling rules give lr", minimum=1,
+                            maximum=TRAIN_IMAGES, protocol=True)
+    num_blocks: int = param(4, "[conv, norm, act] blocks (the original: 4)", minimum=0, maximum=MAX_BLOCKS,
                             synonyms=("blocks", "depth"), protocol=True, name_prefix="blocks")
-    width: int = param(64, "channels of every conv (the original: 64)", minimum=1, synonyms=("channels",),
+    width: int = param(64, "channels of every conv (the original: 64)", minimum=1, maximum=MAX_WIDTH,
+                       synonyms=("channels",),
                        protocol=True)
     activation: str = param("relu", "the nonlinearity of every block", choices=ACTIVATIONS, synonyms=("act",),
                             protocol=True, name_prefix="")
     train_size: int = param(1000, "training images, a stratified subset; 0 for all 50,000", minimum=0,
-                            protocol=True)
-    test_size: int = param(500, "test images, a stratified subset; 0 for all 10,000", minimum=0, protocol=True)
-    val_size: int = param(0, "images held out of the training set as a validation split", minimum=0, protocol=True)
+                            maximum=TRAIN_IMAGES, protocol=True)
+    test_size: int = param(500, "test images, a stratified subset; 0 for all 10,000", minimum=0,
+                           maximum=TEST_IMAGES, protocol=True)
+    val_size: int = param(0, "images held out of the training set as a validation split", minimum=0,
+                          maximum=TRAIN_IMAGES, protocol=True)
     subset_seed: int = param(0, "seed of the subsets, shared by all runs of a grid", minimum=0, protocol=True)
     eval_batch: int = param(128, "evaluation batch; eval-mode norms do not depend on it (larger is slower on a CPU)",
-                            minimum=1)
+                            minimum=1, maximum=TEST_IMAGES)
     diagnostics: bool = param(True, "BN batch-vs-running statistics and per-layer gradient magnitudes")
     precision: str = param("fp32", "bf16: autocast (its accuracy effect must be reported)", choices=PRECISIONS,
                            synonyms=("dtype",), protocol=True)
@@ -82,7 +89,7 @@ class RunConfig:
     engine: str = param("single", "stacked: trained with the other seeds of its cell as one network (CUDA graphs)",
                         choices=ENGINES)
     threads: int = param(1, "torch CPU threads of the run; fixed, so its numbers never depend on what else runs",
-                         minimum=1, synonyms=("num_threads", "torch_threads"))
+                         minimum=1, maximum=MAX_THREADS, synonyms=("num_threads", "torch_threads"))
     checkpoint_every: float = param(300.0, "seconds of training between a run's checkpoints within an epoch (one is "
                                     "saved at every epoch's end too); 0: at epoch ends only. Per-run engine only",
                                     minimum=0, maximum=86400, incidental=True)
@@ -170,7 +177,10 @@ def type_ok(value, want: str) -> bool:
 
 
 def suggest(name: str, allowed) -> str:
-    """' (did you mean 'norm'?)' for a near miss of an allowed name or of a synonym of one, else ''."""
+    """' (did you mean 'norm'?)' for a near miss of an allowed name or of a synonym of one, else '' (also for a key
+    that is not text, such as YAML's null: 'None' is no near miss of 'engine')."""
+    if not isinstance(name, str):
+        return ""
     allowed = list(allowed)
     known = {**{s: n for s, n in synonyms().items() if n in allowed}, **{n: n for n in allowed}}
     close = difflib.get_close_matches(str(name).lower(), list(known), n=1, cutoff=0.6)

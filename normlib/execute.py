@@ -5,6 +5,7 @@ fails; the summary notebook goes into a grid's summary.ipynb, which normlib.repo
 
 One run from the shell: `python -m normlib.execute OUTPUT.ipynb [-p NAME VALUE]...` (see --help)."""
 import argparse
+import logging
 import os
 import re
 import signal
@@ -22,6 +23,18 @@ SUMMARY_NOTEBOOK = ROOT / "notebooks" / "summary.ipynb"
 # the kernel's own log (e.g. a warning per kernel that it talks over loopback TCP) is not the run's: a run's errors
 # reach the sweep from its notebook's outputs, and a kernel that dies as DeadKernelError
 KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
+DEAD_KERNEL_LINE = "Kernel died while waiting for execute reply."  # nbclient's, logged once per run a signal stops
+
+
+class _NoDeadKernelLine(logging.Filter):
+    """Drops nbclient's DEAD_KERNEL_LINE from papermill's log: a run whose kernel died says so in its reason (a
+    DeadKernelError in its record and the sweep's summary), or is one the sweep stopped on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != DEAD_KERNEL_LINE
+
+
+logging.getLogger("papermill").addFilter(_NoDeadKernelLine())
 EPOCH_LINE = re.compile(r"epoch (\d+): step (\d+)/(\d+),")  # the line normlib.runner.run prints after each epoch
 
 
@@ -152,10 +165,11 @@ def stop_kernels_on(stop: threading.Event, kernels: list):
 
 
 def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: threading.Event = None,
-            source=RUN_NOTEBOOK, progress=None, env: dict = None) -> tuple:
+            source=RUN_NOTEBOOK, progress=None, env: dict = None, failing=None) -> tuple:
     """Run one notebook (`source`: a path or a NotebookNode) through papermill into a temporary file, then rename it
     to `notebook`; progress(epoch, step, steps), if given, is called as each epoch of the run ends; `env`: variables
-    added to its kernel's environment.
+    added to its kernel's environment; failing(reason), if given, is called before anything of a failed run is kept,
+    and may raise to hand the run elsewhere (normlib.slurm.job_ending): then nothing is written.
 
     Returns (status, reason): ('ok', ''), ('failed', reason) after writing a failed record (never over a complete
     record of these parameters: that stays, and the reason says so), ('skipped', reason) when
@@ -181,6 +195,12 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
     if ename == locks.Locked.__name__:
         tmp.unlink(missing_ok=True)
         return "skipped", error
+    if error and failing is not None:
+        try:
+            failing(error)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     keep_notebook(tmp, notebook)
     if not error and not records.is_done(records.read(out), params):
         error = "the notebook finished without writing a complete record"
@@ -192,17 +212,25 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
         return "failed", error + ("" if e.strerror in error else f"; no failed record written: {failure_reason(e, 0)}")
 
 
-def summary(name: str, folder: Path, extra: str = "") -> Path:
+def summary(name: str, folder: Path, extra: str = "", stop: threading.Event = None) -> Path:
     """Execute the summary notebook on a grid's records (and the `extra` grids beside it, comma-separated) into
-    <folder>/summary.ipynb; RenderError naming the reason and the notebook when it fails."""
+    <folder>/summary.ipynb; RenderError naming the reason and the notebook when it fails. Its kernel's connection
+    file goes in this process's scratch folder, as a run's does; once `stop` is set its kernel is stopped, and
+    summary returns None, its temporary notebook removed."""
     import papermill as pm
     executed = folder / "summary.ipynb"
     tmp = temp_notebook(executed)
+    kernels = []
     try:
-        pm.execute_notebook(str(SUMMARY_NOTEBOOK), str(tmp),
-                            parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
-                            progress_bar=False, kernel_name="python3", extra_arguments=KERNEL_ARGS)
+        with stop_kernels_on(stop, kernels):
+            pm.execute_notebook(str(SUMMARY_NOTEBOOK), str(tmp),
+                                parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
+                                progress_bar=False, kernel_name="python3", extra_arguments=KERNEL_ARGS,
+                                kernel_manager_class=kernel_manager_class(kernels))
     except Exception as e:
+        if stop is not None and stop.is_set():
+            tmp.unlink(missing_ok=True)
+            return None
         e = records.named(e, tmp) if isinstance(e, OSError) else e
         kept = keep_notebook(tmp, executed)
         raise RenderError(f"{failure_reason(e, 0)}" + (f"  (notebook: {executed})" if kept else "")) from None

@@ -13,17 +13,23 @@ import itertools
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import yaml
 
-from . import config
+from . import config, records
 
 GRID_KEYS = {"description": str, "base": str, "jobs": int, "fixed": dict, "grid": dict}
 MAX_RUNS = 10_000  # runs of one grid: the product of its axes, checked before the runs are built
 MAX_VALUES = 100_000  # values of one params file, every alias counted each time it is used (a 1 KB alias bomb: 10^9)
+NAME_MAX = 255  # bytes of one file name (Linux's file systems)
+RUN_NAME_MAX = 200  # characters of a run's name: its files add at most 18 (.<run>.tmp<pid>.ipynb), NAME_MAX in all
+MAX_BASES = 32  # params files in one chain of `base:` files, the params file given included
+MAX_BYTES = 1_000_000  # bytes of one params file (the largest in params/ has 1.4 KB)
+GRID_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*")  # a grid's folder under --out: never ., .. or hidden
 
 
 class GridError(ValueError):
@@ -84,6 +90,22 @@ def check_parameter(key, value) -> str:
     return config.check_value(key, value, [n for n in config.FIELDS if n != "out"])
 
 
+def name_problem(field: str, name: str) -> str:
+    """The problem with a grid's name (its folder under --out), or '': one path component inside --out."""
+    if GRID_NAME.fullmatch(name):
+        return ""
+    return (f"{field}={name!r}: allowed letters, digits and . _ + -, not starting with '.' (a grid's name is its "
+            f"folder under --out)")
+
+
+def grid_name(path: Path) -> str:
+    """A params file's grid name, its file name without .yaml; GridError unless it names a folder inside --out."""
+    problem = name_problem("grid name", path.stem)
+    if problem:
+        raise GridError(f"params={str(path)!r}: {problem}; rename the params file")
+    return path.stem
+
+
 def run_id(varied: dict) -> str:
     """File stem of a run, from the values its grid varies: e.g. 'batch_bs2_seed0' (safe as a file name)."""
     prefix = config.table("name_prefix")  # a field's own, else its name
@@ -101,10 +123,13 @@ def read_spec(path: Path, chain=()) -> dict:
     if not isinstance(base, str) or not base:
         raise GridError(f"{path}: base={_short(base)}: must be the path of another params file, relative to {path}")
     base_path, files = (path.parent / base).resolve(), (*chain, path.resolve())
+    if len(files) >= MAX_BASES:
+        raise GridError(f"{files[0]}: a chain of more than {MAX_BASES} params files through base: ({files[0].name} -> "
+                        f"{files[1].name} -> ... -> {path.name}); allowed at most {MAX_BASES}")
     if base_path in files:
         raise GridError(f"{path}: base={base!r}: a cycle ({' -> '.join(p.name for p in (*files, base_path))}); "
                         f"allowed a chain of params files that ends")
-    if not base_path.is_file():
+    if not base_path.exists():
         raise GridError(f"{path}: base={base!r}: no such file ({base_path}); allowed the path of another params file, "
                         f"relative to {path.resolve().parent}")
     under = read_spec(base_path, files)
@@ -119,10 +144,31 @@ def read_spec(path: Path, chain=()) -> dict:
     return merged
 
 
+FILE_KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device",
+              stat.S_ISBLK: "a block device"}
+
+
+def read_text(path: Path) -> str:
+    """A params file's text; GridError unless it is a regular file of at most MAX_BYTES (a FIFO would block the
+    sweep forever, /dev/zero fill its memory). O_NONBLOCK: a FIFO opens without a writer, and is then refused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in FILE_KINDS.items() if test(mode)), "not a regular file")
+        raise GridError(f"params={str(path)!r}: {kind}; allowed a regular YAML file like params/quick.yaml")
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise GridError(f"params={str(path)!r}: more than {MAX_BYTES:,} bytes; allowed at most {MAX_BYTES:,} (a YAML "
+                        f"grid like params/quick.yaml has about 1,000)")
+    return data.decode("utf-8")
+
+
 def _read_yaml(path: Path) -> dict:
     where = str(path)
     try:
-        spec = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        spec = yaml.load(read_text(path), Loader=_UniqueKeyLoader)
     except OSError as e:
         raise GridError(f"params={where!r}: cannot read ({e.strerror})") from None
     except UnicodeDecodeError as e:
@@ -183,12 +229,25 @@ def axis_errors(fixed: dict, grid: dict, where: str) -> list:
     return errors
 
 
-def run_errors(runs: list, where: str) -> list:
-    """The expanded runs: each a valid run (check_runs), and their names distinct."""
+def run_errors(runs: list, grid: dict, where: str) -> list:
+    """The expanded runs: each a valid run (check_runs), their names distinct and short enough for file names."""
     ids = [r[0] for r in runs]
     collide = sorted({i for i in ids if ids.count(i) > 1})
-    return check_runs(runs, where) + ([f"{where}: grid: run names collide ({', '.join(collide)}); every grid key "
-                                       f"needs distinct values"] if collide else [])
+    return check_runs(runs, where) + name_length_errors(runs, grid, where) + (
+        [f"{where}: grid: run names collide ({', '.join(collide)}); every grid key needs distinct values"]
+        if collide else [])
+
+
+def name_length_errors(runs: list, grid: dict, where: str) -> list:
+    """A run name (made of the values the grid varies) too long for its files' names, named with the longest value
+    in it."""
+    rid, params = max(runs, key=lambda r: len(r[0].encode()))
+    if len(rid.encode()) <= RUN_NAME_MAX:
+        return []
+    key = max(grid, key=lambda k: len(str(params[k])))
+    return [f"{where}: grid.{key}={_short(params[key])}: makes run names of up to {len(rid.encode())} characters "
+            f"(e.g. {_short(rid, 40)}); allowed at most {RUN_NAME_MAX}, as its files' names hold at most {NAME_MAX}: "
+            f"shorter values"]
 
 
 def load_grid(path) -> dict:
@@ -196,7 +255,7 @@ def load_grid(path) -> dict:
     runs [(run id, params)], or GridError with every problem found, one per line. The grid's name is its file's
     name without .yaml: its runs go to <out>/<name>/."""
     path = Path(path)
-    where = str(path)
+    where, name = str(path), grid_name(path)
     spec = read_spec(path)
     _fail_on(spec_errors(spec, where))
     fixed, grid = spec.get("fixed") or {}, spec.get("grid") or {}
@@ -206,13 +265,13 @@ def load_grid(path) -> dict:
     _fail_on(axis_errors(fixed, grid, where))
     runs = [(run_id(dict(zip(grid, combo))), {**fixed, **dict(zip(grid, combo))})
             for combo in itertools.product(*grid.values())]
-    _fail_on(run_errors(runs, where))
+    _fail_on(run_errors(runs, grid, where))
     for _, params in runs:
         try:
             config.literal_parameters(params)
         except ValueError as e:
             raise GridError(str(e)) from None
-    return {"name": path.stem, "description": spec.get("description", ""), "jobs": spec.get("jobs"), "runs": runs}
+    return {"name": name, "description": spec.get("description", ""), "jobs": spec.get("jobs"), "runs": runs}
 
 
 def check_runs(runs: list, where: str, sizes: dict = None) -> list:
@@ -228,6 +287,20 @@ def check_runs(runs: list, where: str, sizes: dict = None) -> list:
             found.setdefault(problem, []).append(rid)
     return [f"{where}: run {rids[0]}: {problem}" + (f" (and {len(rids) - 1} more runs)" if len(rids) > 1 else "")
             for problem, rids in found.items()]
+
+
+def output_folder(out_root, name: str) -> Path:
+    """The grid's folder, <out_root>/<name> with out_root resolved; GridError when out_root cannot be (a symlink
+    loop) or has a name longer than NAME_MAX."""
+    long = [p for p in Path(out_root).parts if len(os.fsencode(p)) > NAME_MAX]
+    if long:
+        raise GridError(f"out={str(out_root)!r}: its part {_short(long[0], 40)} has {len(os.fsencode(long[0]))} bytes; "
+                        f"allowed at most {NAME_MAX} per file name")
+    try:
+        return Path(out_root).resolve() / name
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise GridError(f"out={str(out_root)!r}: cannot be resolved ({records.reason(e)}); allowed a writable "
+                        f"folder") from None
 
 
 def check_output(folder: Path, out_root) -> None:
@@ -349,7 +422,7 @@ def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, clu
     if lock_wait < 0:
         raise GridError(f"--lock-wait={lock_wait!r}: must be >= 0")
     grid = load_grid(grid_path)
-    folder = Path(out_root).resolve() / grid["name"]
+    folder = output_folder(out_root, grid["name"])
     check_output(folder, out_root)
     check_devices(grid["runs"], cluster)  # needs no data: before the data check, which may decode and cache it
     check_data(grid["runs"], str(grid_path))

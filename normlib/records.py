@@ -54,10 +54,10 @@ def named(e: OSError, path) -> OSError:
 
 
 def read(path) -> dict:
-    """The record at path, or None when it is missing, half-written or not a record."""
+    """The record at path, or None when it is missing, half-written, not a record or nested too deeply to read."""
     try:
         rec = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return rec if isinstance(rec, dict) and all(k in rec for k in REQUIRED) else None
 

@@ -13,25 +13,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cluster, execute, locks, records
-from .grid import GridError, Plan, Task, load_grid, plan
+from .grid import GridError, Plan, Task, load_grid, name_problem, output_folder, plan
 from .processes import SIGNAL_EXIT, clean_stale, stop_on_signals, wait_for_locks
-from .slurm import check as check_slurm, connect as slurm_cluster
+from .slurm import check as check_slurm, connect as slurm_cluster, jobs_gone
 
 LOCK_WAIT = 30.0  # seconds a rerun waits for run locks of other processes (orphaned kernels exit within ~1 s)
 STOP_GRACE = 60.0  # seconds an interrupted sweep waits for its stopped kernels' threads before exiting anyway
 SHOWN = 3  # runs in flight named on the progress bar (the rest are counted)
 
 
-def render(name: str, folder: Path, extra: str = "") -> Path:
+def render(name: str, folder: Path, extra: str = "") -> int:
     """The report: the summary notebook executed on a grid's records (normlib.execute.summary), then its page
-    (normlib.report.render, imported here: the sweep itself needs no plotting stack)."""
+    (normlib.report.render, imported here: the sweep itself needs no plotting stack). Returns 0, or on SIGINT or
+    SIGTERM, after stopping the summary's kernel and writing no page, the signal's exit status."""
     from .report.render import write_page
     print(f"{name}: rendering the report (the summary notebook on the records)", flush=True)
-    executed = execute.summary(name, folder, extra)
-    try:
-        return write_page(executed, name)
-    except OSError as e:  # e.g. a full disk: the page is not written, and the sweep says why in one line
-        raise execute.RenderError(execute.failure_reason(e, 0)) from None
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        executed = execute.summary(name, folder, extra, stop)
+        try:
+            if not stop.is_set():
+                write_page(executed, name)
+        except OSError as e:  # e.g. a full disk: the page is not written, and the sweep says why in one line
+            raise execute.RenderError(execute.failure_reason(e, 0)) from None
+    if stop.is_set():
+        print(f"interrupted by {signal.Signals(stop.signum).name} while rendering the report: rerun with "
+              f"--report-only to render it", flush=True)
+        return SIGNAL_EXIT[stop.signum]
+    return 0
 
 
 def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=True, lock_wait=LOCK_WAIT,
@@ -49,7 +58,8 @@ def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=T
         (g.folder / "runs").mkdir(parents=True, exist_ok=True)  # the first write
         try:
             with stop_on_signals(stop), locks.lock(locks.sweep_lock_path(g.folder), f"grid {g.name!r} in {g.folder}"):
-                code = run_grid(g, timeout, lock_wait, stop, client, shared_out)
+                code = run_grid(g, timeout, lock_wait, stop, client, shared_out,
+                                jobs_gone if slurm is not None else None)
         except locks.Locked as e:
             print(f"error: {e}: wait for that sweep to finish or stop it, then rerun", file=sys.stderr)
             return 1
@@ -57,7 +67,7 @@ def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=T
         return SIGNAL_EXIT.get(getattr(stop, "signum", None), 1)
     if report:
         try:
-            render(g.name, g.folder)
+            return render(g.name, g.folder) or code
         except execute.RenderError as e:
             print(f"REPORT FAILED: {e}", file=sys.stderr)
             return 1
@@ -116,6 +126,7 @@ class Outcomes:
     failed: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
     interrupted: list = field(default_factory=list)
+    left: dict = field(default_factory=dict)  # runs no worker was left to do, with why
 
 
 class Distinct:
@@ -163,8 +174,8 @@ class Progress:
         with self.lock:
             if rid in self.ended_ids:  # an event that arrived after the run's end
                 return
-            _, before = self.running.get(rid, (0, 0.0))
-            self.running[rid] = (msg["epoch"], min(1.0, msg["step"] / max(1, msg["steps"])))
+            _, before = self.running.get(rid, (0, 0.0))  # a run moved to another worker starts its events again:
+            self.running[rid] = (msg["epoch"], max(before, min(1.0, msg["step"] / max(1, msg["steps"]))))  # kept
             self._draw(self.running[rid][1] - before)
 
     def ended(self, run, status: str, reason: str) -> None:
@@ -175,18 +186,20 @@ class Progress:
             self.ended_ids.add(rid)
             if status == "ok" and not again:
                 self.outcomes.done.append(rid)
-            elif status in ("failed", "skipped"):
+            elif status in ("failed", "skipped", "left"):
                 getattr(self.outcomes, status)[rid] = reason
             elif status == "interrupted":
                 self.outcomes.interrupted.append(rid)
-            self._draw(0 if status == "interrupted" else (not again) - share)  # an interrupted run keeps its share
+            self._draw(0 if status in ("interrupted", "left") else (not again) - share)  # it keeps its share
 
     def _draw(self, delta: float) -> None:
         running = [f"{rid} epoch {epoch}" for rid, (epoch, _) in sorted(self.running.items())]
         shown = ", ".join(running[:SHOWN]) + (f" +{len(running) - SHOWN}" if len(running) > SHOWN else "")
         self.bar.set_postfix_str(f"failed {len(self.outcomes.failed)}" + (f"; running {shown}" if shown else ""),
                                  refresh=False)
-        if delta:
+        self.bar.n = min(self.bar.n, self.bar.total)  # never past its total (shares summed in floats): ETA >= 0
+        delta = min(delta, self.bar.total - self.bar.n)
+        if delta > 0:
             self.bar.update(delta)  # draws the bar once (tqdm's mininterval permitting)
         else:
             self.bar.refresh()
@@ -198,9 +211,10 @@ class Progress:
 
 # ---------------------------------------------------------------- the runs
 
-def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, client, shared_out: bool = True):
+def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, client, shared_out: bool = True,
+             gone=None):
     """The runs of a planned grid under its sweep lock, on the cluster of `client`; the exit status, or None when
-    interrupted."""
+    interrupted. gone(client): why a cluster without workers can get none (normlib.cluster.run_all)."""
     removed = clean_stale(g.folder, g.stacks)
     if removed:
         print(f"removed {removed} temporary file(s) left by an interrupted sweep")
@@ -211,12 +225,12 @@ def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, cli
     if link:
         print(f"dask dashboard: {link}", flush=True)
     if todo.pending:
-        cluster.wait_for_a_worker(client, stop)
+        cluster.wait_for_a_worker(client, stop, gone)
     progress = Progress(g.name, todo, len(g.runs))
     client.subscribe_topic(cluster.PROGRESS, progress.epoch)
     try:
         stuck = cluster.run_all(client, todo.tasks, progress.ended, stop, STOP_GRACE, timeout, lock_wait,
-                                cluster.probe(g.folder) if shared_out else None)
+                                cluster.probe(g.folder) if shared_out else None, gone)
     finally:
         client.unsubscribe_topic(cluster.PROGRESS)
         progress.close()
@@ -229,7 +243,8 @@ def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, cli
             locks.sweep_lock_path(g.folder).unlink(missing_ok=True)
             os._exit(SIGNAL_EXIT[stop.signum])
         return None
-    return 1 if progress.outcomes.failed or progress.outcomes.skipped else 0
+    o = progress.outcomes
+    return 1 if o.failed or o.skipped or o.left else 0
 
 
 def summarize(g: Plan, before: int, o: Outcomes, stop: threading.Event) -> None:
@@ -245,6 +260,9 @@ def summarize(g: Plan, before: int, o: Outcomes, stop: threading.Event) -> None:
         print(f"FAILED {rid}: {reason}" + (f"  (notebook: {notebook})" if notebook.exists() else ""))
     for rid, reason in o.skipped.items():
         print(f"SKIPPED {rid}: {reason}")
+    if o.left:
+        print(f"NO WORKER LEFT: {next(iter(o.left.values()))}; {len(o.left)} run(s) left to do: "
+              f"{', '.join(o.left)}: rerun the same command to do them", flush=True)
     if stop.is_set():
         print(f"interrupted by {signal.Signals(stop.signum).name}: rerun the same command to resume", flush=True)
 
@@ -272,7 +290,8 @@ where runs execute (default: a Dask cluster inside this process, --jobs runs at 
 """
 EXIT_STATUS = {  # the sweep's exit statuses, the one table of them (--help shows it)
     0: "every run has a complete record (and the report was rendered)",
-    1: "some run failed or was skipped, or the report failed: the summary says which and why",
+    1: "some run failed or was skipped, no worker was left to run the rest, or the report failed: the summary says "
+       "which and why",
     2: "bad input, or a scheduler out of reach: one line per problem; nothing was run or written",
     **{code: f"interrupted by {sig.name}: rerun the same command to resume" for sig, code in SIGNAL_EXIT.items()}}
 HELP_EPILOG += "\nexit status:\n" + "".join(f"  {code:<4} {meaning}\n" for code, meaning in EXIT_STATUS.items())
@@ -311,14 +330,16 @@ def parser() -> argparse.ArgumentParser:
 def report_only(params: str, out: str, extra: str) -> int:
     """--report-only: render the report of a grid's existing records (GridError when there are none)."""
     name = load_grid(params)["name"]
-    folder = Path(out).resolve() / name
+    folder = output_folder(out, name)
     if not (folder / "runs").is_dir():
         raise GridError(f"out={out!r}: no runs of grid {name!r} in {folder}; run the sweep first")
-    for other in filter(None, extra.split(",")):
-        if not (folder.parent / other.strip() / "runs").is_dir():
+    for other in (o.strip() for o in extra.split(",") if o.strip()):
+        problem = name_problem("extra", other)
+        if problem:
+            raise GridError(problem)
+        if not (folder.parent / other / "runs").is_dir():
             raise GridError(f"extra={other!r}: no runs of that grid in {folder.parent}; run its sweep first")
-    render(name, folder, extra)
-    return 0
+    return render(name, folder, extra)
 
 
 def dry_run(params: str, out: str, jobs) -> int:
@@ -332,9 +353,20 @@ def dry_run(params: str, out: str, jobs) -> int:
     return 0
 
 
+def check_modes(a: argparse.Namespace) -> None:
+    """GridError for options that contradict each other, which would otherwise be dropped silently."""
+    for one, other in (("dry_run", "report_only"), ("no_report", "report_only")):
+        if getattr(a, one) and getattr(a, other):
+            raise GridError(f"--{one.replace('_', '-')} and --{other.replace('_', '-')}: choose one")
+    if a.extra and not a.report_only:
+        raise GridError(f"--extra={a.extra!r}: only with --report-only (the report of existing records adds those "
+                        f"grids)")
+
+
 def main(argv=None) -> int:
     a = parser().parse_args(argv)
     try:
+        check_modes(a)
         if a.dry_run:
             return dry_run(a.params, a.out, a.jobs)
         if a.report_only:

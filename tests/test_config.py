@@ -75,7 +75,9 @@ def test_a_parameter_injected_by_hand_lists_out_among_the_allowed():
     ({"lr": 1.0, "lr_scaling": "linear", "batch_size": 128, "base_batch": 2},
      "lr_scaling='linear': gives lr 64 at batch_size=128 (base_batch=2, lr=1); the scaled lr must be <= 10 too"),
     ({"diagnostics": 1}, "diagnostics=1: must be of type bool"),
-    ({"train_size": 60000}, "train_size=60000: must be <= 50000"),
+    ({"train_size": 60000}, "train_size=60000: must be >= 0 and <= 50000"),
+    ({"width": 10_000_000}, "width=10000000: must be >= 1 and <= 4096"),
+    ({"eval_batch": 10**9}, "eval_batch=1000000000: must be >= 1 and <= 10000"),
     ({"device": "tpu"}, "device='tpu': allowed auto, cpu, cuda, cuda:N"),
 ])
 def test_bad_parameters_are_named(params, message):

@@ -7,10 +7,11 @@ import os
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
-from sweeps import ROOT, TINY, leftovers, tiny_notebook
+from sweeps import ROOT, TINY, finished_notebook, leftovers, tiny_notebook
 
 from normlib import config, execute, locks, records, runner
 
@@ -171,3 +172,49 @@ def test_a_full_disk_is_one_reason_naming_it_and_nothing_partial_in_place(tmp_pa
     with pytest.raises(execute.RenderError, match="No space left on device") as e:
         execute.summary("g", tmp_path)
     assert "notebook:" not in str(e.value) and sorted(tmp_path.iterdir()) == [out.parent]  # no summary.ipynb
+
+
+def test_the_summary_kernels_connection_file_goes_in_the_scratch_folder(tmp_path, monkeypatch):
+    """It holds the kernel's key: where a killed sweep leaves it, the next sweep removes it (normlib.scratch)."""
+    import papermill as pm
+
+    from normlib import scratch
+    given = {}
+
+    def fake_execute(source, output, **kwargs):
+        given.update(kwargs)
+        finished_notebook(Path(output))
+    monkeypatch.setattr(pm, "execute_notebook", fake_execute)
+    assert execute.summary("g", tmp_path) == tmp_path / "summary.ipynb"
+    km = given["kernel_manager_class"]()
+    assert Path(km.connection_file).parent == scratch.folder()
+
+
+def test_a_run_handed_elsewhere_as_it_fails_leaves_no_record_and_no_notebook(tmp_path, monkeypatch):
+    """`failing` raising (a Slurm job ending under the run: normlib.slurm.job_ending) writes nothing: no failed record
+    for a run that another worker resumes, no temporary notebook."""
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+
+    def dies(source, output, **kwargs):
+        Path(output).write_text("{}")
+        raise DeadKernelError("Kernel died")
+    monkeypatch.setattr(papermill, "execute_notebook", dies)
+    out, notebook = tmp_path / "r.json", tmp_path / "r.ipynb"
+    reasons = []
+
+    def elsewhere(reason):
+        reasons.append(reason)
+        raise LookupError("rescheduled")
+    with pytest.raises(LookupError):
+        execute.execute({"seed": 3}, out, notebook, failing=elsewhere)
+    assert reasons[0].startswith("DeadKernelError") and list(tmp_path.iterdir()) == []
+    assert execute.execute({"seed": 3}, out, notebook, failing=reasons.append)[0] == "failed"  # not raising: as ever
+    assert records.read(out)["status"] == "failed"
+
+
+def test_a_dead_kernel_is_said_once_in_the_runs_reason_not_in_papermills_log(caplog):
+    import logging
+    logging.getLogger("papermill").error(execute.DEAD_KERNEL_LINE)  # as nbclient logs it, e.g. on every interrupt
+    logging.getLogger("papermill").error("another error")
+    assert [r.getMessage() for r in caplog.records] == ["another error"]

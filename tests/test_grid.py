@@ -2,6 +2,7 @@
 keys; values reach the notebook only as literals."""
 import os
 import tarfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,8 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
     ("corrupt data cache", lambda t, m: BASE.replace("train_size: 100", "train_size: 10")  # sizes first: the
      .replace("test_size: 50", "test_size: 5").replace("synthetic", corrupt_cache(t, m)), [],  # path may hold "50"
      "is corrupt (checksum mismatch): delete it to decode"),
+    ("null key", BASE.replace("width: 8", "width: 8\n  null: 3"), [],
+     "fixed.None=3: not a run parameter; allowed norm, groups"),
     ("near miss of a synonym", BASE.replace("width: 8", "width: 8\n  lerning_rate: 0.01"), [],
      "fixed.lerning_rate=0.01: not a run parameter (did you mean 'lr'?)"),
     ("seed beyond 64 bits", BASE + "  seed: [100000000000000000000]\n", [],
@@ -154,6 +157,9 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
     ("base file is itself", "base: bad.yaml\n" + BASE, [], "base='bad.yaml': a cycle (bad.yaml -> bad.yaml)"),
     ("base files in a cycle", lambda t, m: (t / "other.yaml").write_text("base: bad.yaml\n") and "base: other.yaml\n"
      + BASE, [], "other.yaml: base='bad.yaml': a cycle (bad.yaml -> other.yaml -> bad.yaml); allowed a chain"),
+    ("a long chain of base files", lambda t, m: [(t / f"b{i}.yaml").write_text(f"base: b{i + 1}.yaml\n")
+                                                 for i in range(1500)] and "base: b0.yaml\n" + BASE, [],
+     "bad.yaml: a chain of more than 32 params files through base: (bad.yaml -> b0.yaml -> ... -> b30.yaml)"),
     ("truncated data archive", lambda t, m: BASE.replace("synthetic", truncated_archive(t, m)), [],
      "cut.tar.xz': a truncated or corrupt archive (EOFError: Compressed file ended before the end-of-stream marker "
      "was reached); set NORMLIB_DATA"),
@@ -169,6 +175,22 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
     ("--timeout -1", BASE, ["--timeout", "-1"], "--timeout=-1: must be >= 0 (0: no limit)"),
     ("output under a file", BASE, ["--out", "{tmp}/afile/reports"], "afile is a file, not a folder"),
     ("unwritable output", lambda t, m: unwritable(t, m) or BASE, [], "is not writable; allowed a writable folder"),
+    ("width beyond its bound", BASE.replace("width: 8", "width: 10000000"), [],
+     "fixed.width=10000000: must be >= 1 and <= 4096"),
+    ("blocks beyond their bound", BASE.replace("width: 8", "width: 8\n  num_blocks: 100000"), [],
+     "fixed.num_blocks=100000: must be >= 0 and <= 256"),
+    ("--dry-run with --report-only", BASE, ["--dry-run", "--report-only"], "--dry-run and --report-only: choose one"),
+    ("--no-report with --report-only", BASE, ["--no-report", "--report-only"],
+     "--no-report and --report-only: choose one"),
+    ("--extra without --report-only", BASE, ["--extra", "other"], "--extra='other': only with --report-only"),
+    ("--extra with --dry-run", BASE, ["--dry-run", "--extra", "other"], "--extra='other': only with --report-only"),
+    ("output in a symlink loop", lambda t, m: (t / "loop").symlink_to(t / "loop") or BASE,
+     ["--out", "{tmp}/loop/reports"], "/loop/reports': cannot be resolved (RuntimeError: Symlink loop from"),
+    ("output name over 255 bytes", BASE, ["--out", "{tmp}/" + "o" * 256],
+     "... has 256 bytes; allowed at most 255 per file name"),
+    ("run name over 200 characters", BASE.replace("  data: synthetic\n", "").replace(
+        "batch_size: [2]", f"data: [/nonexistent/{'d' * 200}]"), [],
+     "grid.data='/nonexistent/ddd"),
 ]
 STACKED = BASE.replace("width: 8", "width: 8\n  engine: stacked")  # the stacked engine's grids take the same checks
 BAD_INPUTS += [
@@ -199,6 +221,54 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, monkeypatch,
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err  # nothing before it
     assert sorted(tmp_path.rglob("*")) == before  # no report folder, no grid.json, no lock file
     assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("file", ["...yaml", "..yaml", ".hidden.yaml", "a b.yaml", "new\nline.yaml"])
+def test_a_grid_name_that_would_leave_its_folder_under_out_is_refused(tmp_path, monkeypatch, capsys, file):
+    """The grid's name is its folder under --out: '...yaml' (name '..') would write into --out's parent."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports").mkdir()
+    params = tmp_path / "reports" / file
+    params.write_text(BASE)
+    before = sorted(tmp_path.rglob("*"))
+    for args in ([], ["--dry-run"], ["--report-only"]):
+        assert sweep.main([str(params), "--out", str(tmp_path / "reports"), *args]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and f"grid name={Path(file).stem!r}: allowed letters" in err, err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_an_extra_grid_that_would_leave_out_is_refused(tmp_path, capsys):
+    params = tmp_path / "ok.yaml"
+    params.write_text(BASE)
+    (tmp_path / "reports" / "ok" / "runs").mkdir(parents=True)
+    (tmp_path / "runs").mkdir()  # what --extra .. would find
+    assert sweep.main([str(params), "--out", str(tmp_path / "reports"), "--report-only", "--extra", ".."]) == 2
+    assert "extra='..': allowed letters" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind,make,message", [
+    ("FIFO", lambda p: os.mkfifo(p), "bad.yaml': a FIFO; allowed a regular YAML file"),
+    ("link to /dev/zero", lambda p: p.symlink_to("/dev/zero"), "bad.yaml': a character device; allowed a regular"),
+    ("folder", lambda p: p.mkdir(), "bad.yaml': a folder; allowed a regular YAML file"),
+    ("base a FIFO", lambda p: os.mkfifo(p.with_name("b.yaml")) or p.write_text("base: b.yaml\n" + BASE),
+     "b.yaml': a FIFO; allowed a regular YAML file"),
+    ("over 1 MB", lambda p: p.write_text(BASE + "#" * grid.MAX_BYTES), "more than 1,000,000 bytes; allowed at most"),
+])
+def test_a_params_file_must_be_a_regular_file_of_at_most_max_bytes(tmp_path, capsys, kind, make, message):
+    """A FIFO would block the sweep forever and /dev/zero fill its memory: refused in one line, at once."""
+    params = tmp_path / "bad.yaml"
+    make(params)
+    before = sorted(tmp_path.rglob("*"))
+    codes = []
+    t = threading.Thread(target=lambda: codes.append(sweep.main([str(params), "--out", str(tmp_path / "reports")])),
+                         daemon=True)
+    t.start()
+    t.join(30)
+    assert codes == [2]
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert sorted(tmp_path.rglob("*")) == before
 
 
 def test_every_problem_of_a_file_is_listed(capsys, tmp_path):

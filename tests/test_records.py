@@ -29,7 +29,8 @@ def test_write_json_failure_keeps_the_old_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
 
 
-@pytest.mark.parametrize("text", ["", '{"schema": 1, "status": "ok", "par', "[1, 2]", '{"status": "ok"}', "\x00\x01"])
+@pytest.mark.parametrize("text", ["", '{"schema": 1, "status": "ok", "par', "[1, 2]", '{"status": "ok"}', "\x00\x01",
+                                  "[" * 100_000 + "]" * 100_000])  # nested too deeply for the JSON decoder
 def test_read_rejects_missing_half_written_and_foreign_files(tmp_path, text):
     path = tmp_path / "r.json"
     assert records.read(path) is None
