@@ -37,6 +37,17 @@ def without_pair(grid: Grid) -> str:
             f"{', '.join(norm_label(n) for n in have)})")
 
 
+def report_title(grid: Grid) -> str:
+    """The report's heading: TITLE for a main grid with BatchNorm and GroupNorm, else the norms its runs have (failed
+    runs' too: the heading names what the grid set out to compare)."""
+    norms = set(grid.runs.get("norm", pd.Series(dtype=object)))
+    if set(PAIR) <= norms or not norms:
+        return TITLE
+    names = [norm_label(n) for n in sorted(norms, key=lambda n: (list(NORM_LABEL) + [n]).index(n))]
+    return f"{' and '.join(names) if len(names) < 3 else ', '.join(names[:-1]) + ' and ' + names[-1]} across batch " \
+           f"sizes on CIFAR-10"
+
+
 def title_section(grids: list, metric: str, k: int = K) -> list:
     """The report's title; the main grid, how many of all the grids' runs succeeded and when they ended (each grid is
     listed under Methods); the metric."""
@@ -47,8 +58,9 @@ def title_section(grids: list, metric: str, k: int = K) -> list:
     missing = sum(len(status_table(g.runs, g.expected)) for g in grids)
     main = grids[0]
     others = f" and {plural(len(grids) - 1, 'further grid')} (listed under Methods)" if len(grids) > 1 else ""
-    return [f"# {TITLE}\n\nMain grid `{main.name}` ({main.description or 'no description'}): {len(main.ok)} of "
-            f"{plural(main.n_expected, 'run')}{others}. {dates}Accuracy is {metric_text(metric, k)} (`{metric}`)."
+    return [f"# {report_title(main)}\n\nMain grid `{main.name}` ({main.description or 'no description'}): "
+            f"{len(main.ok)} of {plural(main.n_expected, 'run')}{others}. {dates}Accuracy is "
+            f"{metric_text(metric, k)} (`{metric}`)."
             + (f" **{plural(missing, 'run')} without a result**, left out of every mean (listed under Methods)."
                if missing else "")]
 
@@ -309,7 +321,7 @@ def metrics_section(grid: Grid, metric: str) -> list:
     ok = grid.ok
     if ok.empty:
         return []
-    keys = varied(ok) or ["norm"]
+    keys = list(dict.fromkeys(["norm", *varied(ok)]))  # the norm always: a one-norm grid's table says which
     means = ok.groupby(keys)[names].mean().reset_index()
     gap = means.best_acc - means.final_acc
     table = pd.DataFrame({**{k.replace("_", " "): [norm_label(v) if k == "norm" else v for v in means[k]]
