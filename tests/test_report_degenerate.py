@@ -127,3 +127,11 @@ def test_an_extra_grid_no_section_shows_gets_its_norms_or_one_line_saying_why(tm
     lines = [line for line in text.splitlines() if "`dead`" in line and "not shown" in line]
     assert lines == ["Grid `dead` is not shown: none of its 2 records is of a run that succeeded (each one's reason "
                      "is under Methods)."]
+
+
+def test_one_epoch_is_said_in_the_singular(tmp_path):
+    write_records(tmp_path / "e1", {f"{n}_bs{b}_seed{s}": ({"norm": n, "batch_size": b, "seed": s, "epochs": 1},
+                                                          [55.0 + s + b / 64]) for n in ("batch", "group")
+                                    for b in (2, 16) for s in (0, 1)})
+    text = "\n\n".join(i for i in items_of(tmp_path, "e1") if isinstance(i, str))
+    assert " for 1 epoch." in text and "1 epochs" not in text

@@ -32,7 +32,7 @@ def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA) -> str:
     regime = regime_text(runs)
     text = (f"We trained BatchNorm and GroupNorm in the original's network at batch sizes "
             f"{int_list(sorted(s.batch_size.unique()))}, {plural(seeds, 'seed')} per cell ({len(runs)} runs), on "
-            f"{images} for {int(runs.epochs_run.median())} epochs. Mean accuracy ranges from {s['mean'].min():.1f}% to "
+            f"{images} for {plural(runs.epochs_run.median(), 'epoch')}. Mean accuracy ranges from {s['mean'].min():.1f}% to "
             f"{s['mean'].max():.1f}%" + (f", a different regime from the original's {theirs.min():.1f}–"
                                         f"{theirs.max():.1f}% ({regime}): compare shapes, not levels" if regime
                                         else "") + ". ")

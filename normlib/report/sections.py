@@ -332,7 +332,7 @@ def metrics_section(grid: Grid, metric: str) -> list:
             f"the mean accuracy by {gap.mean():+.2f} points on average over the {len(means)} settings (from "
             f"{gap.min():+.2f} to {gap.max():+.2f}). The median of the last k epochs (`median_last_k`) uses "
             f"min(k, epochs) = "
-            f"{min(grid.k, epochs)} of {epochs} epochs (median over runs).")
+            f"{min(grid.k, epochs)} of {plural(epochs, 'epoch')} (median over runs).")
     if grid.has_val:
         val_gap = means.val_selected_acc - means.final_acc
         text += (f" Selecting the epoch on the validation split changes the mean by {val_gap.mean():+.2f} points on "
