@@ -65,6 +65,22 @@ def test_without_sbatch_the_sweep_says_so_and_writes_nothing(tmp_path, capsys, m
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("words", ["sbatch: error: Could not establish a configuration source",
+                                   "sbatch: error: Batch job submission failed: Unable to contact slurm controller "
+                                   "(connect failure)"])
+def test_sbatch_without_a_cluster_says_no_cluster_is_reachable_not_that_an_option_is_refused(tmp_path, capsys,
+                                                                                             monkeypatch, words):
+    """sbatch where no slurm.conf or slurmctld is: a stand-in sbatch answers as Debian's does."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "sbatch").write_text(f"#!/bin/sh\necho '{words}' >&2\nexit 1\n")
+    (tmp_path / "bin" / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    assert sweep.main([str(SMOKE), "--out", str(tmp_path / "out"), "--slurm", "partition=gpu"]) == 2
+    assert capsys.readouterr().err == (f"error: --slurm: no Slurm cluster reachable (slurmctld / slurm.conf): "
+                                       f"{words.removeprefix('sbatch: error: ')}\n")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 @needs_slurm
 def test_the_smoke_grid_through_slurm_equals_the_local_records_and_names_its_jobs(cluster, smoke_sweep, tmp_path):
