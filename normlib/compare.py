@@ -3,7 +3,10 @@ differs between where the two were made, and whether any table cell or verdict o
 
 A run's numbers are a function of its parameters, its code and where it ran: the same CPU type and instruction set,
 libraries, parameters and engine code must give bit-identical records; another CPU type (other kernels) may change the
-last bits, which training can grow into visible differences. Timings always differ and are not compared. A changed
+last bits, which training can grow into visible differences. Where the engine's code differs between the two
+commits, the engine fixture of each instruction set (tests/data/, which each commit's tests hold the engine to) says
+whether its numerics differ too; where they do not, and only the CPU differs besides, the comparison says that only
+the CPU type differs in numerics. Timings always differ and are not compared. A changed
 verdict is shown with the interval bound (or p-value) that decided it on both sides, and a verdict whose deciding
 bound lies within deciding.FRAGILE points of its tolerance is flagged fragile (another CPU type moved bounds by up to
 0.88 points). The comparison ends with the rerun's main table and one line: reproduced within the published spread
@@ -17,6 +20,7 @@ EXIT = """exit status:
 import argparse
 import ast
 import functools
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +36,10 @@ WHERE = {  # provenance key -> its name in words; any difference can change a ru
     "data_sha256": "data (sha256)"}
 ENGINE = ("normlib/train.py", "normlib/model.py", "normlib/data.py")  # the code that computes a run's numbers
 CONFIG = "normlib/config.py"  # counts where the definitions ENGINE imports from it differ (constants, RunConfig)
+FIXTURE = "tests/data/engine_history-{}.json"  # the engine's numbers on a fixed case, per instruction set: each
+# commit's tests hold its engine to its fixture bit for bit (tests/engine_history.py), so equal fixtures at two
+# commits mean the same numerics there
+CPU = ("cpu_type", "cpu_capability")  # WHERE's keys of the CPU itself
 FIELD_WORDS = {  # history field -> how a reader knows it
     "test_acc": "test accuracy (%)", "train_acc": "training accuracy (%)", "val_acc": "validation accuracy (%)",
     "test_loss": "test loss", "train_loss": "training loss", "val_loss": "validation loss",
@@ -148,6 +156,28 @@ def code_change(old: str, new: str) -> str:
     return f"code: the engine, model or data code differs between {old[:10]} and {new[:10]}: {'; '.join(files)}"
 
 
+def numerics_change(old: str, new: str, capabilities: tuple) -> tuple:
+    """Whether the engine's numerics differ between two commits, by the engine fixture of each instruction set at
+    both: ('same' | 'changed' | 'unknown', in words)."""
+    seen = {}
+    for cap in capabilities:
+        path = FIXTURE.format(cap)
+        texts = [_git("show", f"{c}:{path}") for c in (old, new)]
+        if None in texts:
+            seen.setdefault("unknown", []).append(f"{path} is not at both commits")
+        else:
+            same = json.loads(texts[0])["histories"] == json.loads(texts[1])["histories"]
+            seen.setdefault("same" if same else "changed", []).append(path)
+    if "changed" in seen:
+        return "changed", (f"its numerics differ: the engine fixture ({', '.join(seen['changed'])}) was rewritten "
+                           f"between the two commits")
+    if "unknown" in seen or not seen:
+        why = "; ".join(seen.get("unknown", [])) or "no instruction set recorded"
+        return "unknown", f"whether its numerics differ is not known ({why})"
+    return "same", (f"its numerics do not: the engine fixture ({', '.join(seen['same'])}), which each commit's tests "
+                    f"hold its engine to bit for bit, is the same at both")
+
+
 def causes(new: dict, old: dict) -> list:
     """What differs between where two records were made, in words: parameters, machine, libraries, numerics code;
     [] when nothing recorded differs (then the two must be bit-identical)."""
@@ -163,6 +193,13 @@ def causes(new: dict, old: dict) -> list:
     if p_new.get("git_dirty") or p_old.get("git_dirty"):
         out.append("code: a record was made with uncommitted changes, so git cannot tell what code made it")
     code = code_change(p_old.get("git_commit"), p_new.get("git_commit"))
+    if code:
+        caps = tuple(sorted({p.get("cpu_capability") for p in (p_old, p_new)} - {None}))
+        state, words = numerics_change(p_old["git_commit"], p_new["git_commit"], caps)
+        code += f"; {words}"
+        if state == "same" and not params and all(p_new.get(k) == p_old.get(k) for k in WHERE if k not in CPU) and \
+                any(p_new.get(k) != p_old.get(k) for k in CPU):
+            code += "; so only the CPU type differs in numerics"
     return out + ([code] if code else [])
 
 

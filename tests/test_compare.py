@@ -208,3 +208,44 @@ def test_a_commit_change_counts_only_where_the_engines_code_differs(history):
     assert compare.code_change(second, third).endswith(f"differs between {second[:10]} and {third[:10]}: "
                                                        f"normlib/config.py: DIAG_TEST")
     assert "which git cannot compare here" in compare.code_change(first, "f" * 40)
+
+
+def test_a_code_change_says_whether_the_engines_numerics_changed_by_its_fixture(tmp_path, monkeypatch):
+    """data.py rewritten with the engine fixture unchanged (an atomic-write refactor): the code differs, its numerics
+    do not, and where the CPU type differs too, only the CPU type differs in numerics; the fixture rewritten: they
+    do."""
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    def commit(files):
+        for name, text in files.items():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text(text)
+        git("add", "-A")
+        git("commit", "-q", "-m", "c")
+        return git("rev-parse", "HEAD")
+
+    git("init", "-q")
+    fixture = compare.FIXTURE.format("AVX2")
+    first = commit({"normlib/data.py": "x = 1\n", "normlib/config.py": "", fixture: '{"histories": {"batch": [1]}}',
+                    compare.FIXTURE.format("AVX512"): '{"histories": {"batch": [2]}}'})
+    second = commit({"normlib/data.py": "x = 1  # written atomically\ny = 2\n"})
+    third = commit({"normlib/data.py": "x = 3\n", fixture: '{"histories": {"batch": [3]}}'})
+    monkeypatch.setattr(compare, "ROOT", tmp_path)
+    compare.code_change.cache_clear()
+
+    def record(commit, cpu):
+        return {"params": {}, "provenance": {**MACHINE, "cpu_capability": cpu, "git_commit": commit}}
+    try:
+        moved = compare.causes(record(second, "AVX2"), record(first, "AVX512"))
+        assert moved[0] == "instruction set AVX512 -> AVX2"
+        assert moved[-1].endswith("normlib/data.py (+2 -1); its numerics do not: the engine fixture "
+                                  f"({compare.FIXTURE.format('AVX2')}, {compare.FIXTURE.format('AVX512')}), which each "
+                                  "commit's tests hold its engine to bit for bit, is the same at both; so only the "
+                                  "CPU type differs in numerics")
+        changed = compare.causes(record(third, "AVX2"), record(second, "AVX2"))
+        assert changed[-1].endswith(f"its numerics differ: the engine fixture ({fixture}) was rewritten between the "
+                                    f"two commits")
+    finally:
+        compare.code_change.cache_clear()
