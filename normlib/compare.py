@@ -3,10 +3,15 @@ differs between where the two were made, and whether any table cell or verdict o
 
 A run's numbers are a function of its parameters, its code and where it ran: the same CPU type and instruction set,
 libraries, parameters and engine code must give bit-identical records; another CPU type (other kernels) may change the
-last bits, which training can grow into visible differences. Timings always differ and are not compared. A changed
+last bits, which training can grow into visible differences. Where the engine's code differs between the two
+commits, the engine fixture of each instruction set (tests/data/, which each commit's tests hold the engine to) says
+whether its numerics differ too; where they do not, and only the CPU differs besides, the comparison says that only
+the CPU type differs in numerics. Timings always differ and are not compared. A changed
 verdict is shown with the interval bound (or p-value) that decided it on both sides, and a verdict whose deciding
-bound lies within 0.25 points of its tolerance is flagged fragile. The comparison ends with the rerun's main table and
-one line: reproduced within the published spread (every cell's mean within the published cell's std), or not.
+bound lies within deciding.FRAGILE points of its tolerance is flagged fragile (another CPU type moved bounds by up to
+0.88 points). The comparison ends with the rerun's main table and one line: reproduced within the published spread
+(every cell's mean within the published cell's std), or not, and whether the verdicts are the same, naming each that
+moved.
 """
 EXIT = """exit status:
   0  every published run was reproduced: bit for bit, or with a stated cause and size of the change
@@ -15,12 +20,13 @@ EXIT = """exit status:
 import argparse
 import ast
 import functools
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 from . import records
-from .report.deciding import FRAGILE
+from .report.deciding import WITHIN
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMINGS = ("train_seconds", "eval_seconds")
@@ -30,6 +36,10 @@ WHERE = {  # provenance key -> its name in words; any difference can change a ru
     "data_sha256": "data (sha256)"}
 ENGINE = ("normlib/train.py", "normlib/model.py", "normlib/data.py")  # the code that computes a run's numbers
 CONFIG = "normlib/config.py"  # counts where the definitions ENGINE imports from it differ (constants, RunConfig)
+FIXTURE = "tests/data/engine_history-{}.json"  # the engine's numbers on a fixed case, per instruction set: each
+# commit's tests hold its engine to its fixture bit for bit (tests/engine_history.py), so equal fixtures at two
+# commits mean the same numerics there
+CPU = ("cpu_type", "cpu_capability")  # WHERE's keys of the CPU itself
 FIELD_WORDS = {  # history field -> how a reader knows it
     "test_acc": "test accuracy (%)", "train_acc": "training accuracy (%)", "val_acc": "validation accuracy (%)",
     "test_loss": "test loss", "train_loss": "training loss", "val_loss": "validation loss",
@@ -146,6 +156,28 @@ def code_change(old: str, new: str) -> str:
     return f"code: the engine, model or data code differs between {old[:10]} and {new[:10]}: {'; '.join(files)}"
 
 
+def numerics_change(old: str, new: str, capabilities: tuple) -> tuple:
+    """Whether the engine's numerics differ between two commits, by the engine fixture of each instruction set at
+    both: ('same' | 'changed' | 'unknown', in words)."""
+    seen = {}
+    for cap in capabilities:
+        path = FIXTURE.format(cap)
+        texts = [_git("show", f"{c}:{path}") for c in (old, new)]
+        if None in texts:
+            seen.setdefault("unknown", []).append(f"{path} is not at both commits")
+        else:
+            same = json.loads(texts[0])["histories"] == json.loads(texts[1])["histories"]
+            seen.setdefault("same" if same else "changed", []).append(path)
+    if "changed" in seen:
+        return "changed", (f"its numerics differ: the engine fixture ({', '.join(seen['changed'])}) was rewritten "
+                           f"between the two commits")
+    if "unknown" in seen or not seen:
+        why = "; ".join(seen.get("unknown", [])) or "no instruction set recorded"
+        return "unknown", f"whether its numerics differ is not known ({why})"
+    return "same", (f"its numerics do not: the engine fixture ({', '.join(seen['same'])}), which each commit's tests "
+                    f"hold its engine to bit for bit, is the same at both")
+
+
 def causes(new: dict, old: dict) -> list:
     """What differs between where two records were made, in words: parameters, machine, libraries, numerics code;
     [] when nothing recorded differs (then the two must be bit-identical)."""
@@ -161,6 +193,13 @@ def causes(new: dict, old: dict) -> list:
     if p_new.get("git_dirty") or p_old.get("git_dirty"):
         out.append("code: a record was made with uncommitted changes, so git cannot tell what code made it")
     code = code_change(p_old.get("git_commit"), p_new.get("git_commit"))
+    if code:
+        caps = tuple(sorted({p.get("cpu_capability") for p in (p_old, p_new)} - {None}))
+        state, words = numerics_change(p_old["git_commit"], p_new["git_commit"], caps)
+        code += f"; {words}"
+        if state == "same" and not params and all(p_new.get(k) == p_old.get(k) for k in WHERE if k not in CPU) and \
+                any(p_new.get(k) != p_old.get(k) for k in CPU):
+            code += "; so only the CPU type differs in numerics"
     return out + ([code] if code else [])
 
 
@@ -190,13 +229,13 @@ def decided(o) -> str:
 
 def verdict_changes(new_folder: Path, old_folder: Path) -> tuple:
     """The original's expectations decided by the report's own rules on both grids: (each whose verdict changed, with
-    the number that decided it on both sides; each rerun verdict that is fragile), in words; (None, []) when a grid
-    lacks BatchNorm or GroupNorm runs (nothing is decided)."""
+    the number that decided it on both sides; each rerun verdict that is fragile; each change in a few words), in
+    words; (None, [], None) when a grid lacks BatchNorm or GroupNorm runs (nothing is decided)."""
     from .report.load import load
     from .report.sections import grid_outcomes, pair_runs
     grids = [load(f) for f in (old_folder, new_folder)]
     if any(pair_runs(g) is None for g in grids):
-        return None, []
+        return None, [], None
     old, new = (grid_outcomes(g, METRIC[0]) for g in grids)
     flips = [f"expectation {i} ({o.claim}) {o.verdict} -> {n.verdict}" + (
         f"; below its own best: {o.alt} -> {n.alt}" if o.alt != n.alt else "") + f". Decided by, published: "
@@ -204,7 +243,10 @@ def verdict_changes(new_folder: Path, old_folder: Path) -> tuple:
         if (o.verdict, o.alt) != (n.verdict, n.alt)]
     fragile = [f"expectation {i} {n.verdict}: {decided(n)}" for i, n in enumerate(new, 1)
                if n.decision and n.decision.fragile]
-    return flips, fragile
+    moved = [f"expectation {i}: {o.verdict} -> {n.verdict}" + (f" (below its own best: {o.alt} -> {n.alt})"
+                                                               if o.alt != n.alt else "")
+             for i, (o, n) in enumerate(zip(old, new), 1) if (o.verdict, o.alt) != (n.verdict, n.alt)]
+    return flips, fragile, moved
 
 
 # ---------------------------------------------------------------- the comparison
@@ -234,14 +276,16 @@ def compare(new_folder: Path, old_folder: Path) -> tuple:
     for cause, names in why.items():
         lines.append(f"- What differs where {len(names)} of these runs were made: "
                      f"{cause or 'nothing recorded (same CPU type, instruction set, libraries, parameters and code)'}")
-    summary, size = summarise(new_folder, old_folder, len(published), same, missing, finals)
-    tail = ending(new_folder, old_folder, same == len(published))
+    summary, size, moved = summarise(new_folder, old_folder, len(published), same, missing, finals)
+    tail = ending(new_folder, old_folder, same == len(published), moved)
     return lines + summary + ["", status(len(published), same, due, missing, size)] + tail, 1 if missing or due else 0
 
 
-def ending(new_folder: Path, old_folder: Path, identical: bool) -> list:
+def ending(new_folder: Path, old_folder: Path, identical: bool, moved: list = ()) -> list:
     """The rerun's main table (mean final accuracy ± std per norm and batch size) and one line: reproduced within the
-    published spread (every cell's mean within the published cell's std of the published mean), or not."""
+    published spread (every cell's mean within the published cell's std of the published mean), or not; and the
+    verdicts: the same, or each that moved (`moved`: 'expectation i: old -> new'; None: neither grid decides them).
+    Cells within the spread do not make the same verdicts: a bound near its tolerance flips on a small move."""
     from .report.load import load
     from .report.render import markdown_table
     from .report.tables import results_table
@@ -253,6 +297,8 @@ def ending(new_folder: Path, old_folder: Path, identical: bool) -> list:
                f"moved by more than the published cell's std ({'; '.join(beyond)})." if beyond else
                "Reproduced within the published spread: every cell's mean lies within the published cell's std of the "
                "published mean.")
+    verdict += ("" if moved is None else " Verdicts: the same as published." if not moved else
+                f" Verdicts: {len(moved)} of the original's expectations moved ({'; '.join(moved)}).")
     return ["", f"The rerun's main table ({METRIC[1]} %, mean ± std over seeds):", "",
             markdown_table(results_table(runs, METRIC[0])), "", verdict]
 
@@ -262,7 +308,7 @@ def summarise(new_folder: Path, old_folder: Path, total: int, same: int, missing
     change, table cells moved beyond the published std, verdicts changed."""
     differ = total - same - len(missing)
     beyond, largest = cell_moves(new_folder, old_folder) if differ else ([], "")
-    flips, fragile = verdict_changes(new_folder, old_folder) if differ else ([], [])
+    flips, fragile, moved = verdict_changes(new_folder, old_folder) if differ else ([], [], [])
     gap, name, a, b = max(finals, default=(0.0, "", 0.0, 0.0))
     lines = ["", "Summary", f"- Bit-identical: {same} of {total} published runs" + (
         f" ({len(missing)} missing from {new_folder})" if missing else "") + ".",
@@ -275,13 +321,14 @@ def summarise(new_folder: Path, old_folder: Path, total: int, same: int, missing
             f"- Verdicts on the original's expectations (the report's rules, {METRIC[1]}): "
             + ("changed: " + "; ".join(flips) if flips else "none changed" if flips is not None else
                "not decided, the grids lack BatchNorm or GroupNorm runs") + "."]
-        lines += [f"- Fragile verdicts of the rerun (the deciding bound within {FRAGILE:g} points of its tolerance): "
+        lines += [f"- Fragile verdicts of the rerun (the deciding bound {WITHIN}: a rerun on another CPU type "
+                  f"can flip them): "
                   + "; ".join(fragile) + "."] if fragile else []
     cells, verdicts = len(beyond), len(flips or [])
     size = (f"largest final-accuracy change {points(gap).replace('+', '')}, {cells or 'no'} table "
             f"{'cells' if cells > 1 else 'cell'} beyond the published std, {verdicts or 'no'} "
             f"{'verdicts' if verdicts > 1 else 'verdict'} changed")
-    return lines, size
+    return lines, size, moved
 
 
 def status(total: int, same: int, due: list, missing: list, size: str) -> str:

@@ -169,6 +169,25 @@ def _decode_source(path: Path, announce) -> dict:
     raise FileNotFoundError(f"data={str(path)!r}: not a CIFAR-10 copy; {HINT}")
 
 
+def _stamp(cache: Path) -> Path:
+    """Beside a cache: its size and mtime when its checksum last matched, so that a check of the input can trust it
+    without reading its images (sizes)."""
+    return cache.with_name(cache.name + ".verified")
+
+
+def _identity(cache: Path) -> str:
+    st = cache.stat()
+    return f"{st.st_size} {st.st_mtime_ns}"
+
+
+def _verified(cache: Path) -> bool:
+    """Whether the cache is the file whose checksum matched last (the same size and mtime)."""
+    try:
+        return _stamp(cache).read_text() == _identity(cache)
+    except OSError:
+        return False
+
+
 def _load_cached(cache: Path, source: str) -> Cifar:
     try:
         with np.load(cache) as z:
@@ -178,7 +197,16 @@ def _load_cached(cache: Path, source: str) -> Cifar:
         raise ValueError(f"data cache {cache} is corrupt ({type(e).__name__}): delete it to decode {source} again")
     if arrays_sha256(*arrays) != sha:
         raise ValueError(f"data cache {cache} is corrupt (checksum mismatch): delete it to decode {source} again")
+    _stamp_verified(cache)
     return Cifar(*arrays, source=source, sha256=sha)
+
+
+def _stamp_verified(cache: Path) -> None:
+    try:
+        with atomically(_stamp(cache)) as tmp:
+            tmp.write_text(_identity(cache))
+    except OSError:  # a read-only cache: loads verify it each time
+        pass
 
 
 def _store(cache: Path, splits: dict, source: str) -> Cifar:
@@ -187,6 +215,7 @@ def _store(cache: Path, splits: dict, source: str) -> Cifar:
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomically(cache, cache.with_suffix(f".tmp{os.getpid()}.npz")) as tmp:  # np.savez wants the suffix
         np.savez(tmp, train_x=tx, train_y=ty, test_x=vx, test_y=vy, sha256=sha)
+    _stamp_verified(cache)
     return Cifar(tx, ty, vx, vy, source=source, sha256=sha)
 
 
@@ -195,16 +224,37 @@ def resolve(data: str = "") -> str:
     return data or os.environ.get(ENV_DATA, "")
 
 
+def _cache(data: str) -> Path:
+    """Where load caches a resolved source's arrays (None for synthetic data, never cached), or a one-line error."""
+    if data == "synthetic":
+        return None
+    if not data:
+        return cache_dir() / "cifar10-torchvision.npz"
+    path = Path(data).expanduser().resolve()
+    if not path.exists():
+        raise FileNotFoundError(f"data={data!r}: no such file or folder; {HINT}")
+    return cache_dir() / f"cifar10-{source_key(path)}.npz"
+
+
+def sizes(data: str = "") -> tuple:
+    """(training images, test images) of a source, as load gives them. Where its cache is the file whose checksum
+    matched last (_verified), only the labels are read: a check of the input need not read 60,000 images."""
+    cache = _cache(resolve(data))
+    if cache and _verified(cache):
+        with np.load(cache) as z:
+            return len(z["train_y"]), len(z["test_y"])
+    d = load(data)
+    return len(d.train_y), len(d.test_y)
+
+
 def load(data: str = "") -> Cifar:
     """CIFAR-10 from `data` (or $NORMLIB_DATA, or a torchvision download), decoded once and cached."""
     data = resolve(data)
+    cache = _cache(data)
     if data == "synthetic":
         return synthetic()
     if data:
         path = Path(data).expanduser().resolve()
-        if not path.exists():
-            raise FileNotFoundError(f"data={data!r}: no such file or folder; {HINT}")
-        cache = cache_dir() / f"cifar10-{source_key(path)}.npz"
         if cache.exists():
             return _load_cached(cache, str(path))
         def announce(n):
@@ -212,7 +262,6 @@ def load(data: str = "") -> Cifar:
                   flush=True)
         return _store(cache, _decode_source(path, announce), str(path))
     root = cache_dir() / "torchvision"
-    cache = cache_dir() / "cifar10-torchvision.npz"
     if cache.exists():
         return _load_cached(cache, "torchvision CIFAR10")
     created = [p for p in (cache_dir(), root) if not p.exists()]

@@ -316,21 +316,20 @@ def check_output(folder: Path, out_root) -> None:
 
 
 def check_data(runs: list, where: str) -> dict:
-    """Load (and so verify) each data source once; GridError when one is missing or corrupt, or when a run asks for
-    more images than it has. Returns {source: (training images, test images)}."""
+    """Each data source's image counts, read once (data.sizes: the source loaded and so verified, or the labels of its
+    verified cache); GridError when one is missing or corrupt, or when a run asks for more images than it has.
+    Returns {source: (training images, test images)}."""
     from . import data as datalib
     sizes, errors = {}, []
     for source in dict.fromkeys(p.get("data", "") for _, p in runs):
         try:
-            d = datalib.load(source)
+            sizes[source] = datalib.sizes(source)
         except Exception as e:  # missing, unreadable, not CIFAR-10, a cache whose checksum fails, no download
             msg = " ".join(f"{e}".split())
             if not msg.startswith("data"):  # not one of data.py's own messages, e.g. a truncated cache file
                 msg = f"{type(e).__name__}: {msg}"
             field = f"data={datalib.resolve(source)!r}:"
             errors.append(msg if msg.startswith("data=") else f"{field} {msg.removeprefix('data:').strip()}")
-            continue
-        sizes[source] = (len(d.train_y), len(d.test_y))
     errors = errors or check_runs(runs, where, sizes)
     if errors:
         raise GridError("\n".join(errors))

@@ -31,6 +31,9 @@ JOB_NAME = "normlib-worker"  # each worker job's name (squeue) and its log files
 SBATCH_TIMEOUT = 60  # seconds sbatch --test-only may take to answer before the sweep gives up (exit 2)
 JOB_END_WAIT = 5  # seconds a worker in a Slurm job whose run's kernel died waits to see whether the job is ending
 OPTION = re.compile(r"[a-z][a-z0-9-]*(=.+)?")  # an sbatch long option without its dashes: partition=gpu, exclusive
+# sbatch's words when it reaches no cluster: no slurm.conf (nor configless DNS record), or no slurmctld answering
+UNREACHABLE = re.compile(r"configuration source|contact slurm controller|controller not responding|slurm\.conf|"
+                         r"Connection refused", re.IGNORECASE)
 
 
 def directives(options: list) -> list:
@@ -74,6 +77,8 @@ def check(options: list, scheduler=None, scheduler_file=None, gpus=None, runs_pe
         raise GridError("--slurm: sbatch not found; run the sweep where Slurm's commands are (`make slurm` installs "
                         "Debian's slurm-wlm)")
     why = refused(args)
+    if why and UNREACHABLE.search(why):  # sbatch without a cluster: no option is at fault
+        raise GridError(f"--slurm: no Slurm cluster reachable (slurmctld / slurm.conf): {why}")
     for option, arg in zip(options, args) if why else ():  # name the option Slurm refuses alone, where one is
         alone = refused([arg])
         if alone:

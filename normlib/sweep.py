@@ -385,6 +385,9 @@ def main(argv=None) -> int:
     except execute.RenderError as e:
         print(f"REPORT FAILED: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C outside stop_on_signals: during the checks and imports, or the report
+        print("interrupted by SIGINT: rerun the same command to resume", file=sys.stderr)
+        return SIGNAL_EXIT[signal.SIGINT]
 
 
 if __name__ == "__main__":

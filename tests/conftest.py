@@ -11,6 +11,7 @@ from normlib import data as datalib
 from sweeps import ROOT, run_sweep
 
 SMOKE = ROOT / "params" / "smoke.yaml"
+pytest_plugins = ["fastloop", "pytester"]  # the fast loop's guard; pytester runs pytest inside a test (test_fastloop)
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 """Helpers of the sweep tests (test_sweep, test_cluster, the conftest's smoke grid): tiny grids and notebooks, sweeps
 started as a user starts them, and what a grid folder holds afterwards."""
+import os
 import subprocess
 import sys
 import time
@@ -41,9 +42,16 @@ def start_sweep(grid: Path, out: Path, log: Path, *args) -> subprocess.Popen:
                                 cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
 
 
-def run_sweep(grid: Path, out: Path, *args, timeout: int = 400) -> subprocess.CompletedProcess:
+def patient(seconds: float) -> float:
+    """A timeout of `seconds` on an idle machine, stretched by how busy this one is (its load per core over the last
+    minute, when above 1): a test fails when the work hangs, not because other processes share the CPUs."""
+    return seconds * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
+def run_sweep(grid: Path, out: Path, *args, timeout: float = 400) -> subprocess.CompletedProcess:
+    """The sweep's command; `timeout`: seconds on an idle machine (patient)."""
     return subprocess.run([sys.executable, "-m", "normlib.sweep", str(grid), "--out", str(out), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=patient(timeout))
 
 
 def wait_until(condition, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:

@@ -72,6 +72,23 @@ def test_cache_is_used_and_checked(folder, tmp_path):
         datalib.load(str(folder))
 
 
+def test_sizes_read_only_the_labels_of_a_cache_verified_as_it_is_now(folder, tmp_path, monkeypatch):
+    """A check of the input (normlib.grid.check_data) needs the image counts: a cache whose checksum matched at its
+    present size and mtime gives them from its labels; a cache changed since is loaded, and so checked, again."""
+    assert datalib.sizes(str(folder)) == (30, 10)  # decodes, caches and stamps
+    load = datalib.load
+    monkeypatch.setattr(datalib, "load", lambda data: pytest.fail("loaded a verified cache"))
+    assert datalib.sizes(str(folder)) == (30, 10)
+    monkeypatch.setattr(datalib, "load", load)
+    cache = next((tmp_path / "cache").glob("cifar10-*.npz"))
+    with np.load(cache) as z:
+        arrays = dict(z)
+    arrays["train_x"][0, 0, 0, 0] ^= 1
+    np.savez(cache, **arrays)  # another mtime: the stamp no longer vouches for it
+    with pytest.raises(ValueError, match="corrupt"):
+        datalib.sizes(str(folder))
+
+
 def test_missing_data_message(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file or folder.*NORMLIB_DATA"):
         datalib.load(str(tmp_path / "nope"))

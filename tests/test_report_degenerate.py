@@ -9,6 +9,7 @@ from constructed import summary_text, write_records
 
 from normlib import records, sweep
 from normlib.config import RunConfig
+from normlib.report.text import norm_label
 
 DIVERGED = "FloatingPointError: training diverged: train loss nan in epoch 1"  # as train.py words it
 
@@ -68,3 +69,55 @@ def test_a_grid_whose_every_run_failed_renders_to_html(tmp_path):
     assert sweep.render("all_failed", tmp_path / "all_failed") == 0
     page = (tmp_path / "all_failed" / "report.html").read_text()
     assert "No run of the main grid <code>all_failed</code> succeeded" in page and DIVERGED in page
+
+
+def items_of(root, name: str, extra: str = "") -> list:
+    """Every item of the report on grid `name` (and the extra grids) under root, as the summary notebook makes it."""
+    from normlib import report
+    grids = report.load_all(root, name, extra)
+    return [item for section in report.SECTIONS for item in section(grids, "final_acc", report.TOL, report.ALPHA)]
+
+
+@pytest.mark.parametrize("norms, title", [
+    (("layer",), "# LayerNorm across batch sizes on CIFAR-10"),
+    (("layer", "instance", "none"), "# LayerNorm, InstanceNorm and No norm across batch sizes on CIFAR-10"),
+    (("batch", "group", "layer"), "# BatchNorm vs GroupNorm across batch sizes on CIFAR-10"),
+], ids=["one_norm", "three_norms", "three_with_the_pair"])
+def test_a_grid_of_any_norms_gets_a_title_that_fits_a_table_per_norm_and_a_figure(tmp_path, norms, title):
+    from normlib.report.plots import Figure
+    from normlib.report.tables import Table
+    ok_grid(tmp_path / "g", [(n, b, s) for n in norms for b in (2, 16) for s in (0, 1)])
+    items = items_of(tmp_path, "g")
+    assert items[0].startswith(title + "\n")
+    tables = [i for i in items if isinstance(i, Table)]
+    columns = {"Batch size", *(norm_label(n) for n in norms)}  # the original's layout, one column per norm
+    assert any(set(t.frame.columns) == columns for t in tables), [list(t.frame.columns) for t in tables]
+    metrics = [t.frame for t in tables if t.caption.startswith("Mean test accuracy (%) over seeds under each")]
+    assert len(metrics) == 1 and "norm" in metrics[0].columns  # the choice of metric's table says which norm
+    assert any(isinstance(i, Figure) for i in items)
+
+
+def test_an_extra_grid_no_section_shows_gets_its_norms_or_one_line_saying_why(tmp_path):
+    """A LayerNorm grid of another protocol (3 epochs: the main grid's runs are not borrowed), and a grid whose every
+    run failed."""
+    from normlib.report.tables import Table
+    ok_grid(tmp_path / "main", [(n, b, s) for n in ("batch", "group") for b in (2, 16) for s in (0, 1)])
+    write_records(tmp_path / "ln", {f"layer_bs{b}_seed{s}": ({"norm": "layer", "batch_size": b, "seed": s,
+                                                            "epochs": 3}, [50.0, 55.0 + s, 60.0 + s])
+                                    for b in (2, 16) for s in (0, 1)})
+    failed_grid(tmp_path / "dead", {f"layer_bs{b}": {"norm": "layer", "batch_size": b, "lr": 10.0} for b in (2, 16)})
+    items = items_of(tmp_path, "main", "ln,dead")
+    text = "\n\n".join(i for i in items if isinstance(i, str))
+    assert "## LayerNorm across batch sizes\n\n*Grid `ln`.*" in text
+    assert any(isinstance(i, Table) and "LayerNorm" in i.frame.columns for i in items)
+    lines = [line for line in text.splitlines() if "`dead`" in line and "not shown" in line]
+    assert lines == ["Grid `dead` is not shown: none of its 2 records is of a run that succeeded (each one's reason "
+                     "is under Methods)."]
+
+
+def test_one_epoch_is_said_in_the_singular(tmp_path):
+    write_records(tmp_path / "e1", {f"{n}_bs{b}_seed{s}": ({"norm": n, "batch_size": b, "seed": s, "epochs": 1},
+                                                          [55.0 + s + b / 64]) for n in ("batch", "group")
+                                    for b in (2, 16) for s in (0, 1)})
+    text = "\n\n".join(i for i in items_of(tmp_path, "e1") if isinstance(i, str))
+    assert " for 1 epoch." in text and "1 epochs" not in text

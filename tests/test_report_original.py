@@ -137,7 +137,7 @@ def test_a_missing_cell_is_named_and_cannot_flip_a_verdict():
     assert verdicts.outcomes(both_gone)[1].verdict == "not shown"
     assert verdicts.outcomes(both_gone, batch_sizes=BS)[1].verdict == "cannot be evaluated"
     one_run = summary({("batch", 2): [60, 61], ("group", 2): [70, 71], ("batch", 16): [70], ("group", 16): [70, 70]})
-    assert "(BatchNorm, 16): 1 run" in verdicts.outcomes(one_run)[0].evidence
+    assert "(BatchNorm, 16): only 1 run" in verdicts.outcomes(one_run)[0].evidence
 
 
 def test_paired_runs_find_what_welch_misses():

@@ -107,3 +107,19 @@ def test_a_shared_legend_names_what_every_panel_draws():
                              "ours, GroupNorm (a point per run)"]
     colors = {label: matplotlib.colors.to_hex(h.get_color()) for label, h in entries.items()}
     assert colors["ours, BatchNorm (a point per run)"] != colors["ours, GroupNorm (a point per run)"]
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 10])
+def test_epoch_axes_tick_whole_epochs_only(epochs):
+    """Learning curves and BatchNorm's gap per epoch: a run of one epoch too gets whole-number ticks (not 0.94 ...)."""
+    rows = [{"run_id": f"{norm}{seed}", "norm": norm, "batch_size": 16, "seed": seed, "epoch": e, "test_acc": 50.0 + e,
+             "bn_mean_gap": 0.1 * e, "bn_var_logratio": 0.2 * e} for norm in ("batch", "group") for seed in (0, 1)
+            for e in range(1, epochs + 1)]
+    ep = pd.DataFrame(rows)
+    for fig in (plots.plot_curves(ep), plots.plot_bn_gap(ep[ep.norm == "batch"])):
+        fig.canvas.draw()
+        for ax in (a for a in fig.axes if a.get_xlabel() == "epoch"):
+            lo, hi = ax.get_xlim()
+            shown = [t for t in ax.get_xticks() if lo <= t <= hi]
+            assert shown and all(float(t).is_integer() for t in shown), (epochs, shown)
+            assert 1 in shown

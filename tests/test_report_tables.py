@@ -46,3 +46,15 @@ def test_provenance_names_the_engine_that_made_each_grid(tmp_path):
     column = provenance_column(runs)
     assert column["engine"] == "stacked (a cell's seeds as one network) (2 runs), single (a network per run) (1 run)"
     assert column["commit given"] == "0123abcdef" and column["code sha256"] == "ffffffffffff…"
+
+
+def test_a_batch_size_without_a_p_value_names_no_test():
+    """Table 2's test column: where a norm has one run there is no p, and no Welch either."""
+    from constructed import runs_frame
+    from normlib.report.stats import stats
+    from normlib.report.tables import stats_table
+    runs = runs_frame({("batch", 2): [50.0, 52.0], ("group", 2): [51.0, 53.0], ("batch", 16): [55.0],
+                       ("group", 16): [54.0, 56.0]})
+    table = stats_table(stats(runs), runs).set_index("batch size")
+    assert table.loc[16, "p"] == "n/a" and table.loc[16, "test"] == "none (fewer than 2 runs)"
+    assert table.loc[2, "test"] != "none (fewer than 2 runs)"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from slurmcluster import Slurm, missing
-from sweeps import TINY, statuses, wait_until, write_grid
+from sweeps import TINY, patient, statuses, wait_until, write_grid
 
 from normlib import locks, records, slurm, sweep
 from normlib.grid import GridError
@@ -73,12 +73,38 @@ def test_without_sbatch_the_sweep_says_so_and_writes_nothing(tmp_path, capsys, m
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("words", ["sbatch: error: Could not establish a configuration source",
+                                   "sbatch: error: Batch job submission failed: Unable to contact slurm controller "
+                                   "(connect failure)"])
+def test_sbatch_without_a_cluster_says_no_cluster_is_reachable_not_that_an_option_is_refused(tmp_path, capsys,
+                                                                                             monkeypatch, words):
+    """sbatch where no slurm.conf or slurmctld is: a stand-in sbatch answers as Debian's does."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "sbatch").write_text(f"#!/bin/sh\necho '{words}' >&2\nexit 1\n")
+    (tmp_path / "bin" / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    assert sweep.main([str(SMOKE), "--out", str(tmp_path / "out"), "--slurm", "partition=gpu"]) == 2
+    assert capsys.readouterr().err == (f"error: --slurm: no Slurm cluster reachable (slurmctld / slurm.conf): "
+                                       f"{words.removeprefix('sbatch: error: ')}\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_sweeps_timeouts_stretch_with_the_load_not_below_their_idle_value(monkeypatch):
+    """The smoke sweep under Slurm ran past a fixed 400 s at a load of about 9 on 2 cores: a busy machine is no hang."""
+    import sweeps
+    monkeypatch.setattr(sweeps.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sweeps.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    assert patient(400) == 1800
+    monkeypatch.setattr(sweeps.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert patient(400) == 400
+
+
 @pytest.mark.slow
 @needs_slurm
 def test_the_smoke_grid_through_slurm_equals_the_local_records_and_names_its_jobs(cluster, smoke_sweep, tmp_path):
     """Each worker a Slurm job: every record complete, bit for bit the local run's, and naming the job it ran in."""
     r = subprocess.run(sweep_command(cluster, SMOKE, tmp_path, "--slurm"), env=cluster.env, cwd=ROOT,
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=patient(300))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:] + cluster.logs()
     local_root, done = smoke_sweep
     local = {p.stem: records.read(p) for p in (local_root / "smoke" / "runs").glob("*.json")}
@@ -111,7 +137,7 @@ def test_a_cancelled_worker_job_loses_no_run_and_records_each_once(cluster, tmp_
     runs, log = tmp_path / "reports" / "cancel" / "runs", tmp_path / "sweep.log"
     proc = start_sweep(cluster, grid, tmp_path / "reports", log)
     try:
-        wait_until(lambda: list(runs.glob("*.json.ckpt.pt")), proc, log, timeout=180)  # a run is past epoch 1
+        wait_until(lambda: list(runs.glob("*.json.ckpt.pt")), proc, log, timeout=patient(180))  # a run is past epoch 1
         ckpt = next(runs.glob("*.json.ckpt.pt"))
         killed = ckpt.name.removesuffix(".json.ckpt.pt")
         job = job_of(locks.lock_holder(locks.lock_path(runs / f"{killed}.json")))
@@ -145,7 +171,7 @@ def test_a_partition_slurm_refuses_ends_the_sweep_with_one_line_and_nothing_writ
     jobs = cluster.run("squeue", "-h", "--states=all", "-o", "%i").stdout  # finished ones too, for MinJobAge
     r = subprocess.run(sweep_command(cluster, SMOKE, tmp_path / "reports", "--slurm", "time=00:10:00", "--slurm",
                                      "partition=nope"), env=cluster.env, cwd=ROOT, capture_output=True, text=True,
-                       timeout=120)
+                       timeout=patient(120))
     assert r.returncode == 2, r.stdout + r.stderr
     assert r.stderr.splitlines() == ["error: --slurm='partition=nope': Slurm refuses it: invalid partition specified: "
                                      "nope; allocation failure: Invalid partition name specified"], r.stderr

@@ -123,6 +123,17 @@ def test_signals_while_the_report_renders_leave_no_kernel_key_behind(tmp_path):
     assert r.returncode == 0 and not keys(), r.stderr
 
 
+@pytest.mark.parametrize("args", [["--dry-run"], ["--no-report"]], ids=["dry-run", "sweep"])
+def test_ctrl_c_during_the_checks_is_one_line_and_exit_130(tmp_path, monkeypatch, capsys, args):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(sweep, "plan", interrupted)
+    grid = write_grid(tmp_path, "interrupted", TINY, {"seed": [0]})
+    assert sweep.main([str(grid), "--out", str(tmp_path / "reports"), *args]) == 130
+    assert capsys.readouterr().err == "interrupted by SIGINT: rerun the same command to resume\n"
+    assert not (tmp_path / "reports").exists()
+
+
 def test_run_finished_by_the_lock_holder_is_not_run_again(tmp_path, capsys):
     grid = write_grid(tmp_path, "orphan", TINY, {"seed": [0]})
     out = tmp_path / "reports" / "orphan" / "runs" / "seed0.json"

@@ -2,7 +2,7 @@
 common context (grids: the main grid first, then the extra grids; metric; tol; alpha) that returns a Page's items.
 A section appears only when its grids hold what it needs: it returns [] otherwise."""
 from .bn_diagnostics import bn_diagnostics_section
-from .controls import control_section
+from .controls import control_kind, control_section
 from .depth import depth_section
 from .devices import devices_section
 from .epochs import epochs_section
@@ -10,9 +10,10 @@ from .findings import key_findings
 from .gap import gap_section
 from .groups import groups_section
 from .norms import norms_section
-from .pixels import pixels_section
+from .pixels import pixel_cost, pixels_section
 from .sections import (batch_size_section, methods_section, metrics_section, original_section, outcomes_section,
-                       provenance_section, title_section)
+                       pair_runs, provenance_section, title_section)
+from .text import plural
 
 
 def title(grids, metric, tol, alpha):
@@ -64,10 +65,28 @@ def controls(grids, metric, tol, alpha):
     return [item for other in grids[1:] for item in control_section(grids[0], other, metric, alpha)]
 
 
+def shown_elsewhere(grid, grids, metric) -> bool:
+    """Whether a section besides per_grid shows the grid: the main grid's batch sizes (or, where none of its runs
+    succeeded, the key findings' line that says so), a control's section, the data copy's pair."""
+    if grid is grids[0]:
+        return pair_runs(grid) is not None or grid.ok.empty
+    cost = pixel_cost(grids, metric)
+    return bool(control_kind(grid.runs)) or (cost is not None and any(grid is g for g in (cost.original, cost.jpeg)))
+
+
 def per_grid(grids, metric, tol, alpha):
-    """Each grid's group counts, every normalization and depth, grid by grid."""
-    return [item for each in grids for item in groups_section(each, metric, grids[0], tol, alpha)
-            + norms_section(each, metric, grids[0], alpha) + depth_section(each, metric, alpha)]
+    """Each grid's group counts, every normalization and depth, grid by grid. A grid that no section shows gets its
+    norms across batch sizes, whatever they are, or, without a run that succeeded, one line saying so."""
+    items = []
+    for each in grids:
+        own = (groups_section(each, metric, grids[0], tol, alpha) + norms_section(each, metric, grids[0], alpha)
+               + depth_section(each, metric, alpha))
+        if not own and not shown_elsewhere(each, grids, metric):
+            own = norms_section(each, metric, grids[0], alpha, any_norms=True) if not each.ok.empty else [
+                f"Grid `{each.name}` is not shown: none of its {plural(len(each.runs), 'record')} is of a run that "
+                f"succeeded (each one's reason is under Methods)."]
+        items += own
+    return items
 
 
 def methods(grids, metric, tol, alpha):

@@ -8,7 +8,7 @@ from .load import Grid
 from .plots import Figure, plot_grad_profile, plot_lines
 from .stats import ALPHA, block_trend, detectable, holm, stats
 from .tables import Table
-from .text import NEXT_FIGURE, intro, mean_std_cells, norm_label, protocol, pval
+from .text import NEXT_FIGURE, intro, mean_std_cells, norm_label, plural, protocol, pval
 
 # The original's second result, typed in once: test accuracy and "gradient magnitude" from its fewest to its most
 # blocks, per activation. It gives neither the block counts, nor the norm, batch size or epoch, nor what the gradient
@@ -184,7 +184,7 @@ def depth_words(table: pd.DataFrame, runs: pd.DataFrame, images) -> str:
     power = "".join(f" Not shown: {r['quantity']} with {r['activation']} ({r['norm']}), trend "
                     f"{r['trend per doubling (95% CI)']} per doubling; these runs detect a trend of "
                     f"{r['smallest trend detectable']} per doubling or more (80% power)." for _, r in unshown.iterrows())
-    regime = (f"{int(runs.epochs_run.median())} epochs on {images:,} training images" if images else "this grid's "
+    regime = (f"{plural(runs.epochs_run.median(), 'epoch')} on {images:,} training images" if images else "this grid's "
               "protocol")
     return (f"Shown in the original's direction: {said(agree)}. Shown against it: {said(against)}.{power} The "
             f"levels are not comparable: {regime} against the original's 10 "

@@ -5,7 +5,7 @@ import pandas as pd
 from .bn_statistics import statistics_caveat
 from .controls import control_label, none_given
 from .groups import groups_finding
-from .deciding import FRAGILE
+from .deciding import WITHIN
 from .load import Grid
 from .original import (ORIGINAL_TABLE, PAIR, TOL, data_source_text, original_stats, original_steps,
                        regime_text)
@@ -32,7 +32,7 @@ def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA) -> str:
     regime = regime_text(runs)
     text = (f"We trained BatchNorm and GroupNorm in the original's network at batch sizes "
             f"{int_list(sorted(s.batch_size.unique()))}, {plural(seeds, 'seed')} per cell ({len(runs)} runs), on "
-            f"{images} for {int(runs.epochs_run.median())} epochs. Mean accuracy ranges from {s['mean'].min():.1f}% to "
+            f"{images} for {plural(runs.epochs_run.median(), 'epoch')}. Mean accuracy ranges from {s['mean'].min():.1f}% to "
             f"{s['mean'].max():.1f}%" + (f", a different regime from the original's {theirs.min():.1f}–"
                                         f"{theirs.max():.1f}% ({regime}): compare shapes, not levels" if regime
                                         else "") + ". ")
@@ -71,8 +71,8 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
              f"{tol:g} points), the original's three expectations:", ""]
     for i, (o, their) in enumerate(zip(mine, theirs)):
         lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}." + (
-                     f" **Fragile**: it rests on {o.decision.text}, within {FRAGILE:g} points of the tolerance, so a "
-                     f"rerun's small differences can change it." if o.decision and o.decision.fragile else "")
+                     f" **Fragile**: it rests on {o.decision.text}, {WITHIN}, so a rerun on another "
+                     f"CPU type can flip it." if o.decision and o.decision.fragile else "")
                      + "".join(f" Under {control_label(g.runs)} (`{g.name}`): **{oc[i].verdict}**."
                                for g, oc, _ in ctrl)
                      + f" On the original's own table: {their.verdict}.")

@@ -21,22 +21,29 @@ def beside_main(grid: Grid, main) -> tuple:
     return pd.concat([runs, extra], ignore_index=True), sorted(set(extra.norm))
 
 
-def norms_section(grid: Grid, metric: str, main=None, alpha: float = ALPHA) -> list:
-    """Every normalization in the grid across batch sizes, when it has more than BatchNorm and GroupNorm; a norms
-    control shows the main grid's BatchNorm and GroupNorm beside its own."""
+def norms_section(grid: Grid, metric: str, main=None, alpha: float = ALPHA, any_norms: bool = False) -> list:
+    """Every normalization in the grid across batch sizes, when it has more than BatchNorm and GroupNorm (any_norms:
+    whatever norms it has, one included: a grid that no other section shows); a norms control shows the main grid's
+    BatchNorm and GroupNorm beside its own."""
     runs, taken = beside_main(grid, main)
-    if runs.norm.nunique() < 3:
+    if runs.empty or (runs.norm.nunique() < 3 and not any_norms):
         return []
     s = stats(runs, metric)
-    items = [intro("All normalizations across batch sizes", grid),
-             "LayerNorm here is GroupNorm with 1 group, InstanceNorm GroupNorm with one group per channel (both with "
-             "affine parameters); 'No norm' has none."
-             + (f" {', '.join(norm_label(n) for n in taken)}: the main grid `{main.name}`'s runs at these batch sizes "
-                f"(same protocol)." if taken else ""),
-             Table(results_table(runs, metric), f"Test accuracy (%, {metric}) of every normalization: mean ± sample "
-                                                f"std over seeds (n runs)."),
-             Table(spread_table(spread(s)), "Every normalization's two standard deviations: run to run, and across "
-                                            "batch sizes.")]
+    one = runs.norm.nunique() == 1
+    items = [intro(f"{norm_label(runs.norm.iloc[0])} across batch sizes" if one else
+                   "All normalizations across batch sizes", grid)]
+    if set(runs.norm) & {"layer", "instance", "none"}:
+        items.append("LayerNorm here is GroupNorm with 1 group, InstanceNorm GroupNorm with one group per channel "
+                     "(both with affine parameters); 'No norm' has none."
+                     + (f" {', '.join(norm_label(n) for n in taken)}: the main grid `{main.name}`'s runs at these "
+                        f"batch sizes (same protocol)." if taken else ""))
+    items += [Table(results_table(runs, metric), f"Test accuracy (%, {metric}) of every normalization: mean ± sample "
+                                                 f"std over seeds (n runs)."),
+              Table(spread_table(spread(s)), "Every normalization's two standard deviations: run to run, and across "
+                                             "batch sizes.")]
+    if one:
+        return items + [Figure(plot_lines(s, "batch_size", "norm"), f"Test accuracy ({metric}) against batch size, "
+                                                                    f"mean ± 95% CI over seeds.")]
     vb = versus_best(s, "norm", within="batch_size", runs=runs, metric=metric)
     tested = bool((s.n >= 2).all())  # one run per cell describes: no tests, no intervals
     table, note = best_vs_each(vb, "norm", norm_label, "normalization")

@@ -214,9 +214,11 @@ def _epoch_lines(ax, ep: pd.DataFrame, col: str, by: str, colors: dict, label, b
 
 
 def _epoch_axis(ax) -> None:
+    """Epochs on the x axis, whole numbers only: with min_n_ticks=1 a single epoch gets its one tick (the default
+    wants two whole numbers in view, and short of them ticks at 0.94 ... 1.06)."""
     from matplotlib.ticker import MaxNLocator
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 @_themed

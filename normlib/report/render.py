@@ -71,16 +71,28 @@ def code_spans(text: str) -> str:
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
+def heading(nb) -> str:
+    """The page's title: the report's heading (sections.report_title) as the executed notebook shows it; TITLE for a
+    notebook that shows none."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/markdown", "")
+            if text.startswith("# "):
+                return text[2:].split("\n", 1)[0]
+    return TITLE
+
+
 def write_page(executed: Path, name: str) -> Path:
     """<folder>/report.html beside the executed summary notebook of grid `name`, written atomically."""
     import nbformat
     from nbconvert import HTMLExporter
     exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    nb = nbformat.read(executed, as_version=4)
+    body, _ = exporter.from_notebook_node(nb)
     html_path = executed.with_name("report.html")
     with records.atomically(html_path) as tmp:
-        tmp.write_text(page(body, f"{TITLE}: grid {name}"))
+        tmp.write_text(page(body, f"{heading(nb)}: grid {name}"))
     print(f"report: {html_path}")
     return html_path
 

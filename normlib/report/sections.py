@@ -38,6 +38,18 @@ def without_pair(grid: Grid) -> str:
             f"{', '.join(norm_label(n) for n in have)})")
 
 
+def report_title(grid: Grid) -> str:
+    """The report's heading: TITLE for a main grid with BatchNorm and GroupNorm, else the norms its runs have (failed
+    runs' too: the heading names what the grid set out to compare)."""
+    present = set(grid.runs.get("norm", pd.Series(dtype=object)))
+    if set(PAIR) <= present or not present:
+        return TITLE
+    order = list(norms.NORMS)
+    names = [norm_label(n) for n in sorted(present, key=lambda n: (order + [n]).index(n))]
+    return f"{' and '.join(names) if len(names) < 3 else ', '.join(names[:-1]) + ' and ' + names[-1]} across batch " \
+           f"sizes on CIFAR-10"
+
+
 def title_section(grids: list, metric: str, k: int = K) -> list:
     """The report's title; the main grid, how many of all the grids' runs succeeded and when they ended (each grid is
     listed under Methods); the metric."""
@@ -48,8 +60,9 @@ def title_section(grids: list, metric: str, k: int = K) -> list:
     missing = sum(len(status_table(g.runs, g.expected)) for g in grids)
     main = grids[0]
     others = f" and {plural(len(grids) - 1, 'further grid')} (listed under Methods)" if len(grids) > 1 else ""
-    return [f"# {TITLE}\n\nMain grid `{main.name}` ({main.description or 'no description'}): {len(main.ok)} of "
-            f"{plural(main.n_expected, 'run')}{others}. {dates}Accuracy is {metric_text(metric, k)} (`{metric}`)."
+    return [f"# {report_title(main)}\n\nMain grid `{main.name}` ({main.description or 'no description'}): "
+            f"{len(main.ok)} of {plural(main.n_expected, 'run')}{others}. {dates}Accuracy is "
+            f"{metric_text(metric, k)} (`{metric}`)."
             + (f" **{plural(missing, 'run')} without a result**, left out of every mean (listed under Methods)."
                if missing else "")]
 
@@ -310,7 +323,7 @@ def metrics_section(grid: Grid, metric: str) -> list:
     ok = grid.ok
     if ok.empty:
         return []
-    keys = varied(ok) or ["norm"]
+    keys = list(dict.fromkeys(["norm", *varied(ok)]))  # the norm always: a one-norm grid's table says which
     means = ok.groupby(keys)[names].mean().reset_index()
     gap = means.best_acc - means.final_acc
     table = pd.DataFrame({**{k.replace("_", " "): [norm_label(v) if k == "norm" else v for v in means[k]]
@@ -321,7 +334,7 @@ def metrics_section(grid: Grid, metric: str) -> list:
             f"the mean accuracy by {gap.mean():+.2f} points on average over the {len(means)} settings (from "
             f"{gap.min():+.2f} to {gap.max():+.2f}). The median of the last k epochs (`median_last_k`) uses "
             f"min(k, epochs) = "
-            f"{min(grid.k, epochs)} of {epochs} epochs (median over runs).")
+            f"{min(grid.k, epochs)} of {plural(epochs, 'epoch')} (median over runs).")
     if grid.has_val:
         val_gap = means.val_selected_acc - means.final_acc
         text += (f" Selecting the epoch on the validation split changes the mean by {val_gap.mean():+.2f} points on "

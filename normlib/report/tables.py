@@ -52,7 +52,8 @@ def stats_table(s: pd.DataFrame, runs=None, metric: str = "final_acc") -> pd.Dat
                                                for m, b in zip(cmp[f"mean_{side}"], cmp.batch_size)]
            for n, side in zip(PAIR, "ab")},
         "BN − GN ± 95% CI": [plus_minus(d, h) for d, h in zip(cmp["diff"], cmp.ci95)],
-        "p": [pval(p) for p in cmp.p], "Holm p": [pval(p) for p in cmp.p_holm], "test": cmp.test})
+        "p": [pval(p) for p in cmp.p], "Holm p": [pval(p) for p in cmp.p_holm],
+        "test": [t if np.isfinite(p) else "none (fewer than 2 runs)" for t, p in zip(cmp.test, cmp.p)]})
 
 
 def spread_table(sp: pd.DataFrame) -> pd.DataFrame:

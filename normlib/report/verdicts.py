@@ -47,7 +47,7 @@ def threshold(cmp: pd.DataFrame, alpha: float = ALPHA) -> tuple:
 
 def cells_text(cells, none: str = "") -> str:
     """missing_cells() in words, e.g. '(GroupNorm, 128): no successful run'; `none` when there are none."""
-    return "; ".join(f"({norm_label(norm)}, {int(bs)}): " + ("no successful run" if n == 0 else "1 run")
+    return "; ".join(f"({norm_label(norm)}, {int(bs)}): " + ("no successful run" if n == 0 else "only 1 run")
                      for norm, bs, n in cells) or none
 
 
