@@ -84,8 +84,8 @@ def check(scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, jobs=N
     if gpus is not None:
         if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
             raise GridError(f"--gpus={gpus!r}: must be an integer >= 1")
-        import torch
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        from .device import cuda_count
+        n = cuda_count()
         if gpus > n:
             raise GridError(f"--gpus={gpus}: this machine has {n} CUDA device(s); "
                             + (f"allowed 1..{n}" if n else "run without --gpus, or on a cluster's GPU workers"))

@@ -346,8 +346,8 @@ def check_devices(runs: list, cluster: str = "") -> None:
                         f"allowed auto, cpu, cuda, cuda:0")
     if not asked or cluster == "remote":  # the workers' GPUs, not this machine's
         return
-    import torch
-    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    from .device import cuda_count
+    n = cuda_count()
     for device in sorted(asked):
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= n:
