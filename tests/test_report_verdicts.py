@@ -55,7 +55,7 @@ def test_outcomes_section_shows_each_control_and_the_paired_tests(tmp_path):
     main, eq, sq = grids(tmp_path)
     items = sections.outcomes_section(main, "final_acc", controls=[eq, sq])
     table = next(i.frame for i in items if isinstance(i, Table))
-    assert list(table.columns[2:4]) == ["control `eq` (equal steps)", "control `sq` (sqrt lr scaling)"]
+    assert list(table.columns[3:5]) == ["control `eq` (equal steps)", "control `sq` (sqrt lr scaling)"]
     text = "\n".join(i for i in items if isinstance(i, str))
     assert "paired t-tests over seeds" in text and "Every batch size ran 14 optimizer steps per run" in text
     assert "(below its own best: " in table.iloc[0, 1]
