@@ -5,7 +5,7 @@ A run's numbers are a function of its parameters, its code and where it ran: the
 libraries, parameters and engine code must give bit-identical records; another CPU type (other kernels) may change the
 last bits, which training can grow into visible differences. Timings always differ and are not compared. A changed
 verdict is shown with the interval bound (or p-value) that decided it on both sides, and a verdict whose deciding
-bound lies within 0.25 points of its tolerance is flagged fragile. The comparison ends with the rerun's main table and
+bound lies within 0.25 points of its tolerance, or that a subset leaving one seed out turns, is flagged fragile. The comparison ends with the rerun's main table and
 one line: reproduced within the published spread (every cell's mean within the published cell's std), or not.
 """
 EXIT = """exit status:
@@ -202,8 +202,8 @@ def verdict_changes(new_folder: Path, old_folder: Path) -> tuple:
         f"; below its own best: {o.alt} -> {n.alt}" if o.alt != n.alt else "") + f". Decided by, published: "
         f"{decided(o)}; rerun: {decided(n)}" for i, (o, n) in enumerate(zip(old, new), 1)
         if (o.verdict, o.alt) != (n.verdict, n.alt)]
-    fragile = [f"expectation {i} {n.verdict}: {decided(n)}" for i, n in enumerate(new, 1)
-               if n.decision and n.decision.fragile]
+    fragile = [f"expectation {i} {n.verdict}: {decided(n)}" + (f"; it {n.robustness()}" if any(
+        v != n.verdict for v in n.subsets.values()) else "") for i, n in enumerate(new, 1) if n.fragile]
     return flips, fragile
 
 
@@ -275,7 +275,8 @@ def summarise(new_folder: Path, old_folder: Path, total: int, same: int, missing
             f"- Verdicts on the original's expectations (the report's rules, {METRIC[1]}): "
             + ("changed: " + "; ".join(flips) if flips else "none changed" if flips is not None else
                "not decided, the grids lack BatchNorm or GroupNorm runs") + "."]
-        lines += [f"- Fragile verdicts of the rerun (the deciding bound within {FRAGILE:g} points of its tolerance): "
+        lines += [f"- Fragile verdicts of the rerun (the deciding bound within {FRAGILE:g} points of its tolerance, or "
+                  f"a subset leaving one seed out gives another verdict): "
                   + "; ".join(fragile) + "."] if fragile else []
     cells, verdicts = len(beyond), len(flips or [])
     size = (f"largest final-accuracy change {points(gap).replace('+', '')}, {cells or 'no'} table "

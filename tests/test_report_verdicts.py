@@ -126,3 +126,51 @@ def test_the_opening_gives_the_detectable_deficit_only_where_expectation_1_is_no
     flat = findings.key_findings([load.load(tmp_path / "flat")], "final_acc")
     assert "**Not shown**" in flat.split("\n1. ")[1].split("\n")[0]
     assert "the smallest BatchNorm deficit these runs detect at batch size 2 is about" in flat
+
+
+def seed_cells(deficit: list) -> dict:
+    """5 seeds; BatchNorm − GroupNorm per seed is `deficit` at batch size 2 and about +5.5 at 16."""
+    gn = [60, 61, 59, 60.5, 59.5]
+    return {("batch", 2): [g + d for g, d in zip(gn, deficit)], ("group", 2): gn,
+            ("batch", 16): [65, 66, 64, 67, 66], ("group", 16): gn}
+
+
+def test_a_verdict_that_one_seed_decides_is_flagged_fragile_with_its_leave_one_seed_out_line():
+    from constructed import runs_frame
+    from normlib.report.stats import stats
+    from normlib.report.verdicts import outcomes
+    runs = runs_frame(seed_cells([-3, -4, -2, -5, 0]))
+    first = outcomes(stats(runs), runs=runs)[0]
+    assert first.verdict == "holds" and first.subsets == {0: "not shown", 1: "not shown", 2: "not shown",
+                                                          3: "not shown", 4: "holds"}
+    assert first.robustness() == ("holds in 1 of 5 subsets that leave one seed out (without seed 4; not shown "
+                                  "without seed 0, 1, 2, 3)")
+    assert first.fragile and "**Fragile**: a subset of its runs that leaves one seed out gives another verdict" \
+        in first.standing()
+    robust = outcomes(stats(runs_frame(seed_cells([-4, -5, -3, -6, -1]))),
+                      runs=runs_frame(seed_cells([-4, -5, -3, -6, -1])))[0]
+    assert robust.verdict == "holds" and robust.robustness() == "holds in 5 of 5 subsets that leave one seed out"
+    assert not robust.fragile and "Fragile" not in robust.standing()
+
+
+def test_an_undecided_verdict_has_no_leave_one_seed_out_line_and_is_never_fragile():
+    from constructed import runs_frame
+    from normlib.report.stats import stats
+    from normlib.report.verdicts import outcomes
+    runs = runs_frame(seed_cells([-2.5, -4, -2, -5, 0.5]))
+    first = outcomes(stats(runs), runs=runs)[0]
+    assert first.verdict == "not shown" and first.subsets[4] == "holds"
+    assert first.robustness() == "" and not first.fragile and first.standing() == ""
+
+
+def test_welchs_test_stands_beside_the_paired_test_that_decided_rule_1():
+    from scipy.stats import ttest_ind
+    from constructed import runs_frame
+    from normlib.report.stats import holm, stats
+    from normlib.report.verdicts import outcomes
+    cells = seed_cells([-3, -4, -2, -5, 0])
+    runs = runs_frame(cells)
+    first = outcomes(stats(runs), runs=runs)[0]
+    p = [ttest_ind(cells[("batch", b)], cells[("group", b)], equal_var=False, alternative="less").pvalue
+         for b in (2, 16)]
+    assert "Holm one-sided p = " in first.short and f"(Welch's: {holm(p)[0]:.3f})" in first.short

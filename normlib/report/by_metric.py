@@ -17,7 +17,7 @@ EPOCH_WORDS = {"final_acc": "the final epoch", "best_acc": "the best epoch (the 
 class Split:
     number: int  # the expectation, 1-based
     verdicts: dict  # {metric: verdict} for each of SIDE_BY_SIDE
-    shorts: dict  # {metric: the verdict's key numbers in one line}
+    shorts: dict  # {metric: the verdict's key numbers in one line, with its leave-one-seed-out line}
     runs: pd.DataFrame  # the runs that make the difference: run_id and both metrics; empty where the verdicts agree
 
     @property
@@ -40,14 +40,16 @@ class Split:
         """The verdict under the metrics of SIDE_BY_SIDE other than the report's `metric`, for a verdict's line."""
         others = [m for m in SIDE_BY_SIDE if m != metric]
         if self.differ:
-            return f" **It changes with the metric**: {self.text()}."
+            return f" **It changes with the metric**: {self.text()}." + "".join(
+                f" Under `{m}`: {self.shorts[m]}" for m in others)
         return f" The same under {' and '.join(EPOCH_WORDS[m] for m in others)}."
 
 
-def decide(runs: pd.DataFrame, metric: str, sizes, tol: float, alpha: float, borrowed=()) -> list:
-    """The three outcomes on the pair's runs under one metric."""
-    return [o for o in outcomes(stats(runs, metric), tol, alpha, runs=runs, metric=metric, batch_sizes=sizes,
-                                        borrowed=borrowed)]
+def decide(runs: pd.DataFrame, metric: str, sizes, tol: float, alpha: float, borrowed=(), loso=False) -> list:
+    """The three outcomes on the pair's runs under one metric; with `loso`, each with its leave-one-seed-out
+    subsets."""
+    return outcomes(stats(runs, metric), tol, alpha, runs=runs, metric=metric, batch_sizes=sizes, borrowed=borrowed,
+                    loso=loso)
 
 
 def swapped(runs: pd.DataFrame, ids, metric: str, other: str) -> pd.DataFrame:
@@ -74,12 +76,13 @@ def splits(runs: pd.DataFrame, sizes, tol: float = TOL, alpha: float = ALPHA, bo
     """A Split per expectation: its verdict under each of SIDE_BY_SIDE, and where they differ the runs that make the
     difference."""
     runs = runs[runs.norm.isin(PAIR)]
-    found = {m: decide(runs, m, sizes, tol, alpha, borrowed) for m in SIDE_BY_SIDE}
+    found = {m: decide(runs, m, sizes, tol, alpha, borrowed, loso=True) for m in SIDE_BY_SIDE}
     out = []
     for i in range(len(found[SIDE_BY_SIDE[0]])):
         verdicts = {m: found[m][i].verdict for m in SIDE_BY_SIDE}
         ids = (deciding_runs(runs, i, verdicts[SIDE_BY_SIDE[1]], sizes, tol, alpha, borrowed)
                if len(set(verdicts.values())) > 1 else [])
         named = runs.set_index("run_id").loc[ids, list(SIDE_BY_SIDE)].reset_index()
-        out.append(Split(i + 1, verdicts, {m: found[m][i].short for m in SIDE_BY_SIDE}, named))
+        out.append(Split(i + 1, verdicts, {m: found[m][i].short + "." + found[m][i].standing()
+                                           for m in SIDE_BY_SIDE}, named))
     return out

@@ -1,12 +1,14 @@
 """The number that decided a verdict: the interval bound (or p-value) nearest to flipping it, the threshold it was
 held against, and whether it is fragile (a bound within FRAGILE points of its tolerance, so that a rerun's last-bit
-differences can flip the verdict)."""
+differences can flip the verdict). The fragile flag's whole rule (verdicts.Outcome.fragile): a decided verdict is
+fragile when its bound is, or when a subset of its runs that leaves one seed out gives another verdict."""
 from dataclasses import dataclass
 
 import pandas as pd
 from scipy import stats as st
 
 FRAGILE = 0.25  # accuracy points: a deciding bound this close to its tolerance makes the verdict fragile
+DECIDED = ("holds", "does not hold")  # the verdicts that rest on evidence; robustness is asked of these
 
 
 @dataclass

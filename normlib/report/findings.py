@@ -6,7 +6,6 @@ from .bn_statistics import statistics_caveat
 from .by_metric import EPOCH_WORDS, splits
 from .controls import control_label, none_given
 from .groups import groups_finding
-from .deciding import FRAGILE
 from .load import Grid
 from .original import (ORIGINAL_TABLE, PAIR, TOL, data_source_text, original_stats, original_steps,
                        regime_text)
@@ -76,9 +75,8 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
              f"On grid `{main.name}` ({len(ours)} runs, {metric}; significance level {alpha:g}, tolerance "
              f"{tol:g} points), the original's three expectations:", ""]
     for i, (o, their) in enumerate(zip(mine, theirs)):
-        lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}." + split[i].sentence(metric) + (
-                     f" **Fragile**: it rests on {o.decision.text}, within {FRAGILE:g} points of the tolerance, so a "
-                     f"rerun's small differences can change it." if o.decision and o.decision.fragile else "")
+        lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}." + split[i].sentence(metric)
+                     + o.standing()
                      + "".join(f" Under {control_label(g.runs)} (`{g.name}`): **{oc[i].verdict}**."
                                for g, oc, _ in ctrl)
                      + f" On the original's own table: {their.verdict}.")

@@ -213,7 +213,8 @@ def outcomes_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = A
                              "the best epoch side by side, the second the original's own metric."))
     items.append(metric_splits_text(grid, tol, alpha))
     for i, (o, their) in enumerate(zip(mine, theirs)):
-        items.append(f"**{i + 1}. {o.claim}**\n\n*Rule*: {o.rule}\n\n- Ours: **{o.verdict}** — {o.evidence}\n"
+        items.append(f"**{i + 1}. {o.claim}**\n\n*Rule*: {o.rule}\n\n- Ours: **{o.verdict}** — {o.evidence}"
+                     f"{o.standing()}\n"
                      + "".join(f"- Control `{g.name}` ({control_label(g.runs)}): **{oc[i].verdict}** — "
                                f"{oc[i].evidence}\n" for g, oc, _ in ctrl)
                      + f"- The original's table: **{their.verdict}** — {their.evidence}")
@@ -228,7 +229,7 @@ def metric_splits_text(grid: Grid, tol: float = TOL, alpha: float = ALPHA) -> st
     if not found:
         return head + "Every expectation has the same verdict under both."
     return head + " ".join(f"Expectation {s.number} changes with the metric: {s.text()}. The numbers behind each: "
-                           + "; ".join(f"`{m}`: {short}" for m, short in s.shorts.items()) + "." for s in found)
+                           + " ".join(f"`{m}`: {short}" for m, short in s.shorts.items()) for s in found)
 
 
 def original_section(grid: Grid, metric: str, grids=()) -> list:

@@ -185,7 +185,8 @@ def compare(s: pd.DataFrame, a: str, b: str, key: str = "batch_size", side: str 
             metric: str = "final_acc", unit: str = "seed") -> pd.DataFrame:
     """Per value of `key` where both a and b were run: both sides' n/mean/std, diff = a - b with its 95% CI by
     cell_test (paired over `unit` when `runs` are given and both sides have the same units, Welch otherwise), p
-    two-sided and one-sided (a < b), each also Holm-corrected across the values of `key`."""
+    two-sided and one-sided (a < b), each also Holm-corrected across the values of `key`; beside them Welch's p of
+    the same difference (welch, welch_less and their Holm), which a paired test can differ from."""
     x = samples(runs, metric, (key, side), unit)
     rows = []
     for value, cell in s.groupby(key):
@@ -193,11 +194,15 @@ def compare(s: pd.DataFrame, a: str, b: str, key: str = "batch_size", side: str 
         if ra.empty or rb.empty:
             continue
         ra, rb = ra.iloc[0], rb.iloc[0]
+        welch = welch_rows(ra, rb)
         rows.append({key: value, "n_a": ra.n, "mean_a": ra["mean"], "std_a": ra["std"], "n_b": rb.n,
                      "mean_b": rb["mean"], "std_b": rb["std"],
-                     **cell_test(ra, rb, x.get((value, a)), x.get((value, b)))})
-    out = pd.DataFrame(rows, columns=[key, "n_a", "mean_a", "std_a", "n_b", "mean_b", "std_b", *TEST_COLUMNS])
+                     **cell_test(ra, rb, x.get((value, a)), x.get((value, b))),
+                     "welch": welch["p"], "welch_less": welch["p_less"]})
+    out = pd.DataFrame(rows, columns=[key, "n_a", "mean_a", "std_a", "n_b", "mean_b", "std_b", *TEST_COLUMNS,
+                                      "welch", "welch_less"])
     out["p_holm"], out["p_less_holm"] = holm(out.p), holm(out.p_less)
+    out["welch_holm"], out["welch_less_holm"] = holm(out.welch), holm(out.welch_less)
     return out
 
 
