@@ -146,15 +146,21 @@ def runs_needed(effect: float, se, n: int, paired: bool, alpha: float, power: fl
     when n runs per cell measure the difference with standard error se (se shrinks as 1 / sqrt(runs)); None when more
     than `most` would be needed. With `far`, an equivalence test (TOST) whose bounds lie `effect` and `far` beyond
     the true difference: both one-sided tests must reject, with power at least the sum of theirs less 1."""
-    for m in range(2, most + 1):
+    def enough(m: int) -> bool:
         s, df = se * np.sqrt(n / m), (m - 1 if paired else 2 * (m - 1))
         if s == 0:
-            return m
+            return True
         crit = st.t.ppf(1 - alpha, df)
         got = st.nct.sf(crit, df, abs(effect) / s) + (0 if far is None else st.nct.sf(crit, df, abs(far) / s) - 1)
-        if got >= power:
-            return m
-    return None
+        return got >= power
+
+    if not enough(most):
+        return None
+    low, high = 1, most  # power grows with the runs: bisect for the fewest that are enough
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return max(high, 2)
 
 
 def ok_runs(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
