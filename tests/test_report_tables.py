@@ -46,3 +46,14 @@ def test_provenance_names_the_engine_that_made_each_grid(tmp_path):
     column = provenance_column(runs)
     assert column["engine"] == "stacked (a cell's seeds as one network) (2 runs), single (a network per run) (1 run)"
     assert column["commit given"] == "0123abcdef" and column["code sha256"] == "ffffffffffff…"
+
+
+def test_the_detectable_range_is_what_each_test_detects_at_holms_first_step():
+    import pandas as pd
+    from normlib.report.stats import holm_detectable
+    from normlib.report.tables import detectable_range
+    rows = pd.DataFrame({"se": [1.0, 2.0, float("nan")], "df": [4.0, 4.0, float("nan")]})
+    lo, hi = holm_detectable(1.0, 4.0, 3, 0.05), holm_detectable(2.0, 4.0, 3, 0.05)
+    assert detectable_range(rows, 0.05) == (f"at Holm's first step they detect a difference of ±{lo:.2f} to "
+                                            f"±{hi:.2f} points with 80% power")
+    assert hi > 2 * lo * 0.99 and detectable_range(rows.iloc[2:], 0.05).startswith("no test")

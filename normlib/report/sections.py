@@ -14,7 +14,8 @@ from .verdicts import outcomes, steps_note, tests_text
 from .pixels import pixel_cost
 from .plots import Figure, plot_accuracy, plot_curves
 from .stats import ALPHA, compare, spread, stats, welch_rows
-from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
+from .tables import (Table, detectable_range, provenance_column, results_table, spread_table, stats_table,
+                     status_table)
 from .text import (NORM_LABEL, ONE_BS, ONE_SEED, intro, mean_std, norm_label, plural, plus_minus, protocol, pval,
                    sizes_text, std_text, varied)
 
@@ -101,7 +102,8 @@ def analysis(runs: pd.DataFrame, metric: str = "final_acc", alpha: float = ALPHA
             f"{int(b)} ({d:+.2f} points, Holm p = {pval(p)})" for b, d, p in zip(sig.batch_size, sig["diff"],
                                                                                sig.p_holm)) + "." if len(sig) else
                       f"No batch size shows a significant BatchNorm − GroupNorm difference; the closest is batch size "
-                      f"{int(low.batch_size)} ({low['diff']:+.2f} points, Holm p = {pval(low.p_holm)}).")
+                      f"{int(low.batch_size)} ({low['diff']:+.2f} points, Holm p = {pval(low.p_holm)}); "
+                      f"{detectable_range(tested, alpha)}.")
                      + f" Tests: two-sided {tests_text(tested)} (a paired test where every seed has both norms at a "
                        f"batch size, whose two runs share the initialisation seed and data order; Welch's otherwise), "
                        f"Holm-corrected across the {len(tested)} batch sizes both norms have with ≥ 2 runs.")

@@ -247,9 +247,16 @@ def versus_best(s: pd.DataFrame, key: str, within=None, runs=None, metric: str =
         for r in pairs[(pairs.a == best) | (pairs.b == best)].itertuples(index=False):
             sign = 1 if r.b == best else -1  # diff is a - b: other - best when b is the best
             rows.append({**({within: group} if within else {}), key: r.b if sign < 0 else r.a, "best": best,
-                         "diff": sign * r.diff, "ci95": r.ci95, "p": r.p, "p_holm": r.p_holm, "test": r.test})
-    return pd.DataFrame(rows, columns=[*([within] if within else []), key, "best", "diff", "ci95", "p", "p_holm",
-                                       "test"]).assign(family=len(pw))
+                         "diff": sign * r.diff, "se": r.se, "df": r.df, "ci95": r.ci95, "p": r.p, "p_holm": r.p_holm,
+                         "test": r.test})
+    return pd.DataFrame(rows, columns=[*([within] if within else []), key, "best", "diff", "se", "df", "ci95", "p",
+                                       "p_holm", "test"]).assign(family=len(pw))
+
+
+def holm_detectable(se, df, family: int, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The smallest true difference, either way, that a two-sided test at Holm's first step (alpha / family) detects
+    with the given power: what a difference 'not shown' could have been shown at best."""
+    return detectable(se, df, alpha / family / 2, power)
 
 
 def trend(s: pd.DataFrame, key: str = "batch_size") -> dict:
