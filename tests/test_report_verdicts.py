@@ -174,3 +174,17 @@ def test_welchs_test_stands_beside_the_paired_test_that_decided_rule_1():
     p = [ttest_ind(cells[("batch", b)], cells[("group", b)], equal_var=False, alternative="less").pvalue
          for b in (2, 16)]
     assert "Holm one-sided p = " in first.short and f"(Welch's: {holm(p)[0]:.3f})" in first.short
+
+
+def test_groupnorms_trend_takes_the_seed_as_its_unit_and_the_table_says_when_it_cannot():
+    from constructed import runs_frame, summary
+    from normlib.report.stats import seed_slopes, stats
+    from normlib.report.text import pval
+    from normlib.report.verdicts import outcomes
+    cells = {**seed_cells([-3, -4, -2, -5, 0]), ("group", 16): [59, 61.5, 58, 60, 60]}
+    runs = runs_frame(cells)
+    second = outcomes(stats(runs), runs=runs)[1]
+    t = seed_slopes(runs[runs.norm == "group"], "batch_size", "final_acc")
+    assert t["df"] == 4 and (f"p = {pval(t['p'])}; one slope per seed, tested over 5 seeds)") in second.evidence
+    table = outcomes(summary(cells))[1]  # no per-seed records: fitted to the cells
+    assert "fitted to every run of the table's cells, no seeds" in table.evidence

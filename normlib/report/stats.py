@@ -282,25 +282,15 @@ def trend(s: pd.DataFrame, key: str = "batch_size") -> dict:
     return {"slope": float(slope), "ci95": float(st.t.ppf(Q95, dof) * se), "p": p}
 
 
-def block_trend(runs: pd.DataFrame, x: str, value: str, unit: str = "seed") -> dict:
-    """Least-squares slope of `value` per doubling of `x` over every run, with the pairing unit (the seed) as a block:
-    each unit has its own level and all share one slope, so the slope rests on the changes within a unit. t_result of
-    the slope (df = runs - units - 1; p_less: slope < 0), with n runs and the number of units; no test with fewer
-    than 2 units, when df < 1, or when x does not vary within a unit."""
+def seed_slopes(runs: pd.DataFrame, x: str, value: str, unit: str = "seed") -> dict:
+    """The least-squares slope of `value` per doubling of `x` fitted within each unit (the seed) alone, and the mean
+    of those slopes tested over the units: one slope per seed, so the seed is the unit of replication (df = units with
+    a slope − 1). t_result of the mean slope (p_less: slope < 0), with n runs and the number of units; no test with
+    fewer than 2 units in which x varies."""
     r = runs[[unit, x, value]].dropna()
-    lx = np.log2(r[x].to_numpy(float))
-    cx = lx - r.groupby(unit)[x].transform(lambda v: np.log2(v.to_numpy(float)).mean()).to_numpy(float)
-    cy = (r[value] - r.groupby(unit)[value].transform("mean")).to_numpy(float)
-    sxx, units = float((cx ** 2).sum()), r[unit].nunique()
-    df = len(r) - units - 1
-    base = {"n": len(r), "units": units}
-    if sxx == 0 or units < 2:  # one seed describes, never decides
-        return {**no_test(np.nan), **base}
-    slope = float((cx * cy).sum() / sxx)
-    if df < 1:
-        return {**no_test(slope), **base}
-    rss = float(((cy - slope * cx) ** 2).sum())
-    return {**t_result(slope, np.sqrt(rss / df / sxx), df), **base}
+    slopes = [np.polyfit(np.log2(g[x].to_numpy(float)), g[value].to_numpy(float), 1)[0]
+              for _, g in r.groupby(unit) if g[x].nunique() > 1]
+    return {**paired_stats(slopes), "n": len(r), "units": len(slopes)}
 
 
 def spread(s: pd.DataFrame, by: str = "norm") -> pd.DataFrame:

@@ -12,7 +12,7 @@ from .deciding import (DECIDED, FRAGILE, Decision, band_decision, lower_bounds, 
 from .original import CLAIMS, ORIGINAL_TABLE, PAIR, TOL, rules
 from .planning import deciding_seeds, width_text
 from .stats import (ALPHA, POWER, bands, compare, detectable, noninferior, pairwise, paired_stats, runs_needed,
-                    samples, stats, t_result, trend, versus_best)
+                    samples, seed_slopes, stats, t_result, trend, versus_best)
 from .text import int_list, norm_label, pval, sizes_text
 
 
@@ -283,6 +283,19 @@ def band_verdict(judged: pd.DataFrame, complete: bool) -> str:
     return "holds" if (judged.label == "within").all() else "not shown"
 
 
+def trend_text(gn: pd.DataFrame, runs, metric: str) -> str:
+    """GroupNorm's trend per doubling of the batch size, with the seed as the unit where the runs allow (one slope
+    per seed, its mean tested over the seeds), else fitted to the cells' means and stds (the original's table),
+    saying which."""
+    per_seed = seed_slopes(runs, "batch_size", metric) if runs is not None else {"units": 0}
+    if per_seed["units"] >= 2:
+        return (f"{per_seed['diff']:+.2f} points per doubling (95% CI ± {per_seed['ci95']:.2f}, p = "
+                f"{pval(per_seed['p'])}; one slope per seed, tested over {per_seed['units']} seeds)")
+    t = trend(gn)
+    return f"{t['slope']:+.2f} points per doubling" + ("" if np.isnan(t["ci95"]) else (
+        f" (95% CI ± {t['ci95']:.2f}, p = {pval(t['p'])}; fitted to every run of the table's cells, no seeds)"))
+
+
 def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, runs=None,
                        metric: str = "final_acc") -> tuple:
     """Rule 2 by equivalence of every pair of GroupNorm's batch sizes: (verdict, evidence, short)."""
@@ -293,9 +306,8 @@ def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, r
         return ("cannot be evaluated", f"needs GroupNorm at ≥ 2 batch sizes; missing {absent or 'a second one'}",
                 "GroupNorm at fewer than 2 batch sizes")
     lo, hi = gn.loc[gn["mean"].idxmin()], gn.loc[gn["mean"].idxmax()]
-    gn_range, gn_trend = hi["mean"] - lo["mean"], trend(gn)
-    trend_txt = f"{gn_trend['slope']:+.2f} points per doubling" + (
-        "" if np.isnan(gn_trend["ci95"]) else f" (95% CI ± {gn_trend['ci95']:.2f}, p = {pval(gn_trend['p'])})")
+    gn_range = hi["mean"] - lo["mean"]
+    trend_txt = trend_text(gn, None if runs is None else runs[runs.norm == PAIR[1]], metric)
     bn_txt = f"; BatchNorm's range for comparison: {bn['mean'].max() - bn['mean'].min():.2f}" if len(bn) > 1 else ""
     described = (f"GroupNorm's means run from {lo['mean']:.2f}% (batch size {int(lo.batch_size)}) to "
                  f"{hi['mean']:.2f}% (batch size {int(hi.batch_size)}): range {gn_range:.2f} points; trend {trend_txt}"
