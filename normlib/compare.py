@@ -5,8 +5,9 @@ A run's numbers are a function of its parameters, its code and where it ran: the
 libraries, parameters and engine code must give bit-identical records; another CPU type (other kernels) may change the
 last bits, which training can grow into visible differences. Timings always differ and are not compared. A changed
 verdict is shown with the interval bound (or p-value) that decided it on both sides, and a verdict whose deciding
-bound lies within 0.25 points of its tolerance, or that a subset leaving one seed out turns, is flagged fragile. The comparison ends with the rerun's main table and
-one line: reproduced within the published spread (every cell's mean within the published cell's std), or not.
+bound lies within 0.25 points of its tolerance, or that a subset leaving one seed out turns, is flagged fragile. The
+comparison ends with the rerun's main table and one line: reproduced within the published spread (every cell's mean
+within the published cell's std), or not.
 """
 EXIT = """exit status:
   0  every published run was reproduced: bit for bit, or with a stated cause and size of the change
