@@ -33,8 +33,8 @@ def over_range(se: float, n: int, paired: bool, level: float, tol: float, within
     """The seeds per cell that decide a difference measured with standard error se from n runs per cell, if its true
     size is each of a range: inside ±tol (INSIDE, to show it within by TOST at `level`) or beyond (tol + PAST_EDGE,
     to show it beyond by a one-sided test at `level`), e.g. 'seeds per cell if the true difference is 3.2 / 3.5 / 4
-    / 5 points: 1,413 / 230 / 61 / 19'. A measured difference taken as true is picked after seeing the data; the range says what the spread
-    alone allows."""
+    / 5 points: 1,413 / 230 / 61 / 19'. A measured difference taken as true is picked after seeing the data; the
+    range says what the spread alone allows."""
     sizes = INSIDE if within else tuple(tol + x for x in PAST_EDGE)
     need = [runs_needed(tol - d, se, n, paired, level, most=MOST, far=tol + d) if within else
             runs_needed(d - tol, se, n, paired, level, most=MOST) for d in sizes]

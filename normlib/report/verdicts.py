@@ -25,7 +25,7 @@ class Outcome:
     short: str  # the key numbers in one line, for the report's key findings
     alt: str = ""  # outcome 1 only: the verdict under the other definition of 'performs poorly'
     decision: Decision = None  # the interval bound or p-value that decided the verdict; None when none was tested
-    subsets: dict = field(default_factory=dict)  # {seed: the verdict without that seed's runs}; {} without per-seed runs
+    subsets: dict = field(default_factory=dict)  # {seed: the verdict without its runs}; {} without per-seed runs
 
     def robustness(self) -> str:
         """A decided verdict's leave-one-seed-out line, e.g. 'holds in 1 of 5 subsets that leave one seed out (without
