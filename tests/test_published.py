@@ -99,6 +99,7 @@ GRID_DATES = [  # every date the README or docs give for a grid's runs: (file, t
     ("docs/results.md", "16 blocks on {} (Intel Xeon", "cpu_depth", {"seed": [0, 1], "num_blocks": 16}),
     ("docs/results.md", "Seed 2: all ten runs on {} (Intel Xeon", "cpu_depth", {"seed": 2}),
     ("docs/results.md", "`make quick` on {} at commits b02f7c8", "quick", {}),
+    ("docs/results.md", "(`x86_64 cpu family 25 model 1`, AVX2) on {}, gives", "cpu_groups/pairing/at-0c61647", {}),
 ]
 OTHER_DATES = [  # dates of something other than a grid's published runs: a check, a benchmark, a rerun not kept
     ("docs/results.md", "at both commits on {}, and every run's decoded data hash"),

@@ -133,3 +133,13 @@ def test_a_count_not_shown_better_states_the_smallest_difference_its_test_detect
     shown = four.copy()
     shown["p_holm"] = 0.01
     assert "detect" not in groups.four_text(at._replace(four=shown))  # shown better: no power line
+
+
+def test_borrowed_runs_of_another_commit_are_named_with_where_the_pairing_is_measured():
+    import pandas as pd
+    commits = ["3020ffd" + "0" * 33] * 2 + ["0c61647" + "1" * 33] * 2
+    runs = pd.DataFrame({"groups": [4, 4, 16, 16], "prov_git_commit": commits})
+    text = groups.commits_text(runs, [4])
+    assert text.startswith(" They ran at commit 3020ffd, this grid's own runs at 0c61647: the pairing assumes")
+    assert groups.commits_text(runs.assign(prov_git_commit="a" * 40), [4]) == ""  # one commit made them all
+    assert groups.commits_text(runs.drop(columns="prov_git_commit"), [4]) == ""

@@ -87,6 +87,21 @@ def beside_main(grid: Grid, main) -> tuple:
         base[base.norm == "batch"]
 
 
+def commits_text(runs: pd.DataFrame, taken: list) -> str:
+    """Which commits the borrowed counts' runs and this grid's own ran at, from their records: where they differ, the
+    pairing rests on the engine training alike at both, which the measurement under this grid's pairing/ folder
+    checks on a whole run; '' where one commit made them all or the records do not say."""
+    if "prov_git_commit" not in runs:
+        return ""
+    made = {borrowed: sorted({c[:7] for c in runs[runs.groups.isin(taken) == borrowed].prov_git_commit.dropna()})
+            for borrowed in (True, False)}
+    if not made[True] or not made[False] or made[True] == made[False]:
+        return ""
+    return (f" They ran at commit {', '.join(made[True])}, this grid's own runs at {', '.join(made[False])}: the "
+            f"pairing assumes both commits train alike, which one of those runs, trained again at both commits on "
+            f"one machine, measures (the pairing/ folder beside this grid's records).")
+
+
 def judge(bn: pd.DataFrame, gn: pd.DataFrame, metric: str, tol: float, alpha: float) -> Judged:
     """BatchNorm − GroupNorm at one batch size (paired over seeds where both have every seed), judged by bands()."""
     both = pd.concat([bn, gn], ignore_index=True)
@@ -171,7 +186,8 @@ def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: 
              f"groups = 1 normalises over all channels of a position set (LayerNorm over C, H, W); groups = width "
              f"({width}) normalises each channel alone (InstanceNorm); the original uses {ORIGINAL_GROUPS}."
              + (f" Groups {int_list(taken)}: the main grid `{main.name}`'s runs at seeds "
-                f"{int_list(sorted(runs.seed.unique()))}, not trained again." if taken else "")]
+                f"{int_list(sorted(runs.seed.unique()))}, not trained again." + commits_text(runs, taken)
+                if taken else "")]
     s = pd.concat([a.s for a in per])
     table = mean_std_cells(s, "groups", "batch_size")
     table.columns = [f"batch size {c}" for c in table.columns]
