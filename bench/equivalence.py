@@ -108,6 +108,17 @@ def verdict(rows: list, margin: float) -> dict:
     return out
 
 
+POOLING = ("Records of the two engines are pooled only once this benchmark has passed on every device the stacked "
+           "engine's grids run on (docs/device.md)")
+
+
+def verdict_line(meta: dict, v: dict) -> str:
+    """The page's verdict: on this device and this one cell only; passing here alone pools nothing."""
+    return (f"**{'Passed' if v['passed'] else 'Not shown'} on this device, for one cell only** ({meta['params']}): "
+            + ("the two engines' records of this cell are equivalent here. " if v["passed"] else
+               "equivalence of the two engines' records is not shown. ") + POOLING + ".")
+
+
 def markdown(meta: dict, rows: list, v: dict) -> str:
     acc, loss = v["acc"], v["loss"]
     lines = [f"# Stacked vs per-run engine: {meta['device']['name']}", "",
@@ -115,8 +126,7 @@ def markdown(meta: dict, rows: list, v: dict) -> str:
              + (f" Seeds {seed_ranges(meta['resumed_seeds'])} come from earlier invocations of the same setup "
                 f"(interrupted, or run side by side over other seeds; their rows: the .jsonl file beside this one)."
                 if meta.get("resumed_seeds") else ""), "",
-             f"**{'Passed' if v['passed'] else 'Not shown'}**: stacked and per-run records "
-             f"{'may' if v['passed'] else 'may not'} be pooled.", "",
+             verdict_line(meta, v), "",
              f"- Final test accuracy, stacked - separate over {v['seeds']} seeds: {acc['diff']:+.2f} points, 95% CI "
              f"[{acc['diff'] - acc['ci95']:+.2f}, {acc['diff'] + acc['ci95']:+.2f}], p = {acc['p']:.3g}; TOST at "
              f"+-{v['margin']} points: 90% CI [{acc['lo']:+.2f}, {acc['hi']:+.2f}], p = {acc['p_tost']:.3g} "

@@ -2,7 +2,8 @@
 whose finished runs are committed from this checkout while it goes on. `collect` copies them here: every run whose
 record is complete for the grid's parameters, with its executed notebook, and the grid's grid.json; a run already
 here with another record is left as it is and named, never overwritten. `run_table` lists the runs collected, in
-the order they started, with what each took and where it ran (docs/results.md holds it for the campaign).
+the order they started, with what each took and where it ran (docs/results.md holds it for the campaign);
+`run_dates` gives the days they ran, from their records, for every date the README and docs state.
 
     python -m normlib.campaign ../campaign/reports params/cpu_all.yaml           # -> reports/cpu_all/
     python -m normlib.campaign ../campaign/reports params/cpu_all.yaml --table   # the same, then the table
@@ -78,6 +79,20 @@ def run_table(folder) -> str:
     return "\n".join(lines)
 
 
+def run_dates(folder, **where) -> str:
+    """The days the successful runs under folder/runs/ ran, from their records, never typed in by hand: the day the
+    first started to the day the last ended ('2026-12-03', or '2026-12-01 to 2026-12-03'); `where` keeps the runs
+    whose parameters have those values (a value may be a list of them). '' when no run is kept."""
+    wanted = {k: set(v) if isinstance(v, (list, tuple, set)) else {v} for k, v in where.items()}
+    recs = [records.read(f) for f in sorted(Path(folder, "runs").glob("*.json"))]
+    prov = [r["provenance"] for r in recs if r and r["status"] == "ok"
+            and all(r["params"].get(k) in values for k, values in wanted.items())]
+    if not prov:
+        return ""
+    first, last = min(p["started"] for p in prov)[:10], max(p["ended"] for p in prov)[:10]
+    return first if first == last else f"{first} to {last}"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m normlib.campaign", description=__doc__, epilog=EXIT,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,7 +112,9 @@ def main(argv=None) -> int:
           f"here" + (f", {len(done['differ'])} here with another record, left as they are: "
                      f"{', '.join(done['differ'])}" if done["differ"] else ""))
     if args.table:
-        print(run_table(Path(args.out) / name))
+        folder = Path(args.out) / name
+        print(f"{len(list((folder / 'runs').glob('*.json')))} records, run {run_dates(folder)}\n")
+        print(run_table(folder))
     return 1 if done["differ"] else 0
 
 

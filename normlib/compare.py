@@ -8,10 +8,10 @@ commits, the engine fixture of each instruction set (tests/data/, which each com
 whether its numerics differ too; where they do not, and only the CPU differs besides, the comparison says that only
 the CPU type differs in numerics. Timings always differ and are not compared. A changed
 verdict is shown with the interval bound (or p-value) that decided it on both sides, and a verdict whose deciding
-bound lies within deciding.FRAGILE points of its tolerance is flagged fragile (another CPU type moved bounds by up to
-0.88 points). The comparison ends with the rerun's main table and one line: reproduced within the published spread
-(every cell's mean within the published cell's std), or not, and whether the verdicts are the same, naming each that
-moved.
+bound lies within deciding.FRAGILE points of its tolerance (another CPU type moved bounds by up to 0.88 points), or
+that a subset leaving one seed out turns, is flagged fragile. The comparison ends with the rerun's main table and one
+line: reproduced within the published spread (every cell's mean within the published cell's std), or not, and whether
+the verdicts are the same, naming each that moved.
 """
 EXIT = """exit status:
   0  every published run was reproduced: bit for bit, or with a stated cause and size of the change
@@ -241,8 +241,8 @@ def verdict_changes(new_folder: Path, old_folder: Path) -> tuple:
         f"; below its own best: {o.alt} -> {n.alt}" if o.alt != n.alt else "") + f". Decided by, published: "
         f"{decided(o)}; rerun: {decided(n)}" for i, (o, n) in enumerate(zip(old, new), 1)
         if (o.verdict, o.alt) != (n.verdict, n.alt)]
-    fragile = [f"expectation {i} {n.verdict}: {decided(n)}" for i, n in enumerate(new, 1)
-               if n.decision and n.decision.fragile]
+    fragile = [f"expectation {i} {n.verdict}: {decided(n)}" + (f"; it {n.robustness()}" if any(
+        v != n.verdict for v in n.subsets.values()) else "") for i, n in enumerate(new, 1) if n.fragile]
     moved = [f"expectation {i}: {o.verdict} -> {n.verdict}" + (f" (below its own best: {o.alt} -> {n.alt})"
                                                                if o.alt != n.alt else "")
              for i, (o, n) in enumerate(zip(old, new), 1) if (o.verdict, o.alt) != (n.verdict, n.alt)]
@@ -321,8 +321,8 @@ def summarise(new_folder: Path, old_folder: Path, total: int, same: int, missing
             f"- Verdicts on the original's expectations (the report's rules, {METRIC[1]}): "
             + ("changed: " + "; ".join(flips) if flips else "none changed" if flips is not None else
                "not decided, the grids lack BatchNorm or GroupNorm runs") + "."]
-        lines += [f"- Fragile verdicts of the rerun (the deciding bound {WITHIN}: a rerun on another CPU type "
-                  f"can flip them): "
+        lines += [f"- Fragile verdicts of the rerun (the deciding bound {WITHIN}, so that a rerun on another CPU "
+                  f"type can flip them, or a subset leaving one seed out gives another verdict): "
                   + "; ".join(fragile) + "."] if fragile else []
     cells, verdicts = len(beyond), len(flips or [])
     size = (f"largest final-accuracy change {points(gap).replace('+', '')}, {cells or 'no'} table "

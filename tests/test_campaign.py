@@ -81,3 +81,22 @@ def test_the_run_table_lists_the_runs_in_the_order_they_started(tmp_path):
     assert [line.split(" | ")[0] for line in lines[2:]] == [f"| {ids[2]}", f"| {ids[1]}", f"| {ids[0]} (resumed "
                                                                                           "after epoch 1)"]
     assert lines[-1].endswith("| 40.00 | 50.00 | 1,234 | 50 / 50 | cpu family 6 model 167 (AVX512) |")  # 100 / 2 s
+
+
+def test_run_dates_are_the_days_the_first_run_started_and_the_last_ended(tmp_path):
+    params, source, ids = campaign_folder(tmp_path)
+    folder = source / "camp"
+    days = {}
+    for k, rid in enumerate(ids[:3]):  # the fourth record is half-written: no run
+        path = folder / "runs" / f"{rid}.json"
+        rec = json.loads(path.read_text())
+        start, end = ("2026-12-01T23:50:00+00:00", "2026-12-02T00:10:00+00:00") if k == 0 else (
+            "2026-12-03T09:00:00+00:00", "2026-12-03T23:59:59+00:00")
+        rec["provenance"].update(started=start, ended=end)
+        path.write_text(json.dumps(rec))
+        days[rid] = rec["params"]
+    assert campaign.run_dates(folder) == "2026-12-01 to 2026-12-03"
+    first = days[ids[0]]
+    assert campaign.run_dates(folder, seed=first["seed"], norm=first["norm"],
+                              batch_size=[first["batch_size"]]) == "2026-12-01 to 2026-12-02"
+    assert campaign.run_dates(folder, seed=-1) == ""

@@ -117,3 +117,13 @@ def test_the_rounding_probe_writes_its_table(tmp_path):
     assert all(-1 <= r["persists"] <= 1 for r in rows)  # each batch's error against the other batch's
     table = (tmp_path / "rounding-cpu.md").read_text()
     assert all(name in table for name in ("| per-run engine |", "| stacked engine |", "Stacked - control"))
+
+
+def test_a_passed_benchmark_pools_nothing_on_its_own_and_names_its_one_cell():
+    meta = {"params": "norm=batch, batch_size=8, train_images=2000"}
+    noise = [0.5, -0.5, 1.0, -1.0, 0.0, 0.5, -0.5, 0.0] * 4
+    passed = equivalence.verdict_line(meta, equivalence.verdict(rows(noise), 0.5))
+    assert passed.startswith("**Passed on this device, for one cell only** (norm=batch, batch_size=8, ")
+    assert "may be pooled" not in passed and "pooled only once this benchmark has passed on every device" in passed
+    failed = equivalence.verdict_line(meta, equivalence.verdict(rows([d - 0.7 for d in noise]), 0.5))
+    assert failed.startswith("**Not shown on this device") and "is not shown" in failed

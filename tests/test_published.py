@@ -82,3 +82,65 @@ def test_a_readme_figure_the_report_does_not_print_is_found(tmp_path):
     assert not_in(section.format("+4.85"), page) == ["+4.85"]  # the sign is wrong
     assert not_in(section.format("4.58"), page) == ["4.58"]
     assert cited_report("### h\n`params/none.yaml` +1.00\n", tmp_path) is None
+
+
+DATE = r"(20\d\d-\d\d-\d\d(?: to 20\d\d-\d\d-\d\d)?)"
+GRID_DATES = [  # every date the README or docs give for a grid's runs: (file, the words around it, grid, which runs)
+    ("README.md", "**70 of 70 runs**, {}, all on one 2-core Xeon", "cpu_all", {}),
+    ("README.md", "42 of 42 runs, {} ([report](reports/cpu/report.html)", "cpu", {}),
+    ("README.md", "2-core Xeon beside the all-images campaign ({})", "quick", {}),
+    ("docs/results.md", "beside little foreground work on {}, took", "cpu_all",
+     {"seed": 4, "batch_size": [4, 8, 16, 32, 64, 128]}),
+    ("docs/results.md", "(on {}, seed 1's batch-size-2 runs", "cpu_all", {"seed": 1, "batch_size": 2}),
+    ("docs/results.md", "Seed 0 ran on {} (engine at 2f11e12", "cpu_norms", {"seed": 0}),
+    ("docs/results.md", "seeds 1 and 2 on {} (commit f48d68b", "cpu_norms", {"seed": [1, 2]}),
+    ("docs/results.md", "One device session ({}, NVIDIA H100", "full", {}),
+    ("docs/results.md", "blocks 1–8 ran on {} (AMD EPYC", "cpu_depth", {"seed": [0, 1], "num_blocks": [1, 2, 4, 8]}),
+    ("docs/results.md", "16 blocks on {} (Intel Xeon", "cpu_depth", {"seed": [0, 1], "num_blocks": 16}),
+    ("docs/results.md", "Seed 2: all ten runs on {} (Intel Xeon", "cpu_depth", {"seed": 2}),
+    ("docs/results.md", "`make quick` on {} at commits b02f7c8", "quick", {}),
+    ("docs/results.md", "(`x86_64 cpu family 25 model 1`, AVX2) on {}, gives", "cpu_groups/pairing/at-0c61647", {}),
+]
+OTHER_DATES = [  # dates of something other than a grid's published runs: a check, a benchmark, a rerun not kept
+    ("docs/results.md", "at both commits on {}, and every run's decoded data hash"),
+    ("docs/results.md", "same CPU type ({}, the campaign beside it)"),
+    ("docs/device.md", "equivalence-cpu.md); {}, Intel Xeon AVX-512"),
+    ("docs/speed.md", "introduction until {} the engine rows"),
+    ("docs/speed.md", "AVX-512) on {}, `--batch-sizes"),
+    ("docs/speed.md", "one repeat, {}):"),
+    ("docs/speed.md", "{} ([table](../reports/bench/cpu.md))"),
+    ("docs/speed.md", "one H100 session ({}) measured"),
+]
+
+
+def flat(path: str) -> str:
+    return " ".join((ROOT / path).read_text().split())
+
+
+def dated(path: str, words: str) -> list:
+    """The dates stated in `path` where `words` has {}."""
+    return re.findall(re.escape(words).replace(re.escape("{}"), DATE), flat(path))
+
+
+@pytest.mark.parametrize("path, words, name, where", GRID_DATES, ids=[w[:30] for _, w, _, _ in GRID_DATES])
+def test_every_date_given_for_a_grids_runs_is_the_days_its_records_ran(path, words, name, where):
+    from normlib.campaign import run_dates
+    assert dated(path, words) == [run_dates(ROOT / "reports" / name, **where)], f"{path}: {words}"
+
+
+def test_no_date_in_the_readme_or_docs_escapes_the_date_check():
+    """A date that neither list names could be a grid's dates written by hand: name it in one of them."""
+    files = ["README.md", *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "docs").glob("*.md")))]
+    known = [(path, words) for path, words, *_ in GRID_DATES] + OTHER_DATES
+    for path in files:
+        stated = re.findall(DATE, flat(path))
+        checked = [d for p, words in known if p == path for d in dated(p, words)]
+        assert sorted(stated) == sorted(checked), f"{path}: dates not in GRID_DATES or OTHER_DATES: " \
+            f"{sorted(set(stated) - set(checked)) or 'a date stated twice'}"
+
+
+def test_a_hand_written_date_range_is_caught(tmp_path):
+    from normlib.campaign import run_dates
+    write_dates = "**70 of 70 runs**, 2026-12-01 to 2026-12-03, all on one 2-core Xeon"
+    found = re.findall(re.escape(GRID_DATES[0][1]).replace(re.escape("{}"), DATE), write_dates)
+    assert found == ["2026-12-01 to 2026-12-03"] != [run_dates(ROOT / "reports" / "cpu_all")]

@@ -43,6 +43,8 @@ def test_loss_split_by_hand():
                                                      "of it: remains (precise)": "+7.00 (70%)"}
     text = " ".join(bn_diagnostics.loss_sentences(split, 128))
     assert "recover less than half of that loss at every batch size" in text and "costs up to 14.00 points" in text
+    more = " ".join(bn_diagnostics.loss_sentences(split.assign(mismatch=8.0), 128))
+    assert "As point estimates (not tests: the key findings test precise against running statistics" in more
 
 
 def test_a_tie_with_the_best_batch_size_is_no_loss():

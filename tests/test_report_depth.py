@@ -64,7 +64,7 @@ def test_the_section_defines_its_gradient_measure_and_the_rules_are_holm_correct
     runs = grid.ok.assign(grad=grid.ok.run_id.map(grads.grad), stem=grid.ok.run_id.map(grads.stem))
     out = depth.depth_outcomes(runs, "final_acc")
     assert len(out) == 4 and (out.p_claim_holm >= out.p_claim - 1e-12).all() and out.p_claim_holm.max() <= 1
-    assert set(out.df) == {9 - 3 - 1}  # a trend over all 9 runs per activation, a level per seed
+    assert set(out.df) == {3 - 1} and set(out.n) == {9}  # a slope per seed over its 3 depths, tested over 3 seeds
 
 
 def test_the_trend_uses_every_depth_not_the_two_ends(tmp_path):
@@ -73,10 +73,10 @@ def test_the_trend_uses_every_depth_not_the_two_ends(tmp_path):
     runs = {}
     for blocks, gain in ((1, 0.0), (2, 4.0), (4, 8.0), (8, 4.0), (16, 0.0)):
         for seed in (0, 1):
-            a = 50 + gain + (1.5 if seed and blocks in (1, 16) else 0.0)
+            a = 50 + gain + (1.5 if seed and blocks in (1, 16) else 0.0) + (0.5 if seed and blocks == 2 else 0.0)
             runs[f"relu_blocks{blocks}_seed{seed}"] = ({"norm": "batch", "batch_size": 16, "num_blocks": blocks,
                                                          "activation": "relu", "seed": seed, "epochs": 2}, [a - 5, a])
     write_records(tmp_path / "d", runs)
     out = depth.depth_outcomes(load.load(tmp_path / "d").ok.assign(grad=1.0), "final_acc")
     relu = out.set_index(["activation", "quantity"]).loc[("relu", "acc")]
-    assert relu.slope == 0.0 and relu.df == 10 - 2 - 1 and relu.verdict == "not shown" and relu.mde > 0
+    assert abs(relu.slope) < 0.1 and relu.df == 2 - 1 and relu.verdict == "not shown" and relu.mde > 0

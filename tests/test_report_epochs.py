@@ -66,3 +66,21 @@ def test_the_section_names_the_step_budget_and_appears_only_on_all_images(tmp_pa
     assert items[-1].startswith("**Equal epochs are not equal budgets.** Unequal optimizer steps per run")
     assert "(batch size: steps) — 2: 50,000; 128: 782." in items[-1]
     assert "Batch size 2 took 63.9x the steps of batch size 128" in items[-1]
+
+
+def test_the_printed_runs_placed_together_are_tested_against_exchangeability():
+    import pandas as pd
+    from scipy.stats import binom
+    rows = []
+    for (norm, bs), log in epochs.ORIGINAL_LOG.items():
+        for epoch in (1, 2):
+            offsets = (-4, -3, -2, -1, -0.5) if (norm, bs, epoch) != ("batch", 4, 2) else (-1, 0, 1, 2, 3)
+            rows += [{"norm": norm, "batch_size": bs, "epoch": epoch, "test_acc": log[epoch - 1] + o} for o in offsets]
+    t = epochs.placement(pd.DataFrame(rows))
+    assert (t["n"], t["above"], t["runs"], t["runs_above"], t["k"]) == (6, 5, 3, 2, [5])
+    assert t["p_values"] == pytest.approx(binom.sf(4, 6, 1 / 6)) and t["p_runs"] == pytest.approx(binom.sf(1, 3, 1 / 6))
+    assert t["over_mean"] == 5  # batch size 4, epoch 2: the printed value is below our mean (+1)
+    text = epochs.placement_text(pd.DataFrame(rows))
+    from normlib.report.text import pval
+    assert "5 above all 5 of our runs" in text
+    assert f"would happen with probability {pval(binom.sf(4, 6, 1 / 6))};" in text

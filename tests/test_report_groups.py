@@ -115,3 +115,31 @@ def test_one_seed_per_count_describes_and_never_decides(tmp_path):
     line = groups.groups_finding([main, study], "final_acc")
     assert line.endswith("At batch size 16 expectation 3 is not judged again: a cell with one run describes and never "
                          "decides.")
+
+
+def test_a_count_not_shown_better_states_the_smallest_difference_its_test_detects():
+    import re
+
+    import pandas as pd
+    from scipy import stats as st
+    four = pd.Series({"diff": -1.02, "se": 1.01, "df": 2.0, "ci95": 4.35, "p": 0.42, "p_holm": 1.0, "test": "paired",
+                      "family": 21})
+    at = groups.AtBatchSize(16, None, 16, four, [])
+    text = groups.four_text(at)
+    size = float(re.search(r"they detect a difference of about ([\d.]+) points with 80% power", text).group(1))
+    level = 0.05 / 21 / 2  # Holm's first step, one side of a two-sided test
+    power = st.nct.sf(st.t.ppf(1 - level, 2), 2, size / 1.01)
+    assert abs(power - 0.8) < 0.01 and "(two-sided, 0.05 / 21)" in text
+    shown = four.copy()
+    shown["p_holm"] = 0.01
+    assert "detect" not in groups.four_text(at._replace(four=shown))  # shown better: no power line
+
+
+def test_borrowed_runs_of_another_commit_are_named_with_where_the_pairing_is_measured():
+    import pandas as pd
+    commits = ["3020ffd" + "0" * 33] * 2 + ["0c61647" + "1" * 33] * 2
+    runs = pd.DataFrame({"groups": [4, 4, 16, 16], "prov_git_commit": commits})
+    text = groups.commits_text(runs, [4])
+    assert text.startswith(" They ran at commit 3020ffd, this grid's own runs at 0c61647: the pairing assumes")
+    assert groups.commits_text(runs.assign(prov_git_commit="a" * 40), [4]) == ""  # one commit made them all
+    assert groups.commits_text(runs.drop(columns="prov_git_commit"), [4]) == ""

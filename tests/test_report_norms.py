@@ -35,8 +35,12 @@ def test_the_norms_section_states_the_whole_family_that_decides():
     pw = stats.pairwise(stats.stats(runs), "norm", within="batch_size", runs=runs)
     text = norms.family_text(pw, norm_label)
     assert text.startswith("In the whole family of 6 pairs") and "GroupNorm − LayerNorm +6." in text
-    assert norms.family_text(pw[pw.a == "batch"].assign(p_holm=0.5), norm_label).endswith(
-        "no pair differs significantly (smallest Holm p 0.500).")
+    none = pw[pw.a == "batch"].assign(p_holm=0.5)
+    assert ("no pair differs significantly (smallest Holm p 0.500); at Holm's first step they detect a difference of "
+            "±") in norms.family_text(none, norm_label)
+    assert "not shown to differ" not in text  # all 6 pairs differ
+    one = norms.family_text(pw.assign(p_holm=[0.01] + [0.5] * (len(pw) - 1)), norm_label)
+    assert "Holm p 0.010. The other pairs are not shown to differ: at Holm's first step they detect" in one
 
 
 def test_a_one_seed_norms_grid_shows_the_main_grids_norms_beside_it_and_tests_nothing(tmp_path):

@@ -50,3 +50,14 @@ def test_rule_3_names_the_seeds_for_its_average_or_says_none_decide_it():
     shut = verdicts.outcomes(table(gn, mixed, 2, 4.0))[2]
     assert shut.verdict == "not shown" and "no number of seeds decides it: batch size 8 (+5.00)" in shut.evidence
     assert "no number of seeds would decide it" in shut.short
+
+
+def test_the_seeds_are_also_given_over_a_range_of_true_differences_and_agree_with_the_measured_one():
+    gn = dict(zip(SIZES, [74.0, 72.0, 71.0, 71.0, 70.0, 70.0, 69.0]))  # 2 − 128: 5 points, the largest
+    before = verdicts.outcomes(table(gn, {b: 75.0 for b in SIZES}, 3, 3.0))[1]
+    grid = re.search(r"seeds per cell if the true difference is 3.2 / 3.5 / 4 / 5 points: ([\d,]+) / ([\d,]+) / "
+                     r"([\d,]+) / ([\d,]+)", before.short)
+    counts = [int(c.replace(",", "")) for c in grid.groups()]
+    assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1]
+    assert counts[-1] == named(before)  # the true difference 5 is the one measured
+    assert grid.group(0) in before.evidence

@@ -155,16 +155,14 @@ def test_runs_needed_for_an_equivalence_test_reach_its_power():
     assert ((mean + crit * se < 3) & (mean - crit * se > -3)).mean() >= 0.79
 
 
-def test_block_trend_is_a_regression_with_a_level_per_seed():
+def test_seed_slopes_fit_one_slope_per_seed_and_test_their_mean_over_the_seeds():
     rng = np.random.default_rng(1)
-    rows = [{"seed": seed, "num_blocks": b, "y": 10 * seed - 1.5 * np.log2(b) + rng.normal(0, 0.3)}
+    rows = [{"seed": seed, "num_blocks": b, "y": 10 * seed - (1.5 + 0.2 * seed) * np.log2(b) + rng.normal(0, 0.3)}
             for seed in range(3) for b in (1, 2, 4, 8, 16)]
     runs = pd.DataFrame(rows)
-    t = stats.block_trend(runs, "num_blocks", "y")
-    dummies = pd.get_dummies(runs.seed, dtype=float).to_numpy()  # the same fit by least squares with seed dummies
-    x = np.column_stack([np.log2(runs.num_blocks), dummies])
-    coef, rss, *_ = np.linalg.lstsq(x, runs.y, rcond=None)
-    assert t["diff"] == pytest.approx(coef[0]) and t["df"] == 15 - 3 - 1 and t["n"] == 15 and t["units"] == 3
-    se = np.sqrt(rss[0] / 11 * np.linalg.inv(x.T @ x)[0, 0])
-    assert t["se"] == pytest.approx(se) and t["p_less"] < 1e-6
-    assert np.isnan(stats.block_trend(runs[runs.seed == 0], "num_blocks", "y")["p"])  # one seed: no test
+    t = stats.seed_slopes(runs, "num_blocks", "y")
+    per = [st.linregress(np.log2(g.num_blocks), g.y).slope for _, g in runs.groupby("seed")]
+    one = st.ttest_1samp(per, 0.0)
+    assert t["diff"] == pytest.approx(np.mean(per)) and t["df"] == 2 and t["n"] == 15 and t["units"] == 3
+    assert t["p"] == pytest.approx(one.pvalue) and t["p_less"] < 0.05
+    assert np.isnan(stats.seed_slopes(runs[runs.seed == 0], "num_blocks", "y")["p"])  # one seed: no test

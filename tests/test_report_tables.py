@@ -58,3 +58,14 @@ def test_a_batch_size_without_a_p_value_names_no_test():
     table = stats_table(stats(runs), runs).set_index("batch size")
     assert table.loc[16, "p"] == "n/a" and table.loc[16, "test"] == "none (fewer than 2 runs)"
     assert table.loc[2, "test"] != "none (fewer than 2 runs)"
+
+
+def test_the_detectable_range_is_what_each_test_detects_at_holms_first_step():
+    import pandas as pd
+    from normlib.report.stats import holm_detectable
+    from normlib.report.tables import detectable_range
+    rows = pd.DataFrame({"se": [1.0, 2.0, float("nan")], "df": [4.0, 4.0, float("nan")]})
+    lo, hi = holm_detectable(1.0, 4.0, 3, 0.05), holm_detectable(2.0, 4.0, 3, 0.05)
+    assert detectable_range(rows, 0.05) == (f"at Holm's first step they detect a difference of ±{lo:.2f} to "
+                                            f"±{hi:.2f} points with 80% power")
+    assert hi > 2 * lo * 0.99 and detectable_range(rows.iloc[2:], 0.05).startswith("no test")

@@ -55,7 +55,7 @@ def test_outcomes_section_shows_each_control_and_the_paired_tests(tmp_path):
     main, eq, sq = grids(tmp_path)
     items = sections.outcomes_section(main, "final_acc", controls=[eq, sq])
     table = next(i.frame for i in items if isinstance(i, Table))
-    assert list(table.columns[2:4]) == ["control `eq` (equal steps)", "control `sq` (sqrt lr scaling)"]
+    assert list(table.columns[3:5]) == ["control `eq` (equal steps)", "control `sq` (sqrt lr scaling)"]
     text = "\n".join(i for i in items if isinstance(i, str))
     assert "paired t-tests over seeds" in text and "Every batch size ran 14 optimizer steps per run" in text
     assert "(below its own best: " in table.iloc[0, 1]
@@ -126,3 +126,65 @@ def test_the_opening_gives_the_detectable_deficit_only_where_expectation_1_is_no
     flat = findings.key_findings([load.load(tmp_path / "flat")], "final_acc")
     assert "**Not shown**" in flat.split("\n1. ")[1].split("\n")[0]
     assert "the smallest BatchNorm deficit these runs detect at batch size 2 is about" in flat
+
+
+def seed_cells(deficit: list) -> dict:
+    """5 seeds; BatchNorm − GroupNorm per seed is `deficit` at batch size 2 and about +5.5 at 16."""
+    gn = [60, 61, 59, 60.5, 59.5]
+    return {("batch", 2): [g + d for g, d in zip(gn, deficit)], ("group", 2): gn,
+            ("batch", 16): [65, 66, 64, 67, 66], ("group", 16): gn}
+
+
+def test_a_verdict_that_one_seed_decides_is_flagged_fragile_with_its_leave_one_seed_out_line():
+    from constructed import runs_frame
+    from normlib.report.stats import stats
+    from normlib.report.verdicts import outcomes
+    runs = runs_frame(seed_cells([-3, -4, -2, -5, 0]))
+    first = outcomes(stats(runs), runs=runs)[0]
+    assert first.verdict == "holds" and first.subsets == {0: "not shown", 1: "not shown", 2: "not shown",
+                                                          3: "not shown", 4: "holds"}
+    assert first.robustness() == ("holds in 1 of 5 subsets that leave one seed out (without seed 4; not shown "
+                                  "without seed 0, 1, 2, 3)")
+    assert first.fragile and "**Fragile**: a subset of its runs that leaves one seed out gives another verdict" \
+        in first.standing()
+    robust = outcomes(stats(runs_frame(seed_cells([-4, -5, -3, -6, -1]))),
+                      runs=runs_frame(seed_cells([-4, -5, -3, -6, -1])))[0]
+    assert robust.verdict == "holds" and robust.robustness() == "holds in 5 of 5 subsets that leave one seed out"
+    assert not robust.fragile and "Fragile" not in robust.standing()
+
+
+def test_an_undecided_verdict_has_no_leave_one_seed_out_line_and_is_never_fragile():
+    from constructed import runs_frame
+    from normlib.report.stats import stats
+    from normlib.report.verdicts import outcomes
+    runs = runs_frame(seed_cells([-2.5, -4, -2, -5, 0.5]))
+    first = outcomes(stats(runs), runs=runs)[0]
+    assert first.verdict == "not shown" and first.subsets[4] == "holds"
+    assert first.robustness() == "" and not first.fragile and first.standing() == ""
+
+
+def test_welchs_test_stands_beside_the_paired_test_that_decided_rule_1():
+    from scipy.stats import ttest_ind
+    from constructed import runs_frame
+    from normlib.report.stats import holm, stats
+    from normlib.report.verdicts import outcomes
+    cells = seed_cells([-3, -4, -2, -5, 0])
+    runs = runs_frame(cells)
+    first = outcomes(stats(runs), runs=runs)[0]
+    p = [ttest_ind(cells[("batch", b)], cells[("group", b)], equal_var=False, alternative="less").pvalue
+         for b in (2, 16)]
+    assert "Holm one-sided p = " in first.short and f"(Welch's: {holm(p)[0]:.3f})" in first.short
+
+
+def test_groupnorms_trend_takes_the_seed_as_its_unit_and_the_table_says_when_it_cannot():
+    from constructed import runs_frame, summary
+    from normlib.report.stats import seed_slopes, stats
+    from normlib.report.text import pval
+    from normlib.report.verdicts import outcomes
+    cells = {**seed_cells([-3, -4, -2, -5, 0]), ("group", 16): [59, 61.5, 58, 60, 60]}
+    runs = runs_frame(cells)
+    second = outcomes(stats(runs), runs=runs)[1]
+    t = seed_slopes(runs[runs.norm == "group"], "batch_size", "final_acc")
+    assert t["df"] == 4 and (f"p = {pval(t['p'])}; one slope per seed, tested over 5 seeds)") in second.evidence
+    table = outcomes(summary(cells))[1]  # no per-seed records: fitted to the cells
+    assert "fitted to every run of the table's cells, no seeds" in table.evidence

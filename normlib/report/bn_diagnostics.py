@@ -51,8 +51,10 @@ def loss_sentences(split: pd.DataFrame, ref: int) -> list:
     least = split.index[split.mismatch <= split.loss / 2]
     return [f"With running statistics BatchNorm does best at batch size {ref}; it loses up to "
             f"{split.loss.max():.2f} points at {sizes_text(split.index)}.",
-            (f"Precise statistics recover more than half of that loss at {sizes_text(most)}: there the "
-             f"running statistics did not match the final weights." if len(most) else
+            (f"As point estimates (not tests: the key findings test precise against running statistics per batch "
+             f"size with Holm and averaged over the batch sizes), precise statistics recover more than half of that "
+             f"loss at {sizes_text(most)}: there the running statistics may not have matched the final weights."
+             if len(most) else
              "Precise statistics recover less than half of that loss at every batch size."),
             *([f"At {sizes_text(least)}, more than half remains with precise statistics: it lies in the "
                f"weights learned under batch noise."] if len(least) and len(most) else []),

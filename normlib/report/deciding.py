@@ -1,6 +1,7 @@
 """The number that decided a verdict: the interval bound (or p-value) nearest to flipping it, the threshold it was
 held against, and whether it is fragile (a bound within FRAGILE points of its tolerance, so that a rerun on another CPU
-type can flip the verdict)."""
+type can flip the verdict). The fragile flag's whole rule (verdicts.Outcome.fragile): a verdict is fragile when its
+bound is, or, where it is decided, when a subset of its runs that leaves one seed out gives another verdict."""
 from dataclasses import dataclass
 
 import pandas as pd
@@ -10,6 +11,7 @@ FRAGILE = 1.0  # accuracy points: a deciding bound this close to its tolerance m
 # what a rerun on another CPU type moves: the quick grid's deciding bounds moved by up to 0.88 points between a Xeon
 # (AVX-512) and an EPYC (AVX2), flipping two verdicts (docs/results.md); rounded up to a whole point
 WITHIN = f"within {FRAGILE:g} point{'' if FRAGILE == 1 else 's'} of the tolerance"  # the margin in words
+DECIDED = ("holds", "does not hold")  # the verdicts that rest on evidence; robustness is asked of these
 
 
 @dataclass

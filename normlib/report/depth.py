@@ -6,7 +6,7 @@ import pandas as pd
 
 from .load import Grid
 from .plots import Figure, plot_grad_profile, plot_lines
-from .stats import ALPHA, block_trend, detectable, holm, stats
+from .stats import ALPHA, detectable, holm, seed_slopes, stats
 from .tables import Table
 from .text import NEXT_FIGURE, intro, mean_std_cells, norm_label, plural, protocol, pval
 
@@ -37,14 +37,14 @@ def depth_claims() -> list:
 
 
 def _claim_row(per: pd.DataFrame, act: str, q: str, sign: int, metric: str) -> dict:
-    """One claim's trend (block_trend of accuracy points, or of log gradient magnitude, on log2 blocks) with its
+    """One claim's trend (seed_slopes of accuracy points, or of log gradient magnitude, on log2 blocks) with its
     endpoints as described: one-sided p in the claim's direction and against it."""
     row = {"activation": act, "quantity": q, "direction": sign, "p_claim": np.nan, "p_against": np.nan}
     raw = metric if q == "acc" else "grad"
     per = per[per[raw].notna()].assign(value=lambda r: r[metric] if q == "acc" else np.log(r.grad))
     if per.num_blocks.nunique() < 2:
         return row
-    t = block_trend(per, "num_blocks", "value")
+    t = seed_slopes(per, "num_blocks", "value")
     means = per.groupby("num_blocks")[raw].mean()
     stem = per.groupby("num_blocks").stem.mean() if "stem" in per else pd.Series(dtype=float)
     row.update(fewest=int(means.index[0]), most=int(means.index[-1]), n=t["n"], seeds=t["units"],
@@ -60,7 +60,8 @@ def _claim_row(per: pd.DataFrame, act: str, q: str, sign: int, metric: str) -> d
 def depth_outcomes(runs: pd.DataFrame, metric: str, alpha: float = ALPHA) -> pd.DataFrame:
     """The original's four depth results decided on runs (columns activation, num_blocks, seed, the metric, `grad` and
     optionally `stem` from run_grads) of one norm, as a trend over every depth: the least-squares slope per doubling
-    of the blocks, each seed its own level (block_trend), on accuracy points and on log gradient magnitude; one-sided
+    of the blocks fitted within each seed and tested over the seeds (seed_slopes: the seed is the unit), on accuracy
+    points and on log gradient magnitude; one-sided
     in the original's direction and against it, each Holm-corrected over the claims tested. holds: shown in its
     direction; does not hold: shown against it; not shown, with `mde`, the smallest slope per doubling that the
     first Holm step (alpha / claims) detects with 80% power; cannot be evaluated (one depth, or no degree of freedom
@@ -153,14 +154,17 @@ def depth_section(grid: Grid, metric: str, alpha: float = ALPHA, epoch: int = 1)
                    f"(n runs)."),
              Table(pd.concat(tables, ignore_index=True),
                    "The original's depth results beside ours. Each is decided as a trend over every depth, not on "
-                   "the two ends: the least-squares slope per doubling of the blocks over all runs, each seed with "
-                   "its own level (the seed is the pairing unit), on accuracy points and on the log of the gradient "
-                   "magnitude (shown as its % change per doubling); one-sided in the original's direction and "
+                   "the two ends: the least-squares slope per doubling of the blocks fitted within each seed, and the "
+                   "mean of those slopes tested over the seeds (the seed is the unit), on accuracy points and on the "
+                   "log of the gradient magnitude (shown as its % change per doubling); one-sided in the "
+                   "original's direction and "
                    f"against it, Holm-corrected over the claims; significance level {alpha:g}. Holds: shown in the "
                    "original's direction; does not hold: shown against it; not shown: neither, with the smallest "
                    "trend that the first Holm step detects with 80% power (exact noncentral t); cannot be "
                    "evaluated: one depth, or too few runs for a degree of freedom. The stem conv's gradient is shown "
-                   "apart and is not in the measure."),
+                   "apart and is not in the measure. A straight line sees only a change in one direction: accuracy "
+                   "that rises and then falls with depth can have a slope near 0, so for accuracy 'not shown' means "
+                   "no trend one way is shown, not that depth makes no difference; a peak is not tested."),
              depth_words(pd.concat(tables, ignore_index=True), runs, images)]
     bars = s.n.min() >= 3  # with 2 seeds a 95% CI spans most of the axis: the seeds' dots say more
     items.append(Figure(plot_lines(s, "num_blocks", "setting", label=str, runs=runs, metric=metric, min_n=3), (

@@ -15,7 +15,7 @@ from .plots import Figure, plot_log_beside
 from .sections import grid_outcomes, original_outcomes, pair_runs, steps_by_bs, verdict_cell
 from .stats import ALPHA, Q95
 from .tables import Table
-from .text import intro, mean_std, norm_label
+from .text import intro, mean_std, norm_label, pval
 from .verdicts import steps_note
 
 # The original's printed log (its write-up prints one run's test accuracy after every epoch for these three cells;
@@ -72,6 +72,56 @@ def log_table(epochs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def above_all_p(chances: list, observed: int) -> float:
+    """P(at least `observed` of independent events happen), event i with probability chances[i] (Poisson-binomial,
+    exact by convolution)."""
+    dist = np.array([1.0])
+    for q in chances:
+        dist = np.convolve(dist, [1 - q, q])
+    return float(dist[observed:].sum())
+
+
+def placement(epochs: pd.DataFrame) -> dict:
+    """Do the original's printed values sit above ours more than chance allows? Under exchangeability (the printed
+    run drawn like ours), a printed value lies above all k of our runs at its epoch with probability 1 / (k + 1).
+    `p_values`: P(as many or more above all of ours) over every printed value that our runs have, treated as
+    independent (two epochs of one run are not, so it is optimistic); `p_runs`: the same over one value per printed
+    run, its last epoch that ours have. Also how many values sit at or above our mean."""
+    values, last = [], {}
+    for (norm, bs), log in ORIGINAL_LOG.items():
+        cell = epochs[(epochs.norm == norm) & (epochs.batch_size == bs)]
+        for epoch, acc in cell.groupby("epoch").test_acc:
+            if epoch <= len(log) and len(acc) > 1:
+                theirs = log[int(epoch) - 1]
+                values.append({"above": theirs > acc.max(), "over_mean": theirs >= acc.mean(), "k": len(acc)})
+                last[(norm, bs)] = values[-1]
+    if not values:
+        return {}
+    above = int(sum(v["above"] for v in values))
+    runs_above = int(sum(v["above"] for v in last.values()))
+    return {"n": len(values), "above": above, "over_mean": int(sum(v["over_mean"] for v in values)),
+            "p_values": above_all_p([1 / (v["k"] + 1) for v in values], above), "runs": len(last),
+            "runs_above": runs_above, "p_runs": above_all_p([1 / (v["k"] + 1) for v in last.values()], runs_above),
+            "k": sorted({v["k"] for v in values})}
+
+
+def placement_text(epochs: pd.DataFrame) -> str:
+    """placement() in words, with what might cause a systematic gap; '' without printed values to place."""
+    t = placement(epochs)
+    if not t:
+        return ""
+    k = " or ".join(str(v) for v in t["k"])
+    return (f"**Placed together, not one by one.** Of the {t['n']} printed values that our runs have, {t['over_mean']} "
+            f"lie at or above our mean and {t['above']} above all {k} of our runs. If the original's printed runs were "
+            f"drawn like ours (exchangeable), each value would lie above all of ours with probability 1 / ({k} + 1), "
+            f"and {t['above']} or more of {t['n']} would happen with probability {pval(t['p_values'])}; that treats "
+            f"the values as independent, which two epochs of one run are not, so it overstates the evidence. One "
+            f"value per printed run (its last epoch that ours have): {t['runs_above']} of {t['runs']} above all of "
+            f"ours, probability {pval(t['p_runs'])}. A systematic gap could come from the data copy (the original's "
+            f"pixels against our JPEG copy), the device, or the original choosing which runs to print; these runs "
+            f"cannot tell which.")
+
+
 def at_epoch(grid: Grid, epoch: int, metric: str) -> Grid:
     """The grid with `metric` replaced by each run's test accuracy after `epoch` (runs without that epoch dropped)."""
     acc = grid.epochs[grid.epochs.epoch == epoch].set_index("run_id").test_acc
@@ -109,6 +159,7 @@ def epochs_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = ALP
     if len(table):
         items += [Table(table, "The original's printed single runs beside ours after each epoch: our mean ± std "
                                "over seeds (n runs) and where the original's run falls among ours."),
+                  placement_text(ours),
                   Figure(plot_log_beside(ours, ORIGINAL_LOG),
                          "Test accuracy after each epoch: the original's printed single run (line, all its printed "
                          "epochs) and our runs (points, one per seed) in the three cells it prints.")]

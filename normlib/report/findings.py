@@ -3,14 +3,14 @@ hold on the main grid and under each control grid, with the numbers behind each.
 import pandas as pd
 
 from .bn_statistics import statistics_caveat
+from .by_metric import EPOCH_WORDS, splits
 from .controls import control_label, none_given
 from .groups import groups_finding
-from .deciding import WITHIN
 from .load import Grid
 from .original import (ORIGINAL_TABLE, PAIR, TOL, data_source_text, original_stats, original_steps,
                        regime_text)
 from .pixels import pixel_cost
-from .sections import (control_outcomes, grid_outcomes, original_outcomes, pair_runs, steps_by_bs,
+from .sections import (control_outcomes, grid_outcomes, original_outcomes, pair_runs, steps_by_bs, tested_sizes,
                        without_pair)
 from .stats import ALPHA, compare, stats
 from .text import int_list, plural
@@ -20,7 +20,7 @@ MEANING = {"holds": "supports", "does not hold": "contradicts", "not shown": "ca
            "cannot be evaluated": "cannot test"}  # what a verdict means for the original's expectation
 
 
-def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA) -> str:
+def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA, split=()) -> str:
     """The report's first paragraph, in plain sentences: what was run, what was found, how sure, what it means."""
     runs = pair_runs(main)
     s = stats(runs, metric)
@@ -50,9 +50,13 @@ def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA) -> str:
     by_verdict = {}
     for i, o in enumerate(mine, 1):
         by_verdict.setdefault(o.verdict, []).append(i)
+    changed = [s for s in split if s.differ]
     return text + "So this grid " + "; it ".join(
         f"{MEANING[v]} the original's expectation{'s' if len(ids) > 1 else ''} {int_list(ids)} ({v})"
-        for v, ids in by_verdict.items()) + "."
+        for v, ids in by_verdict.items()) + "." + "".join(
+        f" Under {EPOCH_WORDS[m]} expectation {s.number} {verb(v)} instead ({', '.join(s.runs.run_id)} "
+        f"{'makes' if len(s.runs) == 1 else 'make'} the difference)." for s in changed
+        for m, v in s.verdicts.items() if m != metric and v != mine[s.number - 1].verdict)
 
 
 def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPHA) -> str:
@@ -66,13 +70,13 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     mine = grid_outcomes(main, metric, tol, alpha)
     theirs = original_outcomes(tol, alpha)
     ctrl = control_outcomes(main, grids[1:], metric, tol, alpha)
-    lines = [opening(main, mine, metric, alpha), "",
+    split = splits(ours, tested_sizes(main), tol, alpha)
+    lines = [opening(main, mine, metric, alpha, split), "",
              f"On grid `{main.name}` ({len(ours)} runs, {metric}; significance level {alpha:g}, tolerance "
              f"{tol:g} points), the original's three expectations:", ""]
     for i, (o, their) in enumerate(zip(mine, theirs)):
-        lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}." + (
-                     f" **Fragile**: it rests on {o.decision.text}, {WITHIN}, so a rerun on another "
-                     f"CPU type can flip it." if o.decision and o.decision.fragile else "")
+        lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}." + split[i].sentence(metric)
+                     + o.standing()
                      + "".join(f" Under {control_label(g.runs)} (`{g.name}`): **{oc[i].verdict}**."
                                for g, oc, _ in ctrl)
                      + f" On the original's own table: {their.verdict}.")

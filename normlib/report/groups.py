@@ -13,7 +13,7 @@ from .controls import confounds
 from .load import Grid
 from .original import TOL
 from .plots import Figure, plot_groups
-from .stats import ALPHA, bands, compare, stats, versus_best
+from .stats import ALPHA, POWER, bands, compare, holm_detectable, stats, versus_best
 from .tables import Table, best_vs_each
 from .text import int_list, intro, mean_std_cells, plural, plus_minus, pval, sizes_text
 
@@ -87,6 +87,21 @@ def beside_main(grid: Grid, main) -> tuple:
         base[base.norm == "batch"]
 
 
+def commits_text(runs: pd.DataFrame, taken: list) -> str:
+    """Which commits the borrowed counts' runs and this grid's own ran at, from their records: where they differ, the
+    pairing rests on the engine training alike at both, which the measurement under this grid's pairing/ folder
+    checks on a whole run; '' where one commit made them all or the records do not say."""
+    if "prov_git_commit" not in runs:
+        return ""
+    made = {borrowed: sorted({c[:7] for c in runs[runs.groups.isin(taken) == borrowed].prov_git_commit.dropna()})
+            for borrowed in (True, False)}
+    if not made[True] or not made[False] or made[True] == made[False]:
+        return ""
+    return (f" They ran at commit {', '.join(made[True])}, this grid's own runs at {', '.join(made[False])}: the "
+            f"pairing assumes both commits train alike, which one of those runs, trained again at both commits on "
+            f"one machine, measures (the pairing/ folder beside this grid's records).")
+
+
 def judge(bn: pd.DataFrame, gn: pd.DataFrame, metric: str, tol: float, alpha: float) -> Judged:
     """BatchNorm − GroupNorm at one batch size (paired over seeds where both have every seed), judged by bands()."""
     both = pd.concat([bn, gn], ignore_index=True)
@@ -112,14 +127,23 @@ def study(grid: Grid, main, metric: str, tol: float = TOL, alpha: float = ALPHA)
     return runs, taken, bn, vb, per
 
 
-def four_text(at: AtBatchSize) -> str:
+def four_text(at: AtBatchSize, alpha: float = ALPHA) -> str:
     if at.best == ORIGINAL_GROUPS:
         return f"The original's {ORIGINAL_GROUPS} groups are the best count here."
     if at.four is None:
         return f"The original's {ORIGINAL_GROUPS} groups were not run here."
     f = at.four
-    return (f"Best − the original's {ORIGINAL_GROUPS} groups: {plus_minus(-f['diff'], f.ci95)} points (95% CI, "
+    text = (f"Best − the original's {ORIGINAL_GROUPS} groups: {plus_minus(-f['diff'], f.ci95)} points (95% CI, "
             f"{f.test}), Holm p = {pval(f.p_holm)} in the family of {int(f.family)} pairs.")
+    if f.p_holm < alpha:
+        return text
+    return text + (f" Not shown better, and these runs could not have shown much: at Holm's first step (two-sided, "
+                   f"{alpha:g} / {int(f.family)}) they detect a difference of {power_text(f, alpha)}.")
+
+
+def power_text(row, alpha: float = ALPHA) -> str:
+    """The smallest difference a versus_best() row's test detects at Holm's first step, in words."""
+    return f"about {holm_detectable(row.se, row.df, int(row.family), alpha):.1f} points with {POWER:.0%} power"
 
 
 def rule3_text(at: AtBatchSize, tol: float, alpha: float) -> str:
@@ -162,7 +186,8 @@ def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: 
              f"groups = 1 normalises over all channels of a position set (LayerNorm over C, H, W); groups = width "
              f"({width}) normalises each channel alone (InstanceNorm); the original uses {ORIGINAL_GROUPS}."
              + (f" Groups {int_list(taken)}: the main grid `{main.name}`'s runs at seeds "
-                f"{int_list(sorted(runs.seed.unique()))}, not trained again." if taken else "")]
+                f"{int_list(sorted(runs.seed.unique()))}, not trained again." + commits_text(runs, taken)
+                if taken else "")]
     s = pd.concat([a.s for a in per])
     table = mean_std_cells(s, "groups", "batch_size")
     table.columns = [f"batch size {c}" for c in table.columns]
@@ -173,7 +198,7 @@ def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: 
     vb_table, note = best_vs_each(vb, "groups", lambda g: int(g), "group count")
     lines = [f"Batch size {a.batch_size}: best mean with {plural(a.best, 'group')} "
              f"({a.s['mean'].max():.2f}%); range over group counts {a.s['mean'].max() - a.s['mean'].min():.2f} "
-             f"points. {four_text(a)} {rule3_text(a, tol, alpha)}".strip() for a in per]
+             f"points. {four_text(a, alpha)} {rule3_text(a, tol, alpha)}".strip() for a in per]
     ref = stats(bn, metric) if len(bn) else None
     items += [Table(vb_table, note), "\n\n".join(lines),
               Figure(plot_groups(s, width, ref, ORIGINAL_GROUPS, runs, metric),
@@ -191,7 +216,7 @@ def groups_finding(grids: list, metric: str, tol: float = TOL, alpha: float = AL
     main = grids[0]
     for grid in filter(is_study, grids[1:]):
         *_, per = study(grid, main, metric, tol, alpha)
-        parts = [f"At batch size {a.batch_size} the best count is {plural(a.best, 'group')}. {four_text(a)}"
+        parts = [f"At batch size {a.batch_size} the best count is {plural(a.best, 'group')}. {four_text(a, alpha)}"
                  + (" Expectation 3 there: " + "; ".join(j.text() for j in a.judged) + "." if a.judged else "")
                  for a in per]
         by = {change: [a for a in per if a.change == change] for change in FINDING_TEXT}

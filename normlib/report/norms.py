@@ -7,7 +7,7 @@ from .controls import confounds
 from .load import Grid
 from .plots import Figure, plot_lines
 from .stats import ALPHA, pairwise, spread, stats, versus_best
-from .tables import Table, best_vs_each, results_table, spread_table
+from .tables import Table, best_vs_each, detectable_range, results_table, spread_table
 from .text import intro, norm_label, plus_minus, pval
 
 
@@ -74,7 +74,9 @@ def family_text(pw: pd.DataFrame, label, alpha: float = ALPHA) -> str:
     sig = pw[pw.p_holm < alpha]
     head = f"In the whole family of {len(pw)} pairs (every pair at every batch size, one Holm correction)"
     if sig.empty:
-        return f"{head}, no pair differs significantly (smallest Holm p {pval(pw.p_holm.min())})."
+        return (f"{head}, no pair differs significantly (smallest Holm p {pval(pw.p_holm.min())}); "
+                f"{detectable_range(pw, alpha)}, so a smaller difference could go unseen.")
     return f"{head}, significant: " + "; ".join(
         f"batch size {int(r.batch_size)}, {label(r.a)} − {label(r.b)} {plus_minus(r.diff, r.ci95)} (95% CI), Holm p "
-        f"{pval(r.p_holm)}" for r in sig.itertuples()) + "."
+        f"{pval(r.p_holm)}" for r in sig.itertuples()) + (
+        f". The other pairs are not shown to differ: {detectable_range(pw, alpha)}." if len(sig) < len(pw) else ".")

@@ -133,7 +133,8 @@ def rules(tol: float = TOL, alpha: float = ALPHA) -> tuple:
             f"and is not shown otherwise (then the report gives the seeds that would decide it). It needs GroupNorm "
             f"at every batch size tested with ≥ 2 runs (a missing one could only add pairs: 'does not hold' stands "
             f"without it). The range of the means and the "
-            f"least-squares trend per doubling of the batch size are reported beside it.",
+            f"least-squares trend per doubling of the batch size are reported beside it (one slope per seed, its "
+            f"mean tested over the seeds, where the runs have seeds).",
             f"At the batch sizes ≥ N (where rule 1 finds BatchNorm not performing poorly; with no batch size where "
             f"it performs poorly, N is the smallest tested), BatchNorm − GroupNorm is compared with ±{tol:g} points "
             f"(the original's '%' are accuracy points), paired or Welch as in rule 1. It holds when every batch "

@@ -8,6 +8,11 @@ import pandas as pd
 from .stats import POWER, runs_needed
 
 
+PAST_EDGE = (0.2, 0.5, 1.0, 2.0)  # points beyond the band's edge: the true differences the seeds are also given for
+INSIDE = (0.0, 1.0, 2.0)  # true differences inside the band, for 'within'
+MOST = 100_000  # seeds per cell: beyond this a count is given as more
+
+
 def per_cell(r) -> int:
     """The runs per cell behind a difference: the fewer of its two cells'."""
     return int(min(r.n_a, r.n_b))
@@ -22,6 +27,19 @@ def seeds(effect: float, r, level: float, far: float = None):
 
 def count(m) -> str:
     return f"about {m} seeds per cell" if m else "more than 1,000 seeds per cell"
+
+
+def over_range(se: float, n: int, paired: bool, level: float, tol: float, within: bool) -> str:
+    """The seeds per cell that decide a difference measured with standard error se from n runs per cell, if its true
+    size is each of a range: inside ±tol (INSIDE, to show it within by TOST at `level`) or beyond (tol + PAST_EDGE,
+    to show it beyond by a one-sided test at `level`), e.g. 'seeds per cell if the true difference is 3.2 / 3.5 / 4
+    / 5 points: 1,413 / 230 / 61 / 19'. A measured difference taken as true is picked after seeing the data; the
+    range says what the spread alone allows."""
+    sizes = INSIDE if within else tuple(tol + x for x in PAST_EDGE)
+    need = [runs_needed(tol - d, se, n, paired, level, most=MOST, far=tol + d) if within else
+            runs_needed(d - tol, se, n, paired, level, most=MOST) for d in sizes]
+    return (f"seeds per cell if the true difference is {' / '.join(f'{d:g}' for d in sizes)} points: "
+            + " / ".join(f"{m:,}" if m else f"more than {MOST:,}" for m in need))
 
 
 def within_seeds(rows: pd.DataFrame, tol: float, alpha: float) -> tuple:
@@ -57,19 +75,25 @@ def deciding_seeds(rows: pd.DataFrame, tol: float, alpha: float, name, gate: dic
     if rows.empty:
         return "", ""
     head = f"If the differences are as measured, {POWER:.0%} power to decide it takes "
+    spread = " The measured difference is one picked after seeing the data; at the measured spread, the "
     if (rows["diff"].abs() < tol).all() and (gate is None or abs(gate["diff"]) < tol):
         m, r = within_seeds(rows, tol, alpha)
-        return (f"{count(m)} would show it within ±{tol:g}",
+        grid = over_range(r.se, per_cell(r), r.test == "paired", alpha, tol, within=True)
+        return (f"{count(m)} would show it within ±{tol:g} ({grid})",
                 f"{head}{count(m)}, to show every difference within ±{tol:g} (the one nearest the edge: {name(r)}, "
-                f"{r['diff']:+.2f}).")
+                f"{r['diff']:+.2f}).{spread}{grid}.")
     if gate is None and (rows["diff"].abs() > tol).any():
         m, r = beyond_seeds(rows, tol, alpha / len(rows))
-        return (f"{count(m)} would show it beyond ±{tol:g}",
-                f"{head}{count(m)}, to show {name(r)} ({r['diff']:+.2f}) beyond ±{tol:g} by its simultaneous CI.")
+        grid = over_range(r.se, per_cell(r), r.test == "paired", alpha / len(rows), tol, within=False)
+        return (f"{count(m)} would show it beyond ±{tol:g} if the measured {r['diff']:+.2f} is the truth ({grid})",
+                f"{head}{count(m)}, to show {name(r)} ({r['diff']:+.2f}) beyond ±{tol:g} by its simultaneous CI."
+                f"{spread}{grid}.")
     if gate is not None and abs(gate["diff"]) > tol:
         m = runs_needed(abs(gate["diff"]) - tol, gate["se"], gate["n"], gate["paired"], alpha)
-        return (f"{count(m)} would show it beyond ±{tol:g}",
-                f"{head}{count(m)}, to show the average ({gate['diff']:+.2f}) beyond ±{tol:g}.")
+        grid = over_range(gate["se"], gate["n"], gate["paired"], alpha, tol, within=False)
+        return (f"{count(m)} would show it beyond ±{tol:g} if the measured average {gate['diff']:+.2f} is the truth "
+                f"({grid})",
+                f"{head}{count(m)}, to show the average ({gate['diff']:+.2f}) beyond ±{tol:g}.{spread}{grid}.")
     far = rows.loc[rows["diff"].abs().idxmax()]
     shut = (f"the average ({gate['diff']:+.2f}) is not beyond it, so the gate to 'does not hold' stays shut"
             if gate is not None else "none lies beyond it")

@@ -10,11 +10,13 @@ from ..config import RunConfig
 from .controls import control_kind, control_label, control_runs
 from .original import (ORIGINAL_METRIC, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps,
                        protocol_differences)
+from .by_metric import EPOCH_WORDS, SIDE_BY_SIDE, splits
 from .verdicts import outcomes, steps_note, tests_text
 from .pixels import pixel_cost
 from .plots import Figure, plot_accuracy, plot_curves
 from .stats import ALPHA, compare, spread, stats, welch_rows
-from .tables import Table, provenance_column, results_table, spread_table, stats_table, status_table
+from .tables import (Table, detectable_range, provenance_column, results_table, spread_table, stats_table,
+                     status_table)
 from .text import (ONE_BS, ONE_SEED, intro, mean_std, norm_label, plural, plus_minus, protocol, pval,
                    sizes_text, std_text, varied)
 
@@ -114,7 +116,8 @@ def analysis(runs: pd.DataFrame, metric: str = "final_acc", alpha: float = ALPHA
             f"{int(b)} ({d:+.2f} points, Holm p = {pval(p)})" for b, d, p in zip(sig.batch_size, sig["diff"],
                                                                                sig.p_holm)) + "." if len(sig) else
                       f"No batch size shows a significant BatchNorm − GroupNorm difference; the closest is batch size "
-                      f"{int(low.batch_size)} ({low['diff']:+.2f} points, Holm p = {pval(low.p_holm)}).")
+                      f"{int(low.batch_size)} ({low['diff']:+.2f} points, Holm p = {pval(low.p_holm)}); "
+                      f"{detectable_range(tested, alpha)}.")
                      + f" Tests: two-sided {tests_text(tested)} (a paired test where every seed has both norms at a "
                        f"batch size, whose two runs share the initialisation seed and data order; Welch's otherwise), "
                        f"Holm-corrected across the {len(tested)} batch sizes both norms have with ≥ 2 runs.")
@@ -213,20 +216,36 @@ def outcomes_section(grid: Grid, metric: str, tol: float = TOL, alpha: float = A
                 "the control would have run)" if ctrl else "")
              + f" and, with the same rule, on the original's published table (n = {ORIGINAL_RUNS} per cell; Welch's "
                f"t-tests, as the table has no per-seed results). {steps_note(steps_by_bs(ours))}"]
+    side = {m: mine if m == metric else grid_outcomes(grid, m, tol, alpha)
+            for m in dict.fromkeys([metric, *SIDE_BY_SIDE])}
     summary = pd.DataFrame({"expected outcome": [f"{i}. {o.claim}" for i, o in enumerate(mine, 1)],
-                            f"ours ({metric})": [verdict_cell(o) for o in mine],
+                            **{f"ours ({m})": [verdict_cell(o) for o in side[m]] for m in side},
                             **{f"control `{g.name}` ({control_label(g.runs)})": [verdict_cell(o) for o in oc]
                                for g, oc, _ in ctrl},
                             "original's table (best_acc)": [verdict_cell(o) for o in theirs]})
     items.append(Table(summary, "The original's three expected outcomes and their verdicts: on our runs"
                              + (", on each control grid" if ctrl else "") + " and on the original's published table "
-                             "(each rule and the numbers behind each verdict below)."))
+                             "(each rule and the numbers behind each verdict below): ours under the final and "
+                             "the best epoch side by side, the second the original's own metric."))
+    items.append(metric_splits_text(grid, tol, alpha))
     for i, (o, their) in enumerate(zip(mine, theirs)):
-        items.append(f"**{i + 1}. {o.claim}**\n\n*Rule*: {o.rule}\n\n- Ours: **{o.verdict}** — {o.evidence}\n"
+        items.append(f"**{i + 1}. {o.claim}**\n\n*Rule*: {o.rule}\n\n- Ours: **{o.verdict}** — {o.evidence}"
+                     f"{o.standing()}\n"
                      + "".join(f"- Control `{g.name}` ({control_label(g.runs)}): **{oc[i].verdict}** — "
                                f"{oc[i].evidence}\n" for g, oc, _ in ctrl)
                      + f"- The original's table: **{their.verdict}** — {their.evidence}")
     return items
+
+
+def metric_splits_text(grid: Grid, tol: float = TOL, alpha: float = ALPHA) -> str:
+    """Whether the verdicts on our runs change between the final and the best epoch, and where they do, the runs
+    that make the difference."""
+    found = [s for s in splits(pair_runs(grid), tested_sizes(grid), tol, alpha) if s.differ]
+    head = f"**{EPOCH_WORDS[SIDE_BY_SIDE[0]].capitalize()} against {EPOCH_WORDS[SIDE_BY_SIDE[1]]}.** "
+    if not found:
+        return head + "Every expectation has the same verdict under both."
+    return head + " ".join(f"Expectation {s.number} changes with the metric: {s.text()}. The numbers behind each: "
+                           + " ".join(f"`{m}`: {short}" for m, short in s.shorts.items()) for s in found)
 
 
 def original_section(grid: Grid, metric: str, grids=()) -> list:

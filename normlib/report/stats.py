@@ -146,15 +146,21 @@ def runs_needed(effect: float, se, n: int, paired: bool, alpha: float, power: fl
     when n runs per cell measure the difference with standard error se (se shrinks as 1 / sqrt(runs)); None when more
     than `most` would be needed. With `far`, an equivalence test (TOST) whose bounds lie `effect` and `far` beyond
     the true difference: both one-sided tests must reject, with power at least the sum of theirs less 1."""
-    for m in range(2, most + 1):
+    def enough(m: int) -> bool:
         s, df = se * np.sqrt(n / m), (m - 1 if paired else 2 * (m - 1))
         if s == 0:
-            return m
+            return True
         crit = st.t.ppf(1 - alpha, df)
         got = st.nct.sf(crit, df, abs(effect) / s) + (0 if far is None else st.nct.sf(crit, df, abs(far) / s) - 1)
-        if got >= power:
-            return m
-    return None
+        return got >= power
+
+    if not enough(most):
+        return None
+    low, high = 1, most  # power grows with the runs: bisect for the fewest that are enough
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return max(high, 2)
 
 
 def ok_runs(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -185,7 +191,8 @@ def compare(s: pd.DataFrame, a: str, b: str, key: str = "batch_size", side: str 
             metric: str = "final_acc", unit: str = "seed") -> pd.DataFrame:
     """Per value of `key` where both a and b were run: both sides' n/mean/std, diff = a - b with its 95% CI by
     cell_test (paired over `unit` when `runs` are given and both sides have the same units, Welch otherwise), p
-    two-sided and one-sided (a < b), each also Holm-corrected across the values of `key`."""
+    two-sided and one-sided (a < b), each also Holm-corrected across the values of `key`; beside them Welch's p of
+    the same difference (welch, welch_less and their Holm), which a paired test can differ from."""
     x = samples(runs, metric, (key, side), unit)
     rows = []
     for value, cell in s.groupby(key):
@@ -193,11 +200,15 @@ def compare(s: pd.DataFrame, a: str, b: str, key: str = "batch_size", side: str 
         if ra.empty or rb.empty:
             continue
         ra, rb = ra.iloc[0], rb.iloc[0]
+        welch = welch_rows(ra, rb)
         rows.append({key: value, "n_a": ra.n, "mean_a": ra["mean"], "std_a": ra["std"], "n_b": rb.n,
                      "mean_b": rb["mean"], "std_b": rb["std"],
-                     **cell_test(ra, rb, x.get((value, a)), x.get((value, b)))})
-    out = pd.DataFrame(rows, columns=[key, "n_a", "mean_a", "std_a", "n_b", "mean_b", "std_b", *TEST_COLUMNS])
+                     **cell_test(ra, rb, x.get((value, a)), x.get((value, b))),
+                     "welch": welch["p"], "welch_less": welch["p_less"]})
+    out = pd.DataFrame(rows, columns=[key, "n_a", "mean_a", "std_a", "n_b", "mean_b", "std_b", *TEST_COLUMNS,
+                                      "welch", "welch_less"])
     out["p_holm"], out["p_less_holm"] = holm(out.p), holm(out.p_less)
+    out["welch_holm"], out["welch_less_holm"] = holm(out.welch), holm(out.welch_less)
     return out
 
 
@@ -236,9 +247,16 @@ def versus_best(s: pd.DataFrame, key: str, within=None, runs=None, metric: str =
         for r in pairs[(pairs.a == best) | (pairs.b == best)].itertuples(index=False):
             sign = 1 if r.b == best else -1  # diff is a - b: other - best when b is the best
             rows.append({**({within: group} if within else {}), key: r.b if sign < 0 else r.a, "best": best,
-                         "diff": sign * r.diff, "ci95": r.ci95, "p": r.p, "p_holm": r.p_holm, "test": r.test})
-    return pd.DataFrame(rows, columns=[*([within] if within else []), key, "best", "diff", "ci95", "p", "p_holm",
-                                       "test"]).assign(family=len(pw))
+                         "diff": sign * r.diff, "se": r.se, "df": r.df, "ci95": r.ci95, "p": r.p, "p_holm": r.p_holm,
+                         "test": r.test})
+    return pd.DataFrame(rows, columns=[*([within] if within else []), key, "best", "diff", "se", "df", "ci95", "p",
+                                       "p_holm", "test"]).assign(family=len(pw))
+
+
+def holm_detectable(se, df, family: int, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The smallest true difference, either way, that a two-sided test at Holm's first step (alpha / family) detects
+    with the given power: what a difference 'not shown' could have been shown at best."""
+    return detectable(se, df, alpha / family / 2, power)
 
 
 def trend(s: pd.DataFrame, key: str = "batch_size") -> dict:
@@ -264,25 +282,15 @@ def trend(s: pd.DataFrame, key: str = "batch_size") -> dict:
     return {"slope": float(slope), "ci95": float(st.t.ppf(Q95, dof) * se), "p": p}
 
 
-def block_trend(runs: pd.DataFrame, x: str, value: str, unit: str = "seed") -> dict:
-    """Least-squares slope of `value` per doubling of `x` over every run, with the pairing unit (the seed) as a block:
-    each unit has its own level and all share one slope, so the slope rests on the changes within a unit. t_result of
-    the slope (df = runs - units - 1; p_less: slope < 0), with n runs and the number of units; no test with fewer
-    than 2 units, when df < 1, or when x does not vary within a unit."""
+def seed_slopes(runs: pd.DataFrame, x: str, value: str, unit: str = "seed") -> dict:
+    """The least-squares slope of `value` per doubling of `x` fitted within each unit (the seed) alone, and the mean
+    of those slopes tested over the units: one slope per seed, so the seed is the unit of replication (df = units with
+    a slope − 1). t_result of the mean slope (p_less: slope < 0), with n runs and the number of units; no test with
+    fewer than 2 units in which x varies."""
     r = runs[[unit, x, value]].dropna()
-    lx = np.log2(r[x].to_numpy(float))
-    cx = lx - r.groupby(unit)[x].transform(lambda v: np.log2(v.to_numpy(float)).mean()).to_numpy(float)
-    cy = (r[value] - r.groupby(unit)[value].transform("mean")).to_numpy(float)
-    sxx, units = float((cx ** 2).sum()), r[unit].nunique()
-    df = len(r) - units - 1
-    base = {"n": len(r), "units": units}
-    if sxx == 0 or units < 2:  # one seed describes, never decides
-        return {**no_test(np.nan), **base}
-    slope = float((cx * cy).sum() / sxx)
-    if df < 1:
-        return {**no_test(slope), **base}
-    rss = float(((cy - slope * cx) ** 2).sum())
-    return {**t_result(slope, np.sqrt(rss / df / sxx), df), **base}
+    slopes = [np.polyfit(np.log2(g[x].to_numpy(float)), g[value].to_numpy(float), 1)[0]
+              for _, g in r.groupby(unit) if g[x].nunique() > 1]
+    return {**paired_stats(slopes), "n": len(r), "units": len(slopes)}
 
 
 def spread(s: pd.DataFrame, by: str = "norm") -> pd.DataFrame:

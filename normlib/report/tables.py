@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .original import PAIR
-from .stats import compare, stats
+from .stats import POWER, compare, holm_detectable, stats
 from .text import ONE_BS, ONE_SEED, mean_std_cells, norm_label, plural, plus_minus, pval, std_text
 
 # the run parameter `engine` as the provenance table names it (RunConfig's field holds the choices)
@@ -98,15 +98,35 @@ def provenance_column(runs: pd.DataFrame) -> dict:
     return column
 
 
+def either_way(size: float) -> str:
+    """A difference's size either way, '±2.50'; '—' where no test gives one."""
+    return "—" if np.isnan(size) else f"±{size:.2f}"
+
+
+def detectable_range(rows: pd.DataFrame, alpha: float) -> str:
+    """What tests left 'not shown' could have shown, for rows with se and df, one Holm family: 'at Holm's first step
+    they detect differences of ±a to ±b points with 80% power'."""
+    sizes = [holm_detectable(r.se, r.df, len(rows), alpha) for r in rows.itertuples()]
+    sizes = [v for v in sizes if not np.isnan(v)]
+    if not sizes:
+        return "no test detects a difference (one run per cell)"
+    span = either_way(min(sizes)) + ("" if max(sizes) - min(sizes) < 0.005 else f" to {either_way(max(sizes))}")
+    return f"at Holm's first step they detect a difference of {span} points with {POWER:.0%} power"
+
+
 def best_vs_each(vb: pd.DataFrame, key: str, label, what: str) -> tuple:
     """A versus_best() frame within batch sizes as a table, and the sentence saying how its p are corrected."""
     table = pd.DataFrame({"batch size": vb.batch_size.astype(int), "best": [label(v) for v in vb.best],
                           what: [label(v) for v in vb[key]], f"{what} − best (95% CI)": [
                               plus_minus(d, h) for d, h in zip(vb["diff"], vb.ci95)],
-                          "Holm p": [pval(p) for p in vb.p_holm], "test": vb.test})
+                          "Holm p": [pval(p) for p in vb.p_holm], "test": vb.test,
+                          f"detectable ({POWER:.0%} power)": [either_way(holm_detectable(r.se, r.df, int(r.family)))
+                                                              for r in vb.itertuples()]})
     tests = " and ".join(sorted(set(vb.test)))
     note = (f"At each batch size the best {what} is compared with every other: two-sided {tests} t-tests (paired over "
             f"seeds where both sides have every seed, since their runs share the initialisation seed and data "
             f"order), Holm-corrected over all {int(vb.family.iloc[0]) if len(vb) else 0} pairs of {what}s at every "
-            f"batch size, so that picking the best on the same runs needs no further correction.")
+            f"batch size, so that picking the best on the same runs needs no further correction. 'Detectable': the "
+            f"smallest difference, either way, that the pair's test detects with {POWER:.0%} power at Holm's first "
+            f"step; a difference not shown may be up to that large.")
     return table, note

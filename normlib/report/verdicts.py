@@ -1,17 +1,18 @@
 """The original's three expected outcomes decided on a stats() frame (ours or the original's table): rule 1 (a
 threshold batch size), rule 2 (GroupNorm's stability) and rule 3 (BatchNorm within the tolerance of GroupNorm where it
 performs well), each with the numbers behind its verdict and the interval that decided it."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from .deciding import Decision, band_decision, lower_bounds, nowhere_decision, threshold_decision
+from .deciding import (DECIDED, WITHIN, Decision, band_decision, lower_bounds, nowhere_decision,
+                       threshold_decision)
 from .original import CLAIMS, ORIGINAL_TABLE, PAIR, TOL, rules
 from .planning import deciding_seeds, width_text
 from .stats import (ALPHA, POWER, bands, compare, detectable, noninferior, pairwise, paired_stats, runs_needed,
-                    samples, t_result, trend, versus_best)
+                    samples, seed_slopes, stats, t_result, trend, versus_best)
 from .text import int_list, norm_label, pval, sizes_text
 
 
@@ -24,6 +25,44 @@ class Outcome:
     short: str  # the key numbers in one line, for the report's key findings
     alt: str = ""  # outcome 1 only: the verdict under the other definition of 'performs poorly'
     decision: Decision = None  # the interval bound or p-value that decided the verdict; None when none was tested
+    subsets: dict = field(default_factory=dict)  # {seed: the verdict without its runs}; {} without per-seed runs
+
+    def robustness(self) -> str:
+        """A decided verdict's leave-one-seed-out line, e.g. 'holds in 1 of 5 subsets that leave one seed out (without
+        seed 1; not shown without seed 0, 2, 3 or 4)'; '' for an undecided verdict or without per-seed runs."""
+        if self.verdict not in DECIDED or not self.subsets:
+            return ""
+        by = {}
+        for seed, v in sorted(self.subsets.items()):
+            by.setdefault(v, []).append(seed)
+        same = by.pop(self.verdict, [])
+        text = f"{self.verdict} in {len(same)} of {len(self.subsets)} subsets that leave one seed out"
+        return text + (" (" + "; ".join(([f"without seed {int_list(same)}"] if same else [])
+                                        + [f"{v} without seed {int_list(seeds)}" for v, seeds in by.items()]) + ")"
+                       if by else "")
+
+    @property
+    def fragile(self) -> bool:
+        """The rule: a verdict is fragile when its deciding bound lies within FRAGILE points of its tolerance (a rerun
+        on another CPU type moves bounds that far), or, where it is decided, when a subset that leaves one seed out
+        gives another verdict."""
+        return bool(self.decision and self.decision.fragile) or (
+            self.verdict in DECIDED and any(v != self.verdict for v in self.subsets.values()))
+
+    def fragile_why(self) -> str:
+        """Why the verdict is fragile, in words; '' when it is not."""
+        if not self.fragile:
+            return ""
+        why = [f"it rests on {self.decision.text}, {WITHIN}, so a rerun on another CPU type can flip it"
+               ] if self.decision and self.decision.fragile else []
+        if any(v != self.verdict for v in self.subsets.values()):
+            why.append("a subset of its runs that leaves one seed out gives another verdict")
+        return "; ".join(why)
+
+    def standing(self) -> str:
+        """The leave-one-seed-out line and the fragile flag, for a verdict's line; '' where neither applies."""
+        line = f" It {self.robustness()}." if self.robustness() else ""
+        return line + (f" **Fragile**: {self.fragile_why()}." if self.fragile else "")
 
 
 def threshold_of(sizes, poor) -> tuple:
@@ -87,9 +126,16 @@ def tests_text(cmp: pd.DataFrame) -> str:
     return "; ".join(f"{test} at {sizes_text(sizes)}" for test, sizes in kinds.items())
 
 
+def welch_beside(r, p_col: str = "p_less_holm") -> str:
+    """Welch's p beside a paired test's p_col, where the two could differ (a compare() row); '' for a row that is
+    Welch's already or has no Welch column."""
+    welch = getattr(r, p_col.replace("p_", "welch_", 1), None)
+    return f" (Welch's: {pval(welch)})" if r.test == "paired" and welch is not None else ""
+
+
 def _below(rows: pd.DataFrame, p_col: str) -> str:
     return "; ".join(f"batch size {int(r.batch_size)}: {r.diff:+.2f} points, Holm p = {pval(getattr(r, p_col))}"
-                     for r in rows.itertuples())
+                     + welch_beside(r, p_col) for r in rows.itertuples())
 
 
 def _own_best(s: pd.DataFrame, runs, metric: str, sizes, alpha: float) -> tuple:
@@ -218,7 +264,7 @@ def _threshold_verdict(cmp: pd.DataFrame, sizes: list, gaps: list, tol: float, a
            if (rest["diff"] < 0).any() else "") + f"; {tests})"), (
         f"N = {n}: BatchNorm is below GroupNorm at {sizes_text(poor)} ("
         + "; ".join(f"{r.diff:+.2f} points, 95% CI [{r.diff - r.ci95:+.2f}, {r.diff + r.ci95:+.2f}], Holm one-sided "
-                    f"p = {pval(r.p_less_holm)}" for r in below.itertuples()) + ")"), n
+                    f"p = {pval(r.p_less_holm)}{welch_beside(r)}" for r in below.itertuples()) + ")"), n
 
 
 def band_text(r) -> str:
@@ -238,6 +284,19 @@ def band_verdict(judged: pd.DataFrame, complete: bool) -> str:
     return "holds" if (judged.label == "within").all() else "not shown"
 
 
+def trend_text(gn: pd.DataFrame, runs, metric: str) -> str:
+    """GroupNorm's trend per doubling of the batch size, with the seed as the unit where the runs allow (one slope
+    per seed, its mean tested over the seeds), else fitted to the cells' means and stds (the original's table),
+    saying which."""
+    per_seed = seed_slopes(runs, "batch_size", metric) if runs is not None else {"units": 0}
+    if per_seed["units"] >= 2:
+        return (f"{per_seed['diff']:+.2f} points per doubling (95% CI ± {per_seed['ci95']:.2f}, p = "
+                f"{pval(per_seed['p'])}; one slope per seed, tested over {per_seed['units']} seeds)")
+    t = trend(gn)
+    return f"{t['slope']:+.2f} points per doubling" + ("" if np.isnan(t["ci95"]) else (
+        f" (95% CI ± {t['ci95']:.2f}, p = {pval(t['p'])}; fitted to every run of the table's cells, no seeds)"))
+
+
 def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, runs=None,
                        metric: str = "final_acc") -> tuple:
     """Rule 2 by equivalence of every pair of GroupNorm's batch sizes: (verdict, evidence, short)."""
@@ -248,9 +307,8 @@ def _stability_verdict(s: pd.DataFrame, sizes: list, tol: float, alpha: float, r
         return ("cannot be evaluated", f"needs GroupNorm at ≥ 2 batch sizes; missing {absent or 'a second one'}",
                 "GroupNorm at fewer than 2 batch sizes")
     lo, hi = gn.loc[gn["mean"].idxmin()], gn.loc[gn["mean"].idxmax()]
-    gn_range, gn_trend = hi["mean"] - lo["mean"], trend(gn)
-    trend_txt = f"{gn_trend['slope']:+.2f} points per doubling" + (
-        "" if np.isnan(gn_trend["ci95"]) else f" (95% CI ± {gn_trend['ci95']:.2f}, p = {pval(gn_trend['p'])})")
+    gn_range = hi["mean"] - lo["mean"]
+    trend_txt = trend_text(gn, None if runs is None else runs[runs.norm == PAIR[1]], metric)
     bn_txt = f"; BatchNorm's range for comparison: {bn['mean'].max() - bn['mean'].min():.2f}" if len(bn) > 1 else ""
     described = (f"GroupNorm's means run from {lo['mean']:.2f}% (batch size {int(lo.batch_size)}) to "
                  f"{hi['mean']:.2f}% (batch size {int(hi.batch_size)}): range {gn_range:.2f} points; trend {trend_txt}"
@@ -370,12 +428,13 @@ def _within_verdict(cmp: pd.DataFrame, n, gaps: list, tol: float, alpha: float, 
 
 
 def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None, metric: str = "final_acc",
-             batch_sizes=(), steps=None, borrowed=()) -> list:
+             batch_sizes=(), steps=None, borrowed=(), loso: bool = True) -> list:
     """The original's three expected outcomes decided on a stats() frame of BatchNorm and GroupNorm (ours or the
     original's). `runs` (per-seed records) allow paired tests; `batch_sizes` are those tested (a cell missing from
     s is named, and a verdict that needs it cannot be evaluated); `steps` ({batch size: [steps per run]}) are stated
     in every verdict; `borrowed` batch sizes hold another grid's runs (a control's cells taken from the main grid) and
-    stay out of rule 3's average."""
+    stay out of rule 3's average. With `loso` and per-seed runs, each outcome holds the verdicts of the subsets that
+    leave one seed out."""
     s = s[s.norm.isin(PAIR)]
     sizes = sorted({int(b) for b in batch_sizes} | {int(b) for b in s.batch_size})
     gaps = missing_cells(s, sizes)
@@ -392,6 +451,14 @@ def outcomes(s: pd.DataFrame, tol: float = TOL, alpha: float = ALPHA, runs=None,
     decided = [tuple(d[:3]) + (d[3] if len(d) > 3 else None,) for d in decided]  # early returns name no decision
     decided[0] = (*decided[0][:3], nowhere_decision(cmp, tol, alpha) if nowhere
                    else threshold_decision(cmp, threshold(cmp, alpha)[1], alpha) if not gaps and len(cmp) > 1 else None)
-    return [Outcome(claim, rule, verdict, evidence.rstrip(".") + "." + steps_txt, short, alt if i == 0 else "", how)
-            for i, (claim, rule, (verdict, evidence, short, how)) in
-            enumerate(zip(CLAIMS, rules(tol, alpha), decided))]
+    found = [Outcome(claim, rule, verdict, evidence.rstrip(".") + "." + steps_txt, short, alt if i == 0 else "", how)
+             for i, (claim, rule, (verdict, evidence, short, how)) in
+             enumerate(zip(CLAIMS, rules(tol, alpha), decided))]
+    seeds = sorted(set(runs.seed)) if loso and runs is not None and "seed" in runs else []
+    for seed in seeds if len(seeds) > 1 else []:
+        rest = runs[runs.seed != seed]
+        without = outcomes(stats(rest, metric), tol, alpha, runs=rest, metric=metric, batch_sizes=sizes,
+                           borrowed=borrowed, loso=False)
+        for o, w in zip(found, without):
+            o.subsets[int(seed)] = w.verdict
+    return found
