@@ -208,19 +208,25 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
         return "failed", error + ("" if e.strerror in error else f"; no failed record written: {failure_reason(e, 0)}")
 
 
-def summary(name: str, folder: Path, extra: str = "") -> Path:
+def summary(name: str, folder: Path, extra: str = "", stop: threading.Event = None) -> Path:
     """Execute the summary notebook on a grid's records (and the `extra` grids beside it, comma-separated) into
     <folder>/summary.ipynb; RenderError naming the reason and the notebook when it fails. Its kernel's connection
-    file goes in this process's scratch folder, as a run's does."""
+    file goes in this process's scratch folder, as a run's does; once `stop` is set its kernel is stopped, and
+    summary returns None, its temporary notebook removed."""
     import papermill as pm
     executed = folder / "summary.ipynb"
     tmp = temp_notebook(executed)
+    kernels = []
     try:
-        pm.execute_notebook(str(SUMMARY_NOTEBOOK), str(tmp),
-                            parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
-                            progress_bar=False, kernel_name="python3", extra_arguments=KERNEL_ARGS,
-                            kernel_manager_class=kernel_manager_class([]))
+        with stop_kernels_on(stop, kernels):
+            pm.execute_notebook(str(SUMMARY_NOTEBOOK), str(tmp),
+                                parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
+                                progress_bar=False, kernel_name="python3", extra_arguments=KERNEL_ARGS,
+                                kernel_manager_class=kernel_manager_class(kernels))
     except Exception as e:
+        if stop is not None and stop.is_set():
+            tmp.unlink(missing_ok=True)
+            return None
         e = records.named(e, tmp) if isinstance(e, OSError) else e
         kept = keep_notebook(tmp, executed)
         raise RenderError(f"{failure_reason(e, 0)}" + (f"  (notebook: {executed})" if kept else "")) from None

@@ -22,16 +22,25 @@ STOP_GRACE = 60.0  # seconds an interrupted sweep waits for its stopped kernels'
 SHOWN = 3  # runs in flight named on the progress bar (the rest are counted)
 
 
-def render(name: str, folder: Path, extra: str = "") -> Path:
+def render(name: str, folder: Path, extra: str = "") -> int:
     """The report: the summary notebook executed on a grid's records (normlib.execute.summary), then its page
-    (normlib.report.render, imported here: the sweep itself needs no plotting stack)."""
+    (normlib.report.render, imported here: the sweep itself needs no plotting stack). Returns 0, or on SIGINT or
+    SIGTERM, after stopping the summary's kernel and writing no page, the signal's exit status."""
     from .report.render import write_page
     print(f"{name}: rendering the report (the summary notebook on the records)", flush=True)
-    executed = execute.summary(name, folder, extra)
-    try:
-        return write_page(executed, name)
-    except OSError as e:  # e.g. a full disk: the page is not written, and the sweep says why in one line
-        raise execute.RenderError(execute.failure_reason(e, 0)) from None
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        executed = execute.summary(name, folder, extra, stop)
+        try:
+            if not stop.is_set():
+                write_page(executed, name)
+        except OSError as e:  # e.g. a full disk: the page is not written, and the sweep says why in one line
+            raise execute.RenderError(execute.failure_reason(e, 0)) from None
+    if stop.is_set():
+        print(f"interrupted by {signal.Signals(stop.signum).name} while rendering the report: rerun with "
+              f"--report-only to render it", flush=True)
+        return SIGNAL_EXIT[stop.signum]
+    return 0
 
 
 def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=True, lock_wait=LOCK_WAIT,
@@ -57,7 +66,7 @@ def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=T
         return SIGNAL_EXIT.get(getattr(stop, "signum", None), 1)
     if report:
         try:
-            render(g.name, g.folder)
+            return render(g.name, g.folder) or code
         except execute.RenderError as e:
             print(f"REPORT FAILED: {e}", file=sys.stderr)
             return 1
@@ -320,8 +329,7 @@ def report_only(params: str, out: str, extra: str) -> int:
             raise GridError(problem)
         if not (folder.parent / other / "runs").is_dir():
             raise GridError(f"extra={other!r}: no runs of that grid in {folder.parent}; run its sweep first")
-    render(name, folder, extra)
-    return 0
+    return render(name, folder, extra)
 
 
 def dry_run(params: str, out: str, jobs) -> int:

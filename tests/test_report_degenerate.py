@@ -80,5 +80,6 @@ def test_a_grid_whose_every_run_failed_renders_to_html(tmp_path):
     """The sweep's own path (the summary notebook in a kernel, then nbconvert) on the grid that made it fail."""
     make, says = GRIDS["all_failed"]
     make(tmp_path / "all_failed")
-    page = sweep.render("all_failed", tmp_path / "all_failed").read_text()
+    assert sweep.render("all_failed", tmp_path / "all_failed") == 0
+    page = (tmp_path / "all_failed" / "report.html").read_text()
     assert "No run of the main grid <code>all_failed</code> succeeded" in page and DIVERGED in page

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -65,6 +66,61 @@ def test_a_record_nested_too_deeply_to_read_is_a_run_to_do(tmp_path, capsys):
     (runs / "seed0.json").write_text('{"history": ' + "[" * 100_000 + "]" * 100_000 + "}")
     assert sweep.main([str(grid), "--out", str(tmp_path / "reports"), "--dry-run"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "to run  seed0"
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_the_report_renders_stops_it_with_the_signals_status(tmp_path, monkeypatch, capsys, sig, code):
+    """The summary's kernel stopped (here: a summary that receives the signal and returns as a stopped one does), no
+    page written, the signal's exit status; SIGINT was ignored and the sweep exited 0."""
+    grid = write_grid(tmp_path, "shown", TINY, {"seed": [0]})
+    (tmp_path / "reports" / "shown" / "runs").mkdir(parents=True)
+    stops = []
+
+    def summary(name, folder, extra="", stop=None):
+        os.kill(os.getpid(), sig)
+        assert stop.wait(5)
+        stops.append(stop)
+    monkeypatch.setattr(execute, "summary", summary)
+    assert sweep.main([str(grid), "--out", str(tmp_path / "reports"), "--report-only"]) == code
+    assert stops and not (tmp_path / "reports" / "shown" / "report.html").exists()
+    assert f"interrupted by {sig.name} while rendering the report" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_signals_while_the_report_renders_leave_no_kernel_key_behind(tmp_path):
+    """SIGINT: exit 130 and the summary kernel's connection file removed; SIGKILL: that file stays in the sweep's
+    scratch folder (never loose in TMPDIR), which the next sweep removes."""
+    from sweeps import complete_record
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    grid = write_grid(tmp_path, "shown", TINY, {"seed": [0, 1]})
+    runs = tmp_path / "reports" / "shown" / "runs"
+    runs.mkdir(parents=True)
+    for seed in (0, 1):
+        records.write_json(runs / f"seed{seed}.json", complete_record({**TINY, "seed": seed}))
+    keys = lambda: sorted(tmpdir.rglob("kernel-*.json"))  # noqa: E731
+    env = {**os.environ, "TMPDIR": str(tmpdir)}
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)):
+        log = tmp_path / f"{sig.name}.log"
+        with open(log, "w") as f:
+            proc = subprocess.Popen([sys.executable, "-m", "normlib.sweep", str(grid), "--out", str(tmp_path / "reports"),
+                                     "--report-only"], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_until(lambda: keys(), proc, log)  # the summary's kernel is starting
+            proc.send_signal(sig)
+            assert proc.wait(60) == code, log.read_text()[-3000:]
+        finally:
+            proc.kill()
+            proc.wait()
+        assert not list(tmpdir.glob("tmp*.json")) and not (runs.parent / "report.html").exists()
+        if sig == signal.SIGINT:  # (a SIGKILLed sweep's temporary notebook is the next sweep's to remove)
+            assert not keys() and not list(runs.parent.glob(".summary.tmp*")), keys()
+            assert "interrupted by SIGINT while rendering the report" in log.read_text()
+    assert keys()  # the SIGKILLed sweep's, in its scratch folder
+    time.sleep(3)  # its orphaned kernel exits within about a second of its parent
+    r = subprocess.run([sys.executable, "-c", "from normlib import scratch; print(scratch.clean())"], env=env,
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and not keys(), r.stderr
 
 
 def test_run_finished_by_the_lock_holder_is_not_run_again(tmp_path, capsys):
