@@ -175,7 +175,10 @@ def type_ok(value, want: str) -> bool:
 
 
 def suggest(name: str, allowed) -> str:
-    """' (did you mean 'norm'?)' for a near miss of an allowed name or of a synonym of one, else ''."""
+    """' (did you mean 'norm'?)' for a near miss of an allowed name or of a synonym of one, else '' (also for a key
+    that is not text, such as YAML's null: 'None' is no near miss of 'engine')."""
+    if not isinstance(name, str):
+        return ""
     allowed = list(allowed)
     known = {**{s: n for s, n in synonyms().items() if n in allowed}, **{n: n for n in allowed}}
     close = difflib.get_close_matches(str(name).lower(), list(known), n=1, cutoff=0.6)

@@ -145,6 +145,8 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
     ("corrupt data cache", lambda t, m: BASE.replace("train_size: 100", "train_size: 10")  # sizes first: the
      .replace("test_size: 50", "test_size: 5").replace("synthetic", corrupt_cache(t, m)), [],  # path may hold "50"
      "is corrupt (checksum mismatch): delete it to decode"),
+    ("null key", BASE.replace("width: 8", "width: 8\n  null: 3"), [],
+     "fixed.None=3: not a run parameter; allowed norm, groups"),
     ("near miss of a synonym", BASE.replace("width: 8", "width: 8\n  lerning_rate: 0.01"), [],
      "fixed.lerning_rate=0.01: not a run parameter (did you mean 'lr'?)"),
     ("seed beyond 64 bits", BASE + "  seed: [100000000000000000000]\n", [],
