@@ -28,6 +28,7 @@ MAX_RUNS = 10_000  # runs of one grid: the product of its axes, checked before t
 MAX_VALUES = 100_000  # values of one params file, every alias counted each time it is used (a 1 KB alias bomb: 10^9)
 NAME_MAX = 255  # bytes of one file name (Linux's file systems)
 RUN_NAME_MAX = 200  # characters of a run's name: its files add at most 18 (.<run>.tmp<pid>.ipynb), NAME_MAX in all
+MAX_BASES = 32  # params files in one chain of `base:` files, the params file given included
 MAX_BYTES = 1_000_000  # bytes of one params file (the largest in params/ has 1.4 KB)
 GRID_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*")  # a grid's folder under --out: never ., .. or hidden
 
@@ -123,6 +124,9 @@ def read_spec(path: Path, chain=()) -> dict:
     if not isinstance(base, str) or not base:
         raise GridError(f"{path}: base={_short(base)}: must be the path of another params file, relative to {path}")
     base_path, files = (path.parent / base).resolve(), (*chain, path.resolve())
+    if len(files) >= MAX_BASES:
+        raise GridError(f"{files[0]}: a chain of more than {MAX_BASES} params files through base: ({files[0].name} -> "
+                        f"{files[1].name} -> ... -> {path.name}); allowed at most {MAX_BASES}")
     if base_path in files:
         raise GridError(f"{path}: base={base!r}: a cycle ({' -> '.join(p.name for p in (*files, base_path))}); "
                         f"allowed a chain of params files that ends")

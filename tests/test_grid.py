@@ -157,6 +157,9 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
     ("base file is itself", "base: bad.yaml\n" + BASE, [], "base='bad.yaml': a cycle (bad.yaml -> bad.yaml)"),
     ("base files in a cycle", lambda t, m: (t / "other.yaml").write_text("base: bad.yaml\n") and "base: other.yaml\n"
      + BASE, [], "other.yaml: base='bad.yaml': a cycle (bad.yaml -> other.yaml -> bad.yaml); allowed a chain"),
+    ("a long chain of base files", lambda t, m: [(t / f"b{i}.yaml").write_text(f"base: b{i + 1}.yaml\n")
+                                                 for i in range(1500)] and "base: b0.yaml\n" + BASE, [],
+     "bad.yaml: a chain of more than 32 params files through base: (bad.yaml -> b0.yaml -> ... -> b30.yaml)"),
     ("truncated data archive", lambda t, m: BASE.replace("synthetic", truncated_archive(t, m)), [],
      "cut.tar.xz': a truncated or corrupt archive (EOFError: Compressed file ended before the end-of-stream marker "
      "was reached); set NORMLIB_DATA"),
