@@ -55,6 +55,7 @@ CONNECT_TIMEOUT = 30  # seconds to reach an existing scheduler before giving up 
 QUIET = logging.WARNING  # distributed's own log level in the clusters the sweep starts
 LOOPBACK = "127.0.0.1:0"  # every server of a cluster the sweep starts: this machine only, a free port
 ENV_DASHBOARD = "NORMLIB_DASHBOARD"  # HOST:PORT of the dashboard of a cluster the sweep starts (default LOOPBACK)
+GONE_CHECK = 5.0  # seconds between two checks, while the cluster has no worker, that it can still get one
 PROGRESS = "normlib-progress"  # the Dask event topic of a run's finished epochs: {"out", "epoch", "step", "steps"}
 _STOPS = {}  # per worker process: sweep token -> Event that stop_runs sets and that sweep's runs watch
 
@@ -238,8 +239,9 @@ def execute_task(task: Task, places: dict, timeout: int, stop: threading.Event, 
             if status == "failed":
                 status, reason = record_failure(run.params, out, notebook, f"its stack failed in {first[0]}: {reason}")
         else:
-            status, reason = execute(run.params, out, notebook, timeout, stop, source, progress, env)
-            job_ending(status, reason)  # a Slurm job cancelled under the run: the task goes to another worker
+            # a Slurm job cancelled under the run: the task goes to another worker, with no failed record
+            status, reason = execute(run.params, out, notebook, timeout, stop, source, progress, env,
+                                     failing=job_ending)
         results.append({"status": status, "reason": reason})
         first = first or ((run.id, results[-1]) if status != "ok" else None)
     return results
@@ -313,12 +315,20 @@ def outcome(future, task: Task, stop: threading.Event, timeout: int) -> list:
             for run, result in zip(task.runs, results)]
 
 
-def wait_for_a_worker(client, stop: threading.Event) -> None:
-    """Return once the cluster has a worker (a batch system may start them after the sweep) or `stop` is set."""
+def wait_for_a_worker(client, stop: threading.Event, gone=None) -> None:
+    """Return once the cluster has a worker (a batch system may start them after the sweep), `stop` is set or it can
+    get none (gone: see run_all)."""
     if not client.scheduler_info()["workers"]:
         print("waiting for the cluster's first worker", flush=True)
-    while not client.scheduler_info()["workers"] and not stop.wait(1.0):  # the client refreshes it every few s
+    while not client.scheduler_info()["workers"] and not stop.wait(1.0) and not no_worker_left(client, gone):
         pass
+
+
+def no_worker_left(client, gone) -> str:
+    """Why the cluster has no worker and can get none (gone(client), e.g. normlib.slurm.jobs_gone), or ''."""
+    if gone is None or client.scheduler_info()["workers"]:
+        return ""
+    return gone(client)
 
 
 def start_order(tasks: list) -> list:
@@ -346,11 +356,13 @@ def submit(client, tasks: list, token: str, timeout: int, lock_wait: float, prob
 
 
 def run_all(client, tasks: list, report, stop: threading.Event, grace: float, timeout: int = 0,
-            lock_wait: float = 0.0, probe: dict = None) -> bool:
+            lock_wait: float = 0.0, probe: dict = None, gone=None) -> bool:
     """Submit tasks (normlib.grid.Task) to the cluster (which has a worker: wait_for_a_worker) and call report(run,
     status, reason) in this thread for each run of a task as it ends. Once `stop` is set, every worker stops this
     sweep's tasks (each SIGTERMs its own kernel; queued ones return at once) and the loop waits up to `grace`
-    seconds for them. Returns whether some task had not ended by then."""
+    seconds for them. Returns whether some task had not ended by then. gone(client), if given, says why a cluster
+    without a worker can get none (every Slurm worker job has ended), or '': then the tasks left are cancelled and
+    each of their runs reported as 'left', with that reason."""
     token, ended = uuid.uuid4().hex, queue.SimpleQueue()
     if stop.is_set():  # e.g. while it waited for a worker
         for run in (r for t in tasks for r in t.runs):
@@ -359,7 +371,7 @@ def run_all(client, tasks: list, report, stop: threading.Event, grace: float, ti
     futures = submit(client, tasks, token, timeout, lock_wait, probe)
     for future in futures:
         future.add_done_callback(ended.put)  # called in the client's thread: the queue hands it to this one
-    left, deadline = set(futures), None
+    left, deadline, checked = set(futures), None, time.monotonic()
     while left:
         if stop.is_set() and deadline is None:
             deadline = time.monotonic() + grace
@@ -372,6 +384,13 @@ def run_all(client, tasks: list, report, stop: threading.Event, grace: float, ti
         except queue.Empty:
             if deadline is not None and time.monotonic() > deadline:
                 break
+            if deadline is None and time.monotonic() > checked + GONE_CHECK:
+                checked, why = time.monotonic(), no_worker_left(client, gone)
+                if why:
+                    client.cancel(list(left))
+                    for run in (r for f in left for r in futures[f].runs):
+                        report(run, "left", why)
+                    return False
             continue
         left.discard(future)
         task = futures[future]

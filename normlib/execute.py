@@ -168,10 +168,11 @@ def stop_kernels_on(stop: threading.Event, kernels: list):
 
 
 def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: threading.Event = None,
-            source=RUN_NOTEBOOK, progress=None, env: dict = None) -> tuple:
+            source=RUN_NOTEBOOK, progress=None, env: dict = None, failing=None) -> tuple:
     """Run one notebook (`source`: a path or a NotebookNode) through papermill into a temporary file, then rename it
     to `notebook`; progress(epoch, step, steps), if given, is called as each epoch of the run ends; `env`: variables
-    added to its kernel's environment.
+    added to its kernel's environment; failing(reason), if given, is called before anything of a failed run is kept,
+    and may raise to hand the run elsewhere (normlib.slurm.job_ending): then nothing is written.
 
     Returns (status, reason): ('ok', ''), ('failed', reason) after writing a failed record (never over a complete
     record of these parameters: that stays, and the reason says so), ('skipped', reason) when
@@ -197,6 +198,12 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
     if ename == locks.Locked.__name__:
         tmp.unlink(missing_ok=True)
         return "skipped", error
+    if error and failing is not None:
+        try:
+            failing(error)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     keep_notebook(tmp, notebook)
     if not error and not records.is_done(records.read(out), params):
         error = "the notebook finished without writing a complete record"

@@ -125,12 +125,29 @@ def connect(args: list, g: Plan):
         yield client
 
 
-def job_ending(status: str, reason: str) -> None:
-    """On a worker in a Slurm job: raise distributed.Reschedule, so that the scheduler gives the run to another worker,
-    when its kernel died because the job is ending (scancel, preemption, its time limit: Slurm signals every process
-    of the job at once, so the kernel may die before the worker stops). A kernel that died otherwise (e.g. out of
-    memory) is a failure of the run, as everywhere; telling the two apart waits up to JOB_END_WAIT s."""
-    if status != "failed" or not reason.startswith("DeadKernelError") or not os.environ.get("SLURM_JOB_ID"):
+def jobs_gone(client) -> str:
+    """Why the client's SLURMCluster can get no worker (none of its worker jobs is pending or running: scancel,
+    preemption, their time limits), or '' (also when squeue cannot say: the sweep waits on)."""
+    ids = {str(job.job_id) for job in client.cluster.workers.values() if getattr(job, "job_id", None)}
+    try:
+        r = subprocess.run(["squeue", "--noheader", "--me", f"--name={JOB_NAME}", "--format=%i"], capture_output=True,
+                           text=True, timeout=SBATCH_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    if r.returncode or ids & set(r.stdout.split()):
+        return ""
+    return f"every worker job of the sweep has ended ({', '.join(sorted(ids)) or 'none started'}: scancel, " \
+           f"preemption or a time limit)"
+
+
+def job_ending(reason: str) -> None:
+    """Why a run failed, on a worker in a Slurm job, before anything of the failure is written (normlib.execute's
+    `failing`): raise distributed.Reschedule, so that the scheduler gives the run to another worker and no failed
+    record is left, when its kernel died because the job is ending (scancel, preemption, its time limit: Slurm
+    signals every process of the job at once, so the kernel may die before the worker stops). A kernel that died
+    otherwise (e.g. out of memory) is a failure of the run, as everywhere; telling the two apart waits up to
+    JOB_END_WAIT s."""
+    if not reason.startswith("DeadKernelError") or not os.environ.get("SLURM_JOB_ID"):
         return
     from distributed import Reschedule, get_worker
     from distributed.core import Status

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import cluster, execute, locks, records
 from .grid import GridError, Plan, Task, load_grid, name_problem, output_folder, plan
 from .processes import SIGNAL_EXIT, clean_stale, stop_on_signals, wait_for_locks
-from .slurm import check as check_slurm, connect as slurm_cluster
+from .slurm import check as check_slurm, connect as slurm_cluster, jobs_gone
 
 LOCK_WAIT = 30.0  # seconds a rerun waits for run locks of other processes (orphaned kernels exit within ~1 s)
 STOP_GRACE = 60.0  # seconds an interrupted sweep waits for its stopped kernels' threads before exiting anyway
@@ -58,7 +58,8 @@ def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=T
         (g.folder / "runs").mkdir(parents=True, exist_ok=True)  # the first write
         try:
             with stop_on_signals(stop), locks.lock(locks.sweep_lock_path(g.folder), f"grid {g.name!r} in {g.folder}"):
-                code = run_grid(g, timeout, lock_wait, stop, client, shared_out)
+                code = run_grid(g, timeout, lock_wait, stop, client, shared_out,
+                                jobs_gone if slurm is not None else None)
         except locks.Locked as e:
             print(f"error: {e}: wait for that sweep to finish or stop it, then rerun", file=sys.stderr)
             return 1
@@ -125,6 +126,7 @@ class Outcomes:
     failed: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
     interrupted: list = field(default_factory=list)
+    left: dict = field(default_factory=dict)  # runs no worker was left to do, with why
 
 
 class Distinct:
@@ -184,11 +186,11 @@ class Progress:
             self.ended_ids.add(rid)
             if status == "ok" and not again:
                 self.outcomes.done.append(rid)
-            elif status in ("failed", "skipped"):
+            elif status in ("failed", "skipped", "left"):
                 getattr(self.outcomes, status)[rid] = reason
             elif status == "interrupted":
                 self.outcomes.interrupted.append(rid)
-            self._draw(0 if status == "interrupted" else (not again) - share)  # an interrupted run keeps its share
+            self._draw(0 if status in ("interrupted", "left") else (not again) - share)  # it keeps its share
 
     def _draw(self, delta: float) -> None:
         running = [f"{rid} epoch {epoch}" for rid, (epoch, _) in sorted(self.running.items())]
@@ -207,9 +209,10 @@ class Progress:
 
 # ---------------------------------------------------------------- the runs
 
-def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, client, shared_out: bool = True):
+def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, client, shared_out: bool = True,
+             gone=None):
     """The runs of a planned grid under its sweep lock, on the cluster of `client`; the exit status, or None when
-    interrupted."""
+    interrupted. gone(client): why a cluster without workers can get none (normlib.cluster.run_all)."""
     removed = clean_stale(g.folder, g.stacks)
     if removed:
         print(f"removed {removed} temporary file(s) left by an interrupted sweep")
@@ -220,12 +223,12 @@ def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, cli
     if link:
         print(f"dask dashboard: {link}", flush=True)
     if todo.pending:
-        cluster.wait_for_a_worker(client, stop)
+        cluster.wait_for_a_worker(client, stop, gone)
     progress = Progress(g.name, todo, len(g.runs))
     client.subscribe_topic(cluster.PROGRESS, progress.epoch)
     try:
         stuck = cluster.run_all(client, todo.tasks, progress.ended, stop, STOP_GRACE, timeout, lock_wait,
-                                cluster.probe(g.folder) if shared_out else None)
+                                cluster.probe(g.folder) if shared_out else None, gone)
     finally:
         client.unsubscribe_topic(cluster.PROGRESS)
         progress.close()
@@ -238,7 +241,8 @@ def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, cli
             locks.sweep_lock_path(g.folder).unlink(missing_ok=True)
             os._exit(SIGNAL_EXIT[stop.signum])
         return None
-    return 1 if progress.outcomes.failed or progress.outcomes.skipped else 0
+    o = progress.outcomes
+    return 1 if o.failed or o.skipped or o.left else 0
 
 
 def summarize(g: Plan, before: int, o: Outcomes, stop: threading.Event) -> None:
@@ -254,6 +258,9 @@ def summarize(g: Plan, before: int, o: Outcomes, stop: threading.Event) -> None:
         print(f"FAILED {rid}: {reason}" + (f"  (notebook: {notebook})" if notebook.exists() else ""))
     for rid, reason in o.skipped.items():
         print(f"SKIPPED {rid}: {reason}")
+    if o.left:
+        print(f"NO WORKER LEFT: {next(iter(o.left.values()))}; {len(o.left)} run(s) left to do: "
+              f"{', '.join(o.left)}: rerun the same command to do them", flush=True)
     if stop.is_set():
         print(f"interrupted by {signal.Signals(stop.signum).name}: rerun the same command to resume", flush=True)
 
@@ -281,7 +288,8 @@ where runs execute (default: a Dask cluster inside this process, --jobs runs at 
 """
 EXIT_STATUS = {  # the sweep's exit statuses, the one table of them (--help shows it)
     0: "every run has a complete record (and the report was rendered)",
-    1: "some run failed or was skipped, or the report failed: the summary says which and why",
+    1: "some run failed or was skipped, no worker was left to run the rest, or the report failed: the summary says "
+       "which and why",
     2: "bad input, or a scheduler out of reach: one line per problem; nothing was run or written",
     **{code: f"interrupted by {sig.name}: rerun the same command to resume" for sig, code in SIGNAL_EXIT.items()}}
 HELP_EPILOG += "\nexit status:\n" + "".join(f"  {code:<4} {meaning}\n" for code, meaning in EXIT_STATUS.items())

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -250,3 +251,21 @@ def test_runs_start_seed_by_seed_and_longest_first_within_a_seed():
              for n in ("batch", "group") for b in (2, 128) for s in (0, 1, 2)]
     order = [(t.runs[0].params["seed"], t.runs[0].params["batch_size"]) for t in cluster.start_order(tasks)]
     assert order == [(s, b) for s in (0, 1, 2) for b in (2, 2, 128, 128)]
+
+
+def test_a_cluster_whose_workers_are_all_gone_ends_the_runs_left_instead_of_waiting_forever(tmp_path, monkeypatch):
+    """No worker and none to come (every Slurm worker job ended: normlib.slurm.jobs_gone): the tasks left are
+    cancelled and their runs reported 'left' with the reason, at once rather than never."""
+    from distributed import Client, LocalCluster
+    monkeypatch.setattr(cluster, "GONE_CHECK", 0.2)
+    runs = [Run(f"seed{s}", {**TINY, "seed": s}, tmp_path / f"seed{s}.json") for s in (0, 1)]
+    ended, asked = [], []
+
+    def gone(client):
+        asked.append(client)
+        return "every worker job has ended" if len(asked) > 1 else ""  # the first check: a job was still queued
+    with LocalCluster(processes=False, n_workers=0, dashboard_address=None) as c, Client(c) as client:
+        stuck = cluster.run_all(client, [Task((r,)) for r in runs], lambda *a: ended.append(a), threading.Event(),
+                                grace=1, gone=gone)
+    assert not stuck and sorted(ended) == [(r, "left", "every worker job has ended") for r in runs]
+    assert not any(p.exists() for r in runs for p in (r.out, r.notebook))

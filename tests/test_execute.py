@@ -188,3 +188,26 @@ def test_the_summary_kernels_connection_file_goes_in_the_scratch_folder(tmp_path
     assert execute.summary("g", tmp_path) == tmp_path / "summary.ipynb"
     km = given["kernel_manager_class"]()
     assert Path(km.connection_file).parent == scratch.folder()
+
+
+def test_a_run_handed_elsewhere_as_it_fails_leaves_no_record_and_no_notebook(tmp_path, monkeypatch):
+    """`failing` raising (a Slurm job ending under the run: normlib.slurm.job_ending) writes nothing: no failed record
+    for a run that another worker resumes, no temporary notebook."""
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+
+    def dies(source, output, **kwargs):
+        Path(output).write_text("{}")
+        raise DeadKernelError("Kernel died")
+    monkeypatch.setattr(papermill, "execute_notebook", dies)
+    out, notebook = tmp_path / "r.json", tmp_path / "r.ipynb"
+    reasons = []
+
+    def elsewhere(reason):
+        reasons.append(reason)
+        raise LookupError("rescheduled")
+    with pytest.raises(LookupError):
+        execute.execute({"seed": 3}, out, notebook, failing=elsewhere)
+    assert reasons[0].startswith("DeadKernelError") and list(tmp_path.iterdir()) == []
+    assert execute.execute({"seed": 3}, out, notebook, failing=reasons.append)[0] == "failed"  # not raising: as ever
+    assert records.read(out)["status"] == "failed"

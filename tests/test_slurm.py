@@ -3,6 +3,7 @@ jobs, its records equal to the local ones and naming their jobs; a worker's job 
 refuses. Without Slurm (`make slurm`) or root the cluster tests skip; the option checks run everywhere."""
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,13 @@ def cluster(tmp_path_factory):
 def sweep_command(s: Slurm, grid: Path, out: Path, *args) -> list:
     """The sweep as a user starts it, in the cluster's namespace (its scheduler must be where the workers are)."""
     return s.command(sys.executable, "-m", "normlib.sweep", str(grid), "--out", str(out), "--no-report", *args)
+
+
+def start_sweep(s: Slurm, grid: Path, out: Path, log: Path) -> subprocess.Popen:
+    """The sweep with --slurm in the background, its output in `log`."""
+    with open(log, "w") as f:
+        return subprocess.Popen(sweep_command(s, grid, out, "--slurm"), env=s.env, cwd=ROOT, stdout=f,
+                                stderr=subprocess.STDOUT)
 
 
 def worker_jobs(folder: Path) -> set:
@@ -96,14 +104,12 @@ def job_of(pid: int) -> str:
 @pytest.mark.slow
 @needs_slurm
 def test_a_cancelled_worker_job_loses_no_run_and_records_each_once(cluster, tmp_path):
-    """scancel the job of a worker running a run (past its first epoch): its run goes to the other worker's job,
-    resumes from its checkpoint and is recorded once, every epoch once; the grid completes. Meanwhile the sweep's
+    """scancel the job of a worker running a run (past its first epoch): its run goes to the other worker's job
+    without a failed record meanwhile, resumes from its checkpoint and is recorded once, every epoch once; the grid completes. Meanwhile the sweep's
     scheduler and its workers listen on loopback only (the default without NORMLIB_SLURM_INTERFACE)."""
     grid = write_grid(tmp_path, "cancel", {**TINY, "epochs": 40, "threads": 1}, {"seed": [0, 1]})
     runs, log = tmp_path / "reports" / "cancel" / "runs", tmp_path / "sweep.log"
-    with open(log, "w") as f:
-        proc = subprocess.Popen(sweep_command(cluster, grid, tmp_path / "reports", "--slurm"), env=cluster.env,
-                                cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+    proc = start_sweep(cluster, grid, tmp_path / "reports", log)
     try:
         wait_until(lambda: list(runs.glob("*.json.ckpt.pt")), proc, log, timeout=180)  # a run is past epoch 1
         ckpt = next(runs.glob("*.json.ckpt.pt"))
@@ -112,7 +118,12 @@ def test_a_cancelled_worker_job_loses_no_run_and_records_each_once(cluster, tmp_
         dask = [(address, cmd) for address, cmd in cluster.listening() if not cmd.startswith("slurm")]
         assert dask and [a for a in dask if not a[0].startswith("127.0.0.1:")] == []  # scheduler, workers, kernels
         assert cluster.run("scancel", job).returncode == 0
+        seen, deadline = set(), time.monotonic() + 300  # the records' statuses while the run moves: never failed
+        while proc.poll() is None and time.monotonic() < deadline:
+            seen |= set(statuses(runs).values())
+            time.sleep(0.05)
         assert proc.wait(300) == 0, log.read_text()[-3000:]
+        assert "failed" not in seen, seen
     finally:
         proc.kill()
         proc.wait()
@@ -165,9 +176,9 @@ def test_a_run_whose_kernel_died_with_its_slurm_job_is_rescheduled_not_failed(mo
         monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     if rescheduled:
         with pytest.raises(distributed.Reschedule):
-            slurm.job_ending("failed", reason)
+            slurm.job_ending(reason)
     else:
-        assert slurm.job_ending("failed", reason) is None
+        assert slurm.job_ending(reason) is None
 
 
 @pytest.mark.parametrize("options, cpus", [([], "1"), (["time=01:00:00", "cpus-per-task=4"], "4")])
@@ -188,3 +199,31 @@ def test_a_worker_jobs_script_execs_the_worker_with_the_options_given(tmp_path, 
     assert worker.startswith(f"exec {sys.executable} -m distributed.cli.dask_worker tcp://127.0.0.1:1")
     assert "--host 127.0.0.1 --dashboard-address 127.0.0.1:0" in worker and worker.endswith("--memory-limit 0")
     assert f"-o {tmp_path / 'smoke' / 'slurm'}/{slurm.JOB_NAME}-%J.out" in directives
+
+
+@pytest.mark.slow
+@needs_slurm
+def test_when_every_worker_job_is_cancelled_the_sweep_names_the_runs_left_and_a_rerun_finishes(cluster, tmp_path):
+    """scancel both worker jobs mid-run: the sweep does not wait forever but ends with one line naming the runs left
+    (exit 1), with no failed record; the same command again finishes the grid."""
+    grid = write_grid(tmp_path, "gone", {**TINY, "epochs": 40, "threads": 1}, {"seed": [0, 1]})
+    runs, log = tmp_path / "reports" / "gone" / "runs", tmp_path / "sweep.log"
+    proc = start_sweep(cluster, grid, tmp_path / "reports", log)
+    try:
+        wait_until(lambda: list(runs.glob("*.json.ckpt.pt")), proc, log, timeout=180)  # a run is past epoch 1
+        jobs = worker_jobs(runs.parent)
+        assert len(jobs) == 2 and cluster.run("scancel", *jobs).returncode == 0
+        assert proc.wait(120) == 1, log.read_text()[-3000:]
+    finally:
+        proc.kill()
+        proc.wait()
+    text = log.read_text()
+    left = [line for line in text.splitlines() if line.startswith("NO WORKER LEFT")]
+    assert len(left) == 1 and "every worker job of the sweep has ended" in left[0], text[-3000:]
+    assert "failed" not in statuses(runs).values()
+    pending = [rid for rid in ("seed0", "seed1") if statuses(runs).get(rid) != "ok"]
+    assert pending and f"{len(pending)} run(s) left to do: " in left[0] and all(rid in left[0] for rid in pending)
+    r = subprocess.run(sweep_command(cluster, grid, tmp_path / "reports", "--slurm"), env=cluster.env, cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert statuses(runs) == {"seed0": "ok", "seed1": "ok"}
