@@ -174,8 +174,8 @@ class Progress:
         with self.lock:
             if rid in self.ended_ids:  # an event that arrived after the run's end
                 return
-            _, before = self.running.get(rid, (0, 0.0))
-            self.running[rid] = (msg["epoch"], min(1.0, msg["step"] / max(1, msg["steps"])))
+            _, before = self.running.get(rid, (0, 0.0))  # a run moved to another worker starts its events again:
+            self.running[rid] = (msg["epoch"], max(before, min(1.0, msg["step"] / max(1, msg["steps"]))))  # kept
             self._draw(self.running[rid][1] - before)
 
     def ended(self, run, status: str, reason: str) -> None:
@@ -197,7 +197,9 @@ class Progress:
         shown = ", ".join(running[:SHOWN]) + (f" +{len(running) - SHOWN}" if len(running) > SHOWN else "")
         self.bar.set_postfix_str(f"failed {len(self.outcomes.failed)}" + (f"; running {shown}" if shown else ""),
                                  refresh=False)
-        if delta:
+        self.bar.n = min(self.bar.n, self.bar.total)  # never past its total (shares summed in floats): ETA >= 0
+        delta = min(delta, self.bar.total - self.bar.n)
+        if delta > 0:
             self.bar.update(delta)  # draws the bar once (tqdm's mininterval permitting)
         else:
             self.bar.refresh()

@@ -201,6 +201,24 @@ def test_progress_counts_epochs_in_flight_and_draws_each_change_once(tmp_path, m
     assert states and all(a != b for a, b in zip(states, states[1:])), states
 
 
+def test_the_bar_never_goes_back_nor_past_its_total_so_its_eta_is_never_negative(tmp_path, monkeypatch):
+    """A run moved to another worker starts its epoch events again; float shares may sum past the total."""
+    runs = [Run(f"seed{i}", {"seed": i}, tmp_path / f"seed{i}.json") for i in range(3)]
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    p = sweep.Progress("g", sweep.Todo([Task((r,)) for r in runs], [], {}, before=0), total=3)
+    seen = []
+    for run, step in ((runs[0], 7), (runs[0], 0), (runs[1], 1), (runs[0], 3), (runs[2], 10)):
+        p.epoch((0.0, {"out": str(run.out), "epoch": 1, "step": step, "steps": 10}))
+        seen.append(p.bar.n)
+    assert seen == sorted(seen) and seen[1] == pytest.approx(0.7)
+    for run in runs:
+        p.ended(run, "ok", "")
+    p.bar.n += 1e-9  # what float shares summed in another order may leave
+    p._draw(0.3)
+    assert p.bar.n <= p.bar.total and "<-" not in str(p.bar), str(p.bar)
+    p.close()
+
+
 class IdleClient:
     """A Dask client with one worker and no dashboard, for a sweep whose runs never reach a cluster."""
 
