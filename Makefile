@@ -14,12 +14,14 @@ browser:  ## installs chromium with apt (a system package: needs root or sudo) f
 	  else echo "chromium missing and no root or sudo: the browser test will be skipped"; exit 0; fi; \
 	  echo "apt-get install chromium (a system package)"; $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
-slurm:  ## installs Debian's slurm-wlm and munge with apt (system packages: need root or sudo) for the Slurm tests
+slurm:  ## installs Debian's slurm-wlm and munge with apt (system packages: need root or sudo, and Debian enables their services at boot) for the Slurm tests
 	@command -v slurmctld >/dev/null && command -v munged >/dev/null && echo "slurm is installed: $$(command -v slurmctld)" || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
 	  else echo "slurm missing and no root or sudo: the Slurm tests will be skipped"; exit 0; fi; \
 	  echo "apt-get install slurm-wlm munge (system packages)"; \
-	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge; }
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge && \
+	  echo "note: Debian enables the munge, slurmctld and slurmd services at boot; the tests start their own cluster and" \
+	       "need none of them: \`systemctl disable munge slurmctld slurmd\` turns that off"; }
 
 test-fast:  ## every module's logic, in minutes: no kernels, papermill, browser, Dask workers, Slurm, torch subprocesses or torch.compile
 	$(PY) -m pytest -q -rs -m "not slow" tests
