@@ -6,6 +6,7 @@ fails; the summary notebook goes into a grid's summary.ipynb, which normlib.repo
 One run from the shell: `python -m normlib.execute OUTPUT.ipynb [-p NAME VALUE]...` (see --help)."""
 import argparse
 import ast
+import logging
 import os
 import re
 import signal
@@ -23,6 +24,18 @@ SUMMARY_NOTEBOOK = ROOT / "notebooks" / "summary.ipynb"
 # the kernel's own log (e.g. a warning per kernel that it talks over loopback TCP) is not the run's: a run's errors
 # reach the sweep from its notebook's outputs, and a kernel that dies as DeadKernelError
 KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
+DEAD_KERNEL_LINE = "Kernel died while waiting for execute reply."  # nbclient's, logged once per run a signal stops
+
+
+class _NoDeadKernelLine(logging.Filter):
+    """Drops nbclient's DEAD_KERNEL_LINE from papermill's log: a run whose kernel died says so in its reason (a
+    DeadKernelError in its record and the sweep's summary), or is one the sweep stopped on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != DEAD_KERNEL_LINE
+
+
+logging.getLogger("papermill").addFilter(_NoDeadKernelLine())
 EPOCH_LINE = re.compile(r"epoch (\d+): step (\d+)/(\d+),")  # the line normlib.runner.run prints after each epoch
 
 

@@ -211,3 +211,10 @@ def test_a_run_handed_elsewhere_as_it_fails_leaves_no_record_and_no_notebook(tmp
     assert reasons[0].startswith("DeadKernelError") and list(tmp_path.iterdir()) == []
     assert execute.execute({"seed": 3}, out, notebook, failing=reasons.append)[0] == "failed"  # not raising: as ever
     assert records.read(out)["status"] == "failed"
+
+
+def test_a_dead_kernel_is_said_once_in_the_runs_reason_not_in_papermills_log(caplog):
+    import logging
+    logging.getLogger("papermill").error(execute.DEAD_KERNEL_LINE)  # as nbclient logs it, e.g. on every interrupt
+    logging.getLogger("papermill").error("another error")
+    assert [r.getMessage() for r in caplog.records] == ["another error"]
