@@ -9,7 +9,8 @@ runs' torch threads. The jobs inherit the sweep's environment (sbatch's --export
 virtual environment. Workers' logs: <grid folder>/slurm/normlib-worker-<job id>.{out,err}.
 
 The scheduler runs in the sweep and listens on loopback (workers on this node only) unless NORMLIB_SLURM_INTERFACE
-names the network interface the workers on other nodes reach it by (ib0, eth0), deliberately. Cancelling a job
+names the network interface the workers on other nodes reach it by (ib0, eth0), deliberately; either way every
+connection is TLS with credentials made for this sweep (normlib.cluster.security), so no other process can use it. Cancelling a job
 (scancel, preemption, its time limit) stops its worker and the run's kernel: the run goes to another worker
 (normlib.cluster.run_task), resumes from its checkpoint and is recorded once.
 """
@@ -113,14 +114,21 @@ def job_options(args: list, g: Plan) -> dict:
 
 @contextmanager
 def connect(args: list, g: Plan):
-    """A Client of a SLURMCluster of g.jobs worker jobs (job_options), its scheduler in this process; the jobs are
-    cancelled as it closes."""
+    """A Client of a SLURMCluster of g.jobs worker jobs (job_options), its scheduler in this process, every
+    connection TLS with credentials made for this sweep (normlib.cluster.security); the workers read theirs from
+    files of mode 0600 that dask-jobqueue writes and removes with the cluster: in this process's scratch folder
+    (mode 0700) where the workers are on this node, else beside their logs (where the workers on other nodes see
+    them). The jobs are cancelled as it closes."""
     from dask_jobqueue import SLURMCluster
     from distributed import Client
 
-    from .cluster import QUIET, scratch
-    with scratch(), SLURMCluster(silence_logs=QUIET, **job_options(args, g)) as slurm_cluster, \
-            Client(slurm_cluster) as client:
+    from . import scratch as scratch_folders
+    from .cluster import QUIET, scratch, security
+    tls, logs = security(), g.folder / "slurm"  # GridError before the first write
+    logs.mkdir(parents=True, exist_ok=True)
+    keys = logs if os.environ.get(ENV_INTERFACE) else scratch_folders.folder()
+    with scratch(), SLURMCluster(silence_logs=QUIET, security=tls, shared_temp_directory=str(keys),
+                                 **job_options(args, g)) as slurm_cluster, Client(slurm_cluster) as client:
         slurm_cluster.scale(jobs=g.jobs)
         yield client
 
