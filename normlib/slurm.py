@@ -93,9 +93,10 @@ def where() -> dict:
             "worker_extra_args": ["--host", "127.0.0.1", "--dashboard-address", LOOPBACK]}  # apart from --host
 
 
-def job_options(args: list, g: Plan) -> dict:
+def job_options(args: list, g: Plan, scratch: str = None) -> dict:
     """SLURMCluster's keywords for the worker jobs of grid g with these sbatch directives: one slot each, as many CPUs
-    as the runs' torch threads unless a cpus-per-task directive says otherwise."""
+    as the runs' torch threads unless a cpus-per-task directive says otherwise; `scratch`: the workers' scratch
+    space (Dask's default, <tmp>/dask-scratch-space, stays behind them)."""
     listen = where()
     given = ["--cpus-per-task"] if any(a.startswith("--cpus-per-task=") for a in args) else []
     return dict(
@@ -106,7 +107,7 @@ def job_options(args: list, g: Plan) -> dict:
         python=f"exec {shlex.quote(sys.executable)}",
         memory="1GiB",  # required, but used only for --mem (skipped) and the worker's limit (0 below)
         job_directives_skip=["--mem", "-t ", *given],  # Slurm's defaults: no --mem, no 30-minute time limit
-        job_extra_directives=args,
+        job_extra_directives=args, local_directory=scratch,
         scheduler_options={**listen.pop("scheduler_options", {}), "dashboard_address": dashboard_address()},
         # the last --memory-limit counts: the memory is the kernels', not the worker's
         worker_extra_args=[*listen.pop("worker_extra_args"), "--no-dashboard", "--memory-limit", "0"], **listen)
@@ -128,7 +129,7 @@ def connect(args: list, g: Plan):
     logs.mkdir(parents=True, exist_ok=True)
     keys = logs if os.environ.get(ENV_INTERFACE) else scratch_folders.folder()
     with scratch(), SLURMCluster(silence_logs=QUIET, security=tls, shared_temp_directory=str(keys),
-                                 **job_options(args, g)) as slurm_cluster, Client(slurm_cluster) as client:
+                                 **job_options(args, g, str(keys))) as slurm_cluster, Client(slurm_cluster) as client:
         slurm_cluster.scale(jobs=g.jobs)
         yield client
 

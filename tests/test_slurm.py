@@ -196,12 +196,12 @@ def test_a_run_whose_kernel_died_with_its_slurm_job_is_rescheduled_not_failed(mo
 @pytest.mark.parametrize("options, cpus", [([], "1"), (["time=01:00:00", "cpus-per-task=4"], "4")])
 def test_a_worker_jobs_script_execs_the_worker_with_the_options_given(tmp_path, monkeypatch, options, cpus):
     """The job script: the sweep's options, Slurm's defaults for memory and time (not dask-jobqueue's), the CPUs
-    given or else the runs' threads, a worker on loopback that replaces the job's shell."""
+    given or else the runs' threads, a worker on loopback that replaces the job's shell, its scratch space ours."""
     from dask_jobqueue.slurm import SLURMJob
     from normlib.grid import plan
     monkeypatch.delenv(slurm.ENV_INTERFACE, raising=False)
     g = plan(SMOKE, tmp_path, cluster="remote")
-    kwargs = slurm.job_options(slurm.directives(options), g)
+    kwargs = slurm.job_options(slurm.directives(options), g, str(tmp_path / "scratch"))
     kwargs.pop("scheduler_options")
     script = SLURMJob(scheduler="tcp://127.0.0.1:1", name="w", **kwargs).job_script()
     directives = [line.removeprefix("#SBATCH ") for line in script.splitlines() if line.startswith("#SBATCH")]
@@ -210,6 +210,7 @@ def test_a_worker_jobs_script_execs_the_worker_with_the_options_given(tmp_path, 
     worker = script.strip().splitlines()[-1]
     assert worker.startswith(f"exec {sys.executable} -m distributed.cli.dask_worker tcp://127.0.0.1:1")
     assert "--host 127.0.0.1 --dashboard-address 127.0.0.1:0" in worker and worker.endswith("--memory-limit 0")
+    assert f"--local-directory {tmp_path / 'scratch'} " in worker  # not <tmp>/dask-scratch-space, left behind
     assert f"-o {tmp_path / 'smoke' / 'slurm'}/{slurm.JOB_NAME}-%J.out" in directives
 
 
