@@ -17,7 +17,9 @@ so a worker started with `--resources GPU=K` runs at most K of them at once, and
 
 Every server of a cluster started here (the scheduler, the workers, their HTTP servers, the dashboard) listens on
 loopback only, unless NORMLIB_DASHBOARD opens the dashboard to the network deliberately; its scratch space is a
-temporary folder removed with the cluster.
+temporary folder removed with the cluster. Where its workers are separate processes (`gpus`, and Slurm's workers:
+normlib.slurm), every connection to its scheduler and workers is TLS with a client certificate required, all made
+for this sweep alone (security()): a process without them, another user's on a login node included, is refused.
 
 Files. A worker that sees the grid folder (the sweep's lock file with the same inode and mtime: the same machine, or
 a shared filesystem) executes a run in place, as a local run: its record, checkpoint and notebook are written there
@@ -112,19 +114,34 @@ def local_cluster(jobs: int):
                         dashboard_address=dashboard_address(), worker_dashboard_address=LOOPBACK)
 
 
+def security():
+    """The TLS credentials of a cluster whose workers are separate processes: a certificate authority and a
+    certificate made for this sweep alone, kept in memory (distributed's Security.temporary; Slurm's workers read
+    them from files of mode 0600: normlib.slurm.connect), every connection encrypted and the client's certificate
+    required. Any other process, another user's included, cannot connect to the scheduler or a worker."""
+    from distributed.security import Security
+    try:
+        return Security.temporary()
+    except ImportError:  # distributed makes them with the cryptography package
+        raise GridError("the TLS credentials of a cluster with worker processes need the cryptography package (a "
+                        "dependency of normlib, missing here): pip install cryptography") from None
+
+
 def gpu_cluster(gpus: int, runs_per_gpu: int = 1):
     """One worker process per GPU, each seeing only its own (CUDA_VISIBLE_DEVICES, taken from this process's list
-    when it has one, e.g. under Slurm) and declaring GPU=runs_per_gpu, with as many slots."""
+    when it has one, e.g. under Slurm) and declaring GPU=runs_per_gpu, with as many slots; TLS (security())."""
     from distributed import Nanny, Scheduler, SpecCluster
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     ids = visible.split(",") if visible else [str(i) for i in range(gpus)]
+    tls = security()
     workers = {f"gpu{gpu}": {"cls": Nanny, "options": {
         "nthreads": runs_per_gpu, "resources": {"GPU": runs_per_gpu}, "env": {"CUDA_VISIBLE_DEVICES": gpu},
-        "memory_limit": 0, "silence_logs": QUIET, "host": "127.0.0.1"}}  # memory is the kernels', not the worker's
+        "memory_limit": 0, "silence_logs": QUIET, "host": "127.0.0.1", "security": tls}}  # memory: the kernels'
         for gpu in ids[:gpus]}
-    return SpecCluster(scheduler={"cls": Scheduler, "options": {"host": "127.0.0.1",
+    return SpecCluster(scheduler={"cls": Scheduler, "options": {"host": "127.0.0.1", "protocol": "tls://",
+                                                                "security": tls,
                                                                 "dashboard_address": dashboard_address()}},
-                       workers=workers, silence_logs=QUIET)
+                       workers=workers, silence_logs=QUIET, security=tls)
 
 
 @contextmanager

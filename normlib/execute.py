@@ -17,11 +17,6 @@ from pathlib import Path
 
 from . import config, locks, records, scratch
 
-# papermill imports nbformat, which imports jsonschema, which builds rfc3987_syntax's IRI grammars on import where that
-# package is installed: 3 s of every start-up, more under load, for the "iri" format that no notebook schema uses.
-# None in sys.modules makes that import fail, and jsonschema then leaves the format unchecked (jsonschema/_format.py).
-sys.modules.setdefault("rfc3987_syntax", None)
-
 ROOT = Path(__file__).resolve().parents[1]
 RUN_NOTEBOOK = ROOT / "notebooks" / "run.ipynb"
 SUMMARY_NOTEBOOK = ROOT / "notebooks" / "summary.ipynb"

@@ -9,7 +9,8 @@ runs' torch threads. The jobs inherit the sweep's environment (sbatch's --export
 virtual environment. Workers' logs: <grid folder>/slurm/normlib-worker-<job id>.{out,err}.
 
 The scheduler runs in the sweep and listens on loopback (workers on this node only) unless NORMLIB_SLURM_INTERFACE
-names the network interface the workers on other nodes reach it by (ib0, eth0), deliberately. Cancelling a job
+names the network interface the workers on other nodes reach it by (ib0, eth0), deliberately; either way every
+connection is TLS with credentials made for this sweep (normlib.cluster.security), so no other process can use it. Cancelling a job
 (scancel, preemption, its time limit) stops its worker and the run's kernel: the run goes to another worker
 (normlib.cluster.run_task), resumes from its checkpoint and is recorded once.
 """
@@ -97,9 +98,10 @@ def where() -> dict:
             "worker_extra_args": ["--host", "127.0.0.1", "--dashboard-address", LOOPBACK]}  # apart from --host
 
 
-def job_options(args: list, g: Plan) -> dict:
+def job_options(args: list, g: Plan, scratch: str = None) -> dict:
     """SLURMCluster's keywords for the worker jobs of grid g with these sbatch directives: one slot each, as many CPUs
-    as the runs' torch threads unless a cpus-per-task directive says otherwise."""
+    as the runs' torch threads unless a cpus-per-task directive says otherwise; `scratch`: the workers' scratch
+    space (Dask's default, <tmp>/dask-scratch-space, stays behind them)."""
     listen = where()
     given = ["--cpus-per-task"] if any(a.startswith("--cpus-per-task=") for a in args) else []
     return dict(
@@ -110,7 +112,7 @@ def job_options(args: list, g: Plan) -> dict:
         python=f"exec {shlex.quote(sys.executable)}",
         memory="1GiB",  # required, but used only for --mem (skipped) and the worker's limit (0 below)
         job_directives_skip=["--mem", "-t ", *given],  # Slurm's defaults: no --mem, no 30-minute time limit
-        job_extra_directives=args,
+        job_extra_directives=args, local_directory=scratch,
         scheduler_options={**listen.pop("scheduler_options", {}), "dashboard_address": dashboard_address()},
         # the last --memory-limit counts: the memory is the kernels', not the worker's
         worker_extra_args=[*listen.pop("worker_extra_args"), "--no-dashboard", "--memory-limit", "0"], **listen)
@@ -118,14 +120,21 @@ def job_options(args: list, g: Plan) -> dict:
 
 @contextmanager
 def connect(args: list, g: Plan):
-    """A Client of a SLURMCluster of g.jobs worker jobs (job_options), its scheduler in this process; the jobs are
-    cancelled as it closes."""
+    """A Client of a SLURMCluster of g.jobs worker jobs (job_options), its scheduler in this process, every
+    connection TLS with credentials made for this sweep (normlib.cluster.security); the workers read theirs from
+    files of mode 0600 that dask-jobqueue writes and removes with the cluster: in this process's scratch folder
+    (mode 0700) where the workers are on this node, else beside their logs (where the workers on other nodes see
+    them). The jobs are cancelled as it closes."""
     from dask_jobqueue import SLURMCluster
     from distributed import Client
 
-    from .cluster import QUIET, scratch
-    with scratch(), SLURMCluster(silence_logs=QUIET, **job_options(args, g)) as slurm_cluster, \
-            Client(slurm_cluster) as client:
+    from . import scratch as scratch_folders
+    from .cluster import QUIET, scratch, security
+    tls, logs = security(), g.folder / "slurm"  # GridError before the first write
+    logs.mkdir(parents=True, exist_ok=True)
+    keys = logs if os.environ.get(ENV_INTERFACE) else scratch_folders.folder()
+    with scratch(), SLURMCluster(silence_logs=QUIET, security=tls, shared_temp_directory=str(keys),
+                                 **job_options(args, g, str(keys))) as slurm_cluster, Client(slurm_cluster) as client:
         slurm_cluster.scale(jobs=g.jobs)
         yield client
 

@@ -87,3 +87,29 @@ def tiny_notebook(path: Path, code: str) -> Path:
     return path
 
 
+
+
+def let_in(addresses: list, wait: float = 15) -> list:
+    """Those of the servers at `addresses` (HOST:PORT) that accept a Dask client without the sweep's credentials:
+    over plain TCP, or over TLS with a certificate of another authority (Security.temporary). An attempt still
+    waiting after `wait` seconds got nothing (an HTTP server reads a plain client's bytes for ever)."""
+    import threading
+
+    from distributed import Client
+    from distributed.security import Security
+    accepted = []
+
+    def attempt(url, security):
+        try:
+            Client(url, security=security, timeout=3).close()
+        except (OSError, ValueError):  # refused: the TLS handshake fails, the connection closes, a timeout
+            return
+        accepted.append(url)
+    tries = [threading.Thread(target=attempt, args=(url, security), daemon=True)
+             for address in addresses
+             for url, security in ((f"tcp://{address}", None), (f"tls://{address}", Security.temporary()))]
+    for t in tries:
+        t.start()
+    for t in tries:
+        t.join(wait)
+    return accepted

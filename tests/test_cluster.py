@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from sweeps import TINY, leftovers, run_sweep, start_sweep, statuses, wait_until, write_grid
+from sweeps import TINY, leftovers, let_in, run_sweep, start_sweep, statuses, wait_until, write_grid
 
 from normlib import cluster, execute, locks, records, sweep
-from normlib.grid import Run, Task
+from normlib.grid import GridError, Run, Task
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ({**TINY, "epochs": 60, "threads": 1}, {"seed": [0, 1]})  # 60 epochs: time to kill a worker mid-run
@@ -139,12 +139,15 @@ def test_a_notebook_sent_back_to_a_full_disk_leaves_nothing_and_fails_the_run(tm
 @pytest.mark.slow
 def test_gpu_workers_each_see_their_own_gpu(monkeypatch):
     """--gpus: one worker process per GPU, pinned by CUDA_VISIBLE_DEVICES (the entries of this process's own list,
-    as under Slurm), declaring as many GPU resources and threads as runs it takes at once."""
+    as under Slurm), declaring as many GPU resources and threads as runs it takes at once; the scheduler and the
+    workers refuse a client without the cluster's TLS credentials."""
     from distributed import Client
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5,6")
     with cluster.gpu_cluster(2, runs_per_gpu=2) as c, Client(c) as client:
         seen = client.run(os.getenv, "CUDA_VISIBLE_DEVICES")
         workers = client.scheduler_info()["workers"].values()
+        servers = [c.scheduler_address, *client.scheduler_info()["workers"]]  # TLS: a client needs the credentials
+        assert all(a.startswith("tls://127.0.0.1:") for a in servers) and let_in([a[6:] for a in servers]) == []
     assert sorted(seen.values()) == ["3", "5"]
     assert [(w["resources"], w["nthreads"]) for w in workers] == [({"GPU": 2}, 2)] * 2
 
@@ -269,3 +272,13 @@ def test_a_cluster_whose_workers_are_all_gone_ends_the_runs_left_instead_of_wait
                                 grace=1, gone=gone)
     assert not stuck and sorted(ended) == [(r, "left", "every worker job has ended") for r in runs]
     assert not any(p.exists() for r in runs for p in (r.out, r.notebook))
+
+
+def test_without_the_package_that_makes_tls_credentials_a_cluster_of_worker_processes_is_one_line(monkeypatch):
+    from distributed.security import Security
+
+    def missing():
+        raise ImportError("Using `Security.temporary` requires `cryptography`")
+    monkeypatch.setattr(Security, "temporary", staticmethod(missing))
+    with pytest.raises(GridError, match="need the cryptography package .*: pip install cryptography$"):
+        cluster.security()

@@ -1,6 +1,7 @@
 """Sweeps through a real single-node Slurm cluster (tests/slurmcluster.py): the smoke grid's Dask workers as Slurm
 jobs, its records equal to the local ones and naming their jobs; a worker's job cancelled mid-run; an option Slurm
 refuses. Without Slurm (`make slurm`) or root the cluster tests skip; the option checks run everywhere."""
+import signal
 import subprocess
 import sys
 import time
@@ -121,6 +122,15 @@ def test_the_smoke_grid_through_slurm_equals_the_local_records_and_names_its_job
                  "cancels as it ends", timeout=30)  # completing: Slurm SIGKILLs a worker slow to close after KillWait
 
 
+def let_in(s: Slurm, addresses: list) -> list:
+    """sweeps.let_in from within the cluster's namespace: the servers that accept a client without credentials."""
+    code = (f"import os, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import sweeps; "
+            f"print(sweeps.let_in({addresses!r}), flush=True); os._exit(0)")  # attempts left waiting: not joined
+    r = s.run(sys.executable, "-c", code, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return eval(r.stdout.strip().splitlines()[-1])
+
+
 def job_of(pid: int) -> str:
     """The Slurm job a process runs in (its SLURM_JOB_ID)."""
     env = dict(kv.split("=", 1) for kv in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in kv)
@@ -131,9 +141,11 @@ def job_of(pid: int) -> str:
 @needs_slurm
 def test_a_cancelled_worker_job_loses_no_run_and_records_each_once(cluster, tmp_path):
     """scancel the job of a worker running a run (past its first epoch): its run goes to the other worker's job
-    without a failed record meanwhile, resumes from its checkpoint and is recorded once, every epoch once; the grid completes. Meanwhile the sweep's
-    scheduler and its workers listen on loopback only (the default without NORMLIB_SLURM_INTERFACE)."""
-    grid = write_grid(tmp_path, "cancel", {**TINY, "epochs": 40, "threads": 1}, {"seed": [0, 1]})
+    without a failed record meanwhile, resumes from its checkpoint and is recorded once, every epoch once; the grid
+    completes. Meanwhile the sweep's scheduler and its workers listen on loopback only (the default without
+    NORMLIB_SLURM_INTERFACE)."""
+    epochs = 40
+    grid = write_grid(tmp_path, "cancel", {**TINY, "epochs": epochs, "threads": 1}, {"seed": [0, 1]})
     runs, log = tmp_path / "reports" / "cancel" / "runs", tmp_path / "sweep.log"
     proc = start_sweep(cluster, grid, tmp_path / "reports", log)
     try:
@@ -158,7 +170,7 @@ def test_a_cancelled_worker_job_loses_no_run_and_records_each_once(cluster, tmp_
     assert statuses(runs) == {"seed0": "ok", "seed1": "ok"}  # one record per run, each complete
     for rid in ("seed0", "seed1"):
         rec = records.read(runs / f"{rid}.json")
-        assert [h["epoch"] for h in rec["history"]] == list(range(1, 41))  # every epoch exactly once
+        assert [h["epoch"] for h in rec["history"]] == list(range(1, epochs + 1))  # every epoch exactly once
         prov = rec["provenance"]
         if rid == killed:  # finished in the other worker's job, from the cancelled one's checkpoint
             assert prov["slurm_job_id"] != job and prov["resumed_at_epoch"] > 0, (job, prov)
@@ -210,12 +222,12 @@ def test_a_run_whose_kernel_died_with_its_slurm_job_is_rescheduled_not_failed(mo
 @pytest.mark.parametrize("options, cpus", [([], "1"), (["time=01:00:00", "cpus-per-task=4"], "4")])
 def test_a_worker_jobs_script_execs_the_worker_with_the_options_given(tmp_path, monkeypatch, options, cpus):
     """The job script: the sweep's options, Slurm's defaults for memory and time (not dask-jobqueue's), the CPUs
-    given or else the runs' threads, a worker on loopback that replaces the job's shell."""
+    given or else the runs' threads, a worker on loopback that replaces the job's shell, its scratch space ours."""
     from dask_jobqueue.slurm import SLURMJob
     from normlib.grid import plan
     monkeypatch.delenv(slurm.ENV_INTERFACE, raising=False)
     g = plan(SMOKE, tmp_path, cluster="remote")
-    kwargs = slurm.job_options(slurm.directives(options), g)
+    kwargs = slurm.job_options(slurm.directives(options), g, str(tmp_path / "scratch"))
     kwargs.pop("scheduler_options")
     script = SLURMJob(scheduler="tcp://127.0.0.1:1", name="w", **kwargs).job_script()
     directives = [line.removeprefix("#SBATCH ") for line in script.splitlines() if line.startswith("#SBATCH")]
@@ -224,7 +236,29 @@ def test_a_worker_jobs_script_execs_the_worker_with_the_options_given(tmp_path, 
     worker = script.strip().splitlines()[-1]
     assert worker.startswith(f"exec {sys.executable} -m distributed.cli.dask_worker tcp://127.0.0.1:1")
     assert "--host 127.0.0.1 --dashboard-address 127.0.0.1:0" in worker and worker.endswith("--memory-limit 0")
+    assert f"--local-directory {tmp_path / 'scratch'} " in worker  # not <tmp>/dask-scratch-space, left behind
     assert f"-o {tmp_path / 'smoke' / 'slurm'}/{slurm.JOB_NAME}-%J.out" in directives
+
+
+@pytest.mark.slow
+@needs_slurm
+def test_the_sweeps_scheduler_and_workers_refuse_a_client_without_its_credentials(cluster, tmp_path):
+    """While the runs train, the scheduler in the sweep and each worker in its Slurm job take only TLS clients with
+    the sweep's certificate: plain TCP and another authority's certificate are refused (anyone on the login node
+    could otherwise run code as the sweep's user)."""
+    grid = write_grid(tmp_path, "tls", {**TINY, "epochs": 5000, "threads": 1}, {"seed": [0, 1]})  # never finishes
+    runs, log = tmp_path / "reports" / "tls" / "runs", tmp_path / "sweep.log"
+    proc = start_sweep(cluster, grid, tmp_path / "reports", log)
+    try:
+        wait_until(lambda: len(list(runs.glob("*.json.ckpt.pt"))) == 2, proc, log, timeout=180)  # both workers busy
+        servers = [a for a, cmd in cluster.listening() if "normlib.sweep" in cmd or "dask_worker" in cmd]
+        assert len(servers) >= 3 and let_in(cluster, servers) == [], servers  # the scheduler and 2 workers at least
+        assert proc.poll() is None, log.read_text()[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(120) == 143, log.read_text()[-3000:]
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.slow
