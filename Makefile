@@ -23,6 +23,12 @@ slurm:  ## installs Debian's slurm-wlm and munge with apt (system packages: need
 	  echo "note: Debian enables the munge, slurmctld and slurmd services at boot; the tests start their own cluster and" \
 	       "need none of them: \`systemctl disable munge slurmctld slurmd\` turns that off"; }
 
+slurm-up:  ## starts the single-node Slurm cluster the tests use (root; `make slurm` installs it) in build/slurm, and says how to run a sweep inside it
+	$(PY) tests/slurmcluster.py up build/slurm
+
+slurm-down:  ## stops the cluster of make slurm-up, by the PIDs it recorded, and removes build/slurm
+	$(PY) tests/slurmcluster.py down build/slurm
+
 test-fast:  ## every module's logic, in minutes: no kernels, papermill, browser, Dask workers, Slurm, torch subprocesses or torch.compile
 	$(PY) -m pytest -q -rs -m "not slow" tests
 
@@ -43,4 +49,4 @@ full:  ## the original's grid (use a GPU) -> reports/full/report.html
 sweep:
 	$(PY) -m normlib.sweep $(GRID) $(if $(JOBS),--jobs $(JOBS))
 
-.PHONY: install browser slurm test-fast test quick clean full sweep
+.PHONY: install browser slurm slurm-up slurm-down test-fast test quick clean full sweep

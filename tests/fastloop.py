@@ -73,9 +73,10 @@ def pytest_unconfigure(config):
 
 
 def guarded_phase(item, phase: str):
-    """Around a test's setup or call: its subprocesses are guarded unless it is marked slow."""
+    """Around a test's setup or call: its subprocesses are guarded unless it is marked slow. Only test functions:
+    the notebooks' cells (nbval, in `make test`) start their kernel on purpose and are no part of the fast loop."""
     site = item.config.stash[GUARD][0]
-    fast = item.get_closest_marker("slow") is None
+    fast = isinstance(item, pytest.Function) and item.get_closest_marker("slow") is None
     if fast:
         os.environ[GUARD_ENV] = str(site / "refused")
     else:

@@ -4,12 +4,18 @@ their own where only loopback is up, so nothing they open is reachable from anot
 bridge without ports, down, holding an address: Slurm asks glibc for IPv4 listening addresses with AI_ADDRCONFIG, which
 finds none while loopback's is the only one). Everything that talks
 to them (sbatch, scancel, the sweep and its Dask scheduler) runs in that namespace too (`Slurm.command`). Every
-process is started here in the foreground and stopped by its PID."""
+process is started here in the foreground and stopped by its PID.
+
+By hand (`make slurm-up`, `make slurm-down`): `python tests/slurmcluster.py up FOLDER` starts one in FOLDER and leaves it
+running, with the PIDs of its processes in FOLDER/pids and the command that runs a program inside it printed;
+`python tests/slurmcluster.py down FOLDER` stops it by those PIDs and removes FOLDER."""
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -78,7 +84,8 @@ class Slurm:
         (f / "munge.key").write_bytes(os.urandom(1024))
         (f / "munge.key").chmod(0o600)
         (f / "slurm.conf").write_text(slurm_conf(f, host))
-        holder = subprocess.Popen(["unshare", "-n", "sleep", "infinity"], stdin=subprocess.DEVNULL)
+        holder = subprocess.Popen(["unshare", "-n", "sleep", "infinity"], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # holds no pipe of ours
         self.procs.append(holder)
         self.netns = f"/proc/{holder.pid}/ns/net"
         deadline = time.monotonic() + 10
@@ -153,3 +160,74 @@ class Slurm:
             if mine in env and any(kv.startswith(b"SLURM_JOB_ID=") for kv in env):
                 found.append(int(proc.name))
         return found
+
+
+class Pid:
+    """A process started by an earlier `up`, as Slurm.down handles its own Popen objects: by its PID alone."""
+
+    def __init__(self, pid: int):
+        self.pid, self.args = pid, ["", "", f"pid {pid}"]
+
+    def poll(self):
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return 0
+        return None
+
+    def send_signal(self, sig) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float = None):
+        deadline = time.monotonic() + (timeout or 30)
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+            time.sleep(0.1)
+        return 0
+
+
+def up(folder: Path) -> None:
+    """A cluster left running in folder; its PIDs in folder/pids (the namespace's holder first)."""
+    why = missing()
+    if why:
+        sys.exit(f"slurm-up: {why}")
+    if (folder / "pids").exists():
+        sys.exit(f"slurm-up: {folder} holds a cluster already (pids); `make slurm-down` stops it")
+    folder.mkdir(parents=True)
+    cluster = Slurm(folder.resolve())
+    try:
+        cluster.up()
+    except BaseException:
+        cluster.down()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    (folder / "pids").write_text("".join(f"{p.pid}\n" for p in cluster.procs))
+    inside = shlex.join(["nsenter", f"--net={cluster.netns}", "env", f"SLURM_CONF={cluster.env['SLURM_CONF']}"])
+    print(f"a single-node Slurm cluster runs in {folder} (partition test; loopback only). Run a program inside it:\n"
+          f"  {inside} python -m normlib.sweep params/smoke.yaml --out build/slurm-reports --slurm\n"
+          f"make slurm-down stops it.")
+
+
+def down(folder: Path) -> None:
+    """Stop the cluster `up` left in folder, by its recorded PIDs, and remove folder."""
+    if not (folder / "pids").exists():
+        sys.exit(f"slurm-down: no cluster in {folder} (no pids file); nothing to stop")
+    pids = [int(line) for line in (folder / "pids").read_text().split()]
+    cluster = Slurm(folder.resolve())
+    cluster.procs = [Pid(pid) for pid in pids]
+    cluster.netns = f"/proc/{pids[0]}/ns/net"
+    cluster.down()
+    shutil.rmtree(folder)
+    print(f"stopped the Slurm cluster of {folder}")
+
+
+if __name__ == "__main__":
+    commands = {"up": up, "down": down}
+    if len(sys.argv) != 3 or sys.argv[1] not in commands:
+        sys.exit("usage: python tests/slurmcluster.py up|down FOLDER")
+    commands[sys.argv[1]](Path(sys.argv[2]))

@@ -97,6 +97,17 @@ def test_a_grid_of_any_norms_gets_a_title_that_fits_a_table_per_norm_and_a_figur
     assert any(isinstance(i, Figure) for i in items)
 
 
+def test_a_grid_whose_run_list_has_both_norms_keeps_the_title_while_one_norm_has_runs(tmp_path):
+    """The full grid's state: 9 of its runs done, all BatchNorm; its run list names GroupNorm too."""
+    ok_grid(tmp_path / "g", [("batch", b, s) for b in (2, 16) for s in (0, 1)])
+    grid = json.loads((tmp_path / "g" / "grid.json").read_text())
+    grid["runs"].append({"run_id": "group_bs2_seed0", "params": {"norm": "group", "batch_size": 2, "seed": 0}})
+    (tmp_path / "g" / "grid.json").write_text(json.dumps(grid))
+    items = items_of(tmp_path, "g")
+    assert items[0].startswith("# BatchNorm vs GroupNorm across batch sizes on CIFAR-10\n")
+    assert any(isinstance(i, str) and i.startswith("## BatchNorm across batch sizes") for i in items)
+
+
 def test_an_extra_grid_no_section_shows_gets_its_norms_or_one_line_saying_why(tmp_path):
     """A LayerNorm grid of another protocol (3 epochs: the main grid's runs are not borrowed), and a grid whose every
     run failed."""

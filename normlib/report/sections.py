@@ -41,9 +41,10 @@ def without_pair(grid: Grid) -> str:
 
 
 def report_title(grid: Grid) -> str:
-    """The report's heading: TITLE for a main grid with BatchNorm and GroupNorm, else the norms its runs have (failed
-    runs' too: the heading names what the grid set out to compare)."""
-    present = set(grid.runs.get("norm", pd.Series(dtype=object)))
+    """The report's heading: TITLE for a main grid with BatchNorm and GroupNorm, else the norms it has: in its run
+    list and its records, failed and missing runs' too (the heading names what the grid set out to compare, such as
+    the full grid's two norms while only BatchNorm's runs are done)."""
+    present = {n for frame in (grid.runs, grid.expected) for n in frame.get("norm", pd.Series(dtype=object)).dropna()}
     if set(PAIR) <= present or not present:
         return TITLE
     order = list(norms.NORMS)
