@@ -1,41 +1,10 @@
-"""Where a sweep's runs execute: a Dask cluster, the task that executes a run, or a stack of runs, on a worker, and the
-loop that submits the tasks and collects their runs as they end.
-
-Tasks. A task (normlib.grid.Task) is a run alone or a stack: its notebooks are executed one after the other, each in
-a fresh kernel; a stack's first kernel is told the stack's runs (STACK_ENV) and trains them as one, and the others
-find their records complete. Everything below holds for a task as for a run.
-
-Clusters. By default a LocalCluster(processes=False) of one worker with `jobs` slots inside the sweep process (a slot
-runs one run at a time; Dask calls them the worker's threads, not to be confused with a run's torch `threads`): the
-kernels stay the sweep's own children, so a SIGKILLed sweep orphans them as a plain process would (ipykernel exits a
-kernel within about a second of its parent's death, and the OS releases its run lock), a signal reaches one process,
-and no extra Python process starts. `gpus`: one worker process per GPU of this machine, pinned to it by
-CUDA_VISIBLE_DEVICES and declaring the resource GPU=runs_per_gpu. `scheduler` / `scheduler_file`: an existing cluster
-(`dask scheduler` + `dask worker`, dask-jobqueue, Kubernetes); its workers' slots (`dask worker --nthreads`) set how
-many runs run at once. A run whose device is not `cpu` asks for {"GPU": 1} when some worker declares a GPU resource,
-so a worker started with `--resources GPU=K` runs at most K of them at once, and none lands on a worker without a GPU.
-
-Every server of a cluster started here (the scheduler, the workers, their HTTP servers, the dashboard) listens on
-loopback only, unless NORMLIB_DASHBOARD opens the dashboard to the network deliberately; its scratch space is a
-temporary folder removed with the cluster. Where its workers are separate processes (`gpus`, and Slurm's workers:
-normlib.slurm), every connection to its scheduler and workers is TLS with a client certificate required, all made
-for this sweep alone (security()): a process without them, another user's on a login node included, is refused.
-
-Files. A worker that sees the grid folder (the sweep's lock file with the same inode and mtime: the same machine, or
-a shared filesystem) executes a run in place, as a local run: its record, checkpoint and notebook are written there
-by the run itself. Any other worker (and every worker with shared_out=False) executes it in a temporary folder of its
-own and returns the record and the executed notebook; the sweep writes them under --out, atomically and never over
-a complete record. A worker needs normlib installed and the data (NORMLIB_DATA), not the repository: the run notebook
-travels with each task.
-
-A worker that dies mid-run: the scheduler gives its run to another worker (up to distributed.scheduler.allowed-failures
-times; then the run fails with KilledWorker). In place the retry waits for the dead worker's orphaned kernel to release
-the run lock and resumes from the run's checkpoint; in a temporary folder it starts over. A run is done once: the
-retry finds a record its kernel completed and trains nothing (normlib.runner.run), and a complete record is never
-overwritten.
-"""
+"""Where a sweep's runs execute: a Dask cluster (by default one worker of `jobs` slots inside the sweep process; `gpus`:
+a worker process per GPU of this machine; or an existing cluster), the task that executes a run or a stack of runs on
+a worker (a stack's first kernel is told its runs in STACK_ENV and trains them as one), and the loop that submits the
+tasks and collects their runs as they end. A worker that sees the grid folder executes a run in place; any other in a
+temporary folder of its own, and the sweep writes the record and notebook it returns. What each cluster guarantees
+(loopback, TLS, slots, GPUs, workers that die, files): docs/cluster.md."""
 import json
-import logging
 import os
 import queue
 import sys
@@ -47,16 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import locks, records
-from . import scratch as scratch_folders
 from .config import FIELDS, STACK_ENV, planned_steps
 from .execute import RUN_NOTEBOOK, execute, failure_reason, record_failure, temp_notebook, write_record
 from .grid import GridError, Run, Task
+from .dask_settings import LOOPBACK, QUIET, dashboard_address, scratch, security
 from .processes import stale_files, wait_for_locks
 
 CONNECT_TIMEOUT = 30  # seconds to reach an existing scheduler before giving up (exit 2, nothing written)
-QUIET = logging.WARNING  # distributed's own log level in the clusters the sweep starts
-LOOPBACK = "127.0.0.1:0"  # every server of a cluster the sweep starts: this machine only, a free port
-ENV_DASHBOARD = "NORMLIB_DASHBOARD"  # HOST:PORT of the dashboard of a cluster the sweep starts (default LOOPBACK)
 GONE_CHECK = 5.0  # seconds between two checks, while the cluster has no worker, that it can still get one
 PROGRESS = "normlib-progress"  # the Dask event topic of a run's finished epochs: {"out", "epoch", "step", "steps"}
 _STOPS = {}  # per worker process: sweep token -> Event that stop_runs sets and that sweep's runs watch
@@ -95,36 +61,12 @@ def check(scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, jobs=N
     return "remote" if chosen else ""
 
 
-def dashboard_address() -> str:
-    """Where the dashboard of a cluster started here listens: $NORMLIB_DASHBOARD (e.g. 0.0.0.0:8787, to open it to
-    the network deliberately), else this machine only; GridError unless it is HOST:PORT."""
-    address = os.environ.get(ENV_DASHBOARD) or LOOPBACK
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
-        raise GridError(f"{ENV_DASHBOARD}={address!r}: allowed HOST:PORT, e.g. 127.0.0.1:8787 (this machine only) "
-                        f"or 0.0.0.0:8787 (every interface); unset: this machine only, a free port")
-    return address
-
-
 def local_cluster(jobs: int):
     """The default: one worker of `jobs` slots inside this process (see the module docstring for why). Its HTTP
     server listens on loopback (Dask's default for an in-process worker is every interface)."""
     from distributed import LocalCluster
     return LocalCluster(processes=False, n_workers=1, threads_per_worker=jobs, memory_limit=0, silence_logs=QUIET,
                         dashboard_address=dashboard_address(), worker_dashboard_address=LOOPBACK)
-
-
-def security():
-    """The TLS credentials of a cluster whose workers are separate processes: a certificate authority and a
-    certificate made for this sweep alone, kept in memory (distributed's Security.temporary; Slurm's workers read
-    them from files of mode 0600: normlib.slurm.connect), every connection encrypted and the client's certificate
-    required. Any other process, another user's included, cannot connect to the scheduler or a worker."""
-    from distributed.security import Security
-    try:
-        return Security.temporary()
-    except ImportError:  # distributed makes them with the cryptography package
-        raise GridError("the TLS credentials of a cluster with worker processes need the cryptography package (a "
-                        "dependency of normlib, missing here): pip install cryptography") from None
 
 
 def gpu_cluster(gpus: int, runs_per_gpu: int = 1):
@@ -142,17 +84,6 @@ def gpu_cluster(gpus: int, runs_per_gpu: int = 1):
                                                                 "security": tls,
                                                                 "dashboard_address": dashboard_address()}},
                        workers=workers, silence_logs=QUIET, security=tls)
-
-
-@contextmanager
-def scratch():
-    """Dask's scratch space for a cluster started here: a temporary folder of its own, removed with the cluster
-    (Dask's default, <tmp>/dask-scratch-space, keeps a folder per scheduler and worker behind), in this process's
-    scratch folder (normlib.scratch)."""
-    import dask
-    with tempfile.TemporaryDirectory(prefix="dask-", dir=scratch_folders.folder()) as tmp, \
-            dask.config.set({"temporary-directory": tmp}):
-        yield
 
 
 @contextmanager

@@ -10,7 +10,7 @@ virtual environment. Workers' logs: <grid folder>/slurm/normlib-worker-<job id>.
 
 The scheduler runs in the sweep and listens on loopback (workers on this node only) unless NORMLIB_SLURM_INTERFACE
 names the network interface the workers on other nodes reach it by (ib0, eth0), deliberately; either way every
-connection is TLS with credentials made for this sweep (normlib.cluster.security), so no other process can use it. Cancelling a job
+connection is TLS with credentials made for this sweep (normlib.dask_settings.security), so no other process can use it. Cancelling a job
 (scancel, preemption, its time limit) stops its worker and the run's kernel: the run goes to another worker
 (normlib.cluster.run_task), resumes from its checkpoint and is recorded once.
 """
@@ -23,7 +23,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from .cluster import LOOPBACK, dashboard_address
+from .dask_settings import LOOPBACK, QUIET, dashboard_address, scratch, security
 from .config import RunConfig
 from .grid import GridError, Plan
 
@@ -121,7 +121,7 @@ def job_options(args: list, g: Plan, scratch: str = None) -> dict:
 @contextmanager
 def connect(args: list, g: Plan):
     """A Client of a SLURMCluster of g.jobs worker jobs (job_options), its scheduler in this process, every
-    connection TLS with credentials made for this sweep (normlib.cluster.security); the workers read theirs from
+    connection TLS with credentials made for this sweep (normlib.dask_settings.security); the workers read theirs from
     files of mode 0600 that dask-jobqueue writes and removes with the cluster: in this process's scratch folder
     (mode 0700) where the workers are on this node, else beside their logs (where the workers on other nodes see
     them). The jobs are cancelled as it closes."""
@@ -129,7 +129,6 @@ def connect(args: list, g: Plan):
     from distributed import Client
 
     from . import scratch as scratch_folders
-    from .cluster import QUIET, scratch, security
     tls, logs = security(), g.folder / "slurm"  # GridError before the first write
     logs.mkdir(parents=True, exist_ok=True)
     keys = logs if os.environ.get(ENV_INTERFACE) else scratch_folders.folder()

@@ -13,7 +13,7 @@ import pytest
 import torch
 from sweeps import TINY, leftovers, let_in, run_sweep, start_sweep, statuses, wait_until, write_grid
 
-from normlib import cluster, execute, locks, records, sweep
+from normlib import cluster, dask_settings, execute, locks, records, sweep
 from normlib.grid import GridError, Run, Task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,8 +233,8 @@ def test_a_default_sweep_listens_on_loopback_only_and_leaves_no_lock_or_scratch_
 @pytest.mark.slow
 def test_the_dashboard_opens_to_the_network_only_when_asked(monkeypatch):
     from distributed import Client
-    monkeypatch.setenv(cluster.ENV_DASHBOARD, "0.0.0.0:0")
-    with cluster.scratch(), cluster.local_cluster(1) as c, Client(c) as client:
+    monkeypatch.setenv(dask_settings.ENV_DASHBOARD, "0.0.0.0:0")
+    with dask_settings.scratch(), cluster.local_cluster(1) as c, Client(c) as client:
         port = client.scheduler_info()["services"]["dashboard"]
         sockets = listening(os.getpid())
     assert {ip for ip, p in sockets if p == port} == {"0.0.0.0"}
@@ -242,7 +242,7 @@ def test_the_dashboard_opens_to_the_network_only_when_asked(monkeypatch):
 
 
 def test_a_bad_dashboard_address_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv(cluster.ENV_DASHBOARD, "8787")
+    monkeypatch.setenv(dask_settings.ENV_DASHBOARD, "8787")
     grid = write_grid(tmp_path, "dash", TINY, {"seed": [0]})
     assert sweep.main([str(grid), "--out", str(tmp_path / "reports")]) == 2
     assert "error: NORMLIB_DASHBOARD='8787': allowed HOST:PORT, e.g. 127.0.0.1:8787" in capsys.readouterr().err
@@ -281,4 +281,4 @@ def test_without_the_package_that_makes_tls_credentials_a_cluster_of_worker_proc
         raise ImportError("Using `Security.temporary` requires `cryptography`")
     monkeypatch.setattr(Security, "temporary", staticmethod(missing))
     with pytest.raises(GridError, match="need the cryptography package .*: pip install cryptography$"):
-        cluster.security()
+        dask_settings.security()

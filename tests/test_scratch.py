@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from normlib import cluster, execute, scratch
+from normlib import dask_settings, execute, scratch
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +22,7 @@ def test_connection_files_and_dask_scratch_go_in_the_process_folder():
     km = execute.kernel_manager_class([])(kernel_name="python3")
     assert os.path.dirname(km.connection_file) == str(scratch.folder())
     import dask
-    with cluster.scratch():
+    with dask_settings.scratch():
         assert os.path.dirname(dask.config.get("temporary-directory")) == str(scratch.folder())
     assert oct(scratch.root().stat().st_mode & 0o777) == "0o700"
 
