@@ -8,7 +8,7 @@ usage: python -m bench.bench [--train-images 1024] [--test-images 1000] [--batch
                              [--grid params/bench.yaml | --no-grid] [--data PATH]
                              [--render reports/bench/cpu.json]
 Writes reports/bench/<device>.md and .json (device: cpu, or cuda-<name>).
-Needs CIFAR-10: set NORMLIB_DATA (see normlib/data.py).
+Needs CIFAR-10: set NORMLIB_DATA (see normlib/run/data.py).
 """
 import argparse
 import json
@@ -25,14 +25,14 @@ from pathlib import Path
 import torch
 import yaml
 
-from normlib import data as datalib
-from normlib import device as devices
-from normlib import evaluation
-from normlib import train as engine
+from normlib.run import data as datalib
+from normlib.run import device as devices
+from normlib.run import evaluation
+from normlib.run import train as engine
 from normlib import config, norms
 from normlib.config import COMPILES, RunConfig
-from normlib.model import Network
-from normlib.sweep import load_grid, sweep
+from normlib.run.model import Network
+from normlib.sweep.loop import load_grid, sweep
 
 from . import reference
 from .page import ROOT, TRAIN_FLOP_FACTOR, verdicts, write
@@ -150,7 +150,7 @@ def reference_grid(grid_path: str, device: str) -> float:
 
 def in_fresh_process(fn, **kwargs):
     """fn(**kwargs) in a new Python process, as a notebook kernel of the sweep would run it: the engine's
-    process-wide settings (normlib.device.configure) must not reach the reference, and its retained memory must
+    process-wide settings (normlib.run.device.configure) must not reach the reference, and its retained memory must
     not hide the next run's peak. (A multiprocessing child will not do: DataLoader workers forked from one run
     ten times slower.)"""
     call = json.dumps({"fn": fn.__name__, "kwargs": kwargs})

@@ -18,9 +18,9 @@ from contextlib import nullcontext
 
 import torch
 
-from normlib import data as datalib
-from normlib import device as devices
-from normlib import stacked, train
+from normlib.run import data as datalib
+from normlib.run import device as devices
+from normlib.run import stacked, train
 from normlib.config import RunConfig
 
 from . import equivalence

@@ -1,5 +1,5 @@
-"""Is the stacked engine unbiased? Each seed is trained once by the per-run engine (normlib.train) and once inside a
-stack of --stack seeds (normlib.stacked), on the same images, and the two are compared paired by seed: a TOST of the
+"""Is the stacked engine unbiased? Each seed is trained once by the per-run engine (normlib.run.train) and once inside a
+stack of --stack seeds (normlib.run.stacked), on the same images, and the two are compared paired by seed: a TOST of the
 final test accuracy at +-margin points (equivalent when the 90% CI of the mean difference lies inside it) and a paired
 t-test of the final train loss. Until it passes, stacked and per-run records are not pooled.
 
@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from normlib import data as datalib
-from normlib import device as devices
-from normlib import norms, stacked, train
+from normlib.run import data as datalib
+from normlib.run import device as devices
+from normlib import norms
+from normlib.run import stacked, train
 from normlib.config import RunConfig
 from normlib.report.stats import ALPHA, equivalence, paired_stats
 

@@ -57,7 +57,7 @@ def markdown(meta, rows, grid) -> str:
              "a core that boosts its clock can exceed it. "
              "Reference = the original notebook's pipeline (bench/reference.py): DataLoader with 2 workers, per-image "
              "PIL -> ToTensor -> Normalize, NCHW, evaluation at the training batch size; it runs in a fresh "
-             "process of its own (the engine's process-wide settings do not reach it). Engine = normlib.train "
+             "process of its own (the engine's process-wide settings do not reach it). Engine = normlib.run.train "
              "with its defaults (diagnostics on, evaluation in batches of eval_batch) but the reference's "
              f"{meta['threads']} threads. Train img/s "
              "is over the whole epoch, compilation included; `steady` is the second epoch. Peak MiB: resident-set "

@@ -28,8 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from normlib import evaluation, norms
-from normlib.grid import GridError
+from normlib import norms
+from normlib.run import evaluation
+from normlib.sweep.grid import GridError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE_SH = ROOT / "bench" / "device.sh"
@@ -44,7 +45,7 @@ JOBS = 14  # stacks at once: bench/device.sh's JOBS on a GPU
 START_S = 10  # per stack: a fresh process's imports, CUDA context, data onto the GPU, warm-up and capture (assumed)
 SETUP_S = 30  # wheels installed from the carried folder, and the JPEG copy decoded once (14 s of CPU time here)
 MARGIN_S = 15  # bench/device.sh: kept after the last sweep for the tarball
-MEASURED_GRAPH_MS = 2.526  # the per-run engine's step (normlib.train), batch size 2, compiled with CUDA graphs, H100
+MEASURED_GRAPH_MS = 2.526  # the per-run engine's step (normlib.run.train), batch size 2, compiled with CUDA graphs, H100
 MEASURED_EAGER_MS = 4.044  # the same step eager; both in reports/full/device/step_latency.txt
 NO_KERNEL = {"empty", "empty_strided", "_unsafe_view", "promote_types"}  # allocate or reinterpret; no kernel
 
@@ -141,8 +142,8 @@ def stack_counts(params: dict, runs: int) -> tuple:
     """(kernels of one step of a stack of `runs`, FLOPs of one step of one run, kernels and FLOPs of one evaluation
     batch), on synthetic images after a first step (Adam's state exists)."""
     import torch
-    from normlib import data as datalib
-    from normlib import stacked, train
+    from normlib.run import data as datalib
+    from normlib.run import stacked, train
     from normlib.config import RunConfig
 
     p = {k: v for k, v in params.items() if k not in ("out", "seed")}
@@ -165,7 +166,7 @@ def stack_counts(params: dict, runs: int) -> tuple:
 
 def cell_of(stack: list) -> Cell:
     """A stack of (run id, params) counted."""
-    from normlib import stacked
+    from normlib.run import stacked
     from normlib.config import DIAG_BATCHES, TEST_IMAGES, TRAIN_IMAGES, RunConfig, planned_steps
 
     rid, params = stack[0][:2]
@@ -183,8 +184,8 @@ def cell_of(stack: list) -> Cell:
 
 
 def grid_cells(path) -> tuple:
-    """(grid name, its cells counted), a stack per cell as the sweep forms them (normlib.grid.stacks)."""
-    from normlib.grid import Run, load_grid, stacks
+    """(grid name, its cells counted), a stack per cell as the sweep forms them (normlib.sweep.grid.stacks)."""
+    from normlib.sweep.grid import Run, load_grid, stacks
 
     grid = load_grid(path)
     return grid["name"], [cell_of(st) for st in stacks([Run(rid, p, None) for rid, p in grid["runs"]])]

@@ -3,8 +3,8 @@
 Seed: torchvision CIFAR10 -> DataLoader(shuffle, num_workers=2) -> per sample PIL image -> ToTensor ->
 Normalize(0.5, 0.5); eager NCHW model; Adam; evaluation over the test set at the *training* batch size.
 Only the source of the images differs: an in-memory Dataset over the same decoded uint8 arrays that
-normlib.data gives the engine, producing PIL images exactly as torchvision's CIFAR10.__getitem__ does.
-The model is normlib.model.Network, the original's architecture (tests/test_model.py checks it).
+normlib.run.data gives the engine, producing PIL images exactly as torchvision's CIFAR10.__getitem__ does.
+The model is normlib.run.model.Network, the original's architecture (tests/test_model.py checks it).
 """
 import time
 
@@ -15,7 +15,7 @@ import torch.optim as optim
 import torchvision.transforms as transforms
 from PIL import Image
 
-from normlib.model import Network
+from normlib.run.model import Network
 
 NUM_WORKERS = 2  # the original's DataLoader workers
 LR = 0.001  # the original's Adam learning rate

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from normlib import data as datalib
-from normlib import stacked, train
+from normlib.run import data as datalib
+from normlib.run import stacked, train
 from normlib.config import RunConfig
-from normlib.model import Network
+from normlib.run.model import Network
 from normlib.report.stats import ALPHA, paired_stats
 
 from . import bias_drift, equivalence

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from normlib import data as datalib
-from normlib import device as devices
-from normlib import stacked
+from normlib.run import data as datalib
+from normlib.run import device as devices
+from normlib.run import stacked
 from normlib.config import RunConfig, planned_steps
-from normlib.grid import load_grid
+from normlib.sweep.grid import load_grid
 
 from .bench import device_info, in_fresh_process, reference_row
 

@@ -15,14 +15,14 @@ from . import norms
 ACTIVATIONS = ("relu", "sigmoid")
 LR_SCALINGS = ("none", "linear", "sqrt")
 PRECISIONS = ("fp32", "bf16")
-ENGINES = ("single", "stacked")  # normlib.train, one run at a time | normlib.stacked, a cell's seeds as one network
-COMPILES = ("auto", "none", "default")  # auto: by device (normlib.device.compile_mode); default: no CUDA graphs
+ENGINES = ("single", "stacked")  # normlib.run.train, one run at a time | normlib.run.stacked, a cell's seeds as one network
+COMPILES = ("auto", "none", "default")  # auto: by device (normlib.run.device.compile_mode); default: no CUDA graphs
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000  # CIFAR-10
 DIAG_BATCHES = 16  # training batches per epoch whose BN statistics are compared with the running ones
 DIAG_TEST = 1000  # test images evaluated with batch statistics (stratified subset); the report names both
 PRECISE_IMAGES = 4096  # training images over which precise BN re-estimates the statistics (Wu & Johnson 2021)
 PRECISE_BATCH = 128  # their batch: large enough that the average of batch variances is the population's
-STACK_ENV = "NORMLIB_STACK"  # a kernel's stack: JSON [params with `out`, one per run] (normlib.stackrun.stack_of)
+STACK_ENV = "NORMLIB_STACK"  # a kernel's stack: JSON [params with `out`, one per run] (normlib.run.stackrun.stack_of)
 MAX_WIDTH = 4096  # channels of a conv: a 3x3 conv of 4096 to 4096 channels is 151M weights (600 MB in fp32)
 MAX_BLOCKS = 256  # blocks of the network (the original's depth study: 16)
 MAX_THREADS = 1024  # torch CPU threads of one run
@@ -35,7 +35,7 @@ def param(default, help: str, *, choices=(), minimum=None, above=None, maximum=N
     (>=, >, <=); pattern: (regex, how the error names what is allowed); synonyms: other code bases' names for it,
     so a near miss of them is recognised; protocol: part of a grid's protocol (what the report lists as varied or
     fixed, seeds aside); name_prefix: what precedes its value in a run's name (default: the field's name, e.g.
-    seed0); per_run: the runs of one stack may differ in it (normlib.grid.stacks); incidental: it changes no number
+    seed0); per_run: the runs of one stack may differ in it (normlib.sweep.grid.stacks); incidental: it changes no number
     of the run, so a record or checkpoint written with another value is the same run's (identity)."""
     meta = {"help": help, "choices": choices, "minimum": minimum, "above": above, "maximum": maximum,
             "pattern": pattern, "synonyms": synonyms, "protocol": protocol, "name_prefix": name_prefix,

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from constructed import EXTRA, constructed, report_items
-from normlib import data as datalib
-from sweeps import ROOT, run_sweep
+from helpers.constructed import EXTRA, constructed, report_items
+from normlib.run import data as datalib
+from helpers.sweeps import ROOT, run_sweep
 
 SMOKE = ROOT / "params" / "smoke.yaml"
 pytest_plugins = ["fastloop", "pytester"]  # the fast loop's guard; pytester runs pytest inside a test (test_fastloop)
@@ -49,7 +49,7 @@ def float64():
     test_cuda)."""
     import torch
 
-    from normlib.device import default_dtype
+    from normlib.run.device import default_dtype
     with default_dtype(torch.float64):
         yield
 
@@ -90,6 +90,6 @@ def reports_root(smoke_sweep):
 def smoke_report(reports_root):
     """The report on the smoke grid and every constructed extra grid, rendered by the sweep's --report-only:
     report.html beside the executed summary.ipynb."""
-    from normlib import sweep
+    from normlib.sweep import loop as sweep
     assert sweep.main([str(SMOKE), "--out", str(reports_root), "--report-only", "--extra", ",".join(EXTRA)]) == 0
     return reports_root / "smoke" / "report.html"

@@ -2,15 +2,14 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from bench import bench
+from helpers import ROOT
 from normlib.config import RunConfig
-from normlib.model import Network
+from normlib.run.model import Network
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_grid_floor_counts_training_evaluation_and_the_bn_diagnostic():
@@ -41,7 +40,7 @@ def test_the_engine_row_uses_the_references_threads(monkeypatch, tiny_splits):
 
 
 def test_the_grid_timing_calls_the_sweep_as_it_is_declared(monkeypatch):
-    """The grid comparison's call of normlib.sweep.sweep matches its signature (autospec), so a change there fails
+    """The grid comparison's call of normlib.sweep.loop.sweep matches its signature (autospec), so a change there fails
     here and not after a benchmark's per-run half."""
     from unittest import mock
     calls = mock.create_autospec(bench.sweep, return_value=0)

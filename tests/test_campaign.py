@@ -2,10 +2,10 @@
 run already here with another record is never overwritten."""
 import json
 
-from constructed import write_records
+from helpers.constructed import write_records
 
-from normlib import campaign
-from normlib.grid import load_grid
+from normlib.sweep import campaign
+from normlib.sweep.grid import load_grid
 
 GRID = "fixed:\n  data: synthetic\n  epochs: 2\ngrid:\n  norm: [batch, group]\n  seed: [0, 1]\n"
 

@@ -1,8 +1,10 @@
 """A run's checkpoint file, and a stack's checkpoints as a set: a kill between two runs' saves loses no epoch."""
 import pytest
 
-from normlib import config, records, stacked
-from normlib.checkpoints import Checkpoint, checkpoint_path, resume_stack
+from normlib import config
+from normlib.run import stacked
+from normlib.store import records
+from normlib.run.checkpoints import Checkpoint, checkpoint_path, resume_stack
 
 RUN = dict(data="synthetic", train_size=40, test_size=20, epochs=2, batch_size=4, width=8, num_blocks=1, groups=2,
            engine="stacked")
@@ -46,7 +48,7 @@ def test_a_stack_killed_between_two_runs_saves_resumes_from_the_last_whole_set(t
 
 def test_a_single_runs_checkpoint_keeps_no_previous_state(tmp_path, parts):
     """Only a stacked run pays for a second state in its file."""
-    from normlib import train
+    from normlib.run import train
     cfg = config.validate({**RUN, "engine": "single", "out": str(tmp_path / "r.json")})
     ckpt = Checkpoint(cfg, "start", 0.0)
     train.train(cfg, parts, on_epoch=ckpt.save)

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from sweeps import TINY, leftovers, let_in, run_sweep, start_sweep, statuses, wait_until, write_grid
+from helpers.sweeps import TINY, leftovers, let_in, run_sweep, start_sweep, statuses, wait_until, write_grid
 
-from normlib import cluster, dask_settings, execute, locks, records, sweep
-from normlib.grid import GridError, Run, Task
+from helpers import ROOT
+from normlib.store import locks, records
+from normlib.sweep import cluster, dask_settings, execute, loop as sweep
+from normlib.sweep.grid import GridError, Run, Task
 
-ROOT = Path(__file__).resolve().parents[1]
 GRID = ({**TINY, "epochs": 60, "threads": 1}, {"seed": [0, 1]})  # 60 epochs: time to kill a worker mid-run
 
 
@@ -257,7 +258,7 @@ def test_runs_start_seed_by_seed_and_longest_first_within_a_seed():
 
 
 def test_a_cluster_whose_workers_are_all_gone_ends_the_runs_left_instead_of_waiting_forever(tmp_path, monkeypatch):
-    """No worker and none to come (every Slurm worker job ended: normlib.slurm.jobs_gone): the tasks left are
+    """No worker and none to come (every Slurm worker job ended: normlib.sweep.slurm.jobs_gone): the tasks left are
     cancelled and their runs reported 'left' with the reason, at once rather than never."""
     from distributed import Client, LocalCluster
     monkeypatch.setattr(cluster, "GONE_CHECK", 0.2)

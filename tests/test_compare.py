@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from constructed import EXTRA, constructed, pair_grid
-from normlib import compare
+from helpers.constructed import EXTRA, constructed, pair_grid
+from normlib.sweep import compare
 
 MACHINE = {"cpu_type": "x86_64 cpu family 25 model 1", "cpu_capability": "AVX2", "torch": "2.14.1"}
 
@@ -230,10 +230,10 @@ def test_a_code_change_says_whether_the_engines_numerics_changed_by_its_fixture(
 
     git("init", "-q")
     fixture = compare.FIXTURE.format("AVX2")
-    first = commit({"normlib/data.py": "x = 1\n", "normlib/config.py": "", fixture: '{"histories": {"batch": [1]}}',
+    first = commit({"normlib/run/data.py": "x = 1\n", "normlib/config.py": "", fixture: '{"histories": {"batch": [1]}}',
                     compare.FIXTURE.format("AVX512"): '{"histories": {"batch": [2]}}'})
-    second = commit({"normlib/data.py": "x = 1  # written atomically\ny = 2\n"})
-    third = commit({"normlib/data.py": "x = 3\n", fixture: '{"histories": {"batch": [3]}}'})
+    second = commit({"normlib/run/data.py": "x = 1  # written atomically\ny = 2\n"})
+    third = commit({"normlib/run/data.py": "x = 3\n", fixture: '{"histories": {"batch": [3]}}'})
     monkeypatch.setattr(compare, "ROOT", tmp_path)
     compare.code_change.cache_clear()
 
@@ -242,7 +242,7 @@ def test_a_code_change_says_whether_the_engines_numerics_changed_by_its_fixture(
     try:
         moved = compare.causes(record(second, "AVX2"), record(first, "AVX512"))
         assert moved[0] == "instruction set AVX512 -> AVX2"
-        assert moved[-1].endswith("normlib/data.py (+2 -1); its numerics do not: the engine fixture "
+        assert moved[-1].endswith("normlib/run/data.py (+2 -1); its numerics do not: the engine fixture "
                                   f"({compare.FIXTURE.format('AVX2')}, {compare.FIXTURE.format('AVX512')}), which each "
                                   "commit's tests hold its engine to bit for bit, is the same at both; so only the "
                                   "CPU type differs in numerics")

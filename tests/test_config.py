@@ -5,9 +5,10 @@ import nbformat
 import papermill as pm
 import pytest
 
-from normlib import config, grid
+from normlib import config
+from normlib.sweep import grid
 from normlib.report import text
-from normlib.execute import RUN_NOTEBOOK
+from normlib.sweep.execute import RUN_NOTEBOOK
 
 
 def test_notebook_parameters_mirror_runconfig():

@@ -1,4 +1,4 @@
-"""The CUDA path (skipped without a GPU; the device is normlib.device's choice for `auto`): the default there,
+"""The CUDA path (skipped without a GPU; the device is normlib.run.device's choice for `auto`): the default there,
 torch.compile in 'reduce-overhead' mode replaying the forward, backward and fused Adam step from CUDA graphs, trains
 as the uncompiled engine and as the plain eager loop.
 
@@ -10,8 +10,8 @@ import math
 
 import pytest
 
-from normlib import device as devices
-from normlib import stacked, train
+from normlib.run import device as devices
+from normlib.run import stacked, train
 from test_engine import cfg, eager_reference
 from test_stacked import max_gap, rounding_noise
 
@@ -52,7 +52,7 @@ def test_cuda_graph_replays_do_not_alias_the_logits_of_earlier_steps(tiny_splits
     assert abs(graphs["history"][0]["train_acc"] - plain["history"][0]["train_acc"]) <= 1.0
 
 
-# the stacked engine (normlib.stacked): K runs as one network, each step replayed as one CUDA graph
+# the stacked engine (normlib.run.stacked): K runs as one network, each step replayed as one CUDA graph
 STACK_CASES = [("batch", 2, 60), ("group", 2, 60), ("batch", 48, 0), ("group", 48, 0)]  # 200 % 48: a partial batch
 
 

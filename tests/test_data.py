@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from normlib import data as datalib
+from normlib.run import data as datalib
 
 
 def write_image_folder(root, per_class=3, seed=0):
@@ -73,7 +73,7 @@ def test_cache_is_used_and_checked(folder, tmp_path):
 
 
 def test_sizes_read_only_the_labels_of_a_cache_verified_as_it_is_now(folder, tmp_path, monkeypatch):
-    """A check of the input (normlib.grid.check_data) needs the image counts: a cache whose checksum matched at its
+    """A check of the input (normlib.sweep.grid.check_data) needs the image counts: a cache whose checksum matched at its
     present size and mtime gives them from its labels; a cache changed since is loaded, and so checked, again."""
     assert datalib.sizes(str(folder)) == (30, 10)  # decodes, caches and stamps
     load = datalib.load

@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import tarfile
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
@@ -44,11 +43,11 @@ def test_device_command_on_a_queue_of_two_tiny_grids(tmp_path):
     assert list((tmp_path / "x" / "bench").glob("stacked-*.md"))
 
 
-# normlib.device: the device of a run, its settings and its policies
+# normlib.run.device: the device of a run, its settings and its policies
 def test_the_device_choice_and_its_policies():
     import torch
 
-    from normlib import device as devices
+    from normlib.run import device as devices
     from normlib.config import RunConfig
     assert devices.pick("auto").type == ("cuda" if devices.cuda_count() else "cpu")
     assert devices.pick("cpu").type == "cpu"
@@ -63,7 +62,7 @@ def test_the_device_choice_and_its_policies():
 def test_a_run_starts_with_its_threads_and_the_device_is_described():
     import torch
 
-    from normlib import device as devices
+    from normlib.run import device as devices
     from normlib.config import RunConfig
     before = torch.get_num_threads()
     try:

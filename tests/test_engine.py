@@ -7,18 +7,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from normlib import evaluation, records, train
-from normlib import device as devices
+from helpers import tiny_config
+from normlib.run import evaluation, train
+from normlib.store import records
+from normlib.run import device as devices
 from normlib.config import RunConfig
 from normlib.norms import NORMS
-from normlib.model import Network
+from normlib.run.model import Network
 
 SMALL = dict(width=16, num_blocks=2)  # a narrow network: seconds on two cores
 
 
 def cfg(**kw):
-    base = dict(data="synthetic", train_size=0, test_size=0, epochs=2, batch_size=8, threads=1, **SMALL)
-    return RunConfig(**{**base, **kw})
+    return tiny_config({**SMALL, "epochs": 2, "batch_size": 8}, **kw)
 
 
 def original_tensors(x, y):

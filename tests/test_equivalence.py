@@ -88,7 +88,7 @@ def test_the_rounding_probe_computes_each_engines_gradient_as_its_step_does(firs
     import torch
 
     from bench import bias_drift, rounding
-    from normlib import train
+    from normlib.run import train
     from normlib.config import RunConfig
     cfgs = [RunConfig(data="synthetic", width=8, num_blocks=2, groups=2, batch_size=4, seed=s) for s in (0, 1)]
     splits = first_images(40)

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from sweeps import ROOT, TINY, finished_notebook, leftovers, tiny_notebook
+from helpers.sweeps import ROOT, TINY, finished_notebook, leftovers, tiny_notebook
 
-from normlib import config, execute, locks, records, runner
+from normlib import config
+from normlib.run import runner
+from normlib.store import locks, records
+from normlib.sweep import execute
 
 
 @pytest.mark.parametrize("value", ['x"); open("pwned", "w"); ("', 'a\\"b\\', "'''\n\"\"\"", "$(touch pwned) `id`",
@@ -35,7 +38,7 @@ def test_non_literal_values_are_refused(value):
 
 
 def test_epoch_lines_are_found_in_chunks_that_split_them(capsys):
-    """The lines normlib.runner.run prints as training starts and after each epoch reach progress(epoch, step, steps),
+    """The lines normlib.run.runner.run prints as training starts and after each epoch reach progress(epoch, step, steps),
     in any chunking."""
     runner.run({**TINY, "epochs": 2, "threads": 1})
     printed = capsys.readouterr().out
@@ -86,7 +89,7 @@ def test_a_failing_notebook_gets_a_failed_record_and_keeps_its_notebook(tmp_path
 
 @pytest.mark.slow
 def test_a_run_locked_by_another_process_is_skipped_without_a_record(tmp_path):
-    source = tiny_notebook(tmp_path / "source.ipynb", "from normlib import locks\n"
+    source = tiny_notebook(tmp_path / "source.ipynb", "from normlib.store import locks\n"
                                                       "with locks.run_lock(out): pass")
     out = tmp_path / "r.json"
     with locks.run_lock(out):
@@ -175,10 +178,10 @@ def test_a_full_disk_is_one_reason_naming_it_and_nothing_partial_in_place(tmp_pa
 
 
 def test_the_summary_kernels_connection_file_goes_in_the_scratch_folder(tmp_path, monkeypatch):
-    """It holds the kernel's key: where a killed sweep leaves it, the next sweep removes it (normlib.scratch)."""
+    """It holds the kernel's key: where a killed sweep leaves it, the next sweep removes it (normlib.store.scratch)."""
     import papermill as pm
 
-    from normlib import scratch
+    from normlib.store import scratch
     given = {}
 
     def fake_execute(source, output, **kwargs):
@@ -191,7 +194,7 @@ def test_the_summary_kernels_connection_file_goes_in_the_scratch_folder(tmp_path
 
 
 def test_a_run_handed_elsewhere_as_it_fails_leaves_no_record_and_no_notebook(tmp_path, monkeypatch):
-    """`failing` raising (a Slurm job ending under the run: normlib.slurm.job_ending) writes nothing: no failed record
+    """`failing` raising (a Slurm job ending under the run: normlib.sweep.slurm.job_ending) writes nothing: no failed record
     for a run that another worker resumes, no temporary notebook."""
     import papermill
     from nbclient.exceptions import DeadKernelError

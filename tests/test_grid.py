@@ -10,8 +10,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from normlib import data as datalib
-from normlib import grid, sweep
+from normlib.run import data as datalib
+from normlib.sweep import grid, loop as sweep
 
 
 # ---------------------------------------------------------------- bad input

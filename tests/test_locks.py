@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from normlib import locks
+from normlib.store import locks
 
 
 def test_run_lock_excludes_a_second_holder_and_names_the_first(tmp_path):
@@ -27,7 +27,7 @@ def test_run_lock_excludes_a_second_holder_and_names_the_first(tmp_path):
 
 def test_run_lock_dies_with_a_killed_holder(tmp_path):
     out = tmp_path / "r.json"
-    code = (f"from normlib import locks; import time\nwith locks.run_lock({str(out)!r}):\n"
+    code = (f"from normlib.store import locks; import time\nwith locks.run_lock({str(out)!r}):\n"
             f" print('held', flush=True)\n time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 
 from normlib.norms import NORMS
-from normlib.model import Network, make_norm
+from normlib.run.model import Network, make_norm
 
 
 @pytest.mark.parametrize("norm", NORMS)

@@ -2,11 +2,13 @@
 and a tiny grid of it gets its report, named and coloured by its entry."""
 import pytest
 import torch
-from constructed import summary_text
-from sweeps import TINY
+from helpers.constructed import summary_text
+from helpers.sweeps import TINY
 
-from normlib import config, norms, records, runner
-from normlib.model import Network
+from normlib import config, norms
+from normlib.run import runner
+from normlib.store import records
+from normlib.run.model import Network
 
 
 def pair_norm(channels: int, groups: int, runs: int):

@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
-from constructed import write_records
+from helpers.constructed import write_records
 
-from normlib import locks, processes
-from normlib.grid import Run
+from normlib.store import locks, processes
+from normlib.sweep.grid import Run
 
 RUNS = {"done": ({"seed": 0}, [50.0]), "held": ({"seed": 1}, [50.0])}
 
@@ -44,7 +44,7 @@ def test_a_kernel_in_its_own_session_keeps_the_sweeps_nice():
     """As Jupyter starts a kernel: a new session under `nice`; the session's CPU share takes the process's nice."""
     if not processes.AUTOGROUP.exists():
         pytest.skip("this kernel has no autogroup scheduling (/proc/self/autogroup)")
-    code = "from normlib import processes; print(processes.keep_niceness(), open('/proc/self/autogroup').read())"
+    code = "from normlib.store import processes; print(processes.keep_niceness(), open('/proc/self/autogroup').read())"
     out = subprocess.run(["nice", "-n", "7", sys.executable, "-c", code], capture_output=True, text=True,
                          start_new_session=True, check=True).stdout
     if out.startswith("False"):

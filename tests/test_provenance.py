@@ -4,9 +4,9 @@ import sys
 
 import torch
 
-from normlib import data as datalib
-from normlib import provenance
-from normlib.device import describe
+from normlib.run import data as datalib
+from normlib.store import provenance
+from normlib.run.device import describe
 
 
 def test_provenance_names_versions_device_git_and_data():

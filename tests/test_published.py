@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from normlib import records
-from normlib.grid import load_grid
+from helpers import ROOT
+from normlib.store import records
+from normlib.sweep.grid import load_grid
 from normlib.report.load import grid_info, load
 
-ROOT = Path(__file__).resolve().parents[1]
 GRIDS = sorted(p.parent.name for p in (ROOT / "reports").glob("*/grid.json"))
 
 
@@ -124,7 +124,7 @@ def dated(path: str, words: str) -> list:
 
 @pytest.mark.parametrize("path, words, name, where", GRID_DATES, ids=[w[:30] for _, w, _, _ in GRID_DATES])
 def test_every_date_given_for_a_grids_runs_is_the_days_its_records_ran(path, words, name, where):
-    from normlib.campaign import run_dates
+    from normlib.sweep.campaign import run_dates
     assert dated(path, words) == [run_dates(ROOT / "reports" / name, **where)], f"{path}: {words}"
 
 
@@ -140,7 +140,7 @@ def test_no_date_in_the_readme_or_docs_escapes_the_date_check():
 
 
 def test_a_hand_written_date_range_is_caught(tmp_path):
-    from normlib.campaign import run_dates
+    from normlib.sweep.campaign import run_dates
     write_dates = "**70 of 70 runs**, 2026-12-01 to 2026-12-03, all on one 2-core Xeon"
     found = re.findall(re.escape(GRID_DATES[0][1]).replace(re.escape("{}"), DATE), write_dates)
     assert found == ["2026-12-01 to 2026-12-03"] != [run_dates(ROOT / "reports" / "cpu_all")]

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from normlib import config, norms, records
+from normlib import config, norms
+from normlib.store import records
 
 
 def ok_record(params: dict, epochs: int = 2) -> dict:

@@ -1,14 +1,11 @@
 """BatchNorm diagnostics: the loss at small batch sizes split with precise statistics, and said when absent."""
 import pandas as pd
 import pytest
-from constructed import pair_grid
+from helpers.constructed import pair_grid
 
+from helpers import tables
 from normlib.report import bn_diagnostics, load
 from normlib.report.tables import Table
-
-
-def tables(items) -> list:
-    return [i.frame for i in items if isinstance(i, Table)]
 
 
 def test_bn_diagnostics_split_the_loss_with_precise_statistics_and_say_when_absent(tmp_path):

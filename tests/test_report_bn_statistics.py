@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from constructed import pair_grid
+from helpers.constructed import pair_grid
 from normlib.report import bn_statistics, load
 
 

@@ -2,7 +2,7 @@
 disagree: one BatchNorm run whose final epoch collapsed below its best."""
 import json
 
-from constructed import pair_grid
+from helpers.constructed import pair_grid
 
 from normlib.report import by_metric, findings, load, sections
 from normlib.report.tables import Table

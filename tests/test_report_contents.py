@@ -4,9 +4,10 @@ import ast
 from pathlib import Path
 
 import nbformat
-from constructed import EXTRA, constructed
+from helpers.constructed import EXTRA, constructed
 
-from normlib import execute, report
+from normlib import report
+from normlib.sweep import execute
 from normlib.report import bn_diagnostics, contents, controls, depth, groups, load, norms
 
 PACKAGE = Path(report.__file__).parents[1]  # normlib/

@@ -1,13 +1,10 @@
 """Control grids against the main grid: their kind, the cells taken from the main grid, and the section."""
-from constructed import pair_grid
+from helpers.constructed import pair_grid
 
+from helpers import tables
 from normlib.report import controls, load
 from normlib.report.plots import Figure
 from normlib.report.tables import Table
-
-
-def tables(items) -> list:
-    return [i.frame for i in items if isinstance(i, Table)]
 
 
 def test_a_partial_control_takes_its_missing_cells_from_the_main_grid(tmp_path):

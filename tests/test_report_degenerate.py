@@ -5,9 +5,10 @@ import json
 import re
 
 import pytest
-from constructed import summary_text, write_records
+from helpers.constructed import summary_text, write_records
 
-from normlib import records, sweep
+from normlib.store import records
+from normlib.sweep import loop as sweep
 from normlib.config import RunConfig
 from normlib.report.text import norm_label
 

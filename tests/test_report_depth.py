@@ -1,6 +1,6 @@
 """The depth section's rules on constructed records: accuracy gained or lost with depth, the gradient magnitude's
 ratio, the original's numbers beside ours, and one seed deciding nothing."""
-from constructed import write_records
+from helpers.constructed import write_records
 
 from normlib.report.tables import Table
 from normlib.report import depth, load

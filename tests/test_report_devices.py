@@ -1,5 +1,5 @@
 """The same protocol on two devices: the main grid beside an extra grid of its protocol trained elsewhere."""
-from constructed import write_records
+from helpers.constructed import write_records
 
 from normlib.report import devices, load
 

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from constructed import pair_grid
+from helpers.constructed import pair_grid
 from scipy import stats as st
 
 from normlib.report import epochs, load

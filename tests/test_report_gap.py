@@ -1,5 +1,5 @@
 """The gap to the original's levels: per cell, and whether it is the same everywhere or differs between norms."""
-from constructed import write_records
+from helpers.constructed import write_records
 
 from normlib.report import gap, load
 from normlib.report.original import ORIGINAL_TABLE, PAIR

@@ -2,10 +2,10 @@
 at the study's seeds, BatchNorm as the reference, expectation 3 judged again with the best count, and a count with
 failed runs."""
 import pytest
-from constructed import pair_grid, write_records
+from helpers.constructed import pair_grid, write_records
 from test_report_degenerate import DIVERGED
 
-from normlib import records
+from normlib.store import records
 from normlib.config import RunConfig
 from normlib.report import groups, load
 from normlib.report.plots import Figure

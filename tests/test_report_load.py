@@ -1,8 +1,8 @@
 """Loading records into frames: per-run metrics, failed runs, the metric check, a grid without records."""
 import pytest
 
-from constructed import write_records
-from normlib import records
+from helpers.constructed import write_records
+from normlib.store import records
 from normlib.report import load, tables
 
 

@@ -2,15 +2,12 @@
 family; a norms grid beside the main grid's BatchNorm and GroupNorm."""
 import numpy as np
 import pandas as pd
-from constructed import EXTRA, constructed, pair_grid
+from helpers.constructed import EXTRA, constructed, pair_grid
 
+from helpers import tables
 from normlib.report import groups, load, norms, stats
 from normlib.report.text import norm_label
 from normlib.report.tables import Table
-
-
-def tables(items) -> list:
-    return [i.frame for i in items if isinstance(i, Table)]
 
 
 def test_best_vs_each_is_holm_corrected_over_all_pairs(tmp_path):

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from constructed import runs_frame, summary, write_records
+from helpers.constructed import runs_frame, summary, write_records
 from normlib.report import load, original, sections, verdicts
 from normlib.report.original import PAIR
 from normlib.report.stats import compare, spread

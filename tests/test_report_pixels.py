@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 import pytest
-from constructed import pair_grid
+from helpers.constructed import pair_grid
 
 from normlib.report.tables import Table
 from normlib.report import load, pixels, sections

@@ -21,7 +21,7 @@ def test_a_page_on_a_full_disk_is_one_render_error_naming_the_file_and_leaves_no
     import os
     import pathlib
 
-    from normlib import execute, sweep
+    from normlib.sweep import execute, loop as sweep
     folder = tmp_path / "g"
     (folder / "runs").mkdir(parents=True)
     executed = folder / "summary.ipynb"

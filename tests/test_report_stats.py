@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from constructed import runs_frame, summary
+from helpers.constructed import runs_frame, summary
 from normlib.report import stats
 
 BS = [2, 4, 8, 16, 32, 64, 128]

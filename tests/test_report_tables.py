@@ -33,7 +33,7 @@ def test_the_page_refuses_a_table_without_a_caption():
 
 def test_provenance_names_the_engine_that_made_each_grid(tmp_path):
     """Issue 18: the report names the engine of each grid, and a device's given commit and code hash."""
-    from constructed import write_records
+    from helpers.constructed import write_records
     from normlib.report.load import load
     from normlib.report.sections import provenance_section
     write_records(tmp_path / "per_run", {f"seed{s}": ({"seed": s}, [50, 60]) for s in (0, 1)})
@@ -50,7 +50,7 @@ def test_provenance_names_the_engine_that_made_each_grid(tmp_path):
 
 def test_a_batch_size_without_a_p_value_names_no_test():
     """Table 2's test column: where a norm has one run there is no p, and no Welch either."""
-    from constructed import runs_frame
+    from helpers.constructed import runs_frame
     from normlib.report.stats import stats
     from normlib.report.tables import stats_table
     runs = runs_frame({("batch", 2): [50.0, 52.0], ("group", 2): [51.0, 53.0], ("batch", 16): [55.0],

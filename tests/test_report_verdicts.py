@@ -4,7 +4,7 @@ import json
 import math
 import statistics
 
-from constructed import pair_grid, write_records
+from helpers.constructed import pair_grid, write_records
 
 from normlib.report import findings, load, sections
 from normlib.report.original import ORIGINAL_PROTOCOL
@@ -136,7 +136,7 @@ def seed_cells(deficit: list) -> dict:
 
 
 def test_a_verdict_that_one_seed_decides_is_flagged_fragile_with_its_leave_one_seed_out_line():
-    from constructed import runs_frame
+    from helpers.constructed import runs_frame
     from normlib.report.stats import stats
     from normlib.report.verdicts import outcomes
     runs = runs_frame(seed_cells([-3, -4, -2, -5, 0]))
@@ -154,7 +154,7 @@ def test_a_verdict_that_one_seed_decides_is_flagged_fragile_with_its_leave_one_s
 
 
 def test_an_undecided_verdict_has_no_leave_one_seed_out_line_and_is_never_fragile():
-    from constructed import runs_frame
+    from helpers.constructed import runs_frame
     from normlib.report.stats import stats
     from normlib.report.verdicts import outcomes
     runs = runs_frame(seed_cells([-2.5, -4, -2, -5, 0.5]))
@@ -165,7 +165,7 @@ def test_an_undecided_verdict_has_no_leave_one_seed_out_line_and_is_never_fragil
 
 def test_welchs_test_stands_beside_the_paired_test_that_decided_rule_1():
     from scipy.stats import ttest_ind
-    from constructed import runs_frame
+    from helpers.constructed import runs_frame
     from normlib.report.stats import holm, stats
     from normlib.report.verdicts import outcomes
     cells = seed_cells([-3, -4, -2, -5, 0])
@@ -177,7 +177,7 @@ def test_welchs_test_stands_beside_the_paired_test_that_decided_rule_1():
 
 
 def test_groupnorms_trend_takes_the_seed_as_its_unit_and_the_table_says_when_it_cannot():
-    from constructed import runs_frame, summary
+    from helpers.constructed import runs_frame, summary
     from normlib.report.stats import seed_slopes, stats
     from normlib.report.text import pval
     from normlib.report.verdicts import outcomes

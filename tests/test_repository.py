@@ -3,11 +3,10 @@ neither tracks nor shows."""
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

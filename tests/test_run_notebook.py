@@ -1,11 +1,10 @@
 """The run notebook through papermill's own command line: a parameter it does not declare is refused in one line."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow

@@ -4,10 +4,12 @@ import json
 
 import pytest
 import torch
-from sweeps import TINY
+from helpers.sweeps import TINY
 
-from normlib import checkpoints, config, locks, norms, records, runner
-from normlib import train as trainlib
+from normlib import config, norms
+from normlib.run import checkpoints, runner
+from normlib.store import locks, records
+from normlib.run import train as trainlib
 
 
 
@@ -163,7 +165,7 @@ def test_sizes_are_checked_against_the_data():
 
 
 def test_a_run_announces_its_start_in_the_line_the_sweep_reads(tmp_path, capsys):
-    from normlib.execute import EPOCH_LINE
+    from normlib.sweep.execute import EPOCH_LINE
     runner.run({**TINY, "norm": "group", "epochs": 1, "out": str(tmp_path / "r.json")})
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "epoch 0: step 0/10, training starts" and EPOCH_LINE.match(lines[0])  # before any epoch ends

@@ -9,7 +9,8 @@ import tempfile
 
 import pytest
 
-from normlib import dask_settings, execute, scratch
+from normlib.store import scratch
+from normlib.sweep import dask_settings, execute
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +43,7 @@ def test_only_folders_of_processes_that_are_gone_are_removed():
 
 @pytest.mark.slow
 def test_a_sigkilled_process_folder_is_removed_by_the_next_one(tmp_path):
-    code = ("import sys, time; from normlib import scratch; p = scratch.folder(); (p / 'kernel-x.json').touch(); "
+    code = ("import sys, time; from normlib.store import scratch; p = scratch.folder(); (p / 'kernel-x.json').touch(); "
             "print(p, flush=True); time.sleep(60)")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                              env={**os.environ, "TMPDIR": str(tmp_path)})

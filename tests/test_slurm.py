@@ -8,13 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
-from slurmcluster import Slurm, missing
-from sweeps import TINY, patient, statuses, wait_until, write_grid
+from helpers.slurmcluster import Slurm, missing
+from helpers.sweeps import TINY, patient, statuses, wait_until, write_grid
 
-from normlib import locks, records, slurm, sweep
-from normlib.grid import GridError
+from helpers import ROOT
+from normlib.store import locks, records
+from normlib.sweep import loop as sweep, slurm
+from normlib.sweep.grid import GridError
 
-ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "params" / "smoke.yaml"
 NO_SLURM = missing()
 needs_slurm = pytest.mark.skipif(bool(NO_SLURM), reason=NO_SLURM or "Slurm is here")
@@ -92,7 +93,7 @@ def test_sbatch_without_a_cluster_says_no_cluster_is_reachable_not_that_an_optio
 
 def test_the_sweeps_timeouts_stretch_with_the_load_not_below_their_idle_value(monkeypatch):
     """The smoke sweep under Slurm ran past a fixed 400 s at a load of about 9 on 2 cores: a busy machine is no hang."""
-    import sweeps
+    from helpers import sweeps
     monkeypatch.setattr(sweeps.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(sweeps.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
     assert patient(400) == 1800
@@ -224,7 +225,7 @@ def test_a_worker_jobs_script_execs_the_worker_with_the_options_given(tmp_path, 
     """The job script: the sweep's options, Slurm's defaults for memory and time (not dask-jobqueue's), the CPUs
     given or else the runs' threads, a worker on loopback that replaces the job's shell, its scratch space ours."""
     from dask_jobqueue.slurm import SLURMJob
-    from normlib.grid import plan
+    from normlib.sweep.grid import plan
     monkeypatch.delenv(slurm.ENV_INTERFACE, raising=False)
     g = plan(SMOKE, tmp_path, cluster="remote")
     kwargs = slurm.job_options(slurm.directives(options), g, str(tmp_path / "scratch"))

@@ -1,4 +1,4 @@
-"""The stacked engine against separate runs of normlib.train: the same numbers, exactly in float64 and within stated
+"""The stacked engine against separate runs of normlib.run.train: the same numbers, exactly in float64 and within stated
 tolerances in fp32, for every norm and both activations; each run's own record, checkpoint and resume."""
 
 import pytest
@@ -6,18 +6,18 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.bias_drift import is_noise, max_gap
-from normlib import evaluation, records, stacked, train
-from normlib.config import RunConfig
+from helpers import tiny_config
+from normlib.run import evaluation, stacked, train
+from normlib.store import records
 from normlib.norms import NORMS
-from normlib.model import Network
+from normlib.run.model import Network
 
 SMALL = dict(width=8, num_blocks=2, groups=2)  # a narrow network: seconds on two cores
 SEEDS = (0, 1, 2, 3)  # K = 4 runs, as the issue's prototype
 
 
 def cfg(**kw):
-    base = dict(data="synthetic", train_size=0, test_size=0, epochs=1, batch_size=2, threads=1, **SMALL)
-    return RunConfig(**{**base, **kw})
+    return tiny_config({**SMALL, "epochs": 1, "batch_size": 2}, **kw)
 
 
 def cell(seeds=SEEDS, **kw):
@@ -54,7 +54,7 @@ def test_stacked_equals_separate_runs_in_float64(norm, activation, first_images,
 
 @pytest.mark.parametrize("norm", ["batch", "group"])
 def test_a_stack_of_one_is_the_run_itself(norm, first_images, float64):
-    """engine=stacked for a lone run (normlib.runner): the plain network, stepped by the stacked engine's step."""
+    """engine=stacked for a lone run (normlib.run.runner): the plain network, stepped by the stacked engine's step."""
     c = cfg(norm=norm, steps=6, seed=5)
     got, want = stacked.train_stack([c], first_images(40))[0], train.train(c, first_images(40))
     state = want["model"].state_dict()

@@ -3,9 +3,11 @@ run's notebook finds its record complete and does not train again; a rerun run k
 import json
 
 import pytest
-from sweeps import TINY
+from helpers.sweeps import TINY
 
-from normlib import checkpoints, config, records, runner, stackrun
+from normlib import config
+from normlib.run import checkpoints, runner, stackrun
+from normlib.store import records
 
 RUN = dict(TINY, train_size=40, test_size=20, epochs=2, batch_size=4, groups=2, engine="stacked")
 

@@ -13,11 +13,12 @@ import time
 
 import nbformat
 import pytest
-from sweeps import (ROOT, TINY, complete_record, finished_notebook, leftovers, locked_runs, run_sweep, start_sweep,
+from helpers.sweeps import (ROOT, TINY, complete_record, finished_notebook, leftovers, locked_runs, run_sweep, start_sweep,
                     statuses, wait_until, write_grid)
 
-from normlib import cluster, execute, grid, locks, records, sweep
-from normlib.grid import Run, Task
+from normlib.store import locks, records
+from normlib.sweep import cluster, execute, grid, loop as sweep
+from normlib.sweep.grid import Run, Task
 
 # ---------------------------------------------------------------- locks between processes (in process, no kernels)
 
@@ -44,7 +45,7 @@ def test_run_locked_elsewhere_is_waited_for_then_skipped(tmp_path, capsys):
 
 
 def test_a_dry_run_lists_the_runs_with_the_complete_ones_marked_and_writes_nothing(tmp_path, capsys):
-    from normlib import runner
+    from normlib.run import runner
     grid = write_grid(tmp_path, "listed", TINY, {"seed": [0, 1]})
     runs = tmp_path / "reports" / "listed" / "runs"
     runs.mkdir(parents=True)
@@ -90,7 +91,7 @@ def test_a_signal_while_the_report_renders_stops_it_with_the_signals_status(tmp_
 def test_signals_while_the_report_renders_leave_no_kernel_key_behind(tmp_path):
     """SIGINT: exit 130 and the summary kernel's connection file removed; SIGKILL: that file stays in the sweep's
     scratch folder (never loose in TMPDIR), which the next sweep removes."""
-    from sweeps import complete_record
+    from helpers.sweeps import complete_record
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     grid = write_grid(tmp_path, "shown", TINY, {"seed": [0, 1]})
@@ -118,7 +119,7 @@ def test_signals_while_the_report_renders_leave_no_kernel_key_behind(tmp_path):
             assert "interrupted by SIGINT while rendering the report" in log.read_text()
     assert keys()  # the SIGKILLed sweep's, in its scratch folder
     time.sleep(3)  # its orphaned kernel exits within about a second of its parent
-    r = subprocess.run([sys.executable, "-c", "from normlib import scratch; print(scratch.clean())"], env=env,
+    r = subprocess.run([sys.executable, "-c", "from normlib.store import scratch; print(scratch.clean())"], env=env,
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and not keys(), r.stderr
 
@@ -268,8 +269,8 @@ def test_a_sweep_that_exits_past_its_stuck_threads_leaves_no_lock_file(tmp_path,
 def test_the_summary_after_a_signal_counts_the_records_its_kernels_completed(tmp_path, capsys):
     """Runs reported interrupted whose kernels had written a complete record (e.g. stopped in a cell after it) are
     done; only the others are interrupted."""
-    from constructed import write_records
-    from normlib.grid import Plan, Run
+    from helpers.constructed import write_records
+    from normlib.sweep.grid import Plan, Run
     folder = tmp_path / "g"
     runs = {f"r{i}": ({"seed": i}, [50, 60]) for i in range(4)}
     write_records(folder, runs)
@@ -454,7 +455,7 @@ def test_each_engine_does_what_its_record_says(tmp_path):
     """A grid of both engines, one sweep: a single run's record equals the run trained alone, never stacked; a
     stacked run's record equals its stack trained as one, naming its partner. --no-shared-out: each task runs in a
     worker's temporary folder and sends its runs back (the kill test below covers tasks in place)."""
-    from normlib import runner, stackrun
+    from normlib.run import runner, stackrun
     out = tmp_path / "reports"
     r = run_sweep(write_grid(tmp_path, "engines", *STACK_GRID), out, "--no-report", "--no-shared-out")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -486,7 +487,7 @@ def test_a_stack_killed_by_sigterm_and_sigkill_resumes_to_the_uninterrupted_stac
     """SIGTERM and SIGKILL mid-stack: no record, then after SIGTERM exit 143 with no lock or temporary file left,
     after SIGKILL no orphan (its kernel exits and frees the locks); the rerun ends with one complete record per run,
     bit-equal (timings aside) to the stack trained without a kill."""
-    from normlib import stackrun
+    from normlib.run import stackrun
     epochs = 60
     fixed = {**TINY, "epochs": epochs, "engine": "stacked"}
     grid_file = write_grid(tmp_path, "stk", fixed, {"seed": [0, 1]})

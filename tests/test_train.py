@@ -3,9 +3,10 @@ import json
 import pytest
 import torch
 
-import engine_history
-from normlib import evaluation, records, train
-from normlib.config import RunConfig
+from helpers import engine_history
+from helpers import tiny_config
+from normlib.run import evaluation, train
+from normlib.store import records
 from normlib.norms import NORMS
 
 
@@ -14,8 +15,7 @@ SMALL = dict(width=16, num_blocks=2, lr=0.003)  # a narrow network (a tenth of t
 
 
 def cfg(**kw):
-    base = dict(data="synthetic", train_size=0, test_size=0, epochs=2, batch_size=16, threads=1, **SMALL)
-    return RunConfig(**{**base, **kw})
+    return tiny_config({**SMALL, "epochs": 2, "batch_size": 16}, **kw)
 
 
 @pytest.mark.parametrize("norm", NORMS)
@@ -58,7 +58,7 @@ def test_divergence_is_an_error(tiny_splits):
 
 def test_batch_stat_diagnostic_batches_mix_classes(monkeypatch, tiny):
     """The test set of the image-folder copy is ordered by class: the diagnostic batches must not be."""
-    from normlib import data as datalib
+    from normlib.run import data as datalib
     order = tiny.test_y.argsort(kind="stable")
     parts = datalib.splits(tiny, 0, 0, 0, 0)
     parts["test"] = (parts["test"][0][order], parts["test"][1][order])
@@ -75,7 +75,7 @@ def test_history_is_bit_identical_to_the_fixture():
     the fixture holds must be equal; a diagnostic added since is a new key beside them."""
     path, here = engine_history.fixture(), engine_history.where()
     if not path.exists():
-        pytest.skip(f"no fixture for {here['cpu_capability']}: write it with python tests/engine_history.py --write")
+        pytest.skip(f"no fixture for {here['cpu_capability']}: write it with python tests/helpers/engine_history.py --write")
     want = json.loads(path.read_text())
     if want["torch"] != here["torch"]:
         pytest.skip(f"the fixture was written with torch {want['torch']}; this is {here['torch']}")

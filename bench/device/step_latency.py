@@ -2,7 +2,7 @@
 a GPU. Run on the device from the repository root: python -m bench.device.step_latency (its log of the 2026-11-25
 H100 session: reports/full/device/step_latency.txt)."""
 import time
-from normlib import train, data
+from normlib.run import data, train
 from normlib.config import RunConfig
 d = data.synthetic(n_train=2000, n_test=500, seed=0)
 s = data.splits(d, 0, 0, 0, 0)

@@ -11,7 +11,7 @@ from .epochs import epochs_section
 from .findings import key_findings
 from .groups import groups_section
 from .norms import norms_section
-from ..records import REPORTS
+from ..store.records import REPORTS
 from .load import K, METRICS, Grid, load_all
 from .original import TOL
 from .pixels import pixels_section

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import records
+from ..store import records
 from ..config import RunConfig
 
 METRICS = {  # per-run accuracy that tables, tests and outcomes use; the notebook's `metric` picks one

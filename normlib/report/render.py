@@ -1,5 +1,5 @@
 """The report's page: the sections' items as the summary notebook displays them (Page: markdown, numbered tables and
-figures), and the executed notebook (normlib.execute.summary) converted to one self-contained HTML page without code:
+figures), and the executed notebook (normlib.sweep.execute.summary) converted to one self-contained HTML page without code:
 nbconvert's `basic` template (the outputs, no styles or scripts) inside a small page with report.css."""
 import html
 import re
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import records
+from ..store import records
 from .plots import FIGURE, Figure, svg_uri
 from .sections import TITLE
 from .tables import Table

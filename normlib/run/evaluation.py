@@ -11,8 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import norms
-from .config import PRECISE_BATCH, PRECISE_IMAGES, RunConfig
+from .. import norms
+from ..config import PRECISE_BATCH, PRECISE_IMAGES, RunConfig
 
 
 @torch.inference_mode()

@@ -1,14 +1,14 @@
 """The stacked engine: the runs of one cell (the same parameters, other seeds) trained side by side as one network.
 
 Each run stays itself: its initialisation (its own Network built after manual_seed(seed), copied into the stack), its
-data order (its own generator, one permutation per epoch, drawn as normlib.train draws it), its BatchNorm batch
+data order (its own generator, one permutation per epoch, drawn as normlib.run.train draws it), its BatchNorm batch
 statistics and running averages (BatchNorm over runs x width channels), its GroupNorm groups, its Adam state (Adam is
 elementwise) and its loss: the stack minimises the sum of each run's mean loss, whose gradient with respect to run
-k's weights is run k's own. The epoch loop is normlib.train.Engine's: after every epoch each run is copied back into
-a plain Network and evaluated, diagnosed and recorded by normlib.evaluation, as a per-run engine's run is, so the
+k's weights is run k's own. The epoch loop is normlib.run.train.Engine's: after every epoch each run is copied back into
+a plain Network and evaluated, diagnosed and recorded by normlib.run.evaluation, as a per-run engine's run is, so the
 records of both engines have the same fields and a stacked run's checkpoint is an ordinary one.
 
-The stack is normlib.model.Network with runs = K (grouped convolutions, a batched classifier), not
+The stack is normlib.run.model.Network with runs = K (grouped convolutions, a batched classifier), not
 torch.func.stack_module_state + vmap: BatchNorm's in-place running-average updates do not batch under vmap, the
 plain module keeps one tensor per layer for all runs (a fused Adam step over 1/K as many tensors), and the stack's
 state dict has the plain network's names, so moving a run in or out is a reshape.
@@ -25,9 +25,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import checkpoints, config, norms, train
+from . import checkpoints, train
+from .. import config, norms
 from . import device as devices
-from .config import DIAG_BATCHES, RunConfig
+from ..config import DIAG_BATCHES, RunConfig
 from .evaluation import BNProbe, Sums
 from .model import Network
 
@@ -181,7 +182,7 @@ class Stack(train.Engine):
         return graph
 
     def shuffle(self) -> None:
-        """A new epoch: each run's own permutation, drawn as normlib.train draws it, and zeroed sums and cursor
+        """A new epoch: each run's own permutation, drawn as normlib.run.train draws it, and zeroed sums and cursor
         (in place: the graphs read these very tensors)."""
         n = len(self.xs["train"][0])
         for k, gen in enumerate(self.gens):
@@ -222,7 +223,7 @@ class Stack(train.Engine):
 
 
 def train_stack(cfgs: list, splits: dict, resumes: list = None, on_epoch=None) -> list:
-    """Train the runs of one cell as one stack; for each run what normlib.train.train returns for it, and the names
+    """Train the runs of one cell as one stack; for each run what normlib.run.train.train returns for it, and the names
     of the runs it was stacked with (its record's name, `out` without its folder and suffix; its seed without an
     `out`). on_epoch(k, state) after every epoch, with run k's checkpoint."""
     st = Stack([c if isinstance(c, RunConfig) else RunConfig(**c) for c in cfgs], splits, resumes)

@@ -6,11 +6,11 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import identity
+from ..config import identity
 from .provenance import environment
 
 SCHEMA = 1
-REPORTS = Path(__file__).resolve().parents[1] / "reports"  # the repository's reports root: one folder per grid
+REPORTS = Path(__file__).resolve().parents[2] / "reports"  # the repository's reports root: one folder per grid
 REQUIRED = ("schema", "status", "params", "history", "provenance")
 TIMINGS = ("train_seconds", "eval_seconds")
 DIVERGED_LOSS = 10 * math.log(10)  # a final training loss above ten times chance level's (ln 10: every class

@@ -10,9 +10,9 @@ virtual environment. Workers' logs: <grid folder>/slurm/normlib-worker-<job id>.
 
 The scheduler runs in the sweep and listens on loopback (workers on this node only) unless NORMLIB_SLURM_INTERFACE
 names the network interface the workers on other nodes reach it by (ib0, eth0), deliberately; either way every
-connection is TLS with credentials made for this sweep (normlib.dask_settings.security), so no other process can use it. Cancelling a job
+connection is TLS with credentials made for this sweep (normlib.sweep.dask_settings.security), so no other process can use it. Cancelling a job
 (scancel, preemption, its time limit) stops its worker and the run's kernel: the run goes to another worker
-(normlib.cluster.run_task), resumes from its checkpoint and is recorded once.
+(normlib.sweep.cluster.run_task), resumes from its checkpoint and is recorded once.
 """
 import os
 import re
@@ -24,7 +24,7 @@ import time
 from contextlib import contextmanager
 
 from .dask_settings import LOOPBACK, QUIET, dashboard_address, scratch, security
-from .config import RunConfig
+from ..config import RunConfig
 from .grid import GridError, Plan
 
 ENV_INTERFACE = "NORMLIB_SLURM_INTERFACE"  # network interface of the scheduler for workers on other nodes
@@ -121,14 +121,14 @@ def job_options(args: list, g: Plan, scratch: str = None) -> dict:
 @contextmanager
 def connect(args: list, g: Plan):
     """A Client of a SLURMCluster of g.jobs worker jobs (job_options), its scheduler in this process, every
-    connection TLS with credentials made for this sweep (normlib.dask_settings.security); the workers read theirs from
+    connection TLS with credentials made for this sweep (normlib.sweep.dask_settings.security); the workers read theirs from
     files of mode 0600 that dask-jobqueue writes and removes with the cluster: in this process's scratch folder
     (mode 0700) where the workers are on this node, else beside their logs (where the workers on other nodes see
     them). The jobs are cancelled as it closes."""
     from dask_jobqueue import SLURMCluster
     from distributed import Client
 
-    from . import scratch as scratch_folders
+    from ..store import scratch as scratch_folders
     tls, logs = security(), g.folder / "slurm"  # GridError before the first write
     logs.mkdir(parents=True, exist_ok=True)
     keys = logs if os.environ.get(ENV_INTERFACE) else scratch_folders.folder()

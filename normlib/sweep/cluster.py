@@ -15,12 +15,12 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import locks, records
-from .config import FIELDS, STACK_ENV, planned_steps
+from ..store import locks, records
+from ..config import FIELDS, STACK_ENV, planned_steps
 from .execute import RUN_NOTEBOOK, execute, failure_reason, record_failure, temp_notebook, write_record
 from .grid import GridError, Run, Task
 from .dask_settings import LOOPBACK, QUIET, dashboard_address, scratch, security
-from .processes import stale_files, wait_for_locks
+from ..store.processes import stale_files, wait_for_locks
 
 CONNECT_TIMEOUT = 30  # seconds to reach an existing scheduler before giving up (exit 2, nothing written)
 GONE_CHECK = 5.0  # seconds between two checks, while the cluster has no worker, that it can still get one
@@ -52,7 +52,7 @@ def check(scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, jobs=N
     if gpus is not None:
         if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
             raise GridError(f"--gpus={gpus!r}: must be an integer >= 1")
-        from .device import cuda_count
+        from ..run.device import cuda_count
         n = cuda_count()
         if gpus > n:
             raise GridError(f"--gpus={gpus}: this machine has {n} CUDA device(s); "
@@ -197,7 +197,7 @@ def execute_task(task: Task, places: dict, timeout: int, stop: threading.Event, 
 
 def run_task(token: str, task: Task, timeout: int, lock_wait: float, probe: dict, source: str,
              done: dict = None) -> list:
-    """A task on a worker: for each of its runs {'status', 'reason'} as normlib.execute.execute returns them, plus,
+    """A task on a worker: for each of its runs {'status', 'reason'} as normlib.sweep.execute.execute returns them, plus,
     when it ran in a temporary folder, its 'record' and its 'notebook' text for the sweep to write. `done`: {run id:
     complete record} of runs whose notebook is executed again, so a worker away from --out shows them, not trains."""
     stop = _STOPS.setdefault(token, threading.Event())
@@ -273,7 +273,7 @@ def wait_for_a_worker(client, stop: threading.Event, gone=None) -> None:
 
 
 def no_worker_left(client, gone) -> str:
-    """Why the cluster has no worker and can get none (gone(client), e.g. normlib.slurm.jobs_gone), or ''."""
+    """Why the cluster has no worker and can get none (gone(client), e.g. normlib.sweep.slurm.jobs_gone), or ''."""
     if gone is None or client.scheduler_info()["workers"]:
         return ""
     return gone(client)
@@ -305,7 +305,7 @@ def submit(client, tasks: list, token: str, timeout: int, lock_wait: float, prob
 
 def run_all(client, tasks: list, report, stop: threading.Event, grace: float, timeout: int = 0,
             lock_wait: float = 0.0, probe: dict = None, gone=None) -> bool:
-    """Submit tasks (normlib.grid.Task) to the cluster (which has a worker: wait_for_a_worker) and call report(run,
+    """Submit tasks (normlib.sweep.grid.Task) to the cluster (which has a worker: wait_for_a_worker) and call report(run,
     status, reason) in this thread for each run of a task as it ends. Once `stop` is set, every worker stops this
     sweep's tasks (each SIGTERMs its own kernel; queued ones return at once) and the loop waits up to `grace`
     seconds for them. Returns whether some task had not ended by then. gone(client), if given, says why a cluster

@@ -1,9 +1,10 @@
-"""What one run (normlib.runner) and a stack of runs (normlib.stackrun) share around their training: the data they
+"""What one run (normlib.run.runner) and a stack of runs (normlib.run.stackrun) share around their training: the data they
 load, the line and the save after each epoch, and the record of a finished run."""
-from . import config, provenance, records
+from .. import config
+from ..store import provenance, records
 from . import data as datalib
 from .checkpoints import Checkpoint
-from .config import RunConfig
+from ..config import RunConfig
 from .device import describe, pick
 
 
@@ -20,7 +21,7 @@ def load_parts(cfg: RunConfig) -> tuple:
 
 
 def end_of_epoch(state: dict, total: int, checkpoint: Checkpoint) -> None:
-    """After each epoch: one line (normlib.execute.EPOCH_LINE reads it for the sweep's progress), then a save."""
+    """After each epoch: one line (normlib.sweep.execute.EPOCH_LINE reads it for the sweep's progress), then a save."""
     h = state["history"][-1]
     print(f"epoch {h['epoch']}: step {h['step']}/{total}, train loss {h['train_loss']:.4f}, test accuracy "
           f"{h['test_acc']:.2f}% ({h['train_seconds'] + h['eval_seconds']:.0f} s)", flush=True)
@@ -30,7 +31,7 @@ def end_of_epoch(state: dict, total: int, checkpoint: Checkpoint) -> None:
 def record(cfg: RunConfig, data, parts: dict, result: dict, checkpoint: Checkpoint) -> dict:
     """The record of a finished run."""
     hist = result["history"]
-    stacked = {"stacked_with": result["stacked_with"]} if "stacked_with" in result else {}  # set by normlib.stacked.train_stack
+    stacked = {"stacked_with": result["stacked_with"]} if "stacked_with" in result else {}  # set by normlib.run.stacked.train_stack
     return {"schema": records.SCHEMA, "status": "ok", "error": None, "params": cfg.dict(),
             "effective_lr": cfg.effective_lr, "steps": result["steps"],
             "images": {k: len(v[1]) for k, v in parts.items()},

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from normlib import records
+from normlib.store import records
 from normlib.config import RunConfig
 from normlib.report.stats import stats
 
@@ -117,7 +117,7 @@ def summary_text(root, grid: str, monkeypatch) -> str:
     """The text the summary notebook displays (figures aside): its code cells executed here, as its kernel would."""
     import IPython.display
 
-    from normlib import execute
+    from normlib.sweep import execute
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
     nb = json.loads(execute.SUMMARY_NOTEBOOK.read_text())

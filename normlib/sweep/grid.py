@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 import yaml
 
-from . import config, records
+from .. import config
+from ..store import records
 
 GRID_KEYS = {"description": str, "base": str, "jobs": int, "fixed": dict, "grid": dict}
 MAX_RUNS = 10_000  # runs of one grid: the product of its axes, checked before the runs are built
@@ -319,7 +320,7 @@ def check_data(runs: list, where: str) -> dict:
     """Each data source's image counts, read once (data.sizes: the source loaded and so verified, or the labels of its
     verified cache); GridError when one is missing or corrupt, or when a run asks for more images than it has.
     Returns {source: (training images, test images)}."""
-    from . import data as datalib
+    from ..run import data as datalib
     sizes, errors = {}, []
     for source in dict.fromkeys(p.get("data", "") for _, p in runs):
         try:
@@ -337,7 +338,7 @@ def check_data(runs: list, where: str) -> dict:
 
 
 def check_devices(runs: list, cluster: str = "") -> None:
-    """GridError unless every run's device exists: on this machine, or on a cluster (normlib.cluster.check names
+    """GridError unless every run's device exists: on this machine, or on a cluster (normlib.sweep.cluster.check names
     it) where each run is given one GPU through Dask resources and sees it as cuda:0."""
     asked = {p.get("device", "auto") for _, p in runs} - {"auto", "cpu"}
     pinned = sorted(asked - {"cuda", "cuda:0"}) if cluster else []
@@ -346,7 +347,7 @@ def check_devices(runs: list, cluster: str = "") -> None:
                         f"allowed auto, cpu, cuda, cuda:0")
     if not asked or cluster == "remote":  # the workers' GPUs, not this machine's
         return
-    from .device import cuda_count
+    from ..run.device import cuda_count
     n = cuda_count()
     for device in sorted(asked):
         index = int(device.split(":")[1]) if ":" in device else 0
@@ -379,7 +380,7 @@ class Run(NamedTuple):
 class Task(NamedTuple):
     """What one worker executes in one go: the notebooks of `runs`, in order, and, for the stacked engine, `stack`:
     every run of their stack (partners whose records are complete included), which the first kernel, told them in
-    config.STACK_ENV, trains as one (normlib.stackrun); () for a run alone."""
+    config.STACK_ENV, trains as one (normlib.run.stackrun); () for a run alone."""
     runs: tuple
     stack: tuple = ()
 
@@ -413,7 +414,7 @@ class Plan:
 
 def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, cluster="") -> Plan:
     """Every check of the input, in order, creating nothing; the grid with its folder and job count, or GridError.
-    cluster: where the runs go, as normlib.cluster.check names it ('' this machine, 'gpus', 'remote')."""
+    cluster: where the runs go, as normlib.sweep.cluster.check names it ('' this machine, 'gpus', 'remote')."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise GridError(f"--jobs={jobs!r}: must be an integer >= 1")
     if timeout < 0:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .records import atomically
+from ..store.records import atomically
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 ENV_DATA = "NORMLIB_DATA"  # where a local copy is: folder or archive (the documented setting)

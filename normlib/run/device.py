@@ -20,7 +20,7 @@ M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt() parameters
 
 @contextmanager
 def default_dtype(dtype: torch.dtype):
-    """torch's default dtype while it lasts: every new model's, and the images' (normlib.train.to_device). float64
+    """torch's default dtype while it lasts: every new model's, and the images' (normlib.run.train.to_device). float64
     makes stacked and separate runs differ by rounding alone (tests/test_stacked.py, bench/bias_drift.py)."""
     before = torch.get_default_dtype()
     torch.set_default_dtype(dtype)

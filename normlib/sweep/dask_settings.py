@@ -1,4 +1,4 @@
-"""What every Dask cluster the sweep starts shares (normlib.cluster's and normlib.slurm's): distributed's log level,
+"""What every Dask cluster the sweep starts shares (normlib.sweep.cluster's and normlib.sweep.slurm's): distributed's log level,
 loopback addresses, the dashboard's address, the TLS credentials of a cluster with worker processes and Dask's
 scratch space."""
 import logging
@@ -6,7 +6,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 
-from . import scratch as scratch_folders
+from ..store import scratch as scratch_folders
 from .grid import GridError
 
 QUIET = logging.WARNING  # distributed's own log level in the clusters the sweep starts
@@ -28,7 +28,7 @@ def dashboard_address() -> str:
 def security():
     """The TLS credentials of a cluster whose workers are separate processes: a certificate authority and a
     certificate made for this sweep alone, kept in memory (distributed's Security.temporary; Slurm's workers read
-    them from files of mode 0600: normlib.slurm.connect), every connection encrypted and the client's certificate
+    them from files of mode 0600: normlib.sweep.slurm.connect), every connection encrypted and the client's certificate
     required. Any other process, another user's included, cannot connect to the scheduler or a worker."""
     from distributed.security import Security
     try:
@@ -42,7 +42,7 @@ def security():
 def scratch():
     """Dask's scratch space for a cluster started here: a temporary folder of its own, removed with the cluster
     (Dask's default, <tmp>/dask-scratch-space, keeps a folder per scheduler and worker behind), in this process's
-    scratch folder (normlib.scratch)."""
+    scratch folder (normlib.store.scratch)."""
     import dask
     with tempfile.TemporaryDirectory(prefix="dask-", dir=scratch_folders.folder()) as tmp, \
             dask.config.set({"temporary-directory": tmp}):

@@ -1,14 +1,14 @@
 """The original's CNN with a switchable normalization layer: conv stem, N x [conv3x3, norm, act], GAP, linear.
 
-`runs` > 1 stacks that many copies of the network side by side as one (normlib.stacked trains a cell's seeds so):
+`runs` > 1 stacks that many copies of the network side by side as one (normlib.run.stacked trains a cell's seeds so):
 each convolution is grouped (groups = runs), each norm normalises each run's channels on their own (BatchNorm over
 runs x width channels, GroupNorm with runs x groups groups) and the classifier is a batched matmul. Run k owns
 channels [k * width, (k + 1) * width) of every layer; with runs = 1 it is the plain network."""
 import torch
 import torch.nn as nn
 
-from . import norms
-from .config import ACTIVATIONS
+from .. import norms
+from ..config import ACTIVATIONS
 
 
 def make_norm(norm: str, channels: int, groups: int = 4, runs: int = 1) -> nn.Module:

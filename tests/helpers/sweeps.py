@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from normlib import locks, records
+from normlib.store import locks, records
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(data="synthetic", train_size=100, test_size=50, width=8, num_blocks=1, diagnostics=False, batch_size=10)
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
-from . import config, records
-from .config import RunConfig
+from .. import config
+from ..store import records
+from ..config import RunConfig
 
 
 def state(model_state: dict, opt_state: dict, gen, history, step, partial: dict = None) -> dict:

@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cluster, execute, locks, records
+from . import cluster, execute
+from ..store import locks, records
 from .grid import GridError, Plan, Task, load_grid, name_problem, output_folder, plan
-from .processes import SIGNAL_EXIT, clean_stale, stop_on_signals, wait_for_locks
+from ..store.processes import SIGNAL_EXIT, clean_stale, stop_on_signals, wait_for_locks
 from .slurm import check as check_slurm, connect as slurm_cluster, jobs_gone
 
 LOCK_WAIT = 30.0  # seconds a rerun waits for run locks of other processes (orphaned kernels exit within ~1 s)
@@ -23,10 +24,10 @@ SHOWN = 3  # runs in flight named on the progress bar (the rest are counted)
 
 
 def render(name: str, folder: Path, extra: str = "") -> int:
-    """The report: the summary notebook executed on a grid's records (normlib.execute.summary), then its page
+    """The report: the summary notebook executed on a grid's records (normlib.sweep.execute.summary), then its page
     (normlib.report.render, imported here: the sweep itself needs no plotting stack). Returns 0, or on SIGINT or
     SIGTERM, after stopping the summary's kernel and writing no page, the signal's exit status."""
-    from .report.render import write_page
+    from ..report.render import write_page
     print(f"{name}: rendering the report (the summary notebook on the records)", flush=True)
     stop = threading.Event()
     with stop_on_signals(stop):
@@ -47,7 +48,7 @@ def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=T
           scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, shared_out=True, slurm=None) -> int:
     """Run every run of a grid that has no complete record, then render the report. Returns the exit status (see
     --help); GridError (before anything is written) on bad input or a cluster out of reach. Where the runs go:
-    normlib.cluster.connect, or slurm: sbatch options ['partition=gpu', ...] of Slurm jobs as workers (normlib.slurm);
+    normlib.sweep.cluster.connect, or slurm: sbatch options ['partition=gpu', ...] of Slurm jobs as workers (normlib.sweep.slurm);
     shared_out=False: workers never write under --out, even where they see it."""
     sbatch = None if slurm is None else check_slurm(slurm, scheduler, scheduler_file, gpus, runs_per_gpu)
     where = "remote" if slurm is not None else cluster.check(scheduler, scheduler_file, gpus, runs_per_gpu, jobs)
@@ -78,7 +79,7 @@ def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=T
 
 @dataclass
 class Todo:
-    """What a sweep executes now: `tasks` (normlib.grid.Task: a stack, or a run alone, with the runs whose notebooks
+    """What a sweep executes now: `tasks` (normlib.sweep.grid.Task: a stack, or a run alone, with the runs whose notebooks
     it executes), `again` (finished runs among those, whose notebook is executed again), the runs skipped as another
     process holds them ({run id: reason}), and how many runs were complete."""
     tasks: list
@@ -153,7 +154,7 @@ class Distinct:
 class Progress:
     """The sweep's bar: finished runs plus the finished share of each run in flight, so that its rate and ETA count
     the work in flight; its postfix names the runs in flight with their epoch. Each change is drawn once. Epochs
-    arrive as Dask events (normlib.cluster.PROGRESS) in the client's thread, runs' ends in the sweep's: hence a lock."""
+    arrive as Dask events (normlib.sweep.cluster.PROGRESS) in the client's thread, runs' ends in the sweep's: hence a lock."""
     BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} runs [{elapsed}<{remaining}{postfix}]"
 
     def __init__(self, name: str, todo: Todo, total: int):
@@ -179,7 +180,7 @@ class Progress:
             self._draw(self.running[rid][1] - before)
 
     def ended(self, run, status: str, reason: str) -> None:
-        """A run's end (normlib.grid.Run), as normlib.cluster.run_all reports it."""
+        """A run's end (normlib.sweep.grid.Run), as normlib.sweep.cluster.run_all reports it."""
         rid, again = run.id, run in self.todo.again  # again: its record was complete already, not a run done now
         with self.lock:
             _, share = self.running.pop(rid, (0, 0.0))
@@ -214,7 +215,7 @@ class Progress:
 def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, client, shared_out: bool = True,
              gone=None):
     """The runs of a planned grid under its sweep lock, on the cluster of `client`; the exit status, or None when
-    interrupted. gone(client): why a cluster without workers can get none (normlib.cluster.run_all)."""
+    interrupted. gone(client): why a cluster without workers can get none (normlib.sweep.cluster.run_all)."""
     removed = clean_stale(g.folder, g.stacks)
     if removed:
         print(f"removed {removed} temporary file(s) left by an interrupted sweep")
@@ -313,7 +314,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--scheduler-file", default=None, help="scheduler file of an existing Dask cluster "
                     "(dask scheduler --scheduler-file PATH)")
     ap.add_argument("--slurm", action="append", nargs="?", const="", default=None, metavar="OPTION",
-                    help="Dask workers as Slurm jobs (normlib/slurm.py); OPTION: an sbatch option without its dashes "
+                    help="Dask workers as Slurm jobs (normlib/sweep/slurm.py); OPTION: an sbatch option without its dashes "
                     "(e.g. partition=gpu), one per --slurm")
     ap.add_argument("--no-shared-out", action="store_true", help="workers never write under OUT, even where they "
                     "see it: each run executes in a worker's temporary folder and the sweep writes its record and "

@@ -1,20 +1,20 @@
-"""One stack end to end, as normlib.runner.run is one run: the runs of one cell (other seeds, `engine: stacked`)
-trained as one network of normlib.stacked, each run with its own lock, checkpoint per epoch and record.
+"""One stack end to end, as normlib.run.runner.run is one run: the runs of one cell (other seeds, `engine: stacked`)
+trained as one network of normlib.run.stacked, each run with its own lock, checkpoint per epoch and record.
 
-The sweep (`python -m normlib.sweep GRID`, the one command that runs grids) forms the stacks (normlib.grid.stacks)
-and names a stack's runs to the kernel of its first notebook in STACK_ENV; that kernel's normlib.runner.run trains
+The sweep (`python -m normlib.sweep GRID`, the one command that runs grids) forms the stacks (normlib.sweep.grid.stacks)
+and names a stack's runs to the kernel of its first notebook in STACK_ENV; that kernel's normlib.run.runner.run trains
 the stack here and writes every run's record, and the other runs' notebooks find theirs complete.
 """
 import contextlib
 import json
 import os
-import sys
 import time
 
-from . import config, locks, records
+from .. import config
+from ..store import locks, records
 from .checkpoints import Checkpoint, checkpoint_path
 from .checkpoints import resume_stack as resumes_of
-from .config import STACK_ENV
+from ..config import STACK_ENV
 from .lifecycle import end_of_epoch, load_parts, record
 from .stacked import train_stack
 

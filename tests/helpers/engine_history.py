@@ -1,10 +1,10 @@
 """The per-run engine's record history on a fixed small case, and the fixture it is held to (tests/data/).
 
 One fixture per CPU instruction set (the kernels, and so the last bits, differ between them): AVX512's was written by
-the engine as it stood before its evaluation, diagnostics and checkpoint format moved out of normlib/train.py, AVX2's
+the engine as it stood before its evaluation, diagnostics and checkpoint format moved out of normlib/run/train.py, AVX2's
 at commit 6e95fbd. test_train.py asserts that the engine still gives the fixture of the CPU type it runs on, bit for
 bit, on every number the fixture holds (a diagnostic added later is a new key, not a changed number). Write the
-fixture of a new CPU type, or rewrite one for a change meant to change the numbers: python tests/engine_history.py --write
+fixture of a new CPU type, or rewrite one for a change meant to change the numbers: python tests/helpers/engine_history.py --write
 """
 import json
 import sys
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import torch
 
-from normlib import data as datalib
-from normlib import records, train
+from normlib.run import data as datalib
+from normlib.run import train
+from normlib.store import records
 from normlib.config import RunConfig
 
-FIXTURES = Path(__file__).parent / "data"
+FIXTURES = Path(__file__).parents[1] / "data"
 CASE = dict(data="synthetic", train_size=0, test_size=0, val_size=40, epochs=2, batch_size=12, threads=1, width=16,
             num_blocks=2, diagnostics=True)  # a validation split, a partial last batch (160 % 12)
 
@@ -40,5 +41,5 @@ def histories() -> dict:
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python tests/engine_history.py --write")
+        sys.exit("usage: python tests/helpers/engine_history.py --write")
     fixture().write_text(json.dumps({**where(), "histories": histories()}, indent=1) + "\n")

@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 LIBRARIES = ("torch", "torchvision", "numpy", "pandas", "papermill", "ipykernel")  # versions in every record
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CODE = ("normlib", "notebooks", "bench")  # the folders whose files make a record's numbers and pages
 COMMIT_VARIABLE = "NORMLIB_COMMIT"  # the commit a copied working tree was made from, as its sender names it
 
@@ -59,7 +59,7 @@ def environment() -> dict:
 
 
 def provenance(device: dict, data) -> dict:
-    """Where a run ran: environment() plus torch's build, the device (as normlib.device.describe gives it) and the
+    """Where a run ran: environment() plus torch's build, the device (as normlib.run.device.describe gives it) and the
     data."""
     import torch
     import torchvision

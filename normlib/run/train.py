@@ -1,15 +1,15 @@
 """Training engines: the skeleton both engines share (Engine: K runs' data, device, generators and histories, and
 the epoch loop that records and checkpoints each run), and the per-run engine (Single: one network, compiled where it
-pays). The stacked engine (normlib.stacked) is the other Engine.
+pays). The stacked engine (normlib.run.stacked) is the other Engine.
 
 Data lives on the device as one tensor, batches by indexing a seeded permutation. Speed is measured by
 `python -m bench.bench` against the original's pipeline (bench/reference.py); the figures live in
 reports/bench/<device>.md, which that command regenerates. On a CPU the convolutions run near the FP32 peak either
 way, so the gains come from what surrounds them: freed memory reused instead of page-faulted in afresh every step
-(normlib.device.keep_freed_memory), channels_last activations (oneDNN's native layout), no DataLoader (one indexing
+(normlib.run.device.keep_freed_memory), channels_last activations (oneDNN's native layout), no DataLoader (one indexing
 op per batch from a device-side permutation; x[idx] stays channels_last), fused Adam, evaluation in batches of
 eval_batch, and diagnostics without extra passes or host syncs in the loop. The device's settings and the compile
-policy are normlib.device's.
+policy are normlib.run.device's.
 """
 import copy
 import sys
@@ -20,10 +20,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import checkpoints, norms
+from . import checkpoints
+from .. import norms
 from . import data as datalib
 from . import device as devices
-from .config import DIAG_BATCHES, DIAG_TEST, RunConfig, total_steps
+from ..config import DIAG_BATCHES, DIAG_TEST, RunConfig, total_steps
 from .device import compile_mode, compiled
 from .evaluation import BNProbe, Sums, epoch_record
 from .model import Network
@@ -33,7 +34,7 @@ GUARDED_STEPS = 3  # first compiled steps that fall back to eager on an error (c
 
 def to_device(x: np.ndarray, y: np.ndarray, device) -> tuple:
     """uint8 (N, 32, 32, 3) -> normalised float (N, 3, 32, 32) in channels_last, as the original: (x/255 - 0.5)/0.5;
-    float32, or torch's default dtype where a check sets another (normlib.device.default_dtype)."""
+    float32, or torch's default dtype where a check sets another (normlib.run.device.default_dtype)."""
     x = torch.from_numpy(x).to(device).permute(0, 3, 1, 2)  # a channels_last view, no copy
     return x.to(torch.get_default_dtype()).div_(127.5).sub_(1.0), torch.from_numpy(y).to(device)
 
@@ -100,7 +101,7 @@ class Engine:
 
 class Single(Engine):
     """The per-run engine: one run's training state, its step compiled where it may be. Within an epoch it saves a
-    checkpoint whenever `saver.due()` (normlib.checkpoints.Checkpoint: every cfg.checkpoint_every seconds), with the
+    checkpoint whenever `saver.due()` (normlib.run.checkpoints.Checkpoint: every cfg.checkpoint_every seconds), with the
     epoch's position (its permutation, the batches done, its sums so far), and resumes from such a checkpoint bit
     for bit."""
 

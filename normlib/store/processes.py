@@ -1,6 +1,6 @@
 """Processes of a sweep: signals, temporary files a killed sweep left, run locks held by others. The policy (one
 sweep per grid folder, run locks held by kernels, never killing what it did not start) is in docs/sweep.md; each run
-stops its own kernel (normlib.execute.stop_kernels_on)."""
+stops its own kernel (normlib.sweep.execute.stop_kernels_on)."""
 import os
 import signal
 import threading
@@ -53,10 +53,10 @@ def stop_on_signals(stop: threading.Event):
 
 
 def stale_files(run, keep_checkpoint: bool = False) -> list:
-    """The temporary files a killed process left behind for one run (normlib.grid.Run), and its checkpoint once it
+    """The temporary files a killed process left behind for one run (normlib.sweep.grid.Run), and its checkpoint once it
     is finished unless keep_checkpoint (a finished run of a stack that has runs left to train: the stack resumes
     with it), or [] while a process holds its lock. A finished run whose notebook is incomplete is executed again by
-    the sweep (normlib.execute.notebook_complete), so its temporary notebook is not kept either."""
+    the sweep (normlib.sweep.execute.notebook_complete), so its temporary notebook is not kept either."""
     if locks.is_locked(run.out):
         return []
     runs_dir, ckpt = run.out.parent, run.out.with_name(f"{run.out.name}.ckpt.pt")
@@ -69,7 +69,7 @@ def stale_files(run, keep_checkpoint: bool = False) -> list:
 
 def clean_stale(folder: Path, stacks: list) -> int:
     """Remove the temporary files a killed sweep left behind (and the checkpoints of finished runs whose stack is
-    finished), for runs whose lock no process holds; stacks: normlib.grid.stacks. Returns how many."""
+    finished), for runs whose lock no process holds; stacks: normlib.sweep.grid.stacks. Returns how many."""
     removed = []
     for stack in stacks:
         unfinished = not all(records.is_done(records.read(r.out), r.params) for r in stack)
@@ -81,7 +81,7 @@ def clean_stale(folder: Path, stacks: list) -> int:
 
 
 def wait_for_locks(runs: list, seconds: float, stop: threading.Event) -> list:
-    """Wait up to `seconds` for the run locks other processes hold on `runs` (normlib.grid.Run); returns those still
+    """Wait up to `seconds` for the run locks other processes hold on `runs` (normlib.sweep.grid.Run); returns those still
     held."""
     locked = [r for r in runs if locks.is_locked(r.out)]
     if locked:

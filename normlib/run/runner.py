@@ -1,12 +1,14 @@
 """One run end to end: validate parameters, load data, train with checkpoints (every epoch, and within epochs every
-`checkpoint_every` seconds), write the record. A run of the stacked engine trains with its stack (normlib.stackrun)."""
+`checkpoint_every` seconds), write the record. A run of the stacked engine trains with its stack (normlib.run.stackrun)."""
 import sys
 import time
 from contextlib import nullcontext
 
-from . import config, locks, processes, records, stackrun
+from .. import config
+from ..store import locks, processes, records
+from . import stackrun
 from .checkpoints import Checkpoint
-from .config import RunConfig, total_steps
+from ..config import RunConfig, total_steps
 from .lifecycle import end_of_epoch, load_parts, record
 from .train import train
 
@@ -18,7 +20,7 @@ def run(params) -> dict:
     locks.Locked), returns the existing record without training when `out` already holds a complete record of the
     same parameters, saves `<out>.ckpt.pt` after every epoch and resumes from it (the same record, bit for bit on
     the CPU, timings aside), and writes the record atomically, then removes the checkpoint. A run of the stacked
-    engine trains with its stack's other runs (normlib.stackrun.run_stack), or alone as a stack of one."""
+    engine trains with its stack's other runs (normlib.run.stackrun.run_stack), or alone as a stack of one."""
     cfg = params if isinstance(params, RunConfig) else config.validate(dict(params))
     processes.keep_niceness()  # a kernel runs in a session of its own: keep the sweep's nice for it
     if cfg.engine == "stacked" and not records.is_done(records.read(cfg.out) if cfg.out else None, cfg.dict()):
