@@ -56,3 +56,18 @@ def test_every_relative_link_of_the_docs_resolves(page):
 def test_a_broken_link_and_a_missing_anchor_are_found(tmp_path):
     (tmp_path / "a.md").write_text("# A page\n\n[ok](a.md#a-page) [gone](b.md) [no anchor](a.md#elsewhere) [web](https://x.org/y)\n")
     assert _broken_links(tmp_path / "a.md") == ["b.md", "a.md#elsewhere"]
+
+
+def test_the_readme_is_short_and_its_module_map_names_every_module_of_every_layer():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) < 200
+    package = ROOT / "normlib"
+    start = readme.index("- `normlib/`")
+    layout = readme[start:readme.index("- `notebooks/", start)]
+    for layer in ("store", "run", "sweep"):
+        line = layout[layout.index(f"`{layer}/`"):]
+        line = line[:line.index("\n  - ")] if "\n  - " in line else line
+        named = set(re.findall(r"`(\w+)\.py`", line))
+        there = {p.stem for p in (package / layer).glob("*.py") if p.stem not in ("__init__", "__main__")}
+        assert named == there, (layer, named ^ there)
+    assert {"config", "norms"} <= set(re.findall(r"`(\w+)\.py`", layout))

@@ -75,8 +75,8 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
              f"On grid `{main.name}` ({len(ours)} runs, {metric}; significance level {alpha:g}, tolerance "
              f"{tol:g} points), the original's three expectations:", ""]
     for i, (o, their) in enumerate(zip(mine, theirs)):
-        lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}." + split[i].sentence(metric)
-                     + o.standing()
+        lines.append(f"{i + 1}. *{o.claim}* **{o.verdict.capitalize()}**: {o.short}." + o.standing()
+                     + split[i].sentence(metric)
                      + "".join(f" Under {control_label(g.runs)} (`{g.name}`): **{oc[i].verdict}**."
                                for g, oc, _ in ctrl)
                      + f" On the original's own table: {their.verdict}.")
