@@ -189,3 +189,35 @@ def test_a_checkpoint_on_a_full_disk_is_an_error_naming_the_file_and_keeps_the_l
         checkpoint.save({"history": [1, 2]})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json.ckpt.pt"]
     assert torch.load(checkpoint.path, weights_only=True)["history"] == [1]
+
+
+@pytest.mark.slow
+def test_a_run_killed_by_sigkill_mid_epoch_resumes_there_to_the_same_record(tmp_path):
+    """A real kill: the run's process gets SIGKILL within its second epoch, after a mid-epoch checkpoint; the rerun
+    starts at that checkpoint's step and its record is the uninterrupted run's, bit for bit but for timings."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    params = {**TINY, "train_size": 1000, "batch_size": 2, "norm": "batch", "epochs": 3, "diagnostics": True}
+    whole = runner.run({**params, "out": str(tmp_path / "whole.json"), "checkpoint_every": 0})
+    out = tmp_path / "r.json"
+    ckpt = checkpoints.checkpoint_path(out)
+    code = f"from normlib.run import runner; runner.run({{**{params!r}, 'out': {str(out)!r}, 'checkpoint_every': 0.05}})"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            saved = torch.load(ckpt, weights_only=True) if ckpt.exists() else {}
+            if saved.get("partial") and saved["step"] > 600:  # within epoch 2 (500 steps an epoch)
+                break
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["partial"] and 500 < saved["step"] < 1500 and not out.exists()
+    rec = runner.run({**params, "out": str(out)})
+    assert rec["provenance"]["resumed_at_step"] == saved["step"]
+    assert records.untimed(rec["history"]) == records.untimed(whole["history"])
