@@ -125,7 +125,7 @@ def test_the_smoke_grid_through_slurm_equals_the_local_records_and_names_its_job
 
 def let_in(s: Slurm, addresses: list) -> list:
     """sweeps.let_in from within the cluster's namespace: the servers that accept a client without credentials."""
-    code = (f"import os, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import sweeps; "
+    code = (f"import os, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); from helpers import sweeps; "
             f"print(sweeps.let_in({addresses!r}), flush=True); os._exit(0)")  # attempts left waiting: not joined
     r = s.run(sys.executable, "-c", code, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
