@@ -34,27 +34,19 @@ def partial(perm, done: int, sums, probe, seconds: float) -> dict:
             "probe": (cpu(probe.gaps), probe.n) if probe else None, "train_seconds": seconds}
 
 
-def restore_partial(resume: dict, device) -> dict:
-    """A checkpoint's epoch in progress with its tensors on the device, or None when it was saved at an epoch's end."""
-    p = resume.get("partial")
-    if not p:
-        return None
-    on = lambda t: t.to(device)  # noqa: E731
-    return {**p, **{k: on(p[k]) for k in ("perm", "loss", "correct", "grad_l1")},
-            "probe": (on(p["probe"][0]), p["probe"][1]) if p["probe"] else None}
-
-
-def continue_epoch(p: dict, probe) -> tuple:
-    """(permutation, position, Sums, BN probe) to go on with an epoch from restore_partial(); `probe` is a fresh
-    probe (or None): it takes the saved one's sums, or is closed when the saved one was."""
+def continue_epoch(p: dict, probe, device) -> tuple:
+    """(permutation, position, Sums, BN probe) to go on with the epoch a checkpoint's `partial` holds, its tensors
+    moved to the device; `probe` is a fresh probe (or None): it takes the saved one's sums, or is closed when the
+    saved one was."""
     from .evaluation import Sums
-    sums = Sums(p["loss"], p["correct"], p["grad_l1"], p["seen"], p["batches"], p["bn"])
+    on = lambda t: t.to(device)  # noqa: E731
+    sums = Sums(on(p["loss"]), on(p["correct"]), on(p["grad_l1"]), p["seen"], p["batches"], p["bn"])
     if probe and p["probe"]:
-        probe.gaps, probe.n = p["probe"]
+        probe.gaps, probe.n = on(p["probe"][0]), p["probe"][1]
     elif probe:
         probe.close()  # closed before the save: its averages are in sums.bn
         probe = None
-    return p["perm"], p["done"], sums, probe
+    return on(p["perm"]), p["done"], sums, probe
 
 
 def restore(model, opt, gen, resume: dict) -> tuple:

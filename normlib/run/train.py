@@ -109,11 +109,10 @@ class Single(Engine):
         super().__init__([cfg], splits)
         self.cfg, self.model, self.gen, self.saver = cfg, self.nets[0], self.gens[0], saver
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.effective_lr, fused=True)  # one kernel a step
-        self.partial = None  # the epoch in progress at a mid-epoch checkpoint (checkpoints.partial)
+        self.partial = resume and resume.get("partial")  # the epoch in progress at a mid-epoch checkpoint
         if resume:
             self.histories[0], self.step_count = checkpoints.restore(self.model, self.opt, self.gen, resume)
-            self.partial = checkpoints.restore_partial(resume, self.device)
-            self.epoch_seconds = self.partial["train_seconds"] if self.partial else 0.0
+        self.epoch_seconds = self.partial["train_seconds"] if self.partial else 0.0
         self.mode = compile_mode(cfg, self.device)
         self.forward, self.opt_step = compiled(self.model, self.opt, self.mode)
         self.graphs = devices.step_graphs(self.mode, self.device)  # CUDA graphs: each step replays them anew
@@ -192,7 +191,7 @@ def train_epoch(r: Single) -> Sums:
     n = len(x)
     grads = [c.weight for c in r.model.conv_layers()]
     if r.partial:  # the permutation drawn when the epoch began (the generator's state is the one after it)
-        perm, start, sums, probe = checkpoints.continue_epoch(r.partial, probe)
+        perm, start, sums, probe = checkpoints.continue_epoch(r.partial, probe, r.device)
         r.partial = None
     else:
         perm = torch.randperm(n, device=r.device, generator=r.gen)  # reshuffle every epoch

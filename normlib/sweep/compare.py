@@ -34,7 +34,7 @@ WHERE = {  # provenance key -> its name in words; any difference can change a ru
     "device": "device", "cpu_type": "CPU type", "cpu_capability": "instruction set", "torch": "torch",
     "torchvision": "torchvision", "numpy": "numpy", "python": "python", "torch_threads": "torch threads",
     "data_sha256": "data (sha256)"}
-ENGINE = ("train", "model", "data", "norms")  # the modules that compute a run's numbers (engine_path finds each)
+ENGINE = ("train", "model", "data", "norms")  # the modules that compute a run's numbers (engine_paths)
 LAYOUTS = ("normlib/run/{}.py", "normlib/{}.py")  # where a module lay: in its layer's folder, or (before) flat
 CONFIG = "normlib/config.py"  # counts where the definitions ENGINE imports from it differ (constants, RunConfig)
 FIXTURE = "tests/data/engine_history-{}.json"  # the engine's numbers on a fixed case, per instruction set: each
@@ -128,15 +128,15 @@ def _definitions(source: str, names: set) -> dict:
     return out
 
 
-def engine_path(commit: str, module: str) -> str:
-    """Where an engine module lies at a commit (its layer's folder, or the flat layout before it); None if nowhere."""
-    return next((p for p in (layout.format(module) for layout in LAYOUTS)
-                 if _git("cat-file", "-e", f"{commit}:{p}") is not None), None)
+def engine_paths(commit: str) -> dict:
+    """{engine module: where it lies at a commit (its layer's folder, or the flat layout before it), None if nowhere}."""
+    return {m: next((p for p in (layout.format(m) for layout in LAYOUTS)
+                     if _git("cat-file", "-e", f"{commit}:{p}") is not None), None) for m in ENGINE}
 
 
-def _imported_from_config(commit: str) -> set:
+def _imported_from_config(commit: str, paths: dict) -> set:
     names = set()
-    for path in filter(None, (engine_path(commit, m) for m in ENGINE)):
+    for path in filter(None, paths.values()):
         for node in ast.walk(ast.parse(_git("show", f"{commit}:{path}") or "")):
             if isinstance(node, ast.ImportFrom) and node.module == "config":
                 names |= {a.name for a in node.names}
@@ -152,15 +152,15 @@ def code_change(old: str, new: str) -> str:
     if not old or not new or any(_git("cat-file", "-e", f"{c}^{{commit}}") is None for c in (old, new)):
         return (f"code: commits {str(old)[:10]} and {str(new)[:10]}, which git cannot compare here (not both in this "
                 f"repository), so whether the engine, model or data code differs is unknown")
-    files = []
+    files, paths = [], {c: engine_paths(c) for c in (old, new)}
     for module in ENGINE:
-        a, b = engine_path(old, module), engine_path(new, module)
+        a, b = paths[old][module], paths[new][module]
         if a and b:
             stat = (_git("diff", "--numstat", f"{old}:{a}", f"{new}:{b}") or "").split("\t")
             files += [f"{b} (+{stat[0]} -{stat[1]})"] if len(stat) > 2 else []
         elif a or b:
             files.append(f"{a or b} ({'removed' if a else 'added'})")
-    names = _imported_from_config(old) | _imported_from_config(new)
+    names = _imported_from_config(old, paths[old]) | _imported_from_config(new, paths[new])
     before, after = (_definitions(_git("show", f"{c}:{CONFIG}") or "", names) for c in (old, new))
     files += [f"{CONFIG}: {', '.join(sorted(n for n in names if before.get(n) != after.get(n)))}"] \
         if before != after else []
