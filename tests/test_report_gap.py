@@ -1,4 +1,4 @@
-"""The gap to the original's levels: per cell, and whether it is the same everywhere or differs between norms."""
+"""The gap to the original's levels: its range over the cells, and whether it is the same everywhere or differs between norms."""
 from helpers.constructed import write_records
 
 from normlib.report import gap, load
@@ -23,7 +23,7 @@ def grid(folder, gaps: dict, seeds=(-1.0, 0.0, 1.0)):
 def test_a_uniform_gap_is_not_shown_to_differ_and_says_what_it_points_at(tmp_path):
     (head, text) = gap.gap_section(grid(tmp_path / "g", {"batch": -5.0, "group": -5.0}))
     assert head == "## The gap to the original's levels"
-    assert "BatchNorm at batch size 2: -5.00" in text and "GroupNorm at batch size 128: -5.00" in text
+    assert "is -5.00 points in every one of its 14 cells" in text
     assert "The gap is not shown to differ between cells: Cochran's Q = " in text
     assert "its inverse-variance mean is -5.00 ± " in text
     assert "Between the norms it is not shown to differ: BatchNorm's mean gap − GroupNorm's over 7 batch sizes is +0.00" \
@@ -32,6 +32,8 @@ def test_a_uniform_gap_is_not_shown_to_differ_and_says_what_it_points_at(tmp_pat
 
 def test_a_gap_that_differs_between_norms_is_found(tmp_path):
     (_, text) = gap.gap_section(grid(tmp_path / "g", {"batch": -8.0, "group": -2.0}))
+    assert "runs from -8.00 points (BatchNorm at batch size " in text and "to -2.00 (GroupNorm at " in text
+    assert "-5.00 on average over 14 cells" in text
     assert "The gap differs between cells" in text
     assert "Between the norms it differs: BatchNorm's mean gap − GroupNorm's over 7 batch sizes is -6.00 ± " in text
 

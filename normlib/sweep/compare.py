@@ -1,17 +1,11 @@
 """Reproduced records against published ones, run by run and then as a whole: bit-identical or by how much, what
 differs between where the two were made, and whether any table cell or verdict of the report moved.
 
-A run's numbers are a function of its parameters, its code and where it ran: the same CPU type and instruction set,
-libraries, parameters and engine code must give bit-identical records; another CPU type (other kernels) may change the
-last bits, which training can grow into visible differences. Where the engine's code differs between the two
-commits, the engine fixture of each instruction set (tests/data/, which each commit's tests hold the engine to) says
-whether its numerics differ too; where they do not, and only the CPU differs besides, the comparison says that only
-the CPU type differs in numerics. Timings always differ and are not compared. A changed
-verdict is shown with the interval bound (or p-value) that decided it on both sides, and a verdict whose deciding
-bound lies within deciding.FRAGILE points of its tolerance (another CPU type moved bounds by up to 0.88 points), or
-that a subset leaving one seed out turns, is flagged fragile. The comparison ends with the rerun's main table and one
-line: reproduced within the published spread (every cell's mean within the published cell's std), or not, and whether
-the verdicts are the same, naming each that moved.
+The same CPU type, libraries, parameters and engine code must give bit-identical records; another CPU type may change
+the last bits, which training can grow. Where the engine's code differs, the engine fixture of each instruction set
+(tests/data/) says whether its numerics differ too. A changed verdict is shown with the bound that decided it on both
+sides, flagged fragile by deciding.py's rule. The comparison ends with the rerun's main table and one line: within the
+published spread or not, and whether the verdicts are the same, naming each that moved. Timings are not compared.
 """
 EXIT = """exit status:
   0  every published run was reproduced: bit for bit, or with a stated cause and size of the change
