@@ -4,7 +4,6 @@ and the final epoch. Whether CPU fp32 and GPU TF32 give the same levels; one run
 never decides."""
 import pandas as pd
 
-from ..config import PROTOCOL_KEYS
 from .load import Grid
 from .stats import welch_stats
 from .tables import Table
@@ -21,8 +20,7 @@ def devices(grid: Grid) -> list:
 
 def shared_cells(a: Grid, b: Grid) -> pd.DataFrame:
     """The (norm, batch size) cells whose runs have the same protocol in both grids."""
-    keys = [k for k in PROTOCOL_KEYS if k in a.ok and k in b.ok]
-    return a.ok[keys].drop_duplicates().merge(b.ok[keys].drop_duplicates(), on=keys)[CELL].drop_duplicates()
+    return a.shared(b)[CELL].drop_duplicates()
 
 
 def on_other_devices(a: Grid, b: Grid) -> bool:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..store import records
-from ..config import RunConfig
+from ..config import PROTOCOL_KEYS, RunConfig
 
 METRICS = {  # per-run accuracy that tables, tests and outcomes use; the notebook's `metric` picks one
     "final_acc": "the final epoch's test accuracy",
@@ -44,6 +44,11 @@ class Grid:
     def metrics(self) -> list:
         """The per-run metrics this grid has: every one of METRICS, val_selected_acc only with a validation split."""
         return [m for m in METRICS if m != "val_selected_acc" or self.has_val]
+
+    def shared(self, other: "Grid", by=()) -> pd.DataFrame:
+        """The protocol parameters (and the `by` columns) of the successful runs both grids hold, once each."""
+        keys = [k for k in PROTOCOL_KEYS if k in self.ok and k in other.ok] + list(by)
+        return self.ok[keys].drop_duplicates().merge(other.ok[keys].drop_duplicates(), on=keys)
 
     @property
     def n_expected(self) -> int:

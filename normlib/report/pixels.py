@@ -8,7 +8,6 @@ import pandas as pd
 from .load import Grid
 from .stats import holm, paired_stats
 from .tables import Table
-from ..config import PROTOCOL_KEYS
 from .text import mean_std, norm_label, plus_minus, pval
 
 UNIT = ["norm", "batch_size", "seed"]  # one pair: the same run trained on each copy
@@ -25,8 +24,7 @@ def twins(a: Grid, b: Grid) -> bool:
     they share, the sources different."""
     if a is b or a.ok.empty or b.ok.empty or "prov_data_source" not in a.ok or "prov_data_source" not in b.ok:
         return False
-    keys = [k for k in PROTOCOL_KEYS if k in a.ok and k in b.ok] + ["seed"]
-    shared = a.ok[keys].merge(b.ok[keys].drop_duplicates(), on=keys)
+    shared = a.shared(b, by=("seed",))
     sources = set(a.ok.prov_data_source.dropna()), set(b.ok.prov_data_source.dropna())
     return len(shared) > 0 and not sources[0] & sources[1]
 
