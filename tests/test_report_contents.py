@@ -40,13 +40,13 @@ def test_the_notebook_loops_over_the_one_list_and_the_list_reaches_every_section
 def test_every_report_module_is_imported_by_another_module():
     imported = set()
     for path in PACKAGE.rglob("*.py"):
-        inside = path.parent.name == "report"
+        package = path.parent.relative_to(PACKAGE).parts  # ('report', 'rules') for normlib/report/rules/*.py
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
-                parts = node.module.split(".")
-                if inside and len(parts) == 1:
-                    imported.add(parts[0])
-                elif not inside and parts[0] == "report" and len(parts) == 2:
-                    imported.add(parts[1])
-    modules = {p.stem for p in (PACKAGE / "report").glob("*.py")} - {"__init__"}
+            if isinstance(node, ast.ImportFrom) and node.level and node.module:
+                target = (*package[:len(package) - node.level + 1], *node.module.split("."))
+                if target[0] == "report":
+                    imported.add(".".join(target[1:]))
+    names = (".".join(p.relative_to(PACKAGE / "report").with_suffix("").parts)
+             for p in (PACKAGE / "report").rglob("*.py"))
+    modules = {n.removesuffix(".__init__") for n in names} - {"__init__"}
     assert modules - imported == set()

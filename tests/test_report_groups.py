@@ -75,7 +75,7 @@ def test_a_verdict_depends_on_the_count_only_where_both_are_decided_and_differ(l
     judged = [groups.Judged(g, 0.0, -1.0, 1.0, label, "paired", 0.9) for g, label in zip((4, 16), labels)]
     at = groups.AtBatchSize(16, None, 16 if len(labels) > 1 else 4, None, judged)
     assert at.change == change
-    text = groups.rule3_text(at, 3, 0.05)
+    text = groups.within_text(at, 3, 0.05)
     assert ("**The verdict there depends on the number of groups.**" in text) == (change == "depends")
     assert (f"the runs with {undecided} do not decide it." in text) == bool(undecided)
 

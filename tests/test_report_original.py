@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from helpers.constructed import runs_frame, summary, write_records
-from normlib.report import load, original, sections, verdicts
+from normlib.report import load, original, rules, sections
+from normlib.report.rules import base
 from normlib.report.original import PAIR
 from normlib.report.stats import compare, spread
 
@@ -31,9 +32,9 @@ def case(bn_shift: dict, gn=GN, sizes=BS) -> pd.DataFrame:
 
 
 def test_threshold_on_a_constructed_threshold():
-    n, poor = verdicts.threshold(compare(case({2: -10, 4: -5}), *PAIR))
+    n, poor = base.threshold(compare(case({2: -10, 4: -5}), *PAIR))
     assert (n, poor) == (8, [2, 4])
-    o = verdicts.outcomes(case({2: -10, 4: -5}))
+    o = rules.outcomes(case({2: -10, 4: -5}))
     assert o[0].verdict == "holds" and "N = 8" in o[0].evidence
     assert o[2].verdict == "holds"  # BatchNorm equals GroupNorm from 8 on
 
@@ -42,9 +43,9 @@ def test_no_difference_is_not_significant():
     s = case({})  # BatchNorm and GroupNorm: the same accuracies
     c = compare(s, *PAIR)
     assert (c["diff"] == 0).all() and (c.p_holm == 1).all() and (c.p_less_holm >= 0.5).all()
-    n, poor = verdicts.threshold(c)
+    n, poor = base.threshold(c)
     assert (n, poor) == (2, [])
-    o = verdicts.outcomes(s)
+    o = rules.outcomes(s)
     assert o[0].verdict == "does not hold" and "no threshold" in o[0].evidence
     assert [o[1].verdict, o[2].verdict] == ["holds", "holds"]
 
@@ -54,36 +55,36 @@ def test_no_difference_with_noise_is_not_significant():
     cells = {(n, b): rng.normal(70, 1.5, 5) for n in ("batch", "group") for b in BS}
     c = compare(summary(cells), *PAIR)
     assert (c.p_holm >= 0.05).all() and (c.p_less_holm >= 0.05).all()
-    assert verdicts.outcomes(summary(cells))[0].verdict == "does not hold"
+    assert rules.outcomes(summary(cells))[0].verdict == "does not hold"
 
 
 def test_poor_at_the_largest_batch_size_has_no_threshold():
-    o = verdicts.outcomes(case({128: -10}))
-    assert verdicts.threshold(compare(case({128: -10}), *PAIR))[0] is None
+    o = rules.outcomes(case({128: -10}))
+    assert base.threshold(compare(case({128: -10}), *PAIR))[0] is None
     assert o[0].verdict == "does not hold" and o[2].verdict == "cannot be evaluated"
 
 
 def test_outcome_2_and_3_tolerances():
     drift = {("group", b): [v - 0.5 * i for v in GN] for i, b in enumerate(BS)}  # GN range 3.0
     cells = {**drift, **{("batch", b): [v + 2.5 for v in vs] for (_, b), vs in drift.items()}}
-    o = verdicts.outcomes(summary(cells), tol=3.0)
+    o = rules.outcomes(summary(cells), tol=3.0)
     assert o[1].verdict == "not shown" and "range 3.00" in o[1].evidence  # 2 vs 128: 3.00 apart, not inside ± 3
     assert "batch size 2 − 128: +3.00, 90% CI" in o[1].evidence
     assert o[0].verdict == "does not hold"  # never below GN, and shown within 3 points of it or above everywhere
     assert "shown to be no more than 3 points below GroupNorm at every one" in o[0].evidence
     assert o[2].verdict == "not shown"  # a gap of 2.5 <= 3, but its 90% CI (± 1.1) crosses 3: not shown within
     assert "N is the smallest tested, 2" in o[2].evidence and "The widest 90% CI is ±" in o[2].evidence
-    assert verdicts.outcomes(summary(cells), tol=4.0)[2].verdict == "holds"  # every 90% CI inside ± 4
-    assert verdicts.outcomes(summary(cells), tol=5.0)[1].verdict == "holds"  # every pair's 90% CI inside ± 5
+    assert rules.outcomes(summary(cells), tol=4.0)[2].verdict == "holds"  # every 90% CI inside ± 4
+    assert rules.outcomes(summary(cells), tol=5.0)[1].verdict == "holds"  # every pair's 90% CI inside ± 5
 
 
 def test_outcome_2_is_decided_on_intervals_not_on_the_range():
     steep = {("group", b): [v - 3 * i for v in GN] for i, b in enumerate(BS)}  # 3 points per doubling
     cells = {**steep, **{("batch", b): vs for (_, b), vs in steep.items()}}
-    o = verdicts.outcomes(summary(cells))
+    o = rules.outcomes(summary(cells))
     assert o[1].verdict == "does not hold" and "range 18.00" in o[1].evidence and "→ beyond" in o[1].evidence
     noisy = {("group", 2): [60.0, 66.0, 72.0], ("group", 128): [62.0, 68.0, 74.0]}  # 2 points apart, std 6
-    o = verdicts.outcomes(summary({**noisy, **{("batch", b): vs for (_, b), vs in noisy.items()}}))
+    o = rules.outcomes(summary({**noisy, **{("batch", b): vs for (_, b), vs in noisy.items()}}))
     assert o[1].verdict == "not shown"  # the range (2.00) is within 3, but the interval is far wider: not shown
     assert "wider than the ±3 band itself" in o[1].evidence
 
@@ -91,27 +92,27 @@ def test_outcome_2_is_decided_on_intervals_not_on_the_range():
 def test_a_non_significant_deficit_is_not_shown_with_its_power():
     rng = np.random.default_rng(5)
     cells = {(n, b): 70 + rng.normal(0, 4, 3) - (4 if (n, b) == ("batch", 2) else 0) for n in PAIR for b in BS}
-    o = verdicts.outcomes(summary(cells))
+    o = rules.outcomes(summary(cells))
     assert o[0].verdict == "not shown" and "neither a threshold nor its absence is shown" in o[0].evidence
     assert "Power: with 3 runs per cell, a one-sided test at 0.00714" in o[0].evidence
     assert "the original's -4.14 there is" in o[0].evidence and "seeds per cell at this run-to-run spread" in o[0].evidence
 
 
 def test_an_interval_beyond_the_tolerance_decides_what_is_printed():
-    o = verdicts.outcomes(case({b: 8.0 for b in BS}))  # BatchNorm 8 points above at every batch size, std ~0.8
+    o = rules.outcomes(case({b: 8.0 for b in BS}))  # BatchNorm 8 points above at every batch size, std ~0.8
     assert o[2].verdict == "does not hold"
     assert all(f"batch size {b}: +8.00, 90% CI" in o[2].evidence for b in BS)
     assert "simultaneous 98.6% CI" in o[2].evidence and "→ beyond" in o[2].evidence and "→ not shown" not in o[2].evidence
 
 
 def test_one_run_per_cell_cannot_be_evaluated():
-    o = verdicts.outcomes(summary({(n, b): [70.0] for n in ("batch", "group") for b in (2, 16)}))
+    o = rules.outcomes(summary({(n, b): [70.0] for n in ("batch", "group") for b in (2, 16)}))
     assert [x.verdict for x in o] == ["cannot be evaluated"] * 3  # one seed describes, never decides
     assert "one run per cell describes, never decides" in o[1].evidence
 
 
 def test_outcomes_on_the_original_table():
-    o = verdicts.outcomes(original.original_stats())
+    o = rules.outcomes(original.original_stats())
     assert o[0].verdict == "holds" and "N = 4" in o[0].evidence  # bs 2: one-sided p 0.0068, Holm x7 = 0.047
     assert o[1].verdict == "not shown" and "range 4.20" in o[1].evidence  # 2 − 128: +4.20, simultaneous CI crosses 0
     assert o[2].verdict == "does not hold" and "batch size 32: +6.40" in o[2].evidence
@@ -124,20 +125,20 @@ def without(s: pd.DataFrame, norm: str, bs: int) -> pd.DataFrame:
 
 def test_a_missing_cell_is_named_and_cannot_flip_a_verdict():
     table = original.original_stats()
-    o = verdicts.outcomes(without(table, "group", 128))  # GroupNorm's range without 128: 2.26 <= 3
+    o = rules.outcomes(without(table, "group", 128))  # GroupNorm's range without 128: 2.26 <= 3
     assert [x.verdict for x in o] == ["cannot be evaluated"] * 3
     assert all("(GroupNorm, 128): no successful run" in x.evidence for x in o)
     assert "left out: 128" in o[0].evidence
-    o = verdicts.outcomes(without(table, "group", 2))  # nothing is shown beyond without GroupNorm at 2
+    o = rules.outcomes(without(table, "group", 2))  # nothing is shown beyond without GroupNorm at 2
     assert o[1].verdict == "cannot be evaluated" and "Missing (GroupNorm, 2): no successful run" in o[1].evidence
     steep = case({}, sizes=[2, 16, 128]).assign(mean=lambda s: s["mean"] - 4 * (s.batch_size == 128))
-    o = verdicts.outcomes(without(steep, "group", 2), batch_sizes=[2, 16, 128])  # 16 − 128: +4 ± 0.8, beyond 3
+    o = rules.outcomes(without(steep, "group", 2), batch_sizes=[2, 16, 128])  # 16 − 128: +4 ± 0.8, beyond 3
     assert o[1].verdict == "does not hold" and "which could only add pairs" in o[1].evidence
     both_gone = table[table.batch_size != 128]  # a batch size not tested by either norm: named only when expected
-    assert verdicts.outcomes(both_gone)[1].verdict == "not shown"
-    assert verdicts.outcomes(both_gone, batch_sizes=BS)[1].verdict == "cannot be evaluated"
+    assert rules.outcomes(both_gone)[1].verdict == "not shown"
+    assert rules.outcomes(both_gone, batch_sizes=BS)[1].verdict == "cannot be evaluated"
     one_run = summary({("batch", 2): [60, 61], ("group", 2): [70, 71], ("batch", 16): [70], ("group", 16): [70, 70]})
-    assert "(BatchNorm, 16): only 1 run" in verdicts.outcomes(one_run)[0].evidence
+    assert "(BatchNorm, 16): only 1 run" in rules.outcomes(one_run)[0].evidence
 
 
 def test_paired_runs_find_what_welch_misses():
@@ -148,7 +149,7 @@ def test_paired_runs_find_what_welch_misses():
         cells[("group", b)] = 70 + seed_effect
         cells[("batch", b)] = 70 + seed_effect + (-1.5 if b == 2 else 0) + rng.normal(0, 0.2, 5)
     runs = runs_frame(cells)
-    welch, paired = verdicts.outcomes(summary(cells)), verdicts.outcomes(summary(cells), runs=runs)
+    welch, paired = rules.outcomes(summary(cells)), rules.outcomes(summary(cells), runs=runs)
     assert welch[0].verdict == "not shown" and "Welch t-tests" in welch[0].evidence  # the seed spread hides it
     assert paired[0].verdict == "holds" and "N = 16" in paired[0].evidence
     assert "paired t-tests over seeds" in paired[0].evidence
@@ -156,12 +157,12 @@ def test_paired_runs_find_what_welch_misses():
 
 
 def test_rule_3_gatekeeping_the_average_first_then_each_batch_size():
-    o = verdicts.outcomes(case({2: -10, 4: -5, 8: 5, 16: 5}))  # beyond +3 at 8 and 16, but the average is +2
+    o = rules.outcomes(case({2: -10, 4: -5, 8: 5, 16: 5}))  # beyond +3 at 8 and 16, but the average is +2
     assert o[2].verdict == "not shown"
     assert "averaged over batch sizes 8, 16, 32, 64, 128 (from the cells' means, Welch): +2.00, 90% CI [+1.60, " \
            "+2.40] → not beyond ±3. Step 2 is not reached" in o[2].evidence
     assert "+2.00, 90% CI [+1.60, +2.40], not beyond ±3" in o[2].short  # the interval that decided it
-    o = verdicts.outcomes(case({2: -10, 4: -5, 8: 6, 16: 6, 32: 6}))  # the average, +3.6, is beyond: step 2 runs
+    o = rules.outcomes(case({2: -10, 4: -5, 8: 6, 16: 6, 32: 6}))  # the average, +3.6, is beyond: step 2 runs
     assert o[2].verdict == "does not hold" and "+3.60, 90% CI [+3.20, +4.00], beyond ±3" in o[2].short
     assert "Step 2, each batch size (simultaneous CIs, Bonferroni over 5)" in o[2].evidence
     assert "batch size 32: +6.00, 90% CI [+5.02, +6.98], simultaneous 98.0% CI [+4.47, +7.53] → beyond" in o[2].evidence
@@ -173,21 +174,21 @@ def test_rule_3_average_is_paired_per_seed_and_leaves_out_borrowed_cells():
     cells = {("group", b): GN for b in (2, 16, 128)}
     cells.update({("batch", b): [a + d for a in GN] for b, d in ((2, 4.0), (16, 0.0), (128, 4.0))})
     runs = runs_frame(cells)
-    o = verdicts.outcomes(summary(cells), runs=runs)
+    o = rules.outcomes(summary(cells), runs=runs)
     assert o[2].verdict == "not shown"  # per seed the average is +2.67 exactly, within 3: the gate stays closed
     assert "averaged over batch sizes 2, 16, 128 (per seed over 5 seeds with every cell, paired): +2.67" in o[2].evidence
-    o = verdicts.outcomes(summary(cells), runs=runs, borrowed=[16])  # 16 is another grid's: out of the average
+    o = rules.outcomes(summary(cells), runs=runs, borrowed=[16])  # 16 is another grid's: out of the average
     assert o[2].verdict == "does not hold"
     assert "averaged over batch sizes 2, 128 (per seed over 5 seeds with every cell, paired): +4.00" in o[2].evidence
     assert "batch size 16 left out of the average: their runs are another grid's" in o[2].evidence
 
 
 def test_poor_against_its_own_best_counts_only_the_batch_sizes_below_it():
-    o = verdicts.outcomes(case({2: -10, 4: -5, 128: -4}))  # BatchNorm falls at 128 too, while GN is level
+    o = rules.outcomes(case({2: -10, 4: -5, 128: -4}))  # BatchNorm falls at 128 too, while GN is level
     assert o[0].verdict == "does not hold"  # below GroupNorm at the largest batch size: no N
     assert o[0].alt == "holds" and "N = 8; significantly below it at batch size 2" in o[0].evidence  # 128 is above
     assert "comparing only the batch sizes below it; two-sided, Holm over all 21 pairs" in o[0].evidence
-    o = verdicts.outcomes(case({b: -3.0 * i for i, b in enumerate(BS)}))  # best at the smallest: nothing below
+    o = rules.outcomes(case({b: -3.0 * i for i, b in enumerate(BS)}))  # best at the smallest: nothing below
     assert o[0].alt == "not shown" and "nothing lies below it" in o[0].evidence
 
 
@@ -211,10 +212,10 @@ def test_the_original_table_as_records_gives_a_threshold_and_a_gap_beyond_3_poin
 
 def test_every_verdict_states_the_optimizer_steps():
     steps = {b: [10 * 256 // b] for b in BS}
-    for x in verdicts.outcomes(case({2: -10, 4: -5}), steps=steps):
+    for x in rules.outcomes(case({2: -10, 4: -5}), steps=steps):
         assert "Caveat: unequal steps (1,280 per run at batch size 2, 20 at 128: 64.0x)" in x.evidence
-    assert "Batch size 2 took 64.0x the steps of batch size 128" in verdicts.steps_note(steps)  # the full note
-    for x in verdicts.outcomes(case({}), steps={b: [500] for b in BS}):
+    assert "Batch size 2 took 64.0x the steps of batch size 128" in base.steps_note(steps)  # the full note
+    for x in rules.outcomes(case({}), steps={b: [500] for b in BS}):
         assert "Every batch size ran 500 optimizer steps per run (equal steps)" in x.evidence
     assert original.original_steps()[2] == [250_000] and original.original_steps()[128] == [3_910]
 

@@ -4,7 +4,7 @@ import re
 
 import pandas as pd
 
-from normlib.report import verdicts
+from normlib.report import rules
 from normlib.report.stats import ci95
 
 SIZES = (2, 4, 8, 16, 32, 64, 128)
@@ -26,35 +26,35 @@ def named(outcome) -> int:
 def test_the_seeds_named_for_groupnorm_within_the_band_decide_it():
     gn = dict(zip(SIZES, [70.0, 70.5, 71.0, 70.2, 69.8, 69.5, 69.0]))  # every pair within 2 points
     bn = {b: 75.0 for b in SIZES}
-    before = verdicts.outcomes(table(gn, bn, 3, 1.5))[1]
+    before = rules.outcomes(table(gn, bn, 3, 1.5))[1]
     assert before.verdict == "not shown" and "to show every difference within ±3" in before.evidence
     m = named(before)
     assert m > 3
-    assert verdicts.outcomes(table(gn, bn, m, 1.5))[1].verdict == "holds"
+    assert rules.outcomes(table(gn, bn, m, 1.5))[1].verdict == "holds"
 
 
 def test_the_seeds_named_for_groupnorm_beyond_the_band_decide_it():
     gn = dict(zip(SIZES, [74.0, 72.0, 71.0, 71.0, 70.0, 70.0, 69.0]))  # 2 − 128: 5 points
     bn = {b: 75.0 for b in SIZES}
-    before = verdicts.outcomes(table(gn, bn, 3, 3.0))[1]
+    before = rules.outcomes(table(gn, bn, 3, 3.0))[1]
     assert before.verdict == "not shown" and "batch size 2 − 128 (+5.00) beyond ±3" in before.evidence
-    assert verdicts.outcomes(table(gn, bn, named(before), 3.0))[1].verdict == "does not hold"
+    assert rules.outcomes(table(gn, bn, named(before), 3.0))[1].verdict == "does not hold"
 
 
 def test_rule_3_names_the_seeds_for_its_average_or_says_none_decide_it():
     gn = {b: 70.0 for b in SIZES}
-    wide = verdicts.outcomes(table(gn, {b: 74.5 for b in SIZES}, 2, 4.0))[2]  # the average +4.5, beyond +3
+    wide = rules.outcomes(table(gn, {b: 74.5 for b in SIZES}, 2, 4.0))[2]  # the average +4.5, beyond +3
     assert wide.verdict == "not shown" and "to show the average (+4.50) beyond ±3" in wide.evidence
-    assert verdicts.outcomes(table(gn, {b: 74.5 for b in SIZES}, named(wide), 4.0))[2].verdict == "does not hold"
+    assert rules.outcomes(table(gn, {b: 74.5 for b in SIZES}, named(wide), 4.0))[2].verdict == "does not hold"
     mixed = {**{b: 71.0 for b in SIZES}, 8: 75.0}  # batch size 8 beyond +3, the average +1.57 inside
-    shut = verdicts.outcomes(table(gn, mixed, 2, 4.0))[2]
+    shut = rules.outcomes(table(gn, mixed, 2, 4.0))[2]
     assert shut.verdict == "not shown" and "no number of seeds decides it: batch size 8 (+5.00)" in shut.evidence
     assert "no number of seeds would decide it" in shut.short
 
 
 def test_the_seeds_are_also_given_over_a_range_of_true_differences_and_agree_with_the_measured_one():
     gn = dict(zip(SIZES, [74.0, 72.0, 71.0, 71.0, 70.0, 70.0, 69.0]))  # 2 − 128: 5 points, the largest
-    before = verdicts.outcomes(table(gn, {b: 75.0 for b in SIZES}, 3, 3.0))[1]
+    before = rules.outcomes(table(gn, {b: 75.0 for b in SIZES}, 3, 3.0))[1]
     grid = re.search(r"seeds per cell if the true difference is 3.2 / 3.5 / 4 / 5 points: ([\d,]+) / ([\d,]+) / "
                      r"([\d,]+) / ([\d,]+)", before.short)
     counts = [int(c.replace(",", "")) for c in grid.groups()]

@@ -138,7 +138,7 @@ def seed_cells(deficit: list) -> dict:
 def test_a_verdict_that_one_seed_decides_is_flagged_fragile_with_its_leave_one_seed_out_line():
     from helpers.constructed import runs_frame
     from normlib.report.stats import stats
-    from normlib.report.verdicts import outcomes
+    from normlib.report.rules import outcomes
     runs = runs_frame(seed_cells([-3, -4, -2, -5, 0]))
     first = outcomes(stats(runs), runs=runs)[0]
     assert first.verdict == "holds" and first.subsets == {0: "not shown", 1: "not shown", 2: "not shown",
@@ -156,7 +156,7 @@ def test_a_verdict_that_one_seed_decides_is_flagged_fragile_with_its_leave_one_s
 def test_an_undecided_verdict_has_no_leave_one_seed_out_line_and_is_never_fragile():
     from helpers.constructed import runs_frame
     from normlib.report.stats import stats
-    from normlib.report.verdicts import outcomes
+    from normlib.report.rules import outcomes
     runs = runs_frame(seed_cells([-2.5, -4, -2, -5, 0.5]))
     first = outcomes(stats(runs), runs=runs)[0]
     assert first.verdict == "not shown" and first.subsets[4] == "holds"
@@ -167,7 +167,7 @@ def test_welchs_test_stands_beside_the_paired_test_that_decided_rule_1():
     from scipy.stats import ttest_ind
     from helpers.constructed import runs_frame
     from normlib.report.stats import holm, stats
-    from normlib.report.verdicts import outcomes
+    from normlib.report.rules import outcomes
     cells = seed_cells([-3, -4, -2, -5, 0])
     runs = runs_frame(cells)
     first = outcomes(stats(runs), runs=runs)[0]
@@ -180,7 +180,7 @@ def test_groupnorms_trend_takes_the_seed_as_its_unit_and_the_table_says_when_it_
     from helpers.constructed import runs_frame, summary
     from normlib.report.stats import seed_slopes, stats
     from normlib.report.text import pval
-    from normlib.report.verdicts import outcomes
+    from normlib.report.rules import outcomes
     cells = {**seed_cells([-3, -4, -2, -5, 0]), ("group", 16): [59, 61.5, 58, 60, 60]}
     runs = runs_frame(cells)
     second = outcomes(stats(runs), runs=runs)[1]

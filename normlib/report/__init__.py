@@ -1,8 +1,9 @@
-"""The report on BatchNorm vs GroupNorm: records in (load), statistics (stats), the original study and its outcome
-rules (original) and the verdicts they give (verdicts), the depth experiment (depth), BatchNorm's test-time statistics
-(bn_statistics), tables, plots and text formats, the sections (contents lists them in the page's order: SECTIONS) and
-the page (render); never torch, nor notebook execution (normlib.execute), nor the sweep. What the summary notebook
-calls is named here (the submodules keep their own names: report.load is the module)."""
+"""The report on BatchNorm vs GroupNorm: records in (load), statistics (stats), the original study (original), its
+expected outcomes as rule objects and their verdicts (rules: one object per expectation, asked by name), the depth
+experiment (depth), BatchNorm's test-time statistics (bn_statistics), tables, plots and text formats, the sections
+(contents lists them in the page's order: SECTIONS) and the page (render); never torch, nor notebook execution
+(normlib.execute), nor the sweep. What the summary notebook calls is named here (the submodules keep their own names:
+report.load is the module)."""
 from .bn_diagnostics import bn_diagnostics_section
 from .contents import SECTIONS
 from .controls import control_section

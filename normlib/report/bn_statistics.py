@@ -6,6 +6,7 @@ import pandas as pd
 
 from .load import Grid
 from .original import PAIR
+from .rules import number
 from .stats import ALPHA, holm, paired_stats, stats, versus_best
 from .text import int_list, pval
 
@@ -42,8 +43,8 @@ def below_best(last: pd.DataFrame, which: str) -> dict:
 def statistics_caveat(grid: Grid, alpha: float = ALPHA, whole: str = "") -> str:
     """How much BatchNorm's verdicts depend on the statistics it evaluates with, tested: precise − running per batch
     size and pooled, and the smallest batch size against the best under each, on the diagnostic test subset where
-    both are measured; `whole` (rule 1's verdict by its other definition, on the whole test set with the running
-    averages) is named where the subset's running-statistics verdict differs from it. '' without precise
+    both are measured; `whole` (the threshold rule's verdict by its other definition, on the whole test set with the
+    running averages) is named where the subset's running-statistics verdict differs from it. '' without precise
     statistics."""
     last = bn_final(grid)
     if last.batch_size.nunique() < 2:
@@ -75,7 +76,7 @@ def statistics_caveat(grid: Grid, alpha: float = ALPHA, whole: str = "") -> str:
     text += (f"On that subset, BatchNorm at batch size {small} is {said['running']} with the running averages and "
              f"{said['precise']} with precise statistics: {verdict}.")
     if whole and (whole == "holds") != shown["running"]:
-        text += (f" On the whole test set the running averages give '{whole}' (rule 1 by its other definition, "
-                 f"above): the subset and the whole set disagree at these seeds, so this describes and does not "
-                 f"decide.")
+        text += (f" On the whole test set the running averages give '{whole}' (rule {number('threshold')} by its "
+                 f"other definition, above): the subset and the whole set disagree at these seeds, so this describes "
+                 f"and does not decide.")
     return text

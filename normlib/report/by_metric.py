@@ -7,7 +7,8 @@ import pandas as pd
 
 from .original import PAIR, TOL
 from .stats import ALPHA, stats
-from .verdicts import outcomes, verb
+from .rules import outcomes
+from .rules.outcome import verb
 
 SIDE_BY_SIDE = ("final_acc", "best_acc")  # the final epoch (the report's default) and the best epoch (the original's)
 EPOCH_WORDS = {"final_acc": "the final epoch", "best_acc": "the best epoch (the original's metric)"}

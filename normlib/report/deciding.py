@@ -1,6 +1,6 @@
 """The number that decided a verdict: the interval bound (or p-value) nearest to flipping it, the threshold it was
 held against, and whether it is fragile (a bound within FRAGILE points of its tolerance, so that a rerun on another CPU
-type can flip the verdict). The fragile flag's whole rule (verdicts.Outcome.fragile): a verdict is fragile when its
+type can flip the verdict). The fragile flag's whole rule (rules.outcome.Outcome.fragile): a verdict is fragile when its
 bound is, or, where it is decided, when a subset of its runs that leaves one seed out gives another verdict."""
 from dataclasses import dataclass
 

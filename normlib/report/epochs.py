@@ -16,7 +16,7 @@ from .sections import grid_outcomes, original_outcomes, pair_runs, steps_by_bs, 
 from .stats import ALPHA, Q95
 from .tables import Table
 from .text import intro, mean_std, norm_label, pval
-from .verdicts import steps_note
+from .rules.base import steps_note
 
 # The original's printed log (its write-up prints one run's test accuracy after every epoch for these three cells;
 # the log of BatchNorm at batch size 4 stops after 6 epochs). (norm, batch size): test accuracy % at epochs 1, 2, ...

@@ -14,7 +14,9 @@ from .sections import (control_outcomes, grid_outcomes, original_outcomes, pair_
                        without_pair)
 from .stats import ALPHA, compare, stats
 from .text import int_list, plural
-from .verdicts import power, steps_note, verb
+from .rules import named
+from .rules.base import steps_note
+from .rules.outcome import verb
 
 MEANING = {"holds": "supports", "does not hold": "contradicts", "not shown": "can neither confirm nor refute",
            "cannot be evaluated": "cannot test"}  # what a verdict means for the original's expectation
@@ -40,8 +42,8 @@ def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA, split=())
     if len(tested):
         text += (f"BatchNorm − GroupNorm runs from {tested['diff'].min():+.2f} to {tested['diff'].max():+.2f} "
                  f"points across batch sizes. ")
-        if mine[0].verdict == "not shown":  # a decided expectation 1 has its interval and p in its own line
-            w = power(tested.sort_values("batch_size"), alpha)
+        w = named(mine, "threshold").power  # where it is not shown: a decided one has its interval and p in its line
+        if w:
             text += (f"With {plural(w['runs'], 'seed')} per cell, the smallest BatchNorm deficit these runs detect at "
                      f"batch size {w['batch_size']} is about {w['mde']:.1f} points" + (
                          f", against the original's {w['effect']:+.2f} there" + (
@@ -84,7 +86,7 @@ def key_findings(grids: list, metric: str, tol: float = TOL, alpha: float = ALPH
     lines += ["", f"- **Steps.** {steps_note(steps_by_bs(ours))} The original ran a fixed number of epochs: "
                   f"{original_steps()[small][0]:,} steps per run at batch size {small}, {original_steps()[large][0]:,} "
                   f"at {large}."]
-    caveat = statistics_caveat(main, alpha, mine[0].alt)
+    caveat = statistics_caveat(main, alpha, named(mine, "threshold").alt)
     if caveat:
         lines.append(caveat)
     cost = pixel_cost(grids, metric)

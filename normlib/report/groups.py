@@ -13,6 +13,7 @@ from .controls import confounds
 from .load import Grid
 from .original import TOL
 from .plots import Figure, plot_groups
+from .rules import number
 from .stats import ALPHA, POWER, bands, compare, holm_detectable, stats, versus_best
 from .tables import Table, best_vs_each
 from .text import int_list, intro, mean_std_cells, plural, plus_minus, pval, sizes_text
@@ -21,7 +22,8 @@ ORIGINAL_GROUPS = 4  # the original's GroupNorm: 4 groups of 16 channels
 
 
 class Judged(NamedTuple):
-    """BatchNorm − GroupNorm with one group count at one batch size, under rule 3's test at one batch size."""
+    """BatchNorm − GroupNorm with one group count at one batch size, under the within rule's test at one batch
+    size."""
     groups: int
     diff: float
     lo: float
@@ -146,12 +148,13 @@ def power_text(row, alpha: float = ALPHA) -> str:
     return f"about {holm_detectable(row.se, row.df, int(row.family), alpha):.1f} points with {POWER:.0%} power"
 
 
-def rule3_text(at: AtBatchSize, tol: float, alpha: float) -> str:
-    """Expectation 3 at one batch size with the original's 4 groups and with the best count, and whether it moves."""
+def within_text(at: AtBatchSize, tol: float, alpha: float) -> str:
+    """The within expectation at one batch size with the original's 4 groups and with the best count, and whether it
+    moves."""
     if not at.judged:
         return ""
-    level = f"{1 - 2 * alpha:.0%}"
-    text = (f"Expectation 3 at batch size {at.batch_size}, by rule 3's test at one batch size (BatchNorm − "
+    level, n = f"{1 - 2 * alpha:.0%}", number("within")
+    text = (f"Expectation {n} at batch size {at.batch_size}, by rule {n}'s test at one batch size (BatchNorm − "
             f"GroupNorm: within when the {level} CI lies inside ±{tol:g}, beyond when it lies outside, not shown "
             f"otherwise): " + "; ".join(j.text() for j in at.judged) + ". ")
     if at.change == "no test":
@@ -167,12 +170,12 @@ CHANGE_TEXT = {"depends": "**The verdict there depends on the number of groups.*
                "same": "The verdict there is the same with either count.",
                "not shown": "Whether the verdict there depends on the number of groups is not shown: the runs with "
                             "{undecided} do not decide it."}
-FINDING_TEXT = {  # the key findings' line, in this order, over the batch sizes of each kind
-    "depends": "**Expectation 3's verdict at {sizes} depends on the number of groups.**",
-    "not shown": "Whether expectation 3's verdict at {sizes} depends on the number of groups is not shown: the runs "
+FINDING_TEXT = {  # the key findings' line, in this order, over the batch sizes of each kind; {n}: the within rule's
+    "depends": "**Expectation {n}'s verdict at {sizes} depends on the number of groups.**",
+    "not shown": "Whether expectation {n}'s verdict at {sizes} depends on the number of groups is not shown: the runs "
                  "with {undecided} do not decide it.",
-    "same": "Expectation 3's verdict at {sizes} is the same with the original's and the best count.",
-    "no test": "At {sizes} expectation 3 is not judged again: a cell with one run describes and never decides."}
+    "same": "Expectation {n}'s verdict at {sizes} is the same with the original's and the best count.",
+    "no test": "At {sizes} expectation {n} is not judged again: a cell with one run describes and never decides."}
 
 
 def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: float = ALPHA) -> list:
@@ -198,7 +201,7 @@ def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: 
     vb_table, note = best_vs_each(vb, "groups", lambda g: int(g), "group count")
     lines = [f"Batch size {a.batch_size}: best mean with {plural(a.best, 'group')} "
              f"({a.s['mean'].max():.2f}%); range over group counts {a.s['mean'].max() - a.s['mean'].min():.2f} "
-             f"points. {four_text(a, alpha)} {rule3_text(a, tol, alpha)}".strip() for a in per]
+             f"points. {four_text(a, alpha)} {within_text(a, tol, alpha)}".strip() for a in per]
     ref = stats(bn, metric) if len(bn) else None
     items += [Table(vb_table, note), "\n\n".join(lines),
               Figure(plot_groups(s, width, ref, ORIGINAL_GROUPS, runs, metric),
@@ -213,17 +216,17 @@ def groups_section(grid: Grid, metric: str, main=None, tol: float = TOL, alpha: 
 def groups_finding(grids: list, metric: str, tol: float = TOL, alpha: float = ALPHA) -> str:
     """The key findings' line of a group-count grid beside the main grid: the best count against the original's,
     and whether expectation 3 moves with the count; '' without one."""
-    main = grids[0]
+    main, n = grids[0], number("within")
     for grid in filter(is_study, grids[1:]):
         *_, per = study(grid, main, metric, tol, alpha)
         parts = [f"At batch size {a.batch_size} the best count is {plural(a.best, 'group')}. {four_text(a, alpha)}"
-                 + (" Expectation 3 there: " + "; ".join(j.text() for j in a.judged) + "." if a.judged else "")
+                 + (f" Expectation {n} there: " + "; ".join(j.text() for j in a.judged) + "." if a.judged else "")
                  for a in per]
         by = {change: [a for a in per if a.change == change] for change in FINDING_TEXT}
         undecided = "; ".join(a.undecided() + ("" if len(by["not shown"]) == 1 else f" at batch size {a.batch_size}")
                               for a in by["not shown"])
-        said = [FINDING_TEXT[change].format(sizes=sizes_text(a.batch_size for a in ats), undecided=undecided)
+        said = [FINDING_TEXT[change].format(n=n, sizes=sizes_text(a.batch_size for a in ats), undecided=undecided)
                 for change, ats in by.items() if ats]
         return (f"- **Group count** (`{grid.name}`). " + " ".join(parts) + " "
-                + (" ".join(said) or "No BatchNorm reference: expectation 3 is not judged again."))
+                + (" ".join(said) or f"No BatchNorm reference: expectation {n} is not judged again."))
     return ""

@@ -1,5 +1,5 @@
-"""The original study this project reproduces: its published table, its protocol (and how ours differs), its three
-expected outcomes and the rules that decide them, in words (verdicts.py applies them)."""
+"""The original study this project reproduces: its published table and its protocol, and how ours differs (its three
+expected outcomes and the rules that decide them are objects of report.rules)."""
 import math
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..config import TRAIN_IMAGES
 from .load import metric_text
-from .stats import ALPHA, ci95
+from .stats import ci95
 from .text import param_text
 
 TOL = 3.0  # accuracy points: the original's "within 3%" (outcome 3) and the band of "similar performance" (outcome 2)
@@ -31,9 +31,6 @@ ORIGINAL_PROTOCOL = {"epochs": 10, "train_size": 0, "test_size": 0, "val_size": 
                      "precision": "fp32"}  # the original's code; size 0 = all
 ORIGINAL_DATA = "torchvision CIFAR10"  # the original's data: CIFAR-10's python pickles, as data.py names a download
 ORIGINAL_METRIC = "best_acc"  # the best of its epochs' test accuracies, the epoch picked on the test set
-CLAIMS = ("BatchNorm only performs well above a certain threshold batch size N.",
-          "GroupNorm maintains similar performance regardless of batch size.",
-          "Even where BatchNorm performs well, its accuracy differs from GroupNorm's by at most 3%.")
 
 
 def original_stats() -> pd.DataFrame:
@@ -103,46 +100,3 @@ def regime_text(runs: pd.DataFrame) -> str:
         ours.append(f"{epochs} epoch{'s' if epochs != 1 else ''}")
         theirs.append(f"{ORIGINAL_PROTOCOL['epochs']}")
     return f"{' and '.join(ours)} against the original's {' and '.join(theirs)}" if ours else ""
-
-
-# ---------------------------------------------------------------- the original's expected outcomes
-
-def rules(tol: float = TOL, alpha: float = ALPHA) -> tuple:
-    """How each outcome is decided, in words (the same wording the report prints). Four verdicts: holds, does not hold
-    (evidence against), not shown (no evidence either way at this power) and cannot be evaluated (cells missing, or
-    one run per cell: one seed describes and never decides)."""
-    return (f"BatchNorm *performs poorly* at a batch size when its mean accuracy is significantly below GroupNorm's "
-            f"there: a one-sided test (the expectation has a direction), Holm-corrected across the batch sizes both "
-            f"norms have, p < {alpha:g}. The test is a paired t-test on the per-seed differences where every seed "
-            f"has both norms at that batch size (the two runs share the initialisation seed and the data order), "
-            f"Welch's t-test otherwise. N is the smallest batch size from which on BatchNorm never performs poorly. "
-            f"The outcome holds when N exists and BatchNorm performs poorly at some smaller batch size. It does not "
-            f"hold when BatchNorm performs poorly at the largest batch size (no N), or when it is shown to be no more "
-            f"than {tol:g} points below GroupNorm at every batch size (one-sided tests, each at {alpha:g}). Otherwise "
-            f"it is not shown, and the report gives the smallest deficit these runs could detect and the seeds the "
-            f"original's effect would need. Every (norm, batch size) cell needs ≥ 2 runs. Beside it, the other "
-            f"natural definition: *poorly* = significantly below BatchNorm's own best batch size, comparing only the "
-            f"batch sizes below the best (a threshold is a fall below N; a decline above the best is not one), by "
-            f"two-sided tests of every pair of batch sizes, one Holm family, so that picking the best on the same "
-            f"runs needs no further correction. The tables of the batch-size section give two-sided p (is there a difference "
-            f"in either direction); this rule uses the one-sided p (is BatchNorm below).",
-            f"GroupNorm's accuracy is compared between every pair of batch sizes, paired or Welch as in rule 1. It "
-            f"holds when every pairwise difference is shown to lie within ±{tol:g} points (TOST: the "
-            f"{1 - 2 * alpha:.0%} CI inside ±{tol:g}; a claim about all of them together needs no correction), does "
-            f"not hold when some pair's simultaneous CI (Bonferroni over the pairs) lies entirely beyond ±{tol:g}, "
-            f"and is not shown otherwise (then the report gives the seeds that would decide it). It needs GroupNorm "
-            f"at every batch size tested with ≥ 2 runs (a missing one could only add pairs: 'does not hold' stands "
-            f"without it). The range of the means and the "
-            f"least-squares trend per doubling of the batch size are reported beside it (one slope per seed, its "
-            f"mean tested over the seeds, where the runs have seeds).",
-            f"At the batch sizes ≥ N (where rule 1 finds BatchNorm not performing poorly; with no batch size where "
-            f"it performs poorly, N is the smallest tested), BatchNorm − GroupNorm is compared with ±{tol:g} points "
-            f"(the original's '%' are accuracy points), paired or Welch as in rule 1. It holds when every batch "
-            f"size's {1 - 2 * alpha:.0%} CI lies inside ±{tol:g} (TOST at {alpha:g}; one claim about all of them, "
-            f"no correction). Against it, a gatekeeping design: step 1 tests the difference averaged over those "
-            f"batch sizes (per seed where every seed has every cell, else from the cells' means) at the full "
-            f"{alpha:g}; when its {1 - 2 * alpha:.0%} CI lies entirely beyond ±{tol:g}, the outcome does not hold, "
-            f"and only then step 2 names the batch sizes whose simultaneous CI (Bonferroni over them) lies beyond. "
-            f"It is not shown otherwise (then the report gives the seeds that would decide it). On a control grid, "
-            f"batch sizes whose runs are the main grid's stay out of the average. Each verdict prints the interval "
-            f"that decided it.")

@@ -11,7 +11,8 @@ from .controls import control_kind, control_label, control_runs
 from .original import (ORIGINAL_METRIC, ORIGINAL_RUNS, ORIGINAL_TABLE, PAIR, TOL, original_stats, original_steps,
                        protocol_differences)
 from .by_metric import EPOCH_WORDS, SIDE_BY_SIDE, splits
-from .verdicts import outcomes, steps_note, tests_text
+from .rules import outcomes
+from .rules.base import steps_note, tests_text
 from .pixels import pixel_cost
 from .plots import Figure, plot_accuracy, plot_curves
 from .stats import ALPHA, compare, spread, stats, welch_rows
