@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from normlib.report import TITLE
+from normlib.report.sections import TITLE
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

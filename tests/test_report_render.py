@@ -2,7 +2,8 @@
 nothing from outside the page."""
 import nbformat
 
-from normlib.report import TITLE, render
+from normlib.report import render
+from normlib.report.sections import TITLE
 
 
 def test_the_page_shows_outputs_not_code(tmp_path):

@@ -1,5 +1,6 @@
 """The sections: what triggers them, the notebook's defaults, a render without torch, and the summary notebook as
 the smoke report (conftest) executed it."""
+import re
 import subprocess
 import sys
 import textwrap
@@ -26,6 +27,14 @@ def test_summary_parameters_mirror_the_report_defaults():
     exec(cell.source, {}, params)
     assert (params["k"], params["alpha"], params["tol"]) == (report.K, report.ALPHA, report.TOL)
     assert params["metric"] in report.METRICS
+
+
+def test_the_package_names_what_the_summary_notebook_calls_and_its_defaults():
+    nb = nbformat.read(execute.SUMMARY_NOTEBOOK, as_version=4)
+    code = "\n".join(line.split("#")[0] for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines())
+    called = set(re.findall(r"\breport\.(\w+)", code))
+    assert called == {"load_all", "REPORTS", "Page", "SECTIONS"}
+    assert set(report.__all__) == called | {"K", "METRICS", "ALPHA", "TOL"}  # the parameters' defaults, tested above
 
 
 def test_report_renders_every_section_without_torch(tmp_path):
