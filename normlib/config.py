@@ -15,14 +15,13 @@ from . import norms
 ACTIVATIONS = ("relu", "sigmoid")
 LR_SCALINGS = ("none", "linear", "sqrt")
 PRECISIONS = ("fp32", "bf16")
-ENGINES = ("single", "stacked")  # normlib.run.train, one run at a time | normlib.run.stacked, a cell's seeds as one network
+ENGINES = ("single", "stacked")  # normlib.run.train, one run at a time | normlib.run.stacked, a cell's seeds as one net
 COMPILES = ("auto", "none", "default")  # auto: by device (normlib.run.device.compile_mode); default: no CUDA graphs
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000  # CIFAR-10
 DIAG_BATCHES = 16  # training batches per epoch whose BN statistics are compared with the running ones
 DIAG_TEST = 1000  # test images evaluated with batch statistics (stratified subset); the report names both
 PRECISE_IMAGES = 4096  # training images over which precise BN re-estimates the statistics (Wu & Johnson 2021)
 PRECISE_BATCH = 128  # their batch: large enough that the average of batch variances is the population's
-STACK_ENV = "NORMLIB_STACK"  # a kernel's stack: JSON [params with `out`, one per run] (normlib.run.stackrun.stack_of)
 MAX_WIDTH = 4096  # channels of a conv: a 3x3 conv of 4096 to 4096 channels is 151M weights (600 MB in fp32)
 MAX_BLOCKS = 256  # blocks of the network (the original's depth study: 16)
 MAX_THREADS = 1024  # torch CPU threads of one run
@@ -30,16 +29,17 @@ INT_MAX = 2**63 - 1  # every int parameter, seeds included, fits a 64-bit signed
 
 
 def param(default, help: str, *, choices=(), minimum=None, above=None, maximum=None, pattern=None, synonyms=(),
-          protocol=False, name_prefix=None, per_run=False, incidental=False):
+          protocol=False, name_prefix=None, per_run=False, incidental=False, channel=False):
     """A RunConfig field described in one place. choices: the allowed values; minimum / above / maximum: bounds
     (>=, >, <=); pattern: (regex, how the error names what is allowed); synonyms: other code bases' names for it,
     so a near miss of them is recognised; protocol: part of a grid's protocol (what the report lists as varied or
     fixed, seeds aside); name_prefix: what precedes its value in a run's name (default: the field's name, e.g.
-    seed0); per_run: the runs of one stack may differ in it (normlib.sweep.grid.stacks); incidental: it changes no number
-    of the run, so a record or checkpoint written with another value is the same run's (identity)."""
+    seed0); per_run: the runs of one stack may differ in it (normlib.sweep.grid.stacks); incidental: it changes no
+    number of the run, so a record or checkpoint written with another value is the same run's (identity); channel:
+    how one execution of the run talks to the sweep that started it, incidental and kept in no record (recorded)."""
     meta = {"help": help, "choices": choices, "minimum": minimum, "above": above, "maximum": maximum,
             "pattern": pattern, "synonyms": synonyms, "protocol": protocol, "name_prefix": name_prefix,
-            "per_run": per_run, "incidental": incidental}
+            "per_run": per_run, "incidental": incidental or channel, "channel": channel}
     kept = {k: v for k, v in meta.items() if v is not None and v != () and v is not False}  # 0 is a bound: kept
     return field(default=default, metadata=kept)
 
@@ -50,8 +50,8 @@ class RunConfig:
                       synonyms=("normalization", "norm_type"), protocol=True, name_prefix="")
     groups: int = param(4, "GroupNorm group count (the original: 4); must divide width", minimum=1,
                         maximum=MAX_WIDTH, synonyms=("num_groups",), protocol=True)
-    batch_size: int = param(16, "training mini-batch size", minimum=1, maximum=TRAIN_IMAGES, synonyms=("batchsize", "bs"), protocol=True,
-                            name_prefix="bs")
+    batch_size: int = param(16, "training mini-batch size", minimum=1, maximum=TRAIN_IMAGES,
+                            synonyms=("batchsize", "bs"), protocol=True, name_prefix="bs")
     seed: int = param(0, "model initialisation and shuffling", minimum=0, synonyms=("random_seed",), per_run=True)
     epochs: int = param(1, "passes over the training set (the original: 10)", minimum=1,
                         synonyms=("n_epochs", "num_epochs"), protocol=True)
@@ -95,6 +95,10 @@ class RunConfig:
                                     minimum=0, maximum=86400, incidental=True)
     data: str = param("", 'CIFAR-10 folder or archive, or "synthetic"; empty for $NORMLIB_DATA, else a download')
     out: str = param("", "run record path (JSON); empty to keep the record in memory only", per_run=True)
+    stack: str = param("", "set by the sweep: the runs of this run's stack, JSON [{seed, out}], which this kernel "
+                       "trains as one network (normlib.run.stackrun); empty: a stack of this run alone", channel=True)
+    progress: str = param("", "set by the sweep: a file to which the run appends its progress, JSON lines "
+                          "(normlib.store.progress); empty: none", channel=True)
 
     @property
     def effective_lr(self) -> float:
@@ -126,6 +130,7 @@ def protocol_keys() -> tuple:
 PROTOCOL_KEYS = protocol_keys()
 PER_RUN = tuple(table("per_run"))  # the parameters in which the runs of one stack differ
 INCIDENTAL = ("out", *table("incidental"))  # what a run's identity leaves out: where it is written, how often saved
+CHANNELS = tuple(table("channel"))  # how one execution talks to its sweep: in no record or checkpoint (recorded)
 
 
 def identity(params: dict) -> dict:
@@ -136,6 +141,12 @@ def identity(params: dict) -> dict:
     except TypeError:
         return None
     return {k: v for k, v in full.items() if k not in INCIDENTAL}
+
+
+def recorded(cfg: RunConfig) -> dict:
+    """A run's parameters as its record and checkpoint keep them: all but the channels of the execution that made
+    them (CHANNELS), so a record is the same whoever started its run."""
+    return {k: v for k, v in cfg.dict().items() if k not in CHANNELS}
 
 
 def described(name: str) -> str:
@@ -303,9 +314,10 @@ def validate(params: dict, n_train: int = TRAIN_IMAGES, n_test: int = TEST_IMAGE
 def from_namespace(namespace: dict, before) -> dict:
     """A notebook's run parameters: the declared ones (RunConfig's fields) from its namespace. ParameterError for a
     name that appeared after `before` (the names that existed before the parameters cell) and is not declared,
-    i.e. a parameter papermill injected that this notebook does not have (papermill itself only warns)."""
+    i.e. a parameter papermill injected that this notebook does not have (papermill itself only warns). A notebook
+    made before a parameter existed lacks it: the run takes its default."""
     injected = [n for n, v in namespace.items() if n not in before and not n.startswith("_") and n not in FIELDS
                 and not isinstance(v, types.ModuleType)]  # the notebook's own imports
     if injected:
         raise ParameterError("; ".join(check_value(n, namespace[n]) for n in injected))
-    return {name: namespace[name] for name in FIELDS}
+    return {name: namespace[name] for name in FIELDS if name in namespace}

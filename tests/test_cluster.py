@@ -15,7 +15,7 @@ from helpers.sweeps import TINY, leftovers, let_in, run_sweep, start_sweep, stat
 
 from helpers import ROOT
 from normlib.store import locks, records
-from normlib.sweep import cluster, dask_settings, execute, loop as sweep
+from normlib.sweep import backends, dask_settings, dispatch, execute, loop as sweep
 from normlib.sweep.grid import GridError, Run, Task
 
 GRID = ({**TINY, "epochs": 60, "threads": 1}, {"seed": [0, 1]})  # 60 epochs: time to kill a worker mid-run
@@ -116,7 +116,7 @@ def test_a_run_from_a_workers_temporary_folder_is_written_under_out(tmp_path):
     out, notebook = tmp_path / "r.json", tmp_path / "r.ipynb"
     rec = records.failed({**TINY, "out": "/worker/tmp/r.json"}, "boom", notebook="/worker/tmp/r.ipynb")
     result = {"status": "failed", "reason": "boom", "record": rec, "notebook": '{"cells": []}'}
-    assert cluster.place(result, Run("r", TINY, out)) == ("failed", "boom")
+    assert dispatch.place(result, Run("r", TINY, out)) == ("failed", "boom")
     written = records.read(out)
     assert written["params"]["out"] == str(out) and written["notebook"] == str(notebook)
     assert notebook.read_text() == '{"cells": []}' and leftovers(tmp_path) == []
@@ -130,7 +130,7 @@ def test_a_notebook_sent_back_to_a_full_disk_leaves_nothing_and_fails_the_run(tm
         open(path, "w").write(text[:5])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     monkeypatch.setattr(Path, "write_text", full)
-    status, reason = cluster.place({"status": "ok", "reason": "", "record": rec, "notebook": '{"cells": []}'},
+    status, reason = dispatch.place({"status": "ok", "reason": "", "record": rec, "notebook": '{"cells": []}'},
                                    Run("r", TINY, out))
     assert (status, reason) == ("failed", f"OSError: [Errno 28] No space left on device: "
                                           f"'{execute.temp_notebook(notebook)}'")
@@ -144,7 +144,7 @@ def test_gpu_workers_each_see_their_own_gpu(monkeypatch):
     workers refuse a client without the cluster's TLS credentials."""
     from distributed import Client
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5,6")
-    with cluster.gpu_cluster(2, runs_per_gpu=2) as c, Client(c) as client:
+    with backends.gpu_cluster(2, runs_per_gpu=2) as c, Client(c) as client:
         seen = client.run(os.getenv, "CUDA_VISIBLE_DEVICES")
         workers = client.scheduler_info()["workers"].values()
         servers = [c.scheduler_address, *client.scheduler_info()["workers"]]  # TLS: a client needs the credentials
@@ -168,7 +168,7 @@ def test_gpu_workers_each_see_their_own_gpu(monkeypatch):
 def test_bad_cluster_options_are_refused_before_anything_is_written(tmp_path, capsys, monkeypatch, args, error):
     if args[0] == "--gpus" and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 0.5)  # nothing listens on port 9: refused at once
+    monkeypatch.setattr(backends, "CONNECT_TIMEOUT", 0.5)  # nothing listens on port 9: refused at once
     grid = write_grid(tmp_path, "opts", TINY, {"seed": [0]})
     assert sweep.main([str(grid), "--out", str(tmp_path / "reports"), *args]) == 2
     assert error in capsys.readouterr().err
@@ -235,7 +235,7 @@ def test_a_default_sweep_listens_on_loopback_only_and_leaves_no_lock_or_scratch_
 def test_the_dashboard_opens_to_the_network_only_when_asked(monkeypatch):
     from distributed import Client
     monkeypatch.setenv(dask_settings.ENV_DASHBOARD, "0.0.0.0:0")
-    with dask_settings.scratch(), cluster.local_cluster(1) as c, Client(c) as client:
+    with dask_settings.scratch(), backends.local_cluster(1) as c, Client(c) as client:
         port = client.scheduler_info()["services"]["dashboard"]
         sockets = listening(os.getpid())
     assert {ip for ip, p in sockets if p == port} == {"0.0.0.0"}
@@ -253,7 +253,7 @@ def test_a_bad_dashboard_address_is_refused_before_anything_is_written(tmp_path,
 def test_runs_start_seed_by_seed_and_longest_first_within_a_seed():
     tasks = [Task((Run(f"{n}_bs{b}_seed{s}", {"norm": n, "batch_size": b, "seed": s, "epochs": 1}, None),))
              for n in ("batch", "group") for b in (2, 128) for s in (0, 1, 2)]
-    order = [(t.runs[0].params["seed"], t.runs[0].params["batch_size"]) for t in cluster.start_order(tasks)]
+    order = [(t.runs[0].params["seed"], t.runs[0].params["batch_size"]) for t in dispatch.start_order(tasks)]
     assert order == [(s, b) for s in (0, 1, 2) for b in (2, 2, 128, 128)]
 
 
@@ -261,7 +261,7 @@ def test_a_cluster_whose_workers_are_all_gone_ends_the_runs_left_instead_of_wait
     """No worker and none to come (every Slurm worker job ended: normlib.sweep.slurm.jobs_gone): the tasks left are
     cancelled and their runs reported 'left' with the reason, at once rather than never."""
     from distributed import Client, LocalCluster
-    monkeypatch.setattr(cluster, "GONE_CHECK", 0.2)
+    monkeypatch.setattr(dispatch, "GONE_CHECK", 0.2)
     runs = [Run(f"seed{s}", {**TINY, "seed": s}, tmp_path / f"seed{s}.json") for s in (0, 1)]
     ended, asked = [], []
 
@@ -269,7 +269,7 @@ def test_a_cluster_whose_workers_are_all_gone_ends_the_runs_left_instead_of_wait
         asked.append(client)
         return "every worker job has ended" if len(asked) > 1 else ""  # the first check: a job was still queued
     with LocalCluster(processes=False, n_workers=0, dashboard_address=None) as c, Client(c) as client:
-        stuck = cluster.run_all(client, [Task((r,)) for r in runs], lambda *a: ended.append(a), threading.Event(),
+        stuck = dispatch.run_all(client, [Task((r,)) for r in runs], lambda *a: ended.append(a), threading.Event(),
                                 grace=1, gone=gone)
     assert not stuck and sorted(ended) == [(r, "left", "every worker job has ended") for r in runs]
     assert not any(p.exists() for r in runs for p in (r.out, r.notebook))

@@ -54,7 +54,7 @@ def test_the_report_protocol_is_the_fields_that_say_so():
 def test_a_parameter_injected_by_hand_lists_out_among_the_allowed():
     namespace = {**config.RunConfig().dict(), "nrom": "group"}
     with pytest.raises(config.ParameterError, match=r"nrom='group': not a run parameter \(did you mean 'norm'\?\); "
-                                                    r"allowed norm, .*, data, out$"):
+                                                    r"allowed norm, .*, data, out, stack, progress$"):
         config.from_namespace(namespace, before=set())
 
 

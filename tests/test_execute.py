@@ -1,5 +1,5 @@
 """Notebook execution: values reach a notebook only as plain literals, a failing notebook gets a failed record that
-names the reason, a run's epochs are reported as its kernel prints them, and one run from the shell
+names the reason, a run's progress file reaches the sweep as its kernel writes it, and one run from the shell
 (`python -m normlib.execute`) answers bad input with one line, a failure with one line, success with both files."""
 import ast
 import errno
@@ -7,15 +7,15 @@ import os
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from helpers.sweeps import ROOT, TINY, finished_notebook, leftovers, tiny_notebook
+from helpers.sweeps import ROOT, TINY, complete_record, finished_notebook, leftovers, tiny_notebook
 
 from normlib import config
-from normlib.run import runner
-from normlib.store import locks, records
+from normlib.store import locks, progress, records, scratch
 from normlib.sweep import execute
 
 
@@ -37,16 +37,34 @@ def test_non_literal_values_are_refused(value):
         config.literal_parameters({"lr": value})
 
 
-def test_epoch_lines_are_found_in_chunks_that_split_them(capsys):
-    """The lines normlib.run.runner.run prints as training starts and after each epoch reach progress(epoch, step, steps),
-    in any chunking."""
-    runner.run({**TINY, "epochs": 2, "threads": 1})
-    printed = capsys.readouterr().out
-    seen = []
-    sink = execute.EpochLines(lambda *a: seen.append(a))
-    for i in range(0, len(printed), 7):  # papermill hands the kernel's stdout over in chunks
-        sink.write(printed[i:i + 7])
-    assert seen == [(0, 0, 20), (1, 10, 20), (2, 20, 20)]  # 100 images in batches of 10
+def test_a_runs_progress_file_reaches_progress_while_it_runs_and_is_removed(tmp_path, monkeypatch):
+    """execute names a progress file in this process's scratch folder in the run's `progress` parameter, hands each
+    line its kernel appends to progress(line) while the kernel runs and the last ones as it ends, then removes the
+    file; without progress(line) it names none."""
+    import papermill
+    out, notebook, seen, named = tmp_path / "r.json", tmp_path / "r.ipynb", [], []
+
+    def kernel(source, output, parameters, **kwargs):
+        named.append(parameters)
+        if "progress" in parameters:
+            w = progress.Writer(parameters["progress"], 20)
+            w.start(0, 0)
+            deadline = time.monotonic() + 30
+            while not seen and time.monotonic() < deadline:  # followed while the kernel runs
+                time.sleep(0.05)
+            w.epoch(1, 10)
+            with open(parameters["progress"], "a") as f:
+                f.write('{"event": "epoch", "epo')  # a line its kernel's death cut short
+        records.write_json(out, complete_record(parameters))
+        finished_notebook(output)
+    monkeypatch.setattr(papermill, "execute_notebook", kernel)
+    assert execute.execute({**TINY, "seed": 3}, out, notebook, progress=seen.append) == ("ok", "")
+    assert seen == [{"event": "start", "epoch": 0, "step": 0, "steps": 20},
+                    {"event": "epoch", "epoch": 1, "step": 10, "steps": 20}]
+    told = Path(named[0]["progress"])
+    assert told.parent == scratch.folder() and not told.exists()
+    out.unlink()
+    assert execute.execute({**TINY, "seed": 3}, out, notebook) == ("ok", "") and "progress" not in named[1]
 
 
 def test_a_notebook_is_complete_only_when_every_cell_ran(tmp_path):

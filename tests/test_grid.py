@@ -127,6 +127,8 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
      "fixed.data='a\\nb': must not contain control characters"),
     ("out in the file", BASE.replace("width: 8", "width: 8\n  out: x.json"), [],
      "fixed.out='x.json': set by the sweep (one record per run under --out); remove it"),
+    ("a channel in the file", BASE.replace("width: 8", "width: 8\n  progress: p.jsonl"), [],
+     "fixed.progress='p.jsonl': set by the sweep (how a run's kernel talks to it); remove it"),
     ("key in fixed and grid", BASE.replace("width: 8", "width: 8\n  norm: batch"), [],
      "grid.norm: also set in fixed; set it in one place"),
     ("empty grid list", BASE.replace("[2]", "[]"), [], "grid.batch_size=[]: must be a non-empty list of values"),

@@ -8,7 +8,7 @@ from helpers.sweeps import TINY
 
 from normlib import config, norms
 from normlib.run import checkpoints, runner
-from normlib.store import locks, records
+from normlib.store import locks, progress, records
 from normlib.run import train as trainlib
 
 
@@ -30,13 +30,13 @@ def test_resume_in_process_matches_for_every_norm(tmp_path, monkeypatch, norm):
     whole = runner.run(params)
     real_train = trainlib.train
 
-    def train_until_epoch_2(cfg, parts, resume, on_epoch, saver):
+    def train_until_epoch_2(cfg, parts, resume, on_epoch, saver, progress=None):
         def hook(state):
             on_epoch(state)
             if len(state["history"]) == 2:
                 raise Interrupt
 
-        return real_train(cfg, parts, resume, hook, saver)
+        return real_train(cfg, parts, resume, hook, saver, progress)
 
     out = tmp_path / "r.json"
     monkeypatch.setattr(runner, "train", train_until_epoch_2)
@@ -164,12 +164,42 @@ def test_sizes_are_checked_against_the_data():
         runner.run({**TINY, "train_size": 3000})
 
 
-def test_a_run_announces_its_start_in_the_line_the_sweep_reads(tmp_path, capsys):
-    from normlib.sweep.execute import EPOCH_LINE
-    runner.run({**TINY, "norm": "group", "epochs": 1, "out": str(tmp_path / "r.json")})
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "epoch 0: step 0/10, training starts" and EPOCH_LINE.match(lines[0])  # before any epoch ends
-    assert lines[1].startswith("epoch 1: step 10/10, ")
+def progress_lines(path) -> list:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_run_tells_its_progress_in_its_file_within_epochs_too(tmp_path, monkeypatch):
+    """The file its `progress` parameter names: a start line before any step, a line within an epoch whenever
+    progress.EVERY seconds of training have passed (here after every step), a line after each epoch's checkpoint; the
+    record keeps no channel parameter."""
+    monkeypatch.setattr(progress, "EVERY", 0.0)
+    path = tmp_path / "progress.jsonl"
+    rec = runner.run({**TINY, "epochs": 2, "out": str(tmp_path / "r.json"), "progress": str(path)})
+    lines = progress_lines(path)
+    assert lines[0] == {"event": "start", "epoch": 0, "step": 0, "steps": 20} and {x["steps"] for x in lines} == {20}
+    assert [(x["event"], x["epoch"], x["step"]) for x in lines[1:]] == [
+        *[("step", 0, s) for s in range(1, 11)], ("epoch", 1, 10), *[("step", 1, s) for s in range(11, 21)],
+        ("epoch", 2, 20)]
+    assert not set(config.CHANNELS) & set(rec["params"])
+
+
+def test_a_resumed_run_starts_its_progress_at_its_checkpoint(tmp_path, monkeypatch):
+    params = {**TINY, "epochs": 2, "out": str(tmp_path / "r.json")}
+    real_train = trainlib.train
+
+    def until_epoch_1(cfg, parts, resume, on_epoch, saver, progress=None):
+        def hook(state):
+            on_epoch(state)
+            raise Interrupt
+        return real_train(cfg, parts, resume, hook, saver, progress)
+    monkeypatch.setattr(runner, "train", until_epoch_1)
+    with pytest.raises(Interrupt):
+        runner.run({**params, "progress": str(tmp_path / "first.jsonl")})
+    monkeypatch.setattr(runner, "train", real_train)
+    runner.run({**params, "progress": str(tmp_path / "second.jsonl")})
+    lines = [x for x in progress_lines(tmp_path / "second.jsonl") if x["event"] != "step"]
+    assert lines == [{"event": "start", "epoch": 1, "step": 10, "steps": 20},
+                     {"event": "epoch", "epoch": 2, "step": 20, "steps": 20}]
 
 
 def test_a_checkpoint_on_a_full_disk_is_an_error_naming_the_file_and_keeps_the_last_one(tmp_path, monkeypatch):

@@ -227,7 +227,7 @@ def test_a_worker_jobs_script_execs_the_worker_with_the_options_given(tmp_path, 
     from dask_jobqueue.slurm import SLURMJob
     from normlib.sweep.grid import plan
     monkeypatch.delenv(slurm.ENV_INTERFACE, raising=False)
-    g = plan(SMOKE, tmp_path, cluster="remote")
+    g = plan(SMOKE, tmp_path, pins_gpus=True, local_gpus=False)
     kwargs = slurm.job_options(slurm.directives(options), g, str(tmp_path / "scratch"))
     kwargs.pop("scheduler_options")
     script = SLURMJob(scheduler="tcp://127.0.0.1:1", name="w", **kwargs).job_script()

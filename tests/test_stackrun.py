@@ -77,15 +77,21 @@ def test_a_rerun_run_keeps_its_partners(tmp_path):
     assert records.untimed(alone["history"]) != records.untimed(first[1]["history"])
 
 
-def test_a_kernel_trains_the_stack_the_sweep_names(tmp_path, monkeypatch):
-    """runner.run (the notebook's call) trains the whole stack named in STACK_ENV, and a run whose record is complete
-    is shown, not trained; a stack that names other parameters for this run is not this run's."""
+def test_a_kernel_trains_the_stack_its_stack_parameter_names(tmp_path, monkeypatch):
+    """runner.run (the notebook's call) trains the whole stack named in its `stack` parameter ({seed, out} per run),
+    telling the stack's progress once per epoch, and a run whose record is complete is shown, not trained; a stack
+    that names this run's `out` with another seed is not this run's. No record keeps the channels."""
     params = [{**RUN, "seed": s, "out": str(tmp_path / f"seed{s}.json")} for s in (0, 1)]
-    monkeypatch.setenv(config.STACK_ENV, json.dumps(params))
-    rec = runner.run(params[1])
+    stack = json.dumps([{"seed": p["seed"], "out": p["out"]} for p in params])
+    told = tmp_path / "progress.jsonl"
+    rec = runner.run({**params[1], "stack": stack, "progress": str(told)})
     assert rec["provenance"]["stacked_with"] == ["seed0"] and records.is_done(records.read(params[0]["out"]),
                                                                                params[0])
+    lines = [json.loads(x) for x in told.read_text().splitlines()]
+    assert [(x["event"], x["epoch"], x["step"]) for x in lines if x["event"] != "step"] == [
+        ("start", 0, 0), ("epoch", 1, 10), ("epoch", 2, 20)]
+    assert all(not set(config.CHANNELS) & set(records.read(p["out"])["params"]) for p in params)
     monkeypatch.setattr(stackrun, "train_stack", lambda *a: pytest.fail("trained again"))
-    assert runner.run(params[0]) == records.read(params[0]["out"])
-    other = config.RunConfig(**{**params[0], "lr": 0.01})
-    assert stackrun.stack_of(other) == [other.dict()]
+    assert runner.run({**params[0], "stack": stack}) == records.read(params[0]["out"])
+    other = config.RunConfig(**{**params[0], "seed": 5, "stack": stack})
+    assert stackrun.stack_of(other) == [config.recorded(other)]

@@ -17,7 +17,7 @@ from helpers.sweeps import (ROOT, TINY, complete_record, finished_notebook, left
                     statuses, wait_until, write_grid)
 
 from normlib.store import locks, records
-from normlib.sweep import cluster, execute, grid, loop as sweep
+from normlib.sweep import backends, dispatch, execute, grid, loop as sweep, worker
 from normlib.sweep.grid import Run, Task
 
 # ---------------------------------------------------------------- locks between processes (in process, no kernels)
@@ -180,7 +180,7 @@ def test_a_stacked_cell_is_one_task_with_its_partners_and_nothing_runs_when_all_
     for r in g.runs:  # every run done: no task, so no kernel and no process, whatever --jobs says
         records.write_json(r.out, complete_record({**TINY, "engine": "stacked", **r.params}))
         finished_notebook(r.notebook)
-    monkeypatch.setattr(cluster, "execute", lambda *a, **k: pytest.fail("a kernel started"))
+    monkeypatch.setattr(worker, "execute", lambda *a, **k: pytest.fail("a kernel started"))
     assert sweep.main([str(path), "--out", str(tmp_path / "reports"), "--jobs", "4", "--no-report"]) == 0
     assert "st: 4 of 4 runs done (0 now), 0 failed, 0 skipped" in capsys.readouterr().out
 
@@ -192,20 +192,25 @@ def bar_states(log: str) -> list:
     return [s.strip() for s in re.split(r"[\r\n]", log) if "runs [" in s]
 
 
+def line(run, step, steps, epoch=1, event="epoch") -> tuple:
+    """A Dask event of a run's progress line (normlib.sweep.worker.PROGRESS)."""
+    return 0.0, {"out": str(run.out), "event": event, "epoch": epoch, "step": step, "steps": steps}
+
+
 def test_progress_counts_epochs_in_flight_and_draws_each_change_once(tmp_path, monkeypatch):
     runs = [Run(f"seed{i}", {"seed": i}, tmp_path / f"seed{i}.json") for i in range(3)]
     again = runs[2]
     monkeypatch.setattr(sys, "stdout", io.StringIO())
     p = sweep.Progress("g", sweep.Todo([Task((r,)) for r in runs], [again], {}, before=1), total=4)
-    p.epoch((0.0, {"out": str(runs[0].out), "epoch": 1, "step": 5, "steps": 20}))
-    assert p.bar.n == pytest.approx(1.25)  # the run in flight counts for its share: the ETA sees it
-    p.epoch((0.0, {"out": str(tmp_path / "other.json"), "epoch": 1, "step": 1, "steps": 2}))  # another sweep's run
-    p.epoch((0.0, {"out": str(runs[1].out), "epoch": 2, "step": 10, "steps": 10}))
+    p.progressed(line(runs[0], 5, 20))
+    assert p.bar.n == pytest.approx(1 + sweep.TRAINED * 0.25)  # the run in flight counts for its share: the ETA sees it
+    p.progressed((0.0, {"out": str(tmp_path / "other.json"), "event": "epoch", "epoch": 1, "step": 1, "steps": 2}))
+    p.progressed(line(runs[1], 10, 10, epoch=2))
     assert "running seed0 epoch 1, seed1 epoch 2" in str(p.bar)
     p.ended(runs[0], "ok", "")
     p.ended(runs[1], "failed", "boom")
     p.ended(again, "ok", "")  # a finished run's notebook executed again: not a run done now
-    p.epoch((0.0, {"out": str(runs[0].out), "epoch": 2, "step": 20, "steps": 20}))  # late: after the run's end
+    p.progressed(line(runs[0], 20, 20, epoch=2))  # late: after the run's end
     assert p.bar.n == pytest.approx(3) and "failed 1" in str(p.bar) and "running" not in str(p.bar)
     assert (p.outcomes.done, p.outcomes.failed) == (["seed0"], {"seed1": "boom"})
     p.close()
@@ -213,16 +218,52 @@ def test_progress_counts_epochs_in_flight_and_draws_each_change_once(tmp_path, m
     assert states and all(a != b for a, b in zip(states, states[1:])), states
 
 
+def test_the_bar_moves_within_an_epoch_and_reaches_a_runs_share_only_with_its_record(tmp_path, monkeypatch):
+    """Lines within an epoch move the bar (a batch-size-2 epoch takes an hour on one CPU thread); a run whose last
+    step is done, still evaluating and writing its record, stays below its whole share until it ends."""
+    run = Run("seed0", {"seed": 0}, tmp_path / "seed0.json")
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    p = sweep.Progress("g", sweep.Todo([Task((run,))], [], {}, before=0), total=1)
+    p.progressed(line(run, 0, 100, epoch=0, event="start"))
+    p.progressed(line(run, 7, 100, epoch=0, event="step"))
+    assert p.bar.n == pytest.approx(sweep.TRAINED * 0.07) and "running seed0 epoch 0" in str(p.bar)
+    p.progressed(line(run, 100, 100, epoch=10))
+    assert p.bar.n == pytest.approx(sweep.TRAINED) and p.bar.n < 1 and " 90%|" in str(p.bar)
+    p.ended(run, "ok", "")
+    assert p.bar.n == pytest.approx(1)
+    p.close()
+
+
+def test_work_resumed_from_checkpoints_counts_as_done_before_not_in_the_rate(tmp_path, monkeypatch):
+    """Runs that resume at 90% of their steps: the bar shows it at once, but the rate and ETA count only the work
+    of this sweep (before, 70 resumed ten-hour runs gave an ETA of minutes)."""
+    runs = [Run(f"seed{i}", {"seed": i}, tmp_path / f"seed{i}.json") for i in range(2)]
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    p = sweep.Progress("g", sweep.Todo([Task((r,)) for r in runs], [], {}, before=0), total=2)
+    clock = [p.bar.start_t]
+    p.bar._time = lambda: clock[0]
+    clock[0] += 100
+    for r in runs:
+        p.progressed(line(r, 900, 1000, epoch=9, event="start"))
+    assert p.bar.n == pytest.approx(2 * sweep.TRAINED * 0.9)
+    assert p.bar.format_dict["initial"] == pytest.approx(p.bar.n)  # none of it is this sweep's work yet
+    clock[0] += 100
+    p.progressed(line(runs[0], 910, 1000, epoch=9, event="step"))  # 1% of a run's training in 100 s
+    rate = p.bar.format_dict["rate"] or (p.bar.n - p.bar.initial) / (clock[0] - p.bar.start_t)
+    assert rate == pytest.approx(sweep.TRAINED * 0.01 / 200)  # this sweep's work in its time, not 1.6 runs more
+    p.close()
+
+
 def test_the_bar_never_goes_back_nor_past_its_total_so_its_eta_is_never_negative(tmp_path, monkeypatch):
-    """A run moved to another worker starts its epoch events again; float shares may sum past the total."""
+    """A run moved to another worker starts its progress lines again; float shares may sum past the total."""
     runs = [Run(f"seed{i}", {"seed": i}, tmp_path / f"seed{i}.json") for i in range(3)]
     monkeypatch.setattr(sys, "stdout", io.StringIO())
     p = sweep.Progress("g", sweep.Todo([Task((r,)) for r in runs], [], {}, before=0), total=3)
     seen = []
     for run, step in ((runs[0], 7), (runs[0], 0), (runs[1], 1), (runs[0], 3), (runs[2], 10)):
-        p.epoch((0.0, {"out": str(run.out), "epoch": 1, "step": step, "steps": 10}))
+        p.progressed(line(run, step, 10))
         seen.append(p.bar.n)
-    assert seen == sorted(seen) and seen[1] == pytest.approx(0.7)
+    assert seen == sorted(seen) and seen[1] == pytest.approx(0.7 * sweep.TRAINED)
     for run in runs:
         p.ended(run, "ok", "")
     p.bar.n += 1e-9  # what float shares summed in another order may leave
@@ -257,8 +298,8 @@ def test_a_sweep_that_exits_past_its_stuck_threads_leaves_no_lock_file(tmp_path,
     def exit_now(code):
         raise SystemExit((code, lock.exists()))  # unwinding runs the `finally`s: look at the file before that
 
-    monkeypatch.setattr(cluster, "connect", lambda *a: contextlib.nullcontext(IdleClient()))
-    monkeypatch.setattr(cluster, "run_all", stopped_with_a_run_stuck)
+    monkeypatch.setattr(backends.Local, "connect", lambda *a: contextlib.nullcontext(IdleClient()))
+    monkeypatch.setattr(dispatch, "run_all", stopped_with_a_run_stuck)
     monkeypatch.setattr(os, "_exit", exit_now)
     with pytest.raises(SystemExit) as e:
         sweep.sweep(grid, out_root=tmp_path / "reports", report=False)

@@ -126,7 +126,7 @@ class Checkpoint:
     def save(self, state: dict) -> None:
         if self.path:
             saved = {**state, "history": list(state["history"]),  # the engine goes on extending its own list
-                     "params": self.cfg.dict(), "started": self.started, "wall_seconds": self.wall_seconds()}
+                     "params": config.recorded(self.cfg), "started": self.started, "wall_seconds": self.wall_seconds()}
             if self.keep_previous and self.last:
                 saved["previous"] = {k: v for k, v in self.last.items() if k != "previous"}
             buffer = io.BytesIO()

@@ -1,5 +1,6 @@
 """One run end to end: validate parameters, load data, train with checkpoints (every epoch, and within epochs every
-`checkpoint_every` seconds), write the record. A run of the stacked engine trains with its stack (normlib.run.stackrun)."""
+`checkpoint_every` seconds) telling its progress (its `progress` file), write the record. A run of the stacked engine
+trains with its stack (normlib.run.stackrun)."""
 import sys
 import time
 from contextlib import nullcontext
@@ -9,7 +10,7 @@ from ..store import locks, processes, records
 from . import stackrun
 from .checkpoints import Checkpoint
 from ..config import RunConfig, total_steps
-from .lifecycle import end_of_epoch, load_parts, record
+from .lifecycle import end_of_epoch, load_parts, record, reporter
 from .train import train
 
 
@@ -25,7 +26,7 @@ def run(params) -> dict:
     processes.keep_niceness()  # a kernel runs in a session of its own: keep the sweep's nice for it
     if cfg.engine == "stacked" and not records.is_done(records.read(cfg.out) if cfg.out else None, cfg.dict()):
         stack = stackrun.stack_of(cfg)
-        return stackrun.run_stack(stack)[[p.get("out", "") for p in stack].index(cfg.out)]
+        return stackrun.run_stack(stack, cfg.progress)[[p.get("out", "") for p in stack].index(cfg.out)]
     started, t0 = records.now(), time.perf_counter()
     data, parts = load_parts(cfg)
     with locks.run_lock(cfg.out) if cfg.out else nullcontext():
@@ -37,9 +38,8 @@ def run(params) -> dict:
         checkpoint = Checkpoint(cfg, started, t0, len(parts["train"][1]))
         total = total_steps(cfg, len(parts["train"][1]))
         on_epoch = lambda state: end_of_epoch(state, total, checkpoint)  # noqa: E731
-        print(f"epoch {checkpoint.resumed_at}: step {checkpoint.resumed_step}/{total}, training starts",
-              flush=True)  # the sweep's bar
-        result = train(cfg, parts, checkpoint.resume, on_epoch, checkpoint)
+        print(f"epoch {checkpoint.resumed_at}: step {checkpoint.resumed_step}/{total}, training starts", flush=True)
+        result = train(cfg, parts, checkpoint.resume, on_epoch, checkpoint, reporter(cfg.progress, total))
         rec = record(cfg, data, parts, result, checkpoint)
         if cfg.out:
             records.write_json(cfg.out, rec)

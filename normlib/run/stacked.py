@@ -1,23 +1,11 @@
 """The stacked engine: the runs of one cell (the same parameters, other seeds) trained side by side as one network.
 
-Each run stays itself: its initialisation (its own Network built after manual_seed(seed), copied into the stack), its
-data order (its own generator, one permutation per epoch, drawn as normlib.run.train draws it), its BatchNorm batch
-statistics and running averages (BatchNorm over runs x width channels), its GroupNorm groups, its Adam state (Adam is
-elementwise) and its loss: the stack minimises the sum of each run's mean loss, whose gradient with respect to run
-k's weights is run k's own. The epoch loop is normlib.run.train.Engine's: after every epoch each run is copied back into
-a plain Network and evaluated, diagnosed and recorded by normlib.run.evaluation, as a per-run engine's run is, so the
-records of both engines have the same fields and a stacked run's checkpoint is an ordinary one.
-
-The stack is normlib.run.model.Network with runs = K (grouped convolutions, a batched classifier), not
-torch.func.stack_module_state + vmap: BatchNorm's in-place running-average updates do not batch under vmap, the
-plain module keeps one tensor per layer for all runs (a fused Adam step over 1/K as many tensors), and the stack's
-state dict has the plain network's names, so moving a run in or out is a reshape.
-
-One step (Stack.step) reads only tensors that live as long as the stack (the data, the runs' permutations, a
-device-side cursor into them, the gradients) and writes in place, with no host sync: on CUDA it is captured as one
-CUDA graph (forward, loss, backward, Adam(capturable=True), the epoch's sums) and replayed, with a graph of its own
-for the partial last batch; on the CPU the same function runs eagerly. Steps that the BN probe watches (its hooks
-keep Python-side state) and each shape's first WARMUP_STEPS steps run eagerly, so no step is ever undone.
+Each run stays itself: its initialisation, its data order (its own generator), its BatchNorm statistics (over runs x
+width channels), its GroupNorm groups, its Adam state and its loss (the stack minimises the sum of each run's mean
+loss). The network is normlib.run.model.Network with runs = K (grouped convolutions, a batched classifier), whose state
+dict has the plain network's names; the epoch loop is normlib.run.train.Engine's, each run evaluated and recorded as
+a plain Network. One step (Stack.step) reads only tensors that live as long as the stack and writes in place, with no
+host sync: on CUDA it is captured as a CUDA graph and replayed, after WARMUP_STEPS eager steps of each batch shape.
 """
 import collections
 from pathlib import Path
@@ -206,6 +194,7 @@ class Stack(train.Engine):
             size = min(cfg.batch_size, n - i)
             self.advance(size, eager=probe is not None)
             seen, batches, self.step_count = seen + size, batches + 1, self.step_count + 1
+            self.stepped()
         if probe:
             bn = probe.close_runs()
         s = self.sums
@@ -222,11 +211,12 @@ class Stack(train.Engine):
                                 self.step_count)
 
 
-def train_stack(cfgs: list, splits: dict, resumes: list = None, on_epoch=None) -> list:
+def train_stack(cfgs: list, splits: dict, resumes: list = None, on_epoch=None, progress=None) -> list:
     """Train the runs of one cell as one stack; for each run what normlib.run.train.train returns for it, and the names
     of the runs it was stacked with (its record's name, `out` without its folder and suffix; its seed without an
-    `out`). on_epoch(k, state) after every epoch, with run k's checkpoint."""
+    `out`). on_epoch(k, state) after every epoch, with run k's checkpoint; progress: see normlib.run.train.Engine."""
     st = Stack([c if isinstance(c, RunConfig) else RunConfig(**c) for c in cfgs], splits, resumes)
+    st.progress = progress
     st.train(on_epoch)
     mode = "cuda-graphs" if st.cuda_graphs else "none"
     names = [Path(c.out).stem if c.out else c.seed for c in st.cfgs]

@@ -1,15 +1,10 @@
 """Training engines: the skeleton both engines share (Engine: K runs' data, device, generators and histories, and
-the epoch loop that records and checkpoints each run), and the per-run engine (Single: one network, compiled where it
-pays). The stacked engine (normlib.run.stacked) is the other Engine.
+the epoch loop that records, checkpoints and reports each run), and the per-run engine (Single: one network, compiled
+where it pays). The stacked engine (normlib.run.stacked) is the other Engine.
 
-Data lives on the device as one tensor, batches by indexing a seeded permutation. Speed is measured by
-`python -m bench.bench` against the original's pipeline (bench/reference.py); the figures live in
-reports/bench/<device>.md, which that command regenerates. On a CPU the convolutions run near the FP32 peak either
-way, so the gains come from what surrounds them: freed memory reused instead of page-faulted in afresh every step
-(normlib.run.device.keep_freed_memory), channels_last activations (oneDNN's native layout), no DataLoader (one indexing
-op per batch from a device-side permutation; x[idx] stays channels_last), fused Adam, evaluation in batches of
-eval_batch, and diagnostics without extra passes or host syncs in the loop. The device's settings and the compile
-policy are normlib.run.device's.
+Data lives on the device as one tensor, batches by indexing a seeded permutation; no DataLoader, fused Adam,
+channels_last activations, freed memory reused (normlib.run.device), diagnostics without host syncs in the loop.
+Speed is measured by `python -m bench.bench` against the original's pipeline; its figures: reports/bench/<device>.md.
 """
 import copy
 import sys
@@ -62,7 +57,8 @@ class Engine:
     """What both engines hold for K runs of one cell (K = 1 for the per-run engine): the device with its settings,
     each run's network initialised from its seed and its generator (the data order), the data on the device, the
     test images of the final BN diagnostics, the histories and the step count. A subclass trains them: epoch() ->
-    each run's Sums; run_model(k) -> run k as a plain Network; checkpoint(k) -> run k's checkpoint."""
+    each run's Sums, calling stepped() after each step; run_model(k) -> run k as a plain Network; checkpoint(k) -> run
+    k's checkpoint. `progress` (normlib.store.progress.Writer, or None) hears of the start, the steps and the epochs."""
 
     def __init__(self, cfgs: list, splits: dict):
         cfg, self.cfgs, self.runs = cfgs[0], cfgs, len(cfgs)
@@ -74,13 +70,16 @@ class Engine:
         self.diag_idx = diagnostic_images(cfg, splits, device)
         self.histories, self.step_count = [[] for _ in cfgs], 0
         self.epoch_seconds = 0.0  # training seconds the current epoch had before a mid-epoch resume
+        self.progress = None
 
     def amp(self):
         return devices.autocast(self.cfgs[0], self.device)
 
     def train(self, on_epoch=None) -> None:
         """The epoch loop of both engines: train every run for an epoch, then evaluate, diagnose and record each run
-        as a plain Network; on_epoch(k, run k's checkpoint) after every epoch."""
+        as a plain Network; on_epoch(k, run k's checkpoint) after every epoch, then a progress line."""
+        if self.progress:
+            self.progress.start(len(self.histories[0]), self.step_count)
         while self.step_count < self.total:
             self.epoch_t0 = t0 = time.perf_counter() - self.epoch_seconds
             self.epoch_seconds = 0.0
@@ -97,6 +96,13 @@ class Engine:
             if on_epoch:
                 for k in range(self.runs):
                     on_epoch(k, self.checkpoint(k))
+            if self.progress:
+                self.progress.epoch(len(self.histories[0]), self.step_count)
+
+    def stepped(self) -> None:
+        """After each step: a progress line within the epoch when one is due (a clock read otherwise)."""
+        if self.progress:
+            self.progress.step(len(self.histories[0]), self.step_count)
 
 
 class Single(Engine):
@@ -210,15 +216,17 @@ def train_epoch(r: Single) -> Sums:
         sums.correct += (out.argmax(1) == yb).sum()
         sums.seen, sums.batches, r.step_count = sums.seen + len(idx), sums.batches + 1, r.step_count + 1
         r.save_mid_epoch(perm, i + len(idx), sums, probe)
+        r.stepped()
     if probe:
         sums.bn = probe.close()
     return sums
 
 
-def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None, saver=None) -> dict:
+def train(cfg: RunConfig, splits: dict, resume: dict = None, on_epoch=None, saver=None, progress=None) -> dict:
     """Train one run; returns {'history': [per-epoch dict], 'steps': n}. on_epoch(state) after every epoch;
-    saver.save(state) within an epoch whenever saver.due()."""
+    saver.save(state) within an epoch whenever saver.due(); progress: see Engine."""
     r = Single(cfg, splits, resume, saver)
+    r.progress = progress
     r.train(on_epoch and (lambda k, state: on_epoch(state)))
     return {"history": r.histories[0], "steps": r.step_count, "model": r.model, "compile": r.mode,
             "compile_fallback": r.fallback}

@@ -1,6 +1,6 @@
-"""What every Dask cluster the sweep starts shares (normlib.sweep.cluster's and normlib.sweep.slurm's): distributed's log level,
-loopback addresses, the dashboard's address, the TLS credentials of a cluster with worker processes and Dask's
-scratch space."""
+"""What every Dask cluster the sweep starts shares (normlib.sweep.backends' and normlib.sweep.slurm's): distributed's
+log level, loopback addresses, the dashboard's address, the TLS credentials of a cluster with worker processes and
+Dask's scratch space."""
 import logging
 import os
 import tempfile

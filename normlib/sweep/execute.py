@@ -7,16 +7,15 @@ One run from the shell: `python -m normlib.execute OUTPUT.ipynb [-p NAME VALUE].
 import argparse
 import logging
 import os
-import re
 import signal
 import sys
 import threading
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from .. import config
-from ..store import locks, records, scratch
+from ..store import locks, progress as progress_files, records, scratch
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_NOTEBOOK = ROOT / "notebooks" / "run.ipynb"
@@ -36,29 +35,10 @@ class _NoDeadKernelLine(logging.Filter):
 
 
 logging.getLogger("papermill").addFilter(_NoDeadKernelLine())
-EPOCH_LINE = re.compile(r"epoch (\d+): step (\d+)/(\d+),")  # the line normlib.run.runner.run prints after each epoch
 
 
 class RenderError(RuntimeError):
     """The summary notebook failed (or its page could not be written); its executed copy shows where."""
-
-
-class EpochLines:
-    """papermill's stdout_file for a run: calls progress(epoch, step, steps) for each epoch line of the kernel's
-    stdout, as it arrives (text comes in chunks that may split a line)."""
-
-    def __init__(self, progress):
-        self.progress, self.partial = progress, ""
-
-    def write(self, text: str) -> None:
-        *lines, self.partial = (self.partial + text).split("\n")
-        for line in lines:
-            m = EPOCH_LINE.match(line)
-            if m:
-                self.progress(*map(int, m.groups()))
-
-    def flush(self) -> None:
-        pass
 
 
 def temp_notebook(notebook: Path) -> Path:
@@ -116,16 +96,15 @@ def record_failure(params: dict, out: Path, notebook: Path, error: str, started:
     """(status, reason) of a run that failed, after writing its failed record (not over a complete one)."""
     if records.is_done(records.read(out), params):  # the notebook of a finished run: its record stays as it is
         return "failed", f"its record is complete, but its notebook failed: {error}"
-    locked = write_record(out, params, records.failed({**config.RunConfig(**params).dict(), "out": str(out)}, error,
-                                                      started, notebook=str(notebook)))
+    recorded = {**config.recorded(config.RunConfig(**params)), "out": str(out)}
+    locked = write_record(out, params, records.failed(recorded, error, started, notebook=str(notebook)))
     return ("skipped", locked) if locked else ("failed", error)
 
 
-def kernel_manager_class(kernels: list, env: dict = None) -> type:
-    """A kernel manager class that appends each of its instances to `kernels` (how a run finds its own kernel) and
-    starts its kernel with `env` added to this process's environment (a stack's runs: normlib.config.STACK_ENV). Its
-    connection file goes in this process's scratch folder (normlib.store.scratch), which the next sweep removes once this
-    process is gone (jupyter_client's default, <tmp>/tmp*.json, stays behind an orphaned kernel)."""
+def kernel_manager_class(kernels: list) -> type:
+    """A kernel manager class that appends each of its instances to `kernels` (how a run finds its own kernel). Its
+    connection file goes in this process's scratch folder (normlib.store.scratch), which the next sweep removes once
+    this process is gone (jupyter_client's default, <tmp>/tmp*.json, stays behind an orphaned kernel)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class RunKernelManager(AsyncKernelManager):
@@ -133,11 +112,6 @@ def kernel_manager_class(kernels: list, env: dict = None) -> type:
             super().__init__(**kwargs)
             self.connection_file = str(scratch.folder() / f"kernel-{uuid.uuid4().hex}.json")
             kernels.append(self)
-
-        async def _async_pre_start_kernel(self, **kw):
-            if env:  # per kernel: other runs of this process (a Dask worker's threads) start theirs at the same time
-                kw["env"] = {**kw.get("env", os.environ), **env}
-            return await super()._async_pre_start_kernel(**kw)
 
     return RunKernelManager
 
@@ -166,11 +140,12 @@ def stop_kernels_on(stop: threading.Event, kernels: list):
 
 
 def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: threading.Event = None,
-            source=RUN_NOTEBOOK, progress=None, env: dict = None, failing=None) -> tuple:
+            source=RUN_NOTEBOOK, progress=None, failing=None) -> tuple:
     """Run one notebook (`source`: a path or a NotebookNode) through papermill into a temporary file, then rename it
-    to `notebook`; progress(epoch, step, steps), if given, is called as each epoch of the run ends; `env`: variables
-    added to its kernel's environment; failing(reason), if given, is called before anything of a failed run is kept,
-    and may raise to hand the run elsewhere (normlib.sweep.slurm.job_ending): then nothing is written.
+    to `notebook`; progress(line), if given, is called with each line of the run's progress file (a file in this
+    process's scratch folder named in its `progress` parameter: normlib.store.progress); failing(reason), if given,
+    is called before anything of a failed run is kept, and may raise to hand the run elsewhere
+    (normlib.sweep.slurm.job_ending): then nothing is written.
 
     Returns (status, reason): ('ok', ''), ('failed', reason) after writing a failed record (never over a complete
     record of these parameters: that stays, and the reason says so), ('skipped', reason) when
@@ -181,12 +156,14 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
     error = ename = ""
     started = records.now()
     kernels = []
+    told = scratch.folder() / f"progress-{uuid.uuid4().hex}.jsonl" if progress else None
+    channels = {"progress": str(told)} if told else {}
     try:
-        with stop_kernels_on(stop, kernels):
-            pm.execute_notebook(source, str(tmp), parameters=config.literal_parameters({**params, "out": str(out)}),
+        with stop_kernels_on(stop, kernels), progress_files.follow(told, progress) if told else nullcontext():
+            pm.execute_notebook(source, str(tmp), parameters=config.literal_parameters({**params, **channels,
+                                                                                        "out": str(out)}),
                                 progress_bar=False, execution_timeout=timeout or None, kernel_name="python3",
-                                extra_arguments=KERNEL_ARGS, kernel_manager_class=kernel_manager_class(kernels, env),
-                                stdout_file=EpochLines(progress) if progress else None)
+                                extra_arguments=KERNEL_ARGS, kernel_manager_class=kernel_manager_class(kernels))
     except Exception as e:  # the run's own exception, a dead kernel, a cell timeout, a kernel that did not start
         e = records.named(e, tmp) if isinstance(e, OSError) else e  # e.g. a full disk: name it
         ename, error = getattr(e, "ename", type(e).__name__), failure_reason(e, timeout)

@@ -88,7 +88,9 @@ def check_parameter(key, value) -> str:
     """The problem with one run parameter from a params file, or ''; RunConfig is the one schema."""
     if key == "out":
         return f"out={_short(value)}: set by the sweep (one record per run under --out); remove it"
-    return config.check_value(key, value, [n for n in config.FIELDS if n != "out"])
+    if key in config.CHANNELS:
+        return f"{key}={_short(value)}: set by the sweep (how a run's kernel talks to it); remove it"
+    return config.check_value(key, value, [n for n in config.FIELDS if n != "out" and n not in config.CHANNELS])
 
 
 def name_problem(field: str, name: str) -> str:
@@ -337,15 +339,15 @@ def check_data(runs: list, where: str) -> dict:
     return sizes
 
 
-def check_devices(runs: list, cluster: str = "") -> None:
-    """GridError unless every run's device exists: on this machine, or on a cluster (normlib.sweep.cluster.check names
-    it) where each run is given one GPU through Dask resources and sees it as cuda:0."""
+def check_devices(runs: list, pins_gpus: bool = False, local_gpus: bool = True) -> None:
+    """GridError unless every run's device exists, where its backend (normlib.sweep.backends) runs it: pins_gpus, each
+    run is given one GPU through Dask resources and sees it as cuda:0; local_gpus, the GPUs are this machine's."""
     asked = {p.get("device", "auto") for _, p in runs} - {"auto", "cpu"}
-    pinned = sorted(asked - {"cuda", "cuda:0"}) if cluster else []
+    pinned = sorted(asked - {"cuda", "cuda:0"}) if pins_gpus else []
     if pinned:
         raise GridError(f"device={pinned[0]!r}: on a cluster each run is given one GPU, which it sees as cuda:0; "
                         f"allowed auto, cpu, cuda, cuda:0")
-    if not asked or cluster == "remote":  # the workers' GPUs, not this machine's
+    if not asked or not local_gpus:  # the workers' GPUs, not this machine's
         return
     from ..run.device import cuda_count
     n = cuda_count()
@@ -380,7 +382,7 @@ class Run(NamedTuple):
 class Task(NamedTuple):
     """What one worker executes in one go: the notebooks of `runs`, in order, and, for the stacked engine, `stack`:
     every run of their stack (partners whose records are complete included), which the first kernel, told them in
-    config.STACK_ENV, trains as one (normlib.run.stackrun); () for a run alone."""
+    its `stack` parameter, trains as one (normlib.run.stackrun); () for a run alone."""
     runs: tuple
     stack: tuple = ()
 
@@ -412,9 +414,10 @@ class Plan:
     stacks: list
 
 
-def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, cluster="") -> Plan:
+def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, pins_gpus=False,
+         local_gpus=True) -> Plan:
     """Every check of the input, in order, creating nothing; the grid with its folder and job count, or GridError.
-    cluster: where the runs go, as normlib.sweep.cluster.check names it ('' this machine, 'gpus', 'remote')."""
+    pins_gpus, local_gpus: where the runs go, as their backend says (check_devices)."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise GridError(f"--jobs={jobs!r}: must be an integer >= 1")
     if timeout < 0:
@@ -424,7 +427,7 @@ def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, clu
     grid = load_grid(grid_path)
     folder = output_folder(out_root, grid["name"])
     check_output(folder, out_root)
-    check_devices(grid["runs"], cluster)  # needs no data: before the data check, which may decode and cache it
+    check_devices(grid["runs"], pins_gpus, local_gpus)  # needs no data: before the data check, which may decode it
     check_data(grid["runs"], str(grid_path))
     threads = max(config.RunConfig(**p).threads for _, p in grid["runs"])  # each run's own, fixed count
     runs = [Run(rid, params, folder / "runs" / f"{rid}.json") for rid, params in grid["runs"]]

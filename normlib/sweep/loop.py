@@ -12,15 +12,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cluster, execute
+from . import dispatch, execute
 from ..store import locks, records
+from .backends import Backend, Gpus, Local, Scheduler
 from .grid import GridError, Plan, Task, load_grid, name_problem, output_folder, plan
 from ..store.processes import SIGNAL_EXIT, clean_stale, stop_on_signals, wait_for_locks
-from .slurm import check as check_slurm, connect as slurm_cluster, jobs_gone
+from .slurm import Slurm
+from .worker import PROGRESS
 
 LOCK_WAIT = 30.0  # seconds a rerun waits for run locks of other processes (orphaned kernels exit within ~1 s)
 STOP_GRACE = 60.0  # seconds an interrupted sweep waits for its stopped kernels' threads before exiting anyway
 SHOWN = 3  # runs in flight named on the progress bar (the rest are counted)
+TRAINED = 0.9  # a run's share of the bar by its last step: the rest comes as its record is written
 
 
 def render(name: str, folder: Path, extra: str = "") -> int:
@@ -44,23 +47,21 @@ def render(name: str, folder: Path, extra: str = "") -> int:
     return 0
 
 
-def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=True, lock_wait=LOCK_WAIT,
-          scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1, shared_out=True, slurm=None) -> int:
+def sweep(grid_path, backend: Backend = None, *, out_root=records.REPORTS, jobs=None, timeout=0, report=True,
+          lock_wait=LOCK_WAIT, shared_out=True) -> int:
     """Run every run of a grid that has no complete record, then render the report. Returns the exit status (see
-    --help); GridError (before anything is written) on bad input or a cluster out of reach. Where the runs go:
-    normlib.sweep.cluster.connect, or slurm: sbatch options ['partition=gpu', ...] of Slurm jobs as workers (normlib.sweep.slurm);
-    shared_out=False: workers never write under --out, even where they see it."""
-    sbatch = None if slurm is None else check_slurm(slurm, scheduler, scheduler_file, gpus, runs_per_gpu)
-    where = "remote" if slurm is not None else cluster.check(scheduler, scheduler_file, gpus, runs_per_gpu, jobs)
-    g = plan(grid_path, out_root, jobs, timeout, lock_wait, where)
+    --help); GridError (before anything is written) on bad input or a cluster out of reach. backend: where the runs
+    go (normlib.sweep.backends; default Local, this machine); shared_out=False: workers never write under --out,
+    even where they see it."""
+    backend = backend or Local()
+    backend.check()
+    g = plan(grid_path, out_root, jobs, timeout, lock_wait, backend.pins_gpus, backend.local_gpus)
     stop = threading.Event()
-    with (slurm_cluster(sbatch, g) if slurm is not None else
-          cluster.connect(scheduler, scheduler_file, gpus, runs_per_gpu, g.jobs)) as client:
+    with backend.connect(g) as client:
         (g.folder / "runs").mkdir(parents=True, exist_ok=True)  # the first write
         try:
             with stop_on_signals(stop), locks.lock(locks.sweep_lock_path(g.folder), f"grid {g.name!r} in {g.folder}"):
-                code = run_grid(g, timeout, lock_wait, stop, client, shared_out,
-                                jobs_gone if slurm is not None else None)
+                code = run_grid(g, timeout, lock_wait, stop, client, shared_out, backend.gone)
         except locks.Locked as e:
             print(f"error: {e}: wait for that sweep to finish or stop it, then rerun", file=sys.stderr)
             return 1
@@ -79,9 +80,9 @@ def sweep(grid_path, *, out_root=records.REPORTS, jobs=None, timeout=0, report=T
 
 @dataclass
 class Todo:
-    """What a sweep executes now: `tasks` (normlib.sweep.grid.Task: a stack, or a run alone, with the runs whose notebooks
-    it executes), `again` (finished runs among those, whose notebook is executed again), the runs skipped as another
-    process holds them ({run id: reason}), and how many runs were complete."""
+    """What a sweep executes now: `tasks` (normlib.sweep.grid.Task: a stack, or a run alone, with the runs whose
+    notebooks it executes), `again` (finished runs among those, whose notebook is executed again), the runs skipped
+    as another process holds them ({run id: reason}), and how many runs were complete."""
     tasks: list
     again: list
     skipped: dict
@@ -152,9 +153,12 @@ class Distinct:
 
 
 class Progress:
-    """The sweep's bar: finished runs plus the finished share of each run in flight, so that its rate and ETA count
-    the work in flight; its postfix names the runs in flight with their epoch. Each change is drawn once. Epochs
-    arrive as Dask events (normlib.sweep.cluster.PROGRESS) in the client's thread, runs' ends in the sweep's: hence a lock."""
+    """The sweep's bar: finished runs plus the share of each run in flight (TRAINED x its steps done, so that the bar
+    reaches a run's whole share only as its record is written), so that its rate and ETA count the work in flight;
+    its postfix names the runs in flight with their epoch. A run's share at its start (resumed from a checkpoint)
+    counts as done before, not as work of this sweep: the rate is this sweep's own. Each change is drawn once.
+    Progress lines arrive as Dask events (normlib.sweep.worker.PROGRESS) in the client's thread, runs' ends in the
+    sweep's: hence a lock."""
     BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} runs [{elapsed}<{remaining}{postfix}]"
 
     def __init__(self, name: str, todo: Todo, total: int):
@@ -162,12 +166,13 @@ class Progress:
         tqdm.monitor_interval = 0  # no monitor thread: with a dead parent's stdout it deadlocked on tqdm's write lock
         self.todo, self.outcomes, self.lock = todo, Outcomes(skipped=dict(todo.skipped)), threading.Lock()
         self.mine = {str(r.out): r.id for r in todo.pending if r not in todo.again}  # out -> run id: runs that train
-        self.running, self.ended_ids = {}, set()  # run id -> (epoch, share of its steps done); runs that ended
+        self.running, self.ended_ids = {}, set()  # run id -> (epoch, share of it done); runs that ended
         self.bar = tqdm(total=total, initial=todo.before, desc=name, unit="run", file=Distinct(sys.stdout),
                         bar_format=self.BAR)
 
-    def epoch(self, event) -> None:
-        """A Dask event (time, {"out", "epoch", "step", "steps"}) of a finished epoch; other sweeps' are ignored."""
+    def progressed(self, event) -> None:
+        """A Dask event (time, a progress line with its run's "out": normlib.store.progress); other sweeps' are
+        ignored."""
         msg = event[1]
         rid = self.mine.get(msg.get("out"))
         if rid is None:
@@ -175,12 +180,14 @@ class Progress:
         with self.lock:
             if rid in self.ended_ids:  # an event that arrived after the run's end
                 return
-            _, before = self.running.get(rid, (0, 0.0))  # a run moved to another worker starts its events again:
-            self.running[rid] = (msg["epoch"], max(before, min(1.0, msg["step"] / max(1, msg["steps"]))))  # kept
-            self._draw(self.running[rid][1] - before)
+            first = rid not in self.running
+            _, before = self.running.get(rid, (0, 0.0))  # a run moved to another worker starts its lines again:
+            share = TRAINED * min(1.0, msg["step"] / max(1, msg["steps"]))
+            self.running[rid] = (msg["epoch"], max(before, share))  # its share is kept
+            self._draw(self.running[rid][1] - before, resumed=first and msg.get("event") == "start")
 
     def ended(self, run, status: str, reason: str) -> None:
-        """A run's end (normlib.sweep.grid.Run), as normlib.sweep.cluster.run_all reports it."""
+        """A run's end (normlib.sweep.grid.Run), as normlib.sweep.dispatch.run_all reports it."""
         rid, again = run.id, run in self.todo.again  # again: its record was complete already, not a run done now
         with self.lock:
             _, share = self.running.pop(rid, (0, 0.0))
@@ -193,14 +200,20 @@ class Progress:
                 self.outcomes.interrupted.append(rid)
             self._draw(0 if status in ("interrupted", "left") else (not again) - share)  # it keeps its share
 
-    def _draw(self, delta: float) -> None:
+    def _draw(self, delta: float, resumed: bool = False) -> None:
+        """Move the bar by delta and draw it; resumed: work done before this sweep, which its rate leaves out."""
         running = [f"{rid} epoch {epoch}" for rid, (epoch, _) in sorted(self.running.items())]
         shown = ", ".join(running[:SHOWN]) + (f" +{len(running) - SHOWN}" if len(running) > SHOWN else "")
         self.bar.set_postfix_str(f"failed {len(self.outcomes.failed)}" + (f"; running {shown}" if shown else ""),
                                  refresh=False)
         self.bar.n = min(self.bar.n, self.bar.total)  # never past its total (shares summed in floats): ETA >= 0
         delta = min(delta, self.bar.total - self.bar.n)
-        if delta > 0:
+        if delta > 0 and resumed:  # tqdm's rate counts from `initial` and from what last_print_n has not seen
+            self.bar.initial += delta
+            self.bar.last_print_n += delta
+            self.bar.n += delta
+            self.bar.refresh()
+        elif delta > 0:
             self.bar.update(delta)  # draws the bar once (tqdm's mininterval permitting)
         else:
             self.bar.refresh()
@@ -215,25 +228,25 @@ class Progress:
 def run_grid(g: Plan, timeout: int, lock_wait: float, stop: threading.Event, client, shared_out: bool = True,
              gone=None):
     """The runs of a planned grid under its sweep lock, on the cluster of `client`; the exit status, or None when
-    interrupted. gone(client): why a cluster without workers can get none (normlib.sweep.cluster.run_all)."""
+    interrupted. gone(client): why a cluster without workers can get none (normlib.sweep.backends.Backend.gone)."""
     removed = clean_stale(g.folder, g.stacks)
     if removed:
         print(f"removed {removed} temporary file(s) left by an interrupted sweep")
     records.write_json(g.folder / "grid.json", {"name": g.name, "description": g.description,
                                                 "runs": [{"run_id": r.id, "params": r.params} for r in g.runs]})
     todo = resume_plan(g, lock_wait, stop)
-    link = cluster.dashboard(client)
+    link = dispatch.dashboard(client)
     if link:
         print(f"dask dashboard: {link}", flush=True)
     if todo.pending:
-        cluster.wait_for_a_worker(client, stop, gone)
+        dispatch.wait_for_a_worker(client, stop, gone)
     progress = Progress(g.name, todo, len(g.runs))
-    client.subscribe_topic(cluster.PROGRESS, progress.epoch)
+    client.subscribe_topic(PROGRESS, progress.progressed)
     try:
-        stuck = cluster.run_all(client, todo.tasks, progress.ended, stop, STOP_GRACE, timeout, lock_wait,
-                                cluster.probe(g.folder) if shared_out else None, gone)
+        stuck = dispatch.run_all(client, todo.tasks, progress.ended, stop, STOP_GRACE, timeout, lock_wait,
+                                 dispatch.probe(g.folder) if shared_out else None, gone)
     finally:
-        client.unsubscribe_topic(cluster.PROGRESS)
+        client.unsubscribe_topic(PROGRESS)
         progress.close()
     summarize(g, todo.before, progress.outcomes, stop)
     if stop.is_set():
@@ -314,8 +327,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--scheduler-file", default=None, help="scheduler file of an existing Dask cluster "
                     "(dask scheduler --scheduler-file PATH)")
     ap.add_argument("--slurm", action="append", nargs="?", const="", default=None, metavar="OPTION",
-                    help="Dask workers as Slurm jobs (normlib/sweep/slurm.py); OPTION: an sbatch option without its dashes "
-                    "(e.g. partition=gpu), one per --slurm")
+                    help="Dask workers as Slurm jobs (normlib/sweep/slurm.py); OPTION: an sbatch option without its "
+                    "dashes (e.g. partition=gpu), one per --slurm")
     ap.add_argument("--no-shared-out", action="store_true", help="workers never write under OUT, even where they "
                     "see it: each run executes in a worker's temporary folder and the sweep writes its record and "
                     "notebook (a run whose worker dies starts over)")
@@ -364,6 +377,29 @@ def check_modes(a: argparse.Namespace) -> None:
                         f"grids)")
 
 
+def backend(a: argparse.Namespace) -> Backend:
+    """The backend the options choose (normlib.sweep.backends, normlib.sweep.slurm), the one place that maps options
+    to backends; GridError for options that do not fit together. Its own checks are its check()."""
+    chosen = [(o, v) for o, v in (("--scheduler", a.scheduler), ("--scheduler-file", a.scheduler_file),
+                                  ("--gpus", a.gpus)) if v is not None]
+    if a.slurm is not None and chosen:
+        raise GridError(f"--slurm and {chosen[0][0]}: choose one (where the runs go)")
+    if len(chosen) > 1:
+        raise GridError(f"{' and '.join(f'{o}={v!r}' for o, v in chosen)}: choose one (where the runs go)")
+    if chosen and a.jobs is not None:
+        raise GridError(f"--jobs={a.jobs!r}: with {chosen[0][0]}={chosen[0][1]!r} the workers' slots (dask worker "
+                        f"--nthreads) set how many runs run at once; drop --jobs")
+    if a.runs_per_gpu != 1 and a.gpus is None:
+        raise GridError(f"--runs-per-gpu={a.runs_per_gpu!r}: only with --gpus")
+    if a.slurm is not None:
+        return Slurm(a.slurm)
+    if a.gpus is not None:
+        return Gpus(a.gpus, a.runs_per_gpu)
+    if chosen:
+        return Scheduler(a.scheduler, a.scheduler_file)
+    return Local()
+
+
 def main(argv=None) -> int:
     a = parser().parse_args(argv)
     try:
@@ -373,10 +409,8 @@ def main(argv=None) -> int:
         if a.report_only:
             return report_only(a.params, a.out, a.extra)
         t0 = time.time()
-        code = sweep(a.params, out_root=a.out, jobs=a.jobs, timeout=a.timeout, report=not a.no_report,
-                     lock_wait=a.lock_wait, scheduler=a.scheduler, scheduler_file=a.scheduler_file, gpus=a.gpus,
-                     runs_per_gpu=a.runs_per_gpu, shared_out=not a.no_shared_out,
-                     slurm=a.slurm)
+        code = sweep(a.params, backend(a), out_root=a.out, jobs=a.jobs, timeout=a.timeout, report=not a.no_report,
+                     lock_wait=a.lock_wait, shared_out=not a.no_shared_out)
         print(f"wall time: {time.time() - t0:.0f} s")
         return code
     except GridError as e:

@@ -1,18 +1,8 @@
-"""The sweep's Dask workers as Slurm jobs (`--slurm`): dask-jobqueue's SLURMCluster, one batch job per worker, each
-worker one slot (one run at a time), as many jobs as the sweep's --jobs (else the grid's `jobs`).
-
-Options are sbatch's long options without their dashes, one per --slurm (`--slurm partition=gpu --slurm gres=gpu:1
---slurm time=04:00:00`; a bare --slurm takes the defaults). sbatch --test-only checks them before anything is written:
-an option the scheduler refuses ends the sweep with one line naming it and Slurm's words (exit 2). Without a `time`
-option a job gets its partition's default time limit, not dask-jobqueue's 30 minutes; `cpus-per-task` defaults to the
-runs' torch threads. The jobs inherit the sweep's environment (sbatch's --export=ALL): NORMLIB_DATA, PYTHONPATH, the
-virtual environment. Workers' logs: <grid folder>/slurm/normlib-worker-<job id>.{out,err}.
-
-The scheduler runs in the sweep and listens on loopback (workers on this node only) unless NORMLIB_SLURM_INTERFACE
-names the network interface the workers on other nodes reach it by (ib0, eth0), deliberately; either way every
-connection is TLS with credentials made for this sweep (normlib.sweep.dask_settings.security), so no other process can use it. Cancelling a job
-(scancel, preemption, its time limit) stops its worker and the run's kernel: the run goes to another worker
-(normlib.sweep.cluster.run_task), resumes from its checkpoint and is recorded once.
+"""The sweep's Dask workers as Slurm jobs (`--slurm`, the backend Slurm): dask-jobqueue's SLURMCluster, one batch job
+per worker of one slot, as many jobs as --jobs (else the grid's `jobs`); each --slurm adds one sbatch long option
+without its dashes, checked by sbatch --test-only before anything is written. The jobs inherit the sweep's environment;
+workers' logs: <grid folder>/slurm/. The scheduler runs in the sweep, on loopback unless NORMLIB_SLURM_INTERFACE names
+an interface, TLS either way. A job cancelled under a run hands the run to another worker (job_ending). docs/cluster.md.
 """
 import os
 import re
@@ -23,6 +13,7 @@ import sys
 import time
 from contextlib import contextmanager
 
+from .backends import Backend
 from .dask_settings import LOOPBACK, QUIET, dashboard_address, scratch, security
 from ..config import RunConfig
 from .grid import GridError, Plan
@@ -63,14 +54,8 @@ def refused(args: list) -> str:
     return "" if r.returncode == 0 else refusal(r.stderr or r.stdout)
 
 
-def check(options: list, scheduler=None, scheduler_file=None, gpus=None, runs_per_gpu=1) -> list:
+def check(options: list) -> list:
     """The sbatch directives of --slurm, once Slurm accepts them; GridError naming the refused option otherwise."""
-    chosen = [o for o, v in (("--scheduler", scheduler), ("--scheduler-file", scheduler_file), ("--gpus", gpus))
-              if v is not None]
-    if chosen:
-        raise GridError(f"--slurm and {chosen[0]}: choose one (where the runs go)")
-    if runs_per_gpu != 1:
-        raise GridError(f"--runs-per-gpu={runs_per_gpu!r}: only with --gpus")
     options = [o for o in options if o]  # a bare --slurm adds none
     args = directives(options)
     dashboard_address()
@@ -121,8 +106,8 @@ def job_options(args: list, g: Plan, scratch: str = None) -> dict:
 @contextmanager
 def connect(args: list, g: Plan):
     """A Client of a SLURMCluster of g.jobs worker jobs (job_options), its scheduler in this process, every
-    connection TLS with credentials made for this sweep (normlib.sweep.dask_settings.security); the workers read theirs from
-    files of mode 0600 that dask-jobqueue writes and removes with the cluster: in this process's scratch folder
+    connection TLS with credentials made for this sweep (normlib.sweep.dask_settings.security); the workers read theirs
+    from files of mode 0600 that dask-jobqueue writes and removes with the cluster: in this process's scratch folder
     (mode 0700) where the workers are on this node, else beside their logs (where the workers on other nodes see
     them). The jobs are cancelled as it closes."""
     from dask_jobqueue import SLURMCluster
@@ -151,6 +136,22 @@ def jobs_gone(client) -> str:
         return ""
     return f"every worker job of the sweep has ended ({', '.join(sorted(ids)) or 'none started'}: scancel, " \
            f"preemption or a time limit)"
+
+
+class Slurm(Backend):
+    """--slurm [OPTION]...: each worker a Slurm job (see the module's docstring)."""
+
+    def __init__(self, options: list):
+        self.options, self.args = options, None
+
+    def check(self) -> None:
+        self.args = check(self.options)
+
+    def connect(self, g: Plan):
+        return connect(self.args, g)
+
+    def gone(self, client) -> str:
+        return jobs_gone(client)
 
 
 def job_ending(reason: str) -> None:
