@@ -5,7 +5,7 @@ The same CPU type, libraries, parameters and engine code must give bit-identical
 the last bits, which training can grow. Where the engine's code differs, the engine fixture of each instruction set
 (tests/data/) says whether its numerics differ too. A changed verdict is shown with the bound that decided it on both
 sides, flagged fragile by deciding.py's rule. The comparison ends with the rerun's main table and one line: within the
-published spread or not, and whether the verdicts are the same, naming each that moved. Timings are not compared.
+published spread or not, and whether the verdicts are the same, naming each that moved. Timings always differ.
 """
 EXIT = """exit status:
   0  every published run was reproduced: bit for bit, or with a stated cause and size of the change
