@@ -206,7 +206,7 @@ def test_progress_counts_epochs_in_flight_and_draws_each_change_once(tmp_path, m
     assert p.bar.n == pytest.approx(1 + sweep.TRAINED * 0.25)  # the run in flight counts for its share: the ETA sees it
     p.progressed((0.0, {"out": str(tmp_path / "other.json"), "event": "epoch", "epoch": 1, "step": 1, "steps": 2}))
     p.progressed(line(runs[1], 10, 10, epoch=2))
-    assert "running seed0 epoch 1, seed1 epoch 2" in str(p.bar)
+    assert "running seed0 25% in epoch 2, seed1 100% evaluating" in str(p.bar)
     p.ended(runs[0], "ok", "")
     p.ended(runs[1], "failed", "boom")
     p.ended(again, "ok", "")  # a finished run's notebook executed again: not a run done now
@@ -226,7 +226,7 @@ def test_the_bar_moves_within_an_epoch_and_reaches_a_runs_share_only_with_its_re
     p = sweep.Progress("g", sweep.Todo([Task((run,))], [], {}, before=0), total=1)
     p.progressed(line(run, 0, 100, epoch=0, event="start"))
     p.progressed(line(run, 7, 100, epoch=0, event="step"))
-    assert p.bar.n == pytest.approx(sweep.TRAINED * 0.07) and "running seed0 epoch 0" in str(p.bar)
+    assert p.bar.n == pytest.approx(sweep.TRAINED * 0.07) and "running seed0 7% in epoch 1" in str(p.bar)
     p.progressed(line(run, 100, 100, epoch=10))
     assert p.bar.n == pytest.approx(sweep.TRAINED) and p.bar.n < 1 and " 90%|" in str(p.bar)
     p.ended(run, "ok", "")

@@ -155,10 +155,10 @@ class Distinct:
 class Progress:
     """The sweep's bar: finished runs plus the share of each run in flight (TRAINED x its steps done, so that the bar
     reaches a run's whole share only as its record is written), so that its rate and ETA count the work in flight;
-    its postfix names the runs in flight with their epoch. A run's share at its start (resumed from a checkpoint)
-    counts as done before, not as work of this sweep: the rate is this sweep's own. Each change is drawn once.
-    Progress lines arrive as Dask events (normlib.sweep.worker.PROGRESS) in the client's thread, runs' ends in the
-    sweep's: hence a lock."""
+    its postfix names the runs in flight with their share of steps done and their epoch. A run's share at its start
+    (resumed from a checkpoint) counts as done before, not as work of this sweep: the rate is this sweep's own. Each
+    change is drawn once. Progress lines arrive as Dask events (normlib.sweep.worker.PROGRESS) in the client's
+    thread, runs' ends in the sweep's: hence a lock."""
     BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} runs [{elapsed}<{remaining}{postfix}]"
 
     def __init__(self, name: str, todo: Todo, total: int):
@@ -202,7 +202,8 @@ class Progress:
 
     def _draw(self, delta: float, resumed: bool = False) -> None:
         """Move the bar by delta and draw it; resumed: work done before this sweep, which its rate leaves out."""
-        running = [f"{rid} epoch {epoch}" for rid, (epoch, _) in sorted(self.running.items())]
+        running = [f"{rid} {share / TRAINED:.0%}" + (f" in epoch {epoch + 1}" if share < TRAINED else " evaluating")
+                   for rid, (epoch, share) in sorted(self.running.items())]
         shown = ", ".join(running[:SHOWN]) + (f" +{len(running) - SHOWN}" if len(running) > SHOWN else "")
         self.bar.set_postfix_str(f"failed {len(self.outcomes.failed)}" + (f"; running {shown}" if shown else ""),
                                  refresh=False)
