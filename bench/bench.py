@@ -31,7 +31,7 @@ from normlib.run import evaluation
 from normlib.run import train as engine
 from normlib import config, norms
 from normlib.config import COMPILES, RunConfig
-from normlib.run.model import Network
+from normlib.run.model import network
 from normlib.sweep.loop import load_grid, sweep
 
 from . import reference
@@ -236,7 +236,7 @@ def grid_floor(runs: list, peak_gflops: float) -> float:
     total = 0.0
     for _, p in runs:
         c = RunConfig(**p)
-        flops = forward_flops(Network(c.norm, c.num_blocks, c.width, c.groups, c.activation))
+        flops = forward_flops(network(c))
         train = (c.train_size or config.TRAIN_IMAGES) - c.val_size
         test = c.test_size or config.TEST_IMAGES
         total += c.epochs * (train * TRAIN_FLOP_FACTOR + test + c.val_size) * flops
@@ -311,8 +311,8 @@ def main(argv=None) -> int:
     meta = {"command": "python -m bench.bench " + " ".join(sys.argv[1:] if argv is None else argv),
             "date": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpus": os.cpu_count(), "device": info, "load_before": os.getloadavg()[0],
-            **images, "gflop_forward": forward_flops(Network("batch")) / 1e9, "data_sha256": data.sha256,
-            "repeats": a.repeats}
+            **images, "gflop_forward": forward_flops(network(RunConfig(norm="batch"))) / 1e9,
+            "data_sha256": data.sha256, "repeats": a.repeats}
     rows, engines = [], variants(a.compile, a.bf16)
     for bs in a.batch_sizes:
         for norm in a.norms:

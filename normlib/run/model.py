@@ -70,3 +70,9 @@ class Network(nn.Module):
     def conv_layers(self) -> list:
         """Convolutions in depth order (stem first): the layers whose gradient magnitude is recorded."""
         return [self.conv1] + [b.conv for b in self.blocks]
+
+
+def network(cfg, runs: int = 1) -> Network:
+    """A run's network (a RunConfig's norm, depth, width, groups, activation), or `runs` of them as one stacked network:
+    both engines build it here."""
+    return Network(cfg.norm, cfg.num_blocks, cfg.width, cfg.groups, cfg.activation, runs=runs)

@@ -18,7 +18,7 @@ from .. import config, norms
 from . import device as devices
 from ..config import DIAG_BATCHES, RunConfig
 from .evaluation import BNProbe, Sums
-from .model import Network
+from .model import Network, network
 
 WARMUP_STEPS = 3  # eager steps of each batch shape before its CUDA graph is captured (cuDNN picks kernels on them)
 
@@ -74,7 +74,7 @@ class Stack(train.Engine):
         check_stackable(cfgs)
         super().__init__(cfgs, splits)
         cfg, device = cfgs[0], self.device
-        self.model = Network(cfg.norm, cfg.num_blocks, cfg.width, cfg.groups, cfg.activation, runs=self.runs)
+        self.model = network(cfg, runs=self.runs)
         self.model.to(device)
         self.cuda_graphs = devices.stack_graphs(cfg, device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.effective_lr, fused=True,

@@ -22,7 +22,7 @@ from . import device as devices
 from ..config import DIAG_BATCHES, DIAG_TEST, RunConfig, total_steps
 from .device import compile_mode, compiled
 from .evaluation import BNProbe, Sums, epoch_record
-from .model import Network
+from .model import network
 
 GUARDED_STEPS = 3  # first compiled steps that fall back to eager on an error (compilation, CUDA-graph capture)
 
@@ -42,7 +42,7 @@ def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
 def seeded_model(cfg: RunConfig, device) -> nn.Module:
     """The run's network, initialised from its seed."""
     torch.manual_seed(cfg.seed)
-    model = Network(cfg.norm, cfg.num_blocks, cfg.width, cfg.groups, cfg.activation).to(device)
+    model = network(cfg).to(device)
     return model.to(memory_format=torch.channels_last)
 
 
