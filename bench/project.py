@@ -45,7 +45,8 @@ JOBS = 14  # stacks at once: bench/device.sh's JOBS on a GPU
 START_S = 10  # per stack: a fresh process's imports, CUDA context, data onto the GPU, warm-up and capture (assumed)
 SETUP_S = 30  # wheels installed from the carried folder, and the JPEG copy decoded once (14 s of CPU time here)
 MARGIN_S = 15  # bench/device.sh: kept after the last sweep for the tarball
-MEASURED_GRAPH_MS = 2.526  # the per-run engine's step (normlib.run.train), batch size 2, compiled with CUDA graphs, H100
+MEASURED_GRAPH_MS = 2.526  # the per-run engine's step (normlib.run.train), batch size 2, compiled with CUDA
+#   graphs, H100
 MEASURED_EAGER_MS = 4.044  # the same step eager; both in reports/full/device/step_latency.txt
 NO_KERNEL = {"empty", "empty_strided", "_unsafe_view", "promote_types"}  # allocate or reinterpret; no kernel
 

@@ -54,7 +54,7 @@ def fail_on_refused(item, folder: Path, phase: str) -> None:
             p.unlink()
         pytest.fail(f"{item.nodeid} is not marked slow, yet its {phase} started a subprocess that imports "
                     f"torch or starts a kernel: " + "; ".join(lines) + ". Mark it @pytest.mark.slow or keep the "
-                    f"work in this process", pytrace=False)
+                    "work in this process", pytrace=False)
 
 
 def pytest_configure(config):

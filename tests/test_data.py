@@ -15,7 +15,8 @@ def write_image_folder(root, per_class=3, seed=0):
         for c in datalib.CLASSES:
             (root / split / c).mkdir(parents=True)
             for i in range(n):
-                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / split / c / f"{i:04d}.png")
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                    root / split / c / f"{i:04d}.png")
     return root
 
 
@@ -73,8 +74,8 @@ def test_cache_is_used_and_checked(folder, tmp_path):
 
 
 def test_sizes_read_only_the_labels_of_a_cache_verified_as_it_is_now(folder, tmp_path, monkeypatch):
-    """A check of the input (normlib.sweep.grid.check_data) needs the image counts: a cache whose checksum matched at its
-    present size and mtime gives them from its labels; a cache changed since is loaded, and so checked, again."""
+    """A check of the input (normlib.sweep.grid.check_data) needs the image counts: a cache whose checksum matched at
+    its present size and mtime gives them from its labels; a cache changed since is loaded, and so checked, again."""
     assert datalib.sizes(str(folder)) == (30, 10)  # decodes, caches and stamps
     load = datalib.load
     monkeypatch.setattr(datalib, "load", lambda data: pytest.fail("loaded a verified cache"))

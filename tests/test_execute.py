@@ -212,8 +212,8 @@ def test_the_summary_kernels_connection_file_goes_in_the_scratch_folder(tmp_path
 
 
 def test_a_run_handed_elsewhere_as_it_fails_leaves_no_record_and_no_notebook(tmp_path, monkeypatch):
-    """`failing` raising (a Slurm job ending under the run: normlib.sweep.slurm.job_ending) writes nothing: no failed record
-    for a run that another worker resumes, no temporary notebook."""
+    """`failing` raising (a Slurm job ending under the run: normlib.sweep.slurm.job_ending) writes nothing: no failed
+    record for a run that another worker resumes, no temporary notebook."""
     import papermill
     from nbclient.exceptions import DeadKernelError
 

@@ -2,7 +2,7 @@
 when its subprocess imports torch or starts a kernel, whether the test or a fixture starts it; a slow test may."""
 from pathlib import Path
 
-TESTS = f'''
+TESTS = '''
 import subprocess
 import sys
 
@@ -47,6 +47,7 @@ def test_a_fast_test_fails_when_its_subprocess_imports_torch_or_starts_a_kernel(
     result.assert_outcomes(passed=2, failed=1, errors=1)
     out = result.stdout.str()
     assert "test_imports_torch is not marked slow, yet its call started a subprocess that imports torch" in out
-    assert "torch imported by `" in out and "-c import torch`" in out  # the module, and the command line of the process that imported it
+    # the module, and the command line of the process that imported it
+    assert "torch imported by `" in out and "-c import torch`" in out
     assert "test_starts_a_kernel_in_its_fixture is not marked slow, yet its setup started" in out
     assert "ipykernel imported by" in out

@@ -47,5 +47,6 @@ def test_rule_1_nowhere_poor_is_decided_by_the_smallest_lower_bound_against_minu
     cmp = pd.DataFrame({"batch_size": [2, 16], "diff": [1.0, 4.0], "se": [1.0, 0.5], "df": [4.0, 4.0]})
     low = 1.0 - st.t.ppf(0.95, 4) * 1.0  # batch size 2's one-sided 95% lower bound: -1.13
     d = nowhere_decision(cmp, 3.0, 0.05)
-    assert d.text == f"BatchNorm − GroupNorm at batch size 2: the smallest one-sided 95% lower bound {low:+.2f} against the tolerance -3.00"
+    assert d.text == (f"BatchNorm − GroupNorm at batch size 2: the smallest one-sided 95% lower bound {low:+.2f} "
+                      "against the tolerance -3.00")
     assert d.gap == pytest.approx(low + 3.0) and not d.fragile

@@ -35,7 +35,8 @@ GRIDS = {  # name: (how to make it, what its report must say)
     "all_failed": (lambda f: failed_grid(f, {f"{n}_bs{b}": {"norm": n, "batch_size": b, "lr": 10.0}
                                               for n in ("batch", "group") for b in (2, 16)}),
                    ["No run of the main grid `all_failed` succeeded (its 4 records: all failed",
-                    "| `all_failed` | constructed    | 0 of 4 |", "no successful run, so no protocol to state", DIVERGED]),
+                    "| `all_failed` | constructed    | 0 of 4 |", "no successful run, so no protocol to state",
+                    DIVERGED]),
     "single_run": (lambda f: ok_grid(f, [("batch", 16, 0)]),
                    ["has no successful GroupNorm run (its successful runs: BatchNorm)"]),
     "one_norm": (lambda f: ok_grid(f, [("group", b, s) for b in (2, 16, 128) for s in (0, 1)]),

@@ -1,4 +1,5 @@
-"""The gap to the original's levels: its range over the cells, and whether it is the same everywhere or differs between norms."""
+"""The gap to the original's levels: its range over the cells, and whether it is the same everywhere or differs
+between norms."""
 from helpers.constructed import write_records
 
 from normlib.report import gap, load
@@ -26,8 +27,8 @@ def test_a_uniform_gap_is_not_shown_to_differ_and_says_what_it_points_at(tmp_pat
     assert "is -5.00 points in every one of its 14 cells" in text
     assert "The gap is not shown to differ between cells: Cochran's Q = " in text
     assert "its inverse-variance mean is -5.00 ± " in text
-    assert "Between the norms it is not shown to differ: BatchNorm's mean gap − GroupNorm's over 7 batch sizes is +0.00" \
-        in text and "would be detected with 80% power" in text
+    assert ("Between the norms it is not shown to differ: BatchNorm's mean gap − GroupNorm's over 7 batch sizes is "
+            "+0.00" in text) and "would be detected with 80% power" in text
 
 
 def test_a_gap_that_differs_between_norms_is_found(tmp_path):
@@ -41,7 +42,7 @@ def test_a_gap_that_differs_between_norms_is_found(tmp_path):
 def test_one_run_per_cell_describes_and_other_protocols_get_no_section(tmp_path):
     (_, text) = gap.gap_section(grid(tmp_path / "one", {"batch": -5.0, "group": -3.0}, seeds=(0.0,)))
     assert "describes and never decides" in text and "Cochran" not in text
-    write_records(tmp_path / "two", {f"batch_bs{b}_seed0": ({"norm": "batch", "batch_size": b, "epochs": 2}, [50, 60])
-                                     for b in (2, 4)} | {f"group_bs{b}_seed0": ({"norm": "group", "batch_size": b,
-                                                                                  "epochs": 2}, [50, 60]) for b in (2, 4)})
+    write_records(tmp_path / "two",
+                  {f"batch_bs{b}_seed0": ({"norm": "batch", "batch_size": b, "epochs": 2}, [50, 60]) for b in (2, 4)}
+                  | {f"group_bs{b}_seed0": ({"norm": "group", "batch_size": b, "epochs": 2}, [50, 60]) for b in (2, 4)})
     assert gap.gap_section(load.load(tmp_path / "two")) == []

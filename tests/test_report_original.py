@@ -95,14 +95,16 @@ def test_a_non_significant_deficit_is_not_shown_with_its_power():
     o = rules.outcomes(summary(cells))
     assert o[0].verdict == "not shown" and "neither a threshold nor its absence is shown" in o[0].evidence
     assert "Power: with 3 runs per cell, a one-sided test at 0.00714" in o[0].evidence
-    assert "the original's -4.14 there is" in o[0].evidence and "seeds per cell at this run-to-run spread" in o[0].evidence
+    assert ("the original's -4.14 there is" in o[0].evidence
+            and "seeds per cell at this run-to-run spread" in o[0].evidence)
 
 
 def test_an_interval_beyond_the_tolerance_decides_what_is_printed():
     o = rules.outcomes(case({b: 8.0 for b in BS}))  # BatchNorm 8 points above at every batch size, std ~0.8
     assert o[2].verdict == "does not hold"
     assert all(f"batch size {b}: +8.00, 90% CI" in o[2].evidence for b in BS)
-    assert "simultaneous 98.6% CI" in o[2].evidence and "→ beyond" in o[2].evidence and "→ not shown" not in o[2].evidence
+    assert ("simultaneous 98.6% CI" in o[2].evidence and "→ beyond" in o[2].evidence
+            and "→ not shown" not in o[2].evidence)
 
 
 def test_one_run_per_cell_cannot_be_evaluated():
@@ -165,8 +167,10 @@ def test_rule_3_gatekeeping_the_average_first_then_each_batch_size():
     o = rules.outcomes(case({2: -10, 4: -5, 8: 6, 16: 6, 32: 6}))  # the average, +3.6, is beyond: step 2 runs
     assert o[2].verdict == "does not hold" and "+3.60, 90% CI [+3.20, +4.00], beyond ±3" in o[2].short
     assert "Step 2, each batch size (simultaneous CIs, Bonferroni over 5)" in o[2].evidence
-    assert "batch size 32: +6.00, 90% CI [+5.02, +6.98], simultaneous 98.0% CI [+4.47, +7.53] → beyond" in o[2].evidence
-    assert "batch size 64: +0.00, 90% CI [-0.98, +0.98], simultaneous 98.0% CI [-1.53, +1.53] → within" in o[2].evidence
+    assert ("batch size 32: +6.00, 90% CI [+5.02, +6.98], simultaneous 98.0% CI [+4.47, +7.53] → beyond"
+            in o[2].evidence)
+    assert ("batch size 64: +0.00, 90% CI [-0.98, +0.98], simultaneous 98.0% CI [-1.53, +1.53] → within"
+            in o[2].evidence)
     assert "Beyond ±3 on its own: 8, 16, 32." in o[2].evidence
 
 
@@ -176,7 +180,8 @@ def test_rule_3_average_is_paired_per_seed_and_leaves_out_borrowed_cells():
     runs = runs_frame(cells)
     o = rules.outcomes(summary(cells), runs=runs)
     assert o[2].verdict == "not shown"  # per seed the average is +2.67 exactly, within 3: the gate stays closed
-    assert "averaged over batch sizes 2, 16, 128 (per seed over 5 seeds with every cell, paired): +2.67" in o[2].evidence
+    assert ("averaged over batch sizes 2, 16, 128 (per seed over 5 seeds with every cell, paired): +2.67"
+            in o[2].evidence)
     o = rules.outcomes(summary(cells), runs=runs, borrowed=[16])  # 16 is another grid's: out of the average
     assert o[2].verdict == "does not hold"
     assert "averaged over batch sizes 2, 128 (per seed over 5 seeds with every cell, paired): +4.00" in o[2].evidence

@@ -45,7 +45,8 @@ def test_the_section_and_the_comparison_state_the_cost(tmp_path):
     assert "the JPEG copy costs accuracy: JPEG − original = -3.00 points (95% CI [" in text
     assert "12 pairs of runs" in text and "What it cannot: the cost at the original's scale" in text
     table = next(i.frame for i in items if isinstance(i, Table))
-    assert list(table["batch size"]) == [8, 128, 8, 128] and table["JPEG − original (95% CI, paired)"].str.startswith("-3.00").all()
+    assert (list(table["batch size"]) == [8, 128, 8, 128]
+            and table["JPEG − original (95% CI, paired)"].str.startswith("-3.00").all())
     cmp = "\n".join(i for i in sections.original_section(orig, "final_acc", [orig, jpeg]) if isinstance(i, str))
     assert "**The JPEG copy's cost**" in cmp and "-3.00 points" in cmp
     alone = "\n".join(i for i in sections.original_section(orig, "final_acc") if isinstance(i, str))

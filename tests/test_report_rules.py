@@ -37,7 +37,8 @@ def test_a_new_rule_is_one_object_decided_with_the_others_and_printed(tmp_path, 
     assert table.iloc[3, 0] == "4. Every (norm, batch size) cell is run at least twice."
     text = "\n".join(i for i in items if isinstance(i, str))
     assert ("**4. Every (norm, batch size) cell is run at least twice.**\n\n*Rule*: Holds when both norms have ≥ 2 "
-            "runs at every batch size tested (no tolerance: 3 is not used).\n\n- Ours: **holds** — both norms") in text
+            "runs at every batch size tested (no tolerance: 3 is not used).\n\n- Ours: **holds** — both "
+            "norms") in text
     assert "It holds in 3 of 3 subsets that leave one seed out." in text
     assert "- The original's table: **holds** — both norms at batch sizes [2, 4, 8, 16, 32, 64, 128]." in text
 

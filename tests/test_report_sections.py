@@ -63,7 +63,8 @@ def test_report_renders_every_section_without_torch(tmp_path):
 def test_summary_notebook_renders_every_section(smoke_report):
     nb = nbformat.read(smoke_report.with_name("summary.ipynb"), as_version=4)
     outputs = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])]
-    text = "\n".join(o.get("text/markdown", "") for o in outputs).replace("\u00a0", " ")  # tables keep ± with its value
+    # tables keep ± with its value
+    text = "\n".join(o.get("text/markdown", "") for o in outputs).replace("\u00a0", " ")
     for title in ("BatchNorm vs GroupNorm across batch sizes", "The original's expected outcomes",
                   "Comparison with the original", "Choice of metric", "BatchNorm diagnostics",
                   "Control: learning rate scaled linearly", "GroupNorm: number of groups", "All normalizations",

@@ -28,6 +28,18 @@ def test_an_executed_notebooks_copy_is_ignored():
     assert done.returncode == 0
 
 
+MAX_COLUMNS = 120  # characters of one line of Python (a docstring, comment or string is rewrapped to fit)
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout")
+def test_no_line_of_python_is_wider_than_120_columns():
+    files = subprocess.run(["git", "ls-files", "-z", "--", "normlib/*.py", "tests/*.py", "bench/*.py"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    wide = [f"{f}:{n}" for f in filter(None, files)
+            for n, line in enumerate((ROOT / f).read_text(encoding="utf-8").splitlines(), 1) if len(line) > MAX_COLUMNS]
+    assert files != [""] and wide == [], f"lines over {MAX_COLUMNS} columns: {', '.join(wide)}"
+
+
 def _anchors(page):
     """GitHub's heading anchors of a markdown page: lower case, punctuation but `-` and `_` dropped, spaces as `-`."""
     headings = [line.lstrip("#").strip() for line in page.read_text().splitlines() if line.startswith("#")]
@@ -54,7 +66,8 @@ def test_every_relative_link_of_the_docs_resolves(page):
 
 
 def test_a_broken_link_and_a_missing_anchor_are_found(tmp_path):
-    (tmp_path / "a.md").write_text("# A page\n\n[ok](a.md#a-page) [gone](b.md) [no anchor](a.md#elsewhere) [web](https://x.org/y)\n")
+    (tmp_path / "a.md").write_text("# A page\n\n[ok](a.md#a-page) [gone](b.md) [no anchor](a.md#elsewhere) "
+                                   "[web](https://x.org/y)\n")
     assert _broken_links(tmp_path / "a.md") == ["b.md", "a.md#elsewhere"]
 
 

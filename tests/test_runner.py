@@ -234,7 +234,8 @@ def test_a_run_killed_by_sigkill_mid_epoch_resumes_there_to_the_same_record(tmp_
     whole = runner.run({**params, "out": str(tmp_path / "whole.json"), "checkpoint_every": 0})
     out = tmp_path / "r.json"
     ckpt = checkpoints.checkpoint_path(out)
-    code = f"from normlib.run import runner; runner.run({{**{params!r}, 'out': {str(out)!r}, 'checkpoint_every': 0.05}})"
+    code = (f"from normlib.run import runner; runner.run({{**{params!r}, 'out': {str(out)!r}, "
+            f"'checkpoint_every': 0.05}})")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300

@@ -12,4 +12,5 @@ def test_the_projection_reads_the_full_grid_from_its_params_file():
     rows = [{"norm": "batch", "batch_size": b, "runs": 5, "ms_per_step": 1.0} for b in (2, 128)]  # 1 ms everywhere
     p = stack_bench.grid_projection(rows, 5)
     assert p["longest_stack_s"] == pytest.approx(250.0)  # batch size 2: 250,000 steps of 1 ms
-    assert p["serial_s"] == pytest.approx(sum(steps for steps, _ in cells.values()) / 1000)  # GroupNorm unmeasured: as BN
+    # GroupNorm unmeasured: as BN
+    assert p["serial_s"] == pytest.approx(sum(steps for steps, _ in cells.values()) / 1000)

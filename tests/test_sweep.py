@@ -13,8 +13,8 @@ import time
 
 import nbformat
 import pytest
-from helpers.sweeps import (ROOT, TINY, complete_record, finished_notebook, leftovers, locked_runs, run_sweep, start_sweep,
-                    statuses, wait_until, write_grid)
+from helpers.sweeps import (ROOT, TINY, complete_record, finished_notebook, leftovers, locked_runs, run_sweep,
+                            start_sweep, statuses, wait_until, write_grid)
 
 from normlib.store import locks, records
 from normlib.sweep import backends, dispatch, execute, grid, loop as sweep, worker
@@ -104,8 +104,9 @@ def test_signals_while_the_report_renders_leave_no_kernel_key_behind(tmp_path):
     for sig, code in ((signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)):
         log = tmp_path / f"{sig.name}.log"
         with open(log, "w") as f:
-            proc = subprocess.Popen([sys.executable, "-m", "normlib.sweep", str(grid), "--out", str(tmp_path / "reports"),
-                                     "--report-only"], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env=env)
+            proc = subprocess.Popen([sys.executable, "-m", "normlib.sweep", str(grid), "--out",
+                                     str(tmp_path / "reports"), "--report-only"], cwd=ROOT, stdout=f,
+                                    stderr=subprocess.STDOUT, env=env)
         try:
             wait_until(lambda: keys(), proc, log)  # the summary's kernel is starting
             proc.send_signal(sig)

@@ -75,7 +75,8 @@ def test_history_is_bit_identical_to_the_fixture():
     the fixture holds must be equal; a diagnostic added since is a new key beside them."""
     path, here = engine_history.fixture(), engine_history.where()
     if not path.exists():
-        pytest.skip(f"no fixture for {here['cpu_capability']}: write it with python tests/helpers/engine_history.py --write")
+        pytest.skip(f"no fixture for {here['cpu_capability']}: write it with python "
+                    "tests/helpers/engine_history.py --write")
     want = json.loads(path.read_text())
     if want["torch"] != here["torch"]:
         pytest.skip(f"the fixture was written with torch {want['torch']}; this is {here['torch']}")

@@ -131,7 +131,8 @@ def diagnostics_caption(last: pd.DataFrame, have: list, split) -> str:
         n_diag = min(DIAG_TEST, int(last.test_images.min())) if "test_images" in last else DIAG_TEST
         ways = {"running": "with the running statistics (eval mode)",
                 "precise": f"with precise statistics, recomputed over {PRECISE_IMAGES:,} training images (or all, if "
-                           f"fewer) in batches of {PRECISE_BATCH} with the final weights (precise BN, Wu & Johnson 2021)",
+                           f"fewer) in batches of {PRECISE_BATCH} with the final weights (precise BN, Wu & Johnson "
+                           "2021)",
                 "batch": "with each test batch of the training batch size normalised by its own statistics"}
         measured = [ways[k] for k in have]
         caption += (f"; the final model's accuracy on {n_diag} test images (a stratified subset of the test set) "

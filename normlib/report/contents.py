@@ -97,5 +97,5 @@ def provenance(grids, metric, tol, alpha):
     return provenance_section(grids)
 
 
-SECTIONS = (title, findings, batch_sizes, expected_outcomes, the_original, the_gap, by_epoch, metric_choice, bn_diagnostics,
-            data_copy, on_devices, controls, per_grid, methods, provenance)
+SECTIONS = (title, findings, batch_sizes, expected_outcomes, the_original, the_gap, by_epoch, metric_choice,
+            bn_diagnostics, data_copy, on_devices, controls, per_grid, methods, provenance)

@@ -71,5 +71,5 @@ def nowhere_decision(cmp: pd.DataFrame, tol: float, alpha: float) -> Decision:
     against −tol (all above it: BatchNorm performs poorly nowhere)."""
     low = lower_bounds(cmp, alpha)
     r = cmp.loc[low.idxmin()]
-    return Decision(f"BatchNorm − GroupNorm at batch size {int(r.batch_size)}: the smallest one-sided {1 - alpha:.0%} "
-                    f"lower bound {low.min():+.2f} against the tolerance {-tol:+.2f}", low.min() + tol)
+    return Decision(f"BatchNorm − GroupNorm at batch size {int(r.batch_size)}: the smallest one-sided "
+                    f"{1 - alpha:.0%} lower bound {low.min():+.2f} against the tolerance {-tol:+.2f}", low.min() + tol)

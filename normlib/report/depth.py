@@ -16,10 +16,10 @@ from .text import NEXT_FIGURE, intro, mean_std_cells, norm_label, plural, protoc
 ORIGINAL_DEPTH = {"relu": {"acc": (54.99, 80.07), "grad": (0.0124, 0.0039)},
                   "sigmoid": {"acc": (44.59, 32.97), "grad": (0.0090, 0.0024)}}
 DEPTH_QUANTITIES = {"acc": "test accuracy", "grad": "gradient magnitude"}
-GRAD_MEASURE = ("a run's gradient magnitude is the mean absolute gradient of the blocks' conv weights, averaged over the training steps of epoch "
-                "{epoch} and then over the blocks' convs; the stem's conv is left out of it and shown apart, since its "
-                "gradient is several times a block's and an average over layers that includes it would fall with "
-                "depth only because more blocks dilute it")
+GRAD_MEASURE = ("a run's gradient magnitude is the mean absolute gradient of the blocks' conv weights, averaged over "
+                "the training steps of epoch {epoch} and then over the blocks' convs; the stem's conv is left out of "
+                "it and shown apart, since its gradient is several times a block's and an average over layers that "
+                "includes it would fall with depth only because more blocks dilute it")
 
 
 def run_grads(epochs: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
@@ -109,12 +109,14 @@ def depth_table(verdicts: pd.DataFrame, norm: str) -> pd.DataFrame:
             r.stem_shallow, r.stem_deep, "grad")
         rows.append({"activation": r.activation, "norm": norm_label(norm), "quantity": DEPTH_QUANTITIES[r.quantity],
                      "original (fewest → most blocks)": _ends(lo, hi, r.quantity),
-                     "ours (fewest → most blocks)": (f"{_ends(r.shallow, r.deep, r.quantity)}, {r.fewest} → {r.most} "
-                                                     f"blocks, {int(r.n)} runs, {int(r.seeds)} seeds") if tested
-                     else "—", "stem conv, apart": stem,
+                     "ours (fewest → most blocks)":
+                         (f"{_ends(r.shallow, r.deep, r.quantity)}, {r.fewest} → {r.most} blocks, {int(r.n)} runs, "
+                          f"{int(r.seeds)} seeds") if tested else "—",
+                     "stem conv, apart": stem,
                      "trend per doubling (95% CI)": trend_text(r.quantity, r.slope, r.ci95) if tested else "—",
                      "Holm p (the original's direction)": pval(r.p_claim_holm), "verdict": r.verdict,
-                     "smallest trend detectable": "—" if np.isnan(r.mde) else slope_text(r.quantity, r.direction * r.mde)})
+                     "smallest trend detectable": "—" if np.isnan(r.mde)
+                     else slope_text(r.quantity, r.direction * r.mde)})
     return pd.DataFrame(rows)
 
 
@@ -187,7 +189,8 @@ def depth_words(table: pd.DataFrame, runs: pd.DataFrame, images) -> str:
     unshown = table[table.verdict == "not shown"]
     power = "".join(f" Not shown: {r['quantity']} with {r['activation']} ({r['norm']}), trend "
                     f"{r['trend per doubling (95% CI)']} per doubling; these runs detect a trend of "
-                    f"{r['smallest trend detectable']} per doubling or more (80% power)." for _, r in unshown.iterrows())
+                    f"{r['smallest trend detectable']} per doubling or more (80% power)."
+                    for _, r in unshown.iterrows())
     regime = (f"{plural(runs.epochs_run.median(), 'epoch')} on {images:,} training images" if images else "this grid's "
               "protocol")
     return (f"Shown in the original's direction: {said(agree)}. Shown against it: {said(against)}.{power} The "

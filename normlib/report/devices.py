@@ -62,7 +62,8 @@ def devices_section(grids: list) -> list:
             f"kernels, and on a GPU TF32 matrix products where fp32 is asked for.",
             Table(rows, "Test accuracy (%, mean ± std over seeds, n) of the cells both grids trained, under the best "
                         "epoch (the original's metric) and the final epoch, and the difference "
-                        f"`{main.name}` − `{other.name}` (Welch's 95% CI and p where each side has at least 2 runs)."),
+                        f"`{main.name}` − `{other.name}` (Welch's 95% CI and p where each side has at least 2 "
+                        "runs)."),
             "With one run on a side a cell describes and never decides: its difference is listed, not tested."
             if few < 2 else "Per cell, p is Welch's two-sided p, not corrected across cells.",
         ]

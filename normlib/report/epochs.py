@@ -1,6 +1,7 @@
 """Epoch by epoch: our runs beside the single runs whose test accuracy the original's log prints at every epoch, the
 expected outcomes decided again at every epoch, and the step budget that equal epochs give each batch size. The
-section appears for a grid in the original's data regime (all training images) with both BatchNorm and GroupNorm runs."""
+section appears for a grid in the original's data regime (all training images) with both BatchNorm and GroupNorm
+runs."""
 import math
 from dataclasses import replace
 
@@ -56,7 +57,8 @@ def where(value: float, values) -> str:
 
 
 def log_table(epochs: pd.DataFrame) -> pd.DataFrame:
-    """A row per printed cell and epoch that our runs have: the original's run, ours (mean ± std, n), where it falls."""
+    """A row per printed cell and epoch that our runs have: the original's run, ours (mean ± std, n), where it
+    falls."""
     rows = []
     for (norm, bs), log in ORIGINAL_LOG.items():
         cell = epochs[(epochs.norm == norm) & (epochs.batch_size == bs)]

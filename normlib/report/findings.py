@@ -34,10 +34,10 @@ def opening(main: Grid, mine: list, metric: str, alpha: float = ALPHA, split=())
     regime = regime_text(runs)
     text = (f"We trained BatchNorm and GroupNorm in the original's network at batch sizes "
             f"{int_list(sorted(s.batch_size.unique()))}, {plural(seeds, 'seed')} per cell ({len(runs)} runs), on "
-            f"{images} for {plural(runs.epochs_run.median(), 'epoch')}. Mean accuracy ranges from {s['mean'].min():.1f}% to "
-            f"{s['mean'].max():.1f}%" + (f", a different regime from the original's {theirs.min():.1f}–"
-                                        f"{theirs.max():.1f}% ({regime}): compare shapes, not levels" if regime
-                                        else "") + ". ")
+            f"{images} for {plural(runs.epochs_run.median(), 'epoch')}. Mean accuracy ranges from "
+            f"{s['mean'].min():.1f}% to {s['mean'].max():.1f}%"
+            + (f", a different regime from the original's {theirs.min():.1f}–{theirs.max():.1f}% ({regime}): compare "
+               "shapes, not levels" if regime else "") + ". ")
     tested = cmp[cmp.se.notna()]
     if len(tested):
         text += (f"BatchNorm − GroupNorm runs from {tested['diff'].min():+.2f} to {tested['diff'].max():+.2f} "

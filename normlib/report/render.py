@@ -1,6 +1,6 @@
 """The report's page: the sections' items as the summary notebook displays them (Page: markdown, numbered tables and
-figures), and the executed notebook (normlib.sweep.execute.summary) converted to one self-contained HTML page without code:
-nbconvert's `basic` template (the outputs, no styles or scripts) inside a small page with report.css."""
+figures), and the executed notebook (normlib.sweep.execute.summary) converted to one self-contained HTML page without
+code: nbconvert's `basic` template (the outputs, no styles or scripts) inside a small page with report.css."""
 import html
 import re
 from pathlib import Path

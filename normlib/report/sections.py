@@ -117,8 +117,8 @@ def analysis(runs: pd.DataFrame, metric: str = "final_acc", alpha: float = ALPHA
                       + "; ".join(
             f"{int(b)} ({d:+.2f} points, Holm p = {pval(p)})" for b, d, p in zip(sig.batch_size, sig["diff"],
                                                                                sig.p_holm)) + "." if len(sig) else
-                      f"No batch size shows a significant BatchNorm − GroupNorm difference; the closest is batch size "
-                      f"{int(low.batch_size)} ({low['diff']:+.2f} points, Holm p = {pval(low.p_holm)}); "
+                      f"No batch size shows a significant BatchNorm − GroupNorm difference; the closest is batch "
+                      f"size {int(low.batch_size)} ({low['diff']:+.2f} points, Holm p = {pval(low.p_holm)}); "
                       f"{detectable_range(tested, alpha)}.")
                      + f" Tests: two-sided {tests_text(tested)} (a paired test where every seed has both norms at a "
                        f"batch size, whose two runs share the initialisation seed and data order; Welch's otherwise), "
@@ -270,9 +270,9 @@ def original_section(grid: Grid, metric: str, grids=()) -> list:
             Table(pd.DataFrame(original_rows(ours, metric, levels)),
                   f"Our test accuracy (%, mean ± std over seeds, n runs; `{ORIGINAL_METRIC}` and `{metric}`) beside "
                   f"the original's published table (mean ± std over {ORIGINAL_RUNS} runs, the best of 10 epochs)"
-                  + (f", and ours − the original's on the same selection (`{ORIGINAL_METRIC}`): the difference ± its "
-                     f"95% CI half-width and its p, by Welch's t-test on the two tables' means and stds, per cell, not "
-                     f"corrected for the cells compared." if levels else ".")), "\n\n".join(text)]
+                  + (f", and ours − the original's on the same selection (`{ORIGINAL_METRIC}`): the difference ± "
+                     f"its 95% CI half-width and its p, by Welch's t-test on the two tables' means and stds, per cell, "
+                     f"not corrected for the cells compared." if levels else ".")), "\n\n".join(text)]
 
 
 def original_rows(ours: pd.DataFrame, metric: str, levels: bool) -> list:
@@ -329,7 +329,8 @@ def original_text(grid: Grid, ours: pd.DataFrame, metric: str) -> list:
 
 
 def versus_published(ours, published) -> str:
-    """Ours − the original's mean of one cell (two stats() rows, either None) as '±CI (p …)'; '—' without both."""
+    """Ours − the original's mean of one cell (two stats() rows, either None) as '±CI (p …)'; '—' without
+    both."""
     if ours is None or published is None:
         return "—"
     w = welch_rows(ours, published)

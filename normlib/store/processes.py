@@ -81,8 +81,8 @@ def clean_stale(folder: Path, stacks: list) -> int:
 
 
 def wait_for_locks(runs: list, seconds: float, stop: threading.Event) -> list:
-    """Wait up to `seconds` for the run locks other processes hold on `runs` (normlib.sweep.grid.Run); returns those still
-    held."""
+    """Wait up to `seconds` for the run locks other processes hold on `runs` (normlib.sweep.grid.Run); returns those
+    still held."""
     locked = [r for r in runs if locks.is_locked(r.out)]
     if locked:
         pids = sorted({str(locks.lock_holder(locks.lock_path(r.out)) or "?") for r in locked})

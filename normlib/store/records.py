@@ -12,9 +12,9 @@ from .provenance import environment
 SCHEMA = 1
 REPORTS = Path(__file__).resolve().parents[2] / "reports"  # the repository's reports root: one folder per grid
 REQUIRED = ("schema", "status", "params", "history", "provenance")
-TIMINGS = ("train_seconds", "eval_seconds")
+TIMINGS = ("train_seconds", "eval_seconds")  # an epoch's wall times: the only entries that differ between reruns
 DIVERGED_LOSS = 10 * math.log(10)  # a final training loss above ten times chance level's (ln 10: every class
-#   equally likely) is a diverged run's (a run that learns nothing stays near ln 10; one that diverged reached 1e28)  # an epoch's wall times: the only entries that differ between reruns
+#   equally likely) is a diverged run's (a run that learns nothing stays near ln 10; one that diverged reached 1e28)
 
 
 def now() -> str:
@@ -70,7 +70,8 @@ def is_done(rec: dict, params: dict) -> bool:
     try:
         epochs = [h["epoch"] for h in rec["history"]]
         ours = identity(params)
-        return ours is not None and identity(rec["params"]) == ours and epochs == list(range(1, len(epochs) + 1)) and epochs != []
+        return (ours is not None and identity(rec["params"]) == ours and epochs == list(range(1, len(epochs) + 1))
+                and epochs != [])
     except (TypeError, KeyError):  # a record from another version of the parameters
         return False
 

@@ -123,7 +123,8 @@ def _definitions(source: str, names: set) -> dict:
 
 
 def engine_paths(commit: str) -> dict:
-    """{engine module: where it lies at a commit (its layer's folder, or the flat layout before it), None if nowhere}."""
+    """{engine module: where it lies at a commit (its layer's folder, or the flat layout before it), None if
+    nowhere}."""
     return {m: next((p for p in (layout.format(m) for layout in LAYOUTS)
                      if _git("cat-file", "-e", f"{commit}:{p}") is not None), None) for m in ENGINE}
 

@@ -1,14 +1,11 @@
 """Params files: read (YAML safe loading, a `base:` file underneath), check every value against RunConfig, the one
 schema, and expand the grid into runs named by what they vary.
 
-Everything is checked before anything is created (no report folder, grid.json or lock file), in an order that
-touches the data last: the params file (unknown keys with the closest name, duplicate keys, types), every value
-(config.check_value: types, choices, ranges), every run's combination (batch size vs training images, BatchNorm
-with batch size 1, groups vs width), the output folder, CUDA when a run asks for it, and only then the data itself
-(missing, or a cache whose checksum fails) and each run against the images it really has. Each problem is one line
-naming the field, the value and what is allowed. Values reach the notebook only as plain literals (int, finite
-float, bool, str), checked by normlib.config.literal_parameters; nothing in a params file is evaluated as code.
-"""
+Everything is checked before anything is created (no report folder, grid.json or lock file), the data last: the
+params file (unknown keys, duplicate keys, types), every value (config.check_value), every run's combination, the
+output folder, CUDA when a run asks for it, then the data and each run against the images it really has. Each
+problem is one line naming the field, the value and what is allowed. Values reach the notebook only as plain
+literals (normlib.config.literal_parameters); nothing in a params file is evaluated as code."""
 import itertools
 import math
 import os

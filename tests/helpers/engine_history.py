@@ -1,10 +1,11 @@
 """The per-run engine's record history on a fixed small case, and the fixture it is held to (tests/data/).
 
 One fixture per CPU instruction set (the kernels, and so the last bits, differ between them): AVX512's was written by
-the engine as it stood before its evaluation, diagnostics and checkpoint format moved out of normlib/run/train.py, AVX2's
-at commit 6e95fbd. test_train.py asserts that the engine still gives the fixture of the CPU type it runs on, bit for
-bit, on every number the fixture holds (a diagnostic added later is a new key, not a changed number). Write the
-fixture of a new CPU type, or rewrite one for a change meant to change the numbers: python tests/helpers/engine_history.py --write
+the engine as it stood before its evaluation, diagnostics and checkpoint format moved out of normlib/run/train.py,
+AVX2's at commit 6e95fbd. test_train.py asserts that the engine still gives the fixture of the CPU type it runs on,
+bit for bit, on every number the fixture holds (a diagnostic added later is a new key, not a changed number). Write
+the fixture of a new CPU type, or rewrite one for a change meant to change the numbers:
+python tests/helpers/engine_history.py --write
 """
 import json
 import sys

@@ -6,8 +6,8 @@ finds none while loopback's is the only one). Everything that talks
 to them (sbatch, scancel, the sweep and its Dask scheduler) runs in that namespace too (`Slurm.command`). Every
 process is started here in the foreground and stopped by its PID.
 
-By hand (`make slurm-up`, `make slurm-down`): `python tests/slurmcluster.py up FOLDER` starts one in FOLDER and leaves it
-running, with the PIDs of its processes in FOLDER/pids and the command that runs a program inside it printed;
+By hand (`make slurm-up`, `make slurm-down`): `python tests/slurmcluster.py up FOLDER` starts one in FOLDER and leaves
+it running, with the PIDs of its processes in FOLDER/pids and the command that runs a program inside it printed;
 `python tests/slurmcluster.py down FOLDER` stops it by those PIDs and removes FOLDER."""
 import os
 import shlex

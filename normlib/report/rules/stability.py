@@ -89,10 +89,10 @@ class Stability(Rule):
                 f"{1 - 2 * alpha:.0%} CI inside ±{tol:g}; a claim about all of them together needs no correction), "
                 f"does not hold when some pair's simultaneous CI (Bonferroni over the pairs) lies entirely beyond "
                 f"±{tol:g}, and is not shown otherwise (then the report gives the seeds that would decide it). It "
-                f"needs GroupNorm at every batch size tested with ≥ 2 runs (a missing one could only add pairs: 'does "
-                f"not hold' stands without it). The range of the means and the least-squares trend per doubling of the "
-                f"batch size are reported beside it (one slope per seed, its mean tested over the seeds, where the "
-                f"runs have seeds).")
+                f"needs GroupNorm at every batch size tested with ≥ 2 runs (a missing one could only add pairs: "
+                f"'does not hold' stands without it). The range of the means and the least-squares trend per "
+                f"doubling of the batch size are reported beside it (one slope per seed, its mean tested over the "
+                f"seeds, where the runs have seeds).")
 
     def decide(self, case: Case) -> Outcome:
         return self.outcome(case, *_stability_verdict(case))

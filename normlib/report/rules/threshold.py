@@ -117,8 +117,8 @@ def _threshold_verdict(case: Case) -> tuple:
         below = cmp[cmp.p_less_holm < alpha]
         left_out = [b for b in sizes if b not in set(cmp.batch_size)]
         return "cannot be evaluated", (
-            f"needs both norms with ≥ 2 runs at every batch size tested ({int_list(sizes)}); missing {missing}. On the "
-            f"batch sizes both norms have ({int_list(cmp.batch_size) or 'none'}; left out: "
+            f"needs both norms with ≥ 2 runs at every batch size tested ({int_list(sizes)}); missing {missing}. "
+            f"On the batch sizes both norms have ({int_list(cmp.batch_size) or 'none'}; left out: "
             f"{int_list(left_out) or 'none'}), BatchNorm is "
             + (f"significantly below GroupNorm at {_below(below, 'p_less_holm')}" if len(below) else
                "not significantly below GroupNorm at any of them")), f"missing {missing}", None

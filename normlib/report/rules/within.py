@@ -17,8 +17,8 @@ from .outcome import Outcome
 def average(rows: pd.DataFrame, runs, metric: str) -> dict:
     """BatchNorm − GroupNorm averaged over the batch sizes of compare() rows: per seed, paired over the seeds that
     have both norms at every one of them, when the runs give 2 or more such seeds; otherwise from the rows' own
-    differences (their mean, se = √Σse² / k, Welch–Satterthwaite df), which needs no per-seed records (the original's
-    table). t_result with `test`, `sizes` and `seeds` (0 for the second way); {} without rows."""
+    differences (their mean, se = √Σse² / k, Welch–Satterthwaite df), which needs no per-seed records (the
+    original's table). t_result with `test`, `sizes` and `seeds` (0 for the second way); {} without rows."""
     sizes = sorted(int(b) for b in rows.batch_size)
     if not sizes:
         return {}
@@ -107,17 +107,17 @@ class Within(Rule):
     claim = "Even where BatchNorm performs well, its accuracy differs from GroupNorm's by at most 3%."
 
     def text(self, tol: float, alpha: float) -> str:
-        return (f"At the batch sizes ≥ N (where rule 1 finds BatchNorm not performing poorly; with no batch size where "
-                f"it performs poorly, N is the smallest tested), BatchNorm − GroupNorm is compared with ±{tol:g} "
-                f"points (the original's '%' are accuracy points), paired or Welch as in rule 1. It holds when every "
-                f"batch size's {1 - 2 * alpha:.0%} CI lies inside ±{tol:g} (TOST at {alpha:g}; one claim about all of "
-                f"them, no correction). Against it, a gatekeeping design: step 1 tests the difference averaged over "
-                f"those batch sizes (per seed where every seed has every cell, else from the cells' means) at the full "
-                f"{alpha:g}; when its {1 - 2 * alpha:.0%} CI lies entirely beyond ±{tol:g}, the outcome does not hold, "
-                f"and only then step 2 names the batch sizes whose simultaneous CI (Bonferroni over them) lies beyond. "
-                f"It is not shown otherwise (then the report gives the seeds that would decide it). On a control grid, "
-                f"batch sizes whose runs are the main grid's stay out of the average. Each verdict prints the interval "
-                f"that decided it.")
+        return (f"At the batch sizes ≥ N (where rule 1 finds BatchNorm not performing poorly; with no batch size "
+                f"where it performs poorly, N is the smallest tested), BatchNorm − GroupNorm is compared with "
+                f"±{tol:g} points (the original's '%' are accuracy points), paired or Welch as in rule 1. It holds "
+                f"when every batch size's {1 - 2 * alpha:.0%} CI lies inside ±{tol:g} (TOST at {alpha:g}; one claim "
+                f"about all of them, no correction). Against it, a gatekeeping design: step 1 tests the difference "
+                f"averaged over those batch sizes (per seed where every seed has every cell, else from the cells' "
+                f"means) at the full {alpha:g}; when its {1 - 2 * alpha:.0%} CI lies entirely beyond ±{tol:g}, the "
+                f"outcome does not hold, and only then step 2 names the batch sizes whose simultaneous CI (Bonferroni "
+                f"over them) lies beyond. It is not shown otherwise (then the report gives the seeds that would decide "
+                f"it). On a control grid, batch sizes whose runs are the main grid's stay out of the average. Each "
+                f"verdict prints the interval that decided it.")
 
     def decide(self, case: Case) -> Outcome:
         return self.outcome(case, *_within_verdict(case))
