@@ -24,10 +24,10 @@ slurm:  ## installs Debian's slurm-wlm and munge with apt (system packages: need
 	       "need none of them: \`systemctl disable munge slurmctld slurmd\` turns that off"; }
 
 slurm-up:  ## starts the single-node Slurm cluster the tests use (root; `make slurm` installs it) in build/slurm, and says how to run a sweep inside it
-	$(PY) tests/slurmcluster.py up build/slurm
+	$(PY) tests/helpers/slurmcluster.py up build/slurm
 
 slurm-down:  ## stops the cluster of make slurm-up, by the PIDs it recorded, and removes build/slurm
-	$(PY) tests/slurmcluster.py down build/slurm
+	$(PY) tests/helpers/slurmcluster.py down build/slurm
 
 test-fast:  ## every module's logic, in minutes: no kernels, papermill, browser, Dask workers, Slurm, torch subprocesses or torch.compile
 	$(PY) -m pytest -q -rs -m "not slow" tests

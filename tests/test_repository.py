@@ -8,7 +8,6 @@ import pytest
 from helpers import ROOT
 
 
-
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_install_changes_no_system_package_and_ci_still_installs_the_browser_and_slurm():
     install = subprocess.run(["make", "-n", "install"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -19,6 +18,12 @@ def test_make_install_changes_no_system_package_and_ci_still_installs_the_browse
     assert "apt-get install -y -q slurm-wlm munge" in slurm
     ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make ")]
     assert ci == ["make install", "make browser", "make slurm", "make test"]
+
+
+def test_every_file_the_makefile_runs_exists():
+    """A file moved without the Makefile's recipe following it breaks that target (make slurm-up ran a moved script)."""
+    named = re.findall(r"\$\(PY\) ((?:tests|bench|normlib)/[\w/]+\.py)", (ROOT / "Makefile").read_text())
+    assert named and [path for path in named if not (ROOT / path).is_file()] == []
 
 
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout")

@@ -1,5 +1,5 @@
-"""Sweeps through a real single-node Slurm cluster (tests/slurmcluster.py): the smoke grid's Dask workers as Slurm
-jobs, its records equal to the local ones and naming their jobs; a worker's job cancelled mid-run; an option Slurm
+"""Sweeps through a real single-node Slurm cluster (tests/helpers/slurmcluster.py): the smoke grid's Dask workers as
+Slurm jobs, its records equal to the local ones and naming their jobs; a worker's job cancelled mid-run; an option Slurm
 refuses. Without Slurm (`make slurm`) or root the cluster tests skip; the option checks run everywhere."""
 import signal
 import subprocess

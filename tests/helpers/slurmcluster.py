@@ -6,9 +6,10 @@ finds none while loopback's is the only one). Everything that talks
 to them (sbatch, scancel, the sweep and its Dask scheduler) runs in that namespace too (`Slurm.command`). Every
 process is started here in the foreground and stopped by its PID.
 
-By hand (`make slurm-up`, `make slurm-down`): `python tests/slurmcluster.py up FOLDER` starts one in FOLDER and leaves
-it running, with the PIDs of its processes in FOLDER/pids and the command that runs a program inside it printed;
-`python tests/slurmcluster.py down FOLDER` stops it by those PIDs and removes FOLDER."""
+By hand (`make slurm-up`, `make slurm-down`): `python tests/helpers/slurmcluster.py up FOLDER` starts one in FOLDER
+and leaves it running, with the PIDs of its processes in FOLDER/pids and the command that runs a program inside it
+printed;
+`python tests/helpers/slurmcluster.py down FOLDER` stops it by those PIDs and removes FOLDER."""
 import os
 import shlex
 import shutil
@@ -229,5 +230,5 @@ def down(folder: Path) -> None:
 if __name__ == "__main__":
     commands = {"up": up, "down": down}
     if len(sys.argv) != 3 or sys.argv[1] not in commands:
-        sys.exit("usage: python tests/slurmcluster.py up|down FOLDER")
+        sys.exit("usage: python tests/helpers/slurmcluster.py up|down FOLDER")
     commands[sys.argv[1]](Path(sys.argv[2]))
