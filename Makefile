@@ -4,7 +4,7 @@ GRID ?= params/quick.yaml
 JOBS ?=
 
 install:  ## pip-installs torch, then normlib with its test tools, into $(PY)'s environment (use a virtual environment)
-	@echo "installing into $$($(PY) -c 'import sys; print(sys.prefix)'): torch 2.14.1, torchvision 0.29.1, normlib (editable) with pytest, nbval, playwright"
+	@echo "installing into $$($(PY) -c 'import sys; print(sys.prefix)'): torch 2.14.1, torchvision 0.29.1, normlib (editable) with pytest, pytest-xdist, nbval, playwright"
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[test]'
 
@@ -29,8 +29,8 @@ slurm-up:  ## starts the single-node Slurm cluster the tests use (root; `make sl
 slurm-down:  ## stops the cluster of make slurm-up, by the PIDs it recorded, and removes build/slurm
 	$(PY) tests/helpers/slurmcluster.py down build/slurm
 
-test-fast:  ## every module's logic, in minutes: no kernels, papermill, browser, Dask workers, Slurm, torch subprocesses or torch.compile
-	$(PY) -m pytest -q -rs -m "not slow" tests
+test-fast:  ## every module's logic, in minutes: no kernels, papermill, browser, Dask workers, Slurm, torch subprocesses or torch.compile; one pytest worker per core
+	$(PY) -m pytest -q -rs -n auto -m "not slow" tests
 
 test:  ## everything (what CI runs): the fast tests, the slow ones, and the notebooks with their tiny defaults
 	$(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks
