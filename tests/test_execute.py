@@ -7,6 +7,7 @@ import os
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -65,6 +66,39 @@ def test_a_runs_progress_file_reaches_progress_while_it_runs_and_is_removed(tmp_
     assert told.parent == scratch.folder() and not told.exists()
     out.unlink()
     assert execute.execute({**TINY, "seed": 3}, out, notebook) == ("ok", "") and "progress" not in named[1]
+
+
+def test_a_kernel_that_never_answered_is_started_again_and_gives_up_after_its_tries(tmp_path, monkeypatch):
+    """A kernel that lost the race for its ports to another process's kernel dies before its first reply: the run
+    starts a new one (new ports); after START_TRIES such deaths, or once the sweep is stopping, the error is the run's;
+    any other error is the run's at once."""
+    import papermill
+    out, notebook, calls = tmp_path / "r.json", tmp_path / "r.ipynb", []
+
+    def kernel(errors):
+        def execute_notebook(source, output, parameters, **kwargs):
+            calls.append(1)
+            if len(calls) <= len(errors):
+                raise RuntimeError(errors[len(calls) - 1])
+            records.write_json(out, complete_record(parameters))
+            finished_notebook(output)
+        return execute_notebook
+
+    died, silent = "Kernel died before replying to kernel_info", "Kernel didn't respond in 60 seconds"
+    monkeypatch.setattr(papermill, "execute_notebook", kernel([died, silent]))
+    assert execute.execute({**TINY, "seed": 3}, out, notebook) == ("ok", "") and len(calls) == 3
+    out.unlink()
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", kernel([died] * execute.START_TRIES))
+    assert execute.execute({**TINY, "seed": 3}, out, notebook) == ("failed", f"RuntimeError: {died}")
+    assert len(calls) == execute.START_TRIES
+    for errors, stop in (([died], threading.Event()), (["boom"], None)):
+        calls.clear()
+        if stop is not None:
+            stop.set()
+        monkeypatch.setattr(papermill, "execute_notebook", kernel(errors))
+        assert execute.execute({**TINY, "seed": 4}, tmp_path / "s.json", tmp_path / "s.ipynb", stop=stop)[0] in (
+            "failed", "interrupted") and len(calls) == 1
 
 
 def test_a_notebook_is_complete_only_when_every_cell_ran(tmp_path):

@@ -24,6 +24,10 @@ SUMMARY_NOTEBOOK = ROOT / "notebooks" / "summary.ipynb"
 # reach the sweep from its notebook's outputs, and a kernel that dies as DeadKernelError
 KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 DEAD_KERNEL_LINE = "Kernel died while waiting for execute reply."  # nbclient's, logged once per run a signal stops
+# nbclient's errors for a kernel that never answered: it lost a race for its ports (jupyter_client picks free ports,
+# frees them, and the kernel binds them later, so two processes starting kernels at once can pick the same ones)
+NOT_STARTED = ("Kernel died before replying to kernel_info", "Kernel didn't respond in")
+START_TRIES = 3  # kernel starts per notebook before its run fails
 
 
 class _NoDeadKernelLine(logging.Filter):
@@ -139,6 +143,17 @@ def stop_kernels_on(stop: threading.Event, kernels: list):
         done.set()
 
 
+def answered(execute_notebook, stop: threading.Event, *args, **kwargs):
+    """papermill's execute_notebook(*args, **kwargs), again with a new kernel (new ports) when its kernel never answered
+    (NOT_STARTED), up to START_TRIES times, unless `stop` is set: then that error is the run's."""
+    for attempt in range(1, START_TRIES + 1):
+        try:
+            return execute_notebook(*args, **kwargs)
+        except RuntimeError as e:
+            if attempt == START_TRIES or not str(e).startswith(NOT_STARTED) or (stop is not None and stop.is_set()):
+                raise
+
+
 def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: threading.Event = None,
             source=RUN_NOTEBOOK, progress=None, failing=None) -> tuple:
     """Run one notebook (`source`: a path or a NotebookNode) through papermill into a temporary file, then rename it
@@ -160,10 +175,10 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
     channels = {"progress": str(told)} if told else {}
     try:
         with stop_kernels_on(stop, kernels), progress_files.follow(told, progress) if told else nullcontext():
-            pm.execute_notebook(source, str(tmp), parameters=config.literal_parameters({**params, **channels,
-                                                                                        "out": str(out)}),
-                                progress_bar=False, execution_timeout=timeout or None, kernel_name="python3",
-                                extra_arguments=KERNEL_ARGS, kernel_manager_class=kernel_manager_class(kernels))
+            answered(pm.execute_notebook, stop, source, str(tmp),
+                    parameters=config.literal_parameters({**params, **channels, "out": str(out)}),
+                    progress_bar=False, execution_timeout=timeout or None, kernel_name="python3",
+                    extra_arguments=KERNEL_ARGS, kernel_manager_class=kernel_manager_class(kernels))
     except Exception as e:  # the run's own exception, a dead kernel, a cell timeout, a kernel that did not start
         e = records.named(e, tmp) if isinstance(e, OSError) else e  # e.g. a full disk: name it
         ename, error = getattr(e, "ename", type(e).__name__), failure_reason(e, timeout)
@@ -201,10 +216,10 @@ def summary(name: str, folder: Path, extra: str = "", stop: threading.Event = No
     kernels = []
     try:
         with stop_kernels_on(stop, kernels):
-            pm.execute_notebook(str(SUMMARY_NOTEBOOK), str(tmp),
-                                parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
-                                progress_bar=False, kernel_name="python3", extra_arguments=KERNEL_ARGS,
-                                kernel_manager_class=kernel_manager_class(kernels))
+            answered(pm.execute_notebook, stop, str(SUMMARY_NOTEBOOK), str(tmp),
+                    parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
+                    progress_bar=False, kernel_name="python3", extra_arguments=KERNEL_ARGS,
+                    kernel_manager_class=kernel_manager_class(kernels))
     except Exception as e:
         if stop is not None and stop.is_set():
             tmp.unlink(missing_ok=True)
