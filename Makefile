@@ -32,8 +32,8 @@ slurm-down:  ## stops the cluster of make slurm-up, by the PIDs it recorded, and
 test-fast:  ## every module's logic, in minutes: no kernels, papermill, browser, Dask workers, Slurm, torch subprocesses or torch.compile; one pytest worker per core
 	$(PY) -m pytest -q -rs -n auto -m "not slow" tests
 
-test:  ## everything (what CI runs): the fast tests, the slow ones, and the notebooks with their tiny defaults
-	$(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks
+test:  ## everything (what CI runs): the fast tests, the slow ones, and the notebooks with their tiny defaults; two pytest workers, each test file (a notebook's cells, a module's fixtures) in one
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 --nbval-lax tests notebooks
 
 quick:  ## trains the quick grid (CPU) into build/reproduce, then compares with the published records (-> build/reproduce/quick/compare.md)
 	@test ! -d build/reproduce/quick/runs || echo "build/reproduce/quick holds an earlier rerun: its complete runs are kept, not trained again (make clean starts afresh)"

@@ -15,10 +15,12 @@ import pytest
 
 GUARD_ENV = "NORMLIB_FAST_LOOP_GUARD"  # the folder where a guarded process reports a refused import; unset: no guard
 WATCHED = ("torch", "ipykernel")  # what a fast test's subprocess must not import: torch, or a kernel's own package
-GUARD = pytest.StashKey()  # the config's (sitecustomize folder, PYTHONPATH and GUARD_ENV before the session)
+SITE_ENV = "NORMLIB_FAST_LOOP_SITE"  # the sitecustomize's folder, for the xdist workers of the pytest that made it
+GUARD = pytest.StashKey()  # (sitecustomize folder, refused imports' folder, made here, environment before the session)
 
 SITECUSTOMIZE = f'''"""The fast loop's guard in a subprocess of a fast test (tests/fastloop.py): refuses {WATCHED}."""
 import importlib.machinery
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -38,7 +40,7 @@ if os.environ.get("{GUARD_ENV}"):
 here = str(Path(__file__).parent)
 other = importlib.machinery.PathFinder.find_spec("sitecustomize", [p for p in sys.path if p != here])
 if other:  # the sitecustomize this one hides
-    other.loader.exec_module(type(sys)("sitecustomize"))
+    other.loader.exec_module(importlib.util.module_from_spec(other))
 '''
 
 
@@ -58,27 +60,33 @@ def fail_on_refused(item, folder: Path, phase: str) -> None:
 
 
 def pytest_configure(config):
-    site = Path(tempfile.mkdtemp(prefix="normlib-fastloop-"))
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    (site / "refused").mkdir()
-    config.stash[GUARD] = site, os.environ.get("PYTHONPATH"), os.environ.get(GUARD_ENV)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    """The sitecustomize on PYTHONPATH and this process's folder of refused imports. An xdist worker keeps its
+    controller's sitecustomize (SITE_ENV): a second one on the path would load the first as 'the one it hides'."""
+    inherited = os.environ.get(SITE_ENV)
+    site = Path(inherited or tempfile.mkdtemp(prefix="normlib-fastloop-"))
+    if not inherited:
+        (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    config.stash[GUARD] = (site, Path(tempfile.mkdtemp(prefix="refused-", dir=site)), not inherited,
+                           {name: os.environ.get(name) for name in ("PYTHONPATH", GUARD_ENV, SITE_ENV)})
+    if not inherited:
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+        os.environ[SITE_ENV] = str(site)
 
 
 def pytest_unconfigure(config):
-    site, pythonpath, guard = config.stash[GUARD]
-    for name, value in (("PYTHONPATH", pythonpath), (GUARD_ENV, guard)):
+    site, refused_folder, owned, before = config.stash[GUARD]
+    for name, value in before.items():
         os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
-    shutil.rmtree(site, ignore_errors=True)
+    shutil.rmtree(site if owned else refused_folder, ignore_errors=True)
 
 
 def guarded_phase(item, phase: str):
     """Around a test's setup or call: its subprocesses are guarded unless it is marked slow. Only test functions:
     the notebooks' cells (nbval, in `make test`) start their kernel on purpose and are no part of the fast loop."""
-    site = item.config.stash[GUARD][0]
+    folder = item.config.stash[GUARD][1]
     fast = isinstance(item, pytest.Function) and item.get_closest_marker("slow") is None
     if fast:
-        os.environ[GUARD_ENV] = str(site / "refused")
+        os.environ[GUARD_ENV] = str(folder)
     else:
         os.environ.pop(GUARD_ENV, None)
     try:
@@ -86,7 +94,7 @@ def guarded_phase(item, phase: str):
     finally:  # a refused import fails the test, whatever else it raised: the ImportError is only a consequence
         os.environ.pop(GUARD_ENV, None)
         if fast:
-            fail_on_refused(item, site / "refused", phase)
+            fail_on_refused(item, folder, phase)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -89,3 +89,17 @@ def test_the_readme_is_short_and_its_module_map_names_every_module_of_every_laye
         there = {p.stem for p in (package / layer).glob("*.py") if p.stem not in ("__init__", "__main__")}
         assert named == there, (layer, named ^ there)
     assert {"config", "norms"} <= set(re.findall(r"`(\w+)\.py`", layout))
+
+
+def test_a_built_package_holds_every_layer_and_the_reports_stylesheet():
+    """pyproject's package list, as setuptools reads it for a wheel (not an editable install, which finds the folders
+    anyway): every folder of normlib with Python in it, and report.css."""
+    import tomllib
+
+    from setuptools import find_packages
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = set(find_packages(str(ROOT), **config["packages"]["find"]))
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "normlib").rglob("*.py")}
+    assert packages == folders
+    assert all((ROOT / name.replace(".", "/") / f).exists() for name, files in config["package-data"].items()
+               for f in files)

@@ -1,6 +1,9 @@
 """Sweeps through a real single-node Slurm cluster (tests/helpers/slurmcluster.py): the smoke grid's Dask workers as
-Slurm jobs, its records equal to the local ones and naming their jobs; a worker's job cancelled mid-run; an option Slurm
-refuses. Without Slurm (`make slurm`) or root the cluster tests skip; the option checks run everywhere."""
+Slurm jobs, its records equal to the local ones and naming their jobs; a worker's job cancelled mid-run; a client
+without the sweep's credentials refused, then every job cancelled; an option Slurm refuses. Without Slurm (`make slurm`)
+or root the cluster tests skip; the option checks run everywhere."""
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -104,14 +107,17 @@ def test_the_sweeps_timeouts_stretch_with_the_load_not_below_their_idle_value(mo
 @pytest.mark.slow
 @needs_slurm
 def test_the_smoke_grid_through_slurm_equals_the_local_records_and_names_its_jobs(cluster, smoke_sweep, tmp_path):
-    """Each worker a Slurm job: every record complete, bit for bit the local run's, and naming the job it ran in."""
-    r = subprocess.run(sweep_command(cluster, SMOKE, tmp_path, "--slurm"), env=cluster.env, cwd=ROOT,
+    """Each worker a Slurm job: every record complete, bit for bit the local run's, and naming the job it ran in. The
+    smoke grid's seed 0 (its 4 cells), two runs per worker job."""
+    grid = tmp_path / "smoke.yaml"
+    grid.write_text(f"base: {SMOKE}\ngrid: {{seed: [0]}}\n")
+    r = subprocess.run(sweep_command(cluster, grid, tmp_path, "--slurm"), env=cluster.env, cwd=ROOT,
                        capture_output=True, text=True, timeout=patient(300))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:] + cluster.logs()
     local_root, done = smoke_sweep
-    local = {p.stem: records.read(p) for p in (local_root / "smoke" / "runs").glob("*.json")}
+    local = {p.stem: records.read(p) for p in (local_root / "smoke" / "runs").glob("*_seed0.json")}
     runs = tmp_path / "smoke" / "runs"
-    assert len(local) == 8 and statuses(runs) == {rid: "ok" for rid in local}
+    assert len(local) == 4 and statuses(runs) == {rid: "ok" for rid in local}
     ran_in = set()
     for rid, loc in local.items():
         rec = records.read(runs / f"{rid}.json")
@@ -243,39 +249,33 @@ def test_a_worker_jobs_script_execs_the_worker_with_the_options_given(tmp_path, 
 
 @pytest.mark.slow
 @needs_slurm
-def test_the_sweeps_scheduler_and_workers_refuse_a_client_without_its_credentials(cluster, tmp_path):
-    """While the runs train, the scheduler in the sweep and each worker in its Slurm job take only TLS clients with
+def test_workers_refuse_a_client_without_the_credentials_and_when_every_job_is_cancelled_a_rerun_finishes(cluster,
+                                                                                                       tmp_path):
+    """While both runs train, the scheduler in the sweep and each worker in its Slurm job take only TLS clients with
     the sweep's certificate: plain TCP and another authority's certificate are refused (anyone on the login node
-    could otherwise run code as the sweep's user)."""
-    grid = write_grid(tmp_path, "tls", {**TINY, "epochs": 5000, "threads": 1}, {"seed": [0, 1]})  # never finishes
-    runs, log = tmp_path / "reports" / "tls" / "runs", tmp_path / "sweep.log"
-    proc = start_sweep(cluster, grid, tmp_path / "reports", log)
-    try:
-        wait_until(lambda: len(list(runs.glob("*.json.ckpt.pt"))) == 2, proc, log, timeout=180)  # both workers busy
-        servers = [a for a, cmd in cluster.listening() if "normlib.sweep" in cmd or "dask_worker" in cmd]
-        assert len(servers) >= 3 and let_in(cluster, servers) == [], servers  # the scheduler and 2 workers at least
-        assert proc.poll() is None, log.read_text()[-3000:]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(120) == 143, log.read_text()[-3000:]
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.mark.slow
-@needs_slurm
-def test_when_every_worker_job_is_cancelled_the_sweep_names_the_runs_left_and_a_rerun_finishes(cluster, tmp_path):
-    """scancel both worker jobs mid-run: the sweep does not wait forever but ends with one line naming the runs left
-    (exit 1), with no failed record; the same command again finishes the grid."""
+    could otherwise run code as the sweep's user). Then scancel both worker jobs mid-run: the sweep does not wait
+    forever but ends with one line naming the runs left (exit 1), with no failed record; the same command again
+    finishes the grid."""
     grid = write_grid(tmp_path, "gone", {**TINY, "epochs": 40, "threads": 1}, {"seed": [0, 1]})
     runs, log = tmp_path / "reports" / "gone" / "runs", tmp_path / "sweep.log"
     proc = start_sweep(cluster, grid, tmp_path / "reports", log)
+    kernels = []
     try:
-        wait_until(lambda: list(runs.glob("*.json.ckpt.pt")), proc, log, timeout=180)  # a run is past epoch 1
+        wait_until(lambda: len(list(runs.glob("*.json.ckpt.pt"))) == 2, proc, log, timeout=patient(180))  # both busy
+        kernels = [locks.lock_holder(locks.lock_path(runs / f"{rid}.json")) for rid in ("seed0", "seed1")]
+        for pid in kernels:  # held while the credentials are tried, so that both runs are mid-run when cancelled
+            os.kill(pid, signal.SIGSTOP)
+        servers = [a for a, cmd in cluster.listening() if "normlib.sweep" in cmd or "dask_worker" in cmd]
+        assert len(servers) >= 3 and let_in(cluster, servers) == [], servers  # the scheduler and 2 workers at least
+        for pid in kernels:
+            os.kill(pid, signal.SIGCONT)
         jobs = worker_jobs(runs.parent)
         assert len(jobs) == 2 and cluster.run("scancel", *jobs).returncode == 0
         assert proc.wait(120) == 1, log.read_text()[-3000:]
     finally:
+        for pid in kernels:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         proc.kill()
         proc.wait()
     text = log.read_text()
@@ -285,6 +285,6 @@ def test_when_every_worker_job_is_cancelled_the_sweep_names_the_runs_left_and_a_
     pending = [rid for rid in ("seed0", "seed1") if statuses(runs).get(rid) != "ok"]
     assert pending and f"{len(pending)} run(s) left to do: " in left[0] and all(rid in left[0] for rid in pending)
     r = subprocess.run(sweep_command(cluster, grid, tmp_path / "reports", "--slurm"), env=cluster.env, cwd=ROOT,
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=patient(300))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert statuses(runs) == {"seed0": "ok", "seed1": "ok"}
