@@ -100,3 +100,27 @@ def test_run_dates_are_the_days_the_first_run_started_and_the_last_ended(tmp_pat
     assert campaign.run_dates(folder, seed=first["seed"], norm=first["norm"],
                               batch_size=[first["batch_size"]]) == "2026-12-01 to 2026-12-02"
     assert campaign.run_dates(folder, seed=-1) == ""
+
+
+def test_the_runs_in_flight_are_read_from_their_checkpoints_and_the_complete_ones_left_out(tmp_path):
+    """A run with a complete record is done whatever checkpoint lies beside it; a run mid-epoch says how far in; one
+    between epochs says 0; an unreadable checkpoint says so instead of stopping the table."""
+    import torch
+    params, source, ids = campaign_folder(tmp_path)
+    runs = source / "camp" / "runs"
+    history = [{"epoch": 1, "test_acc": 41.046}]
+    for rid in ids:  # ids[3]'s record is half-written: in flight; ids[0] has a complete record: done
+        torch.save({"history": history, "step": 50}, runs / f"{rid}.json.ckpt.pt")
+    torch.save({"history": history, "step": 60, "partial": {"perm": torch.arange(100), "done": 20}},
+               runs / f"{ids[3]}.json.ckpt.pt")
+    (runs / f"{ids[1]}.json").unlink()  # no record: in flight, between epochs
+    (runs / f"{ids[2]}.json").unlink()
+    (runs / f"{ids[2]}.json.ckpt.pt").write_bytes(b"PK\x03")  # truncated
+    table = campaign.in_flight(source, params).splitlines()
+    assert [line.split(" | ")[0].removeprefix("| ") for line in table[2:]] == ids[1:]
+    assert table[2].endswith(" | 1 of 2 | 0 | 41.05 |")
+    assert " | unreadable (" in table[3]
+    assert table[4].endswith(" | 1 of 2 | 20 of 100 | 41.05 |")
+    for rid in ids:
+        (runs / f"{rid}.json.ckpt.pt").unlink(missing_ok=True)
+    assert campaign.in_flight(source, params) == f"camp: no run in flight in {runs}"

@@ -3,15 +3,18 @@ whose finished runs are committed from this checkout while it goes on. `collect`
 record is complete for the grid's parameters, with its executed notebook, and the grid's grid.json; a run already
 here with another record is left as it is and named, never overwritten. `run_table` lists the runs collected, in
 the order they started, with what each took and where it ran (docs/results.md holds it for the campaign);
-`run_dates` gives the days they ran, from their records, for every date the README and docs state.
+`run_dates` gives the days they ran, from their records, for every date the README and docs state; `in_flight`
+where the runs still training are, from their checkpoints.
 
-    python -m normlib.campaign ../campaign/reports params/cpu_all.yaml           # -> reports/cpu_all/
-    python -m normlib.campaign ../campaign/reports params/cpu_all.yaml --table   # the same, then the table
+    python -m normlib.campaign ../campaign/reports params/cpu_all.yaml              # -> reports/cpu_all/
+    python -m normlib.campaign ../campaign/reports params/cpu_all.yaml --table      # the same, then the table
+    python -m normlib.campaign ../campaign/reports params/cpu_all.yaml --in-flight  # the same, then the runs training
 """
 import argparse
 import filecmp
 import shutil
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..store import records
@@ -93,6 +96,32 @@ def run_dates(folder, **where) -> str:
     return first if first == last else f"{first} to {last}"
 
 
+def in_flight(source, params) -> str:
+    """A markdown table of the grid's runs under source/<grid>/runs/ that have a checkpoint and no complete record:
+    when the checkpoint was saved (UTC), the epochs done, how far into the next one, the test accuracy after each
+    epoch. Read as a resuming run reads it (tensors and plain values only); an unreadable checkpoint says so."""
+    import torch
+    grid = load_grid(params)
+    runs, planned = Path(source) / grid["name"] / "runs", dict(grid["runs"])
+    lines = ["| run | checkpoint saved (UTC) | epochs done | into the next epoch (images) | test accuracy after each "
+             "epoch (%) |", "|---|---|---:|---:|---|"]
+    for rid in [r for r in planned if r not in complete(runs.parent, planned)]:
+        ckpt = runs / f"{rid}.json.ckpt.pt"
+        if not ckpt.exists():
+            continue
+        saved_at = datetime.fromtimestamp(ckpt.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M")
+        try:
+            saved = torch.load(ckpt, weights_only=True)
+        except Exception as e:  # being replaced, truncated: the run itself starts over from it or not
+            lines.append(f"| {rid} | {saved_at} | unreadable ({type(e).__name__}) | | |")
+            continue
+        history, part = saved.get("history") or [], saved.get("partial") or {}
+        into = f"{part['done']:,} of {len(part['perm']):,}" if part else "0"
+        lines.append(f"| {rid} | {saved_at} | {len(history)} of {planned[rid]['epochs']} | {into} | "
+                     + ", ".join(f"{e['test_acc']:.2f}" for e in history) + " |")
+    return "\n".join(lines) if len(lines) > 2 else f"{grid['name']}: no run in flight in {runs}"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m normlib.campaign", description=__doc__, epilog=EXIT,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,6 +129,7 @@ def main(argv=None) -> int:
     ap.add_argument("params", help="the grid's params file, e.g. params/cpu_all.yaml")
     ap.add_argument("--out", default=str(records.REPORTS), help="reports root to collect into (default %(default)s)")
     ap.add_argument("--table", action="store_true", help="then print run_table of the runs collected")
+    ap.add_argument("--in-flight", action="store_true", help="then print where the runs still training are (in_flight)")
     args = ap.parse_args(argv)
     try:
         done = collect(args.source, args.params, args.out)
@@ -115,6 +145,8 @@ def main(argv=None) -> int:
         folder = Path(args.out) / name
         print(f"{len(list((folder / 'runs').glob('*.json')))} records, run {run_dates(folder)}\n")
         print(run_table(folder))
+    if args.in_flight:
+        print("\n" + in_flight(args.source, args.params))
     return 1 if done["differ"] else 0
 
 
