@@ -140,7 +140,10 @@ BAD_INPUTS = [  # (case, params file text or a function of (tmp_path, monkeypatc
     ("invalid YAML", BASE + "  seed: [0\n", [], "not valid YAML: expected ',' or ']', but got '<stream end>'"),
     ("Python object tag", BASE.replace("data: synthetic", 'data: !!python/object/apply:os.system ["touch pwned"]'),
      [], "not valid YAML: could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply"),
-    ("not a mapping", "- norm\n- batch\n", [], "must be a mapping with keys description, base, jobs, fixed, grid"),
+    ("not a mapping", "- norm\n- batch\n", [], "must be a mapping with keys description, base, jobs, metric, fixed, "
+     "grid"),
+    ("unknown report metric", "metric: best\n" + BASE, [], "bad.yaml: metric='best': allowed final_acc, median_last_k, "
+     "best_acc, val_selected_acc (the report's primary metric)"),
     ("missing params file", None, [], "nope.yaml': cannot read (No such file or directory)"),
     ("missing data", BASE.replace("data: synthetic", "data: /nonexistent/cifar"), [],
      "data='/nonexistent/cifar': no such file or folder; set NORMLIB_DATA"),

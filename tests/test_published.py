@@ -144,3 +144,20 @@ def test_a_hand_written_date_range_is_caught(tmp_path):
     write_dates = "**70 of 70 runs**, 2026-12-01 to 2026-12-03, all on one 2-core Xeon"
     found = re.findall(re.escape(GRID_DATES[0][1]).replace(re.escape("{}"), DATE), write_dates)
     assert found == ["2026-12-01 to 2026-12-03"] != [run_dates(ROOT / "reports" / "cpu_all")]
+
+
+def test_the_cpu_full_campaigns_runs_are_in_the_docs_as_their_records_give_them():
+    """Every collected run of the original's protocol on the CPU: its row of the run table, and at batch size 2 its
+    accuracy after each epoch and BatchNorm's precise-statistics accuracy, in docs/results.md as its record says."""
+    from normlib.sweep.campaign import run_table
+    folder = ROOT / "reports" / "cpu_full"
+    text, words = (ROOT / "docs" / "results.md").read_text(), flat("docs/results.md")
+    table = run_table(folder).splitlines()
+    assert len(table) > 2 and all(row in text for row in table[:1] + table[2:])
+    for norm, label in (("batch", "BatchNorm"), ("group", "GroupNorm")):
+        rec = records.read(folder / "runs" / f"{norm}_bs2_seed0.json")
+        assert f"| {label}, ours | " + " | ".join(f"{h['test_acc']:.2f}" for h in rec["history"]) + " |" in text
+        if norm == "batch":
+            precise, final = rec["history"][-1]["precise_test_acc"], rec["final_acc"]
+            assert f"score {precise:.2f} on all 10,000 test images, {precise - final:.2f} points above its running " \
+                   f"averages' {final:.2f}" in words

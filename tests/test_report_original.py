@@ -222,6 +222,7 @@ def test_every_verdict_states_the_optimizer_steps():
     assert "Batch size 2 took 64.0x the steps of batch size 128" in base.steps_note(steps)  # the full note
     for x in rules.outcomes(case({}), steps={b: [500] for b in BS}):
         assert "Every batch size ran 500 optimizer steps per run (equal steps)" in x.evidence
+    assert base.steps_note({2: [250_000, 250_000]}) == "Only batch size 2 has runs: 250,000 optimizer steps per run."
     assert original.original_steps()[2] == [250_000] and original.original_steps()[128] == [3_910]
 
 

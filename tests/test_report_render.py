@@ -27,7 +27,7 @@ def test_a_page_on_a_full_disk_is_one_render_error_naming_the_file_and_leaves_no
     (folder / "runs").mkdir(parents=True)
     executed = folder / "summary.ipynb"
     nbformat.write(nbformat.v4.new_notebook(), executed)
-    monkeypatch.setattr(execute, "summary", lambda name, folder, extra="", stop=None: executed)
+    monkeypatch.setattr(execute, "summary", lambda name, folder, extra="", stop=None, metric="": executed)
 
     def write_text(self, text):
         open(self, "w").write(text[:100])

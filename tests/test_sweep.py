@@ -13,8 +13,9 @@ import time
 
 import nbformat
 import pytest
-from helpers.sweeps import (ROOT, TINY, complete_record, finished_notebook, leftovers, locked_runs, run_sweep,
-                            start_sweep, statuses, wait_until, write_grid)
+import yaml
+from helpers.sweeps import (ROOT, TINY, complete_record, finished_notebook, leftovers, locked_runs, patient,
+                            run_sweep, start_sweep, statuses, wait_until, write_grid)
 
 from normlib.store import locks, records
 from normlib.sweep import backends, dispatch, execute, grid, loop as sweep, worker
@@ -69,6 +70,24 @@ def test_a_record_nested_too_deeply_to_read_is_a_run_to_do(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[0] == "to run  seed0"
 
 
+def test_the_report_leads_with_the_metric_its_grid_names(tmp_path, monkeypatch):
+    """A grid's `metric:` (cpu_full's best_acc, fixed by its metric statement) is its plan's, which the sweep renders
+    with after the runs, and reaches the summary notebook with --report-only; a grid without one leaves the
+    notebook's default."""
+    from normlib.report import render
+    shown = []
+    monkeypatch.setattr(execute, "summary", lambda name, folder, extra="", stop=None, metric="": shown.append(metric))
+    monkeypatch.setattr(render, "write_page", lambda executed, name: None)
+    (tmp_path / "reports" / "shown" / "runs").mkdir(parents=True)
+    path = tmp_path / "shown.yaml"
+    for text, metric in (("metric: best_acc\n", "best_acc"), ("", "")):
+        path.write_text(text + yaml.safe_dump({"fixed": TINY, "grid": {"seed": [0]}}))
+        assert grid.plan(path, tmp_path / "reports").metric == metric
+        assert sweep.main([str(path), "--out", str(tmp_path / "reports"), "--report-only"]) == 0
+        assert shown == [metric]
+        shown.clear()
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_while_the_report_renders_stops_it_with_the_signals_status(tmp_path, monkeypatch, capsys, sig, code):
     """The summary's kernel stopped (here: a summary that receives the signal and returns as a stopped one does), no
@@ -77,7 +96,7 @@ def test_a_signal_while_the_report_renders_stops_it_with_the_signals_status(tmp_
     (tmp_path / "reports" / "shown" / "runs").mkdir(parents=True)
     stops = []
 
-    def summary(name, folder, extra="", stop=None):
+    def summary(name, folder, extra="", stop=None, metric=""):
         os.kill(os.getpid(), sig)
         assert stop.wait(5)
         stops.append(stop)
@@ -485,6 +504,30 @@ def test_the_sweep_sleeps_while_its_kernels_train(tmp_path):
     assert sweep.sweep(grid, out_root=tmp_path / "out", report=False) == 0
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     assert cpu < 0.3 * wall, f"the sweep used {cpu:.1f} s of CPU in {wall:.1f} s"
+
+
+@pytest.mark.slow
+def test_a_sweep_suspended_longer_than_a_workers_time_to_live_goes_on_when_resumed(tmp_path):
+    """SIGSTOP (Ctrl-Z) then SIGCONT after more than distributed's worker-ttl (here 2 s instead of 5 minutes): the
+    in-process worker is not removed as silent, and the grid's next run starts and finishes (it hung, workerless)."""
+    grid = write_grid(tmp_path, "pause", {**TINY, "epochs": 20}, {"seed": [0, 1]}, jobs=1)
+    out, runs, log = tmp_path / "reports", tmp_path / "reports" / "pause" / "runs", tmp_path / "sweep.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "normlib.sweep", str(grid), "--out", str(out), "--no-report"],
+                                cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                                env={**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "2s"})
+    try:
+        wait_until(lambda: locked_runs(runs), proc, log, timeout=patient(120))  # the first run's kernel has started
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(8)  # the TTL is checked every TTL / 10 and removes a worker silent for longer than the TTL
+        proc.send_signal(signal.SIGCONT)
+        assert proc.wait(patient(120)) == 0, log.read_text()[-3000:]
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        proc.wait()
+    assert statuses(runs) == {"seed0": "ok", "seed1": "ok"}
+    assert "pause: 2 of 2 runs done (2 now)" in log.read_text()
 
 
 # ---------------------------------------------------------------- the stacked engine through the sweep

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..store import records
-from .dask_settings import LOOPBACK, QUIET, dashboard_address, scratch, security
+from .dask_settings import LOOPBACK, QUIET, dashboard_address, scratch, security, suspendable
 from .grid import GridError, Plan
 
 CONNECT_TIMEOUT = 30  # seconds to reach an existing scheduler before giving up (exit 2, nothing written)
@@ -45,7 +45,7 @@ class Local(Backend):
     @contextmanager
     def connect(self, g: Plan):
         from distributed import Client
-        with scratch(), local_cluster(g.jobs) as c, Client(c) as client:
+        with scratch(), suspendable(), local_cluster(g.jobs) as c, Client(c) as client:
             yield client
 
 
@@ -81,7 +81,7 @@ class Gpus(Backend):
     @contextmanager
     def connect(self, g: Plan):
         from distributed import Client
-        with scratch(), gpu_cluster(self.gpus, self.runs_per_gpu) as c, Client(c) as client:
+        with scratch(), suspendable(), gpu_cluster(self.gpus, self.runs_per_gpu) as c, Client(c) as client:
             yield client
 
 

@@ -1,6 +1,6 @@
 """What every Dask cluster the sweep starts shares (normlib.sweep.backends' and normlib.sweep.slurm's): distributed's
-log level, loopback addresses, the dashboard's address, the TLS credentials of a cluster with worker processes and
-Dask's scratch space."""
+log level, loopback addresses, the dashboard's address, the TLS credentials of a cluster with worker processes,
+Dask's scratch space, and no time-to-live for the workers of a cluster on this machine."""
 import logging
 import os
 import tempfile
@@ -46,4 +46,15 @@ def scratch():
     import dask
     with tempfile.TemporaryDirectory(prefix="dask-", dir=scratch_folders.folder()) as tmp, \
             dask.config.set({"temporary-directory": tmp}):
+        yield
+
+
+@contextmanager
+def suspendable():
+    """No time-to-live for the workers of a cluster started on this machine: distributed removes a worker silent for
+    its worker-ttl (5 minutes), so a sweep suspended longer (SIGSTOP, Ctrl-Z) found its worker gone when resumed and
+    waited for ever, its kernels finishing their runs but no other run starting. A worker here that dies closes its
+    connection, which the scheduler sees without a TTL."""
+    import dask
+    with dask.config.set({"distributed.scheduler.worker-ttl": None}):
         yield

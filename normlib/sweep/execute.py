@@ -205,11 +205,11 @@ def execute(params: dict, out: Path, notebook: Path, timeout: int = 0, stop: thr
         return "failed", error + ("" if e.strerror in error else f"; no failed record written: {failure_reason(e, 0)}")
 
 
-def summary(name: str, folder: Path, extra: str = "", stop: threading.Event = None) -> Path:
-    """Execute the summary notebook on a grid's records (and the `extra` grids beside it, comma-separated) into
-    <folder>/summary.ipynb; RenderError naming the reason and the notebook when it fails. Its kernel's connection
-    file goes in this process's scratch folder, as a run's does; once `stop` is set its kernel is stopped, and
-    summary returns None, its temporary notebook removed."""
+def summary(name: str, folder: Path, extra: str = "", stop: threading.Event = None, metric: str = "") -> Path:
+    """Execute the summary notebook on a grid's records (and the `extra` grids beside it, comma-separated; `metric`
+    the primary one, '' for the notebook's default) into <folder>/summary.ipynb; RenderError naming the reason and
+    the notebook when it fails. Its kernel's connection file goes in this process's scratch folder, as a run's does;
+    once `stop` is set its kernel is stopped, and summary returns None, its temporary notebook removed."""
     import papermill as pm
     executed = folder / "summary.ipynb"
     tmp = temp_notebook(executed)
@@ -217,7 +217,8 @@ def summary(name: str, folder: Path, extra: str = "", stop: threading.Event = No
     try:
         with stop_kernels_on(stop, kernels):
             answered(pm.execute_notebook, stop, str(SUMMARY_NOTEBOOK), str(tmp),
-                    parameters={"grid": name, "reports": str(folder.parent), "extra": extra},
+                    parameters={"grid": name, "reports": str(folder.parent), "extra": extra,
+                                **({"metric": metric} if metric else {})},
                     progress_bar=False, kernel_name="python3", extra_arguments=KERNEL_ARGS,
                     kernel_manager_class=kernel_manager_class(kernels))
     except Exception as e:

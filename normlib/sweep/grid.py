@@ -20,7 +20,7 @@ import yaml
 from .. import config
 from ..store import records
 
-GRID_KEYS = {"description": str, "base": str, "jobs": int, "fixed": dict, "grid": dict}
+GRID_KEYS = {"description": str, "base": str, "jobs": int, "metric": str, "fixed": dict, "grid": dict}
 MAX_RUNS = 10_000  # runs of one grid: the product of its axes, checked before the runs are built
 MAX_VALUES = 100_000  # values of one params file, every alias counted each time it is used (a 1 KB alias bomb: 10^9)
 NAME_MAX = 255  # bytes of one file name (Linux's file systems)
@@ -88,6 +88,12 @@ def check_parameter(key, value) -> str:
     if key in config.CHANNELS:
         return f"{key}={_short(value)}: set by the sweep (how a run's kernel talks to it); remove it"
     return config.check_value(key, value, [n for n in config.FIELDS if n != "out" and n not in config.CHANNELS])
+
+
+def report_metrics() -> list:
+    """The metrics a grid's `metric:` may name: the report's (normlib.report.load.METRICS)."""
+    from ..report.load import METRICS
+    return list(METRICS)
 
 
 def name_problem(field: str, name: str) -> str:
@@ -205,6 +211,9 @@ def spec_errors(spec: dict, where: str) -> list:
             errors.append(f"{where}: {key}={_short(value)}: must be of type {GRID_KEYS[key].__name__}")
         elif key == "jobs" and value < 1:
             errors.append(f"{where}: jobs={value!r}: must be >= 1")
+        elif key == "metric" and value not in report_metrics():
+            errors.append(f"{where}: metric={_short(value)}: allowed {', '.join(report_metrics())} (the report's "
+                          f"primary metric)")
     return errors
 
 
@@ -271,7 +280,8 @@ def load_grid(path) -> dict:
             config.literal_parameters(params)
         except ValueError as e:
             raise GridError(str(e)) from None
-    return {"name": name, "description": spec.get("description", ""), "jobs": spec.get("jobs"), "runs": runs}
+    return {"name": name, "description": spec.get("description", ""), "jobs": spec.get("jobs"),
+            "metric": spec.get("metric", ""), "runs": runs}
 
 
 def check_runs(runs: list, where: str, sizes: dict = None) -> list:
@@ -409,6 +419,7 @@ class Plan:
     folder: Path
     jobs: int
     stacks: list
+    metric: str = ""  # the report's primary metric ('': the summary notebook's default)
 
 
 def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, pins_gpus=False,
@@ -429,4 +440,4 @@ def plan(grid_path, out_root="reports", jobs=None, timeout=0, lock_wait=0.0, pin
     threads = max(config.RunConfig(**p).threads for _, p in grid["runs"])  # each run's own, fixed count
     runs = [Run(rid, params, folder / "runs" / f"{rid}.json") for rid, params in grid["runs"]]
     return Plan(grid["name"], grid["description"], runs, folder,
-                jobs or grid["jobs"] or max(1, (os.cpu_count() or 1) // threads), stacks(runs))
+                jobs or grid["jobs"] or max(1, (os.cpu_count() or 1) // threads), stacks(runs), grid["metric"])

@@ -26,7 +26,7 @@ SHOWN = 3  # runs in flight named on the progress bar (the rest are counted)
 TRAINED = 0.9  # a run's share of the bar by its last step: the rest comes as its record is written
 
 
-def render(name: str, folder: Path, extra: str = "") -> int:
+def render(name: str, folder: Path, extra: str = "", metric: str = "") -> int:
     """The report: the summary notebook executed on a grid's records (normlib.sweep.execute.summary), then its page
     (normlib.report.render, imported here: the sweep itself needs no plotting stack). Returns 0, or on SIGINT or
     SIGTERM, after stopping the summary's kernel and writing no page, the signal's exit status."""
@@ -34,7 +34,7 @@ def render(name: str, folder: Path, extra: str = "") -> int:
     print(f"{name}: rendering the report (the summary notebook on the records)", flush=True)
     stop = threading.Event()
     with stop_on_signals(stop):
-        executed = execute.summary(name, folder, extra, stop)
+        executed = execute.summary(name, folder, extra, stop, metric)
         try:
             if not stop.is_set():
                 write_page(executed, name)
@@ -69,7 +69,7 @@ def sweep(grid_path, backend: Backend = None, *, out_root=records.REPORTS, jobs=
         return SIGNAL_EXIT.get(getattr(stop, "signum", None), 1)
     if report:
         try:
-            return render(g.name, g.folder) or code
+            return render(g.name, g.folder, metric=g.metric) or code
         except execute.RenderError as e:
             print(f"REPORT FAILED: {e}", file=sys.stderr)
             return 1
@@ -344,7 +344,8 @@ def parser() -> argparse.ArgumentParser:
 
 def report_only(params: str, out: str, extra: str) -> int:
     """--report-only: render the report of a grid's existing records (GridError when there are none)."""
-    name = load_grid(params)["name"]
+    grid = load_grid(params)
+    name = grid["name"]
     folder = output_folder(out, name)
     if not (folder / "runs").is_dir():
         raise GridError(f"out={out!r}: no runs of grid {name!r} in {folder}; run the sweep first")
@@ -354,7 +355,7 @@ def report_only(params: str, out: str, extra: str) -> int:
             raise GridError(problem)
         if not (folder.parent / other / "runs").is_dir():
             raise GridError(f"extra={other!r}: no runs of that grid in {folder.parent}; run its sweep first")
-    return render(name, folder, extra)
+    return render(name, folder, extra, grid["metric"])
 
 
 def dry_run(params: str, out: str, jobs) -> int:

@@ -125,6 +125,9 @@ def steps_note(steps: dict, short: bool = False) -> str:
     values = {v for vs in per_bs.values() for v in vs}
     if not values:
         return "The records hold no step counts."
+    if len(per_bs) == 1:  # steps across batch sizes: nothing to compare yet
+        (b, vs), = per_bs.items()
+        return f"Only batch size {b} has runs: {' / '.join(f'{v:,}' for v in vs)} optimizer steps per run."
     if len(values) == 1:
         return f"Every batch size ran {values.pop():,} optimizer steps per run (equal steps)."
     most, fewest = max(per_bs, key=lambda b: max(per_bs[b])), min(per_bs, key=lambda b: min(per_bs[b]))
