@@ -61,14 +61,16 @@ def title_section(grids: list, metric: str, k: int = K) -> list:
     ended = pd.concat([g.ok.get("prov_ended", pd.Series(dtype=object)) for g in grids]).dropna().str[:10]
     dates = "" if ended.empty else f"Runs ended {ended.min()}" + (
         "" if ended.min() == ended.max() else f" to {ended.max()}") + ". "
-    missing = sum(len(status_table(g.runs, g.expected)) for g in grids)
+    missing = pd.concat([status_table(g.runs, g.expected).status for g in grids])
+    unrun = int((missing == "missing").sum())  # planned, no record yet (a campaign in progress)
+    without = [plural(len(missing) - unrun, "run") + " without a result"] * (len(missing) > unrun) + \
+        [plural(unrun, "run") + " not run yet"] * (unrun > 0)
     main = grids[0]
     others = f" and {plural(len(grids) - 1, 'further grid')} (listed under Methods)" if len(grids) > 1 else ""
     return [f"# {report_title(main)}\n\nMain grid `{main.name}` ({main.description or 'no description'}): "
             f"{len(main.ok)} of {plural(main.n_expected, 'run')}{others}. {dates}Accuracy is "
             f"{metric_text(metric, k)} (`{metric}`)."
-            + (f" **{plural(missing, 'run')} without a result**, left out of every mean (listed under Methods)."
-               if missing else "")]
+            + (f" **{' and '.join(without)}**, left out of every mean (listed under Methods)." if without else "")]
 
 
 def methods_section(grids: list, metric: str, tol: float = TOL, alpha: float = ALPHA) -> list:
