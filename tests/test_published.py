@@ -148,12 +148,15 @@ def test_a_hand_written_date_range_is_caught(tmp_path):
 
 def test_the_cpu_full_campaigns_runs_are_in_the_docs_as_their_records_give_them():
     """Every collected run of the original's protocol on the CPU: its row of the run table, and at batch size 2 its
-    accuracy after each epoch and BatchNorm's precise-statistics accuracy, in docs/results.md as its record says."""
+    accuracy after each epoch and BatchNorm's precise-statistics accuracy, in docs/results.md as its record says; the
+    count of runs in, there and in the README."""
     from normlib.sweep.campaign import run_table
     folder = ROOT / "reports" / "cpu_full"
     text, words = (ROOT / "docs" / "results.md").read_text(), flat("docs/results.md")
     table = run_table(folder).splitlines()
     assert len(table) > 2 and all(row in text for row in table[:1] + table[2:])
+    for path in ("README.md", "docs/results.md"):
+        assert f"**{len(table) - 2} of 70 runs are in**" in flat(path), path
     for norm, label in (("batch", "BatchNorm"), ("group", "GroupNorm")):
         rec = records.read(folder / "runs" / f"{norm}_bs2_seed0.json")
         assert f"| {label}, ours | " + " | ".join(f"{h['test_acc']:.2f}" for h in rec["history"]) + " |" in text
