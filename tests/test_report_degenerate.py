@@ -141,13 +141,11 @@ def test_a_campaign_in_progress_counts_its_runs_not_run_yet_apart_from_those_wit
     apart (a campaign at seed 0 would otherwise seem to have failed most of its runs)."""
     folder = tmp_path / "camp"
     ok_grid(folder, [(n, b, 0) for n in ("batch", "group") for b in (2, 16)])
-    grid = json.loads((folder / "grid.json").read_text())
-    later = [{"run_id": f"{n}_bs16_seed1", "params": RunConfig(norm=n, batch_size=16, seed=1, epochs=2).dict()}
-             for n in ("batch", "group")]
-    grid["runs"] += later
-    failed_grid(tmp_path / "scratch", {"batch_bs2_seed1": {"norm": "batch", "batch_size": 2, "seed": 1, "epochs": 2}})
-    grid["runs"].append(json.loads((tmp_path / "scratch" / "grid.json").read_text())["runs"][0])
-    (tmp_path / "scratch" / "runs" / "batch_bs2_seed1.json").rename(folder / "runs" / "batch_bs2_seed1.json")
-    records.write_json(folder / "grid.json", grid)
+    planned = json.loads((folder / "grid.json").read_text())
+    failed_grid(folder, {"batch_bs2_seed1": {"norm": "batch", "batch_size": 2, "seed": 1, "epochs": 2}})
+    planned["runs"] += json.loads((folder / "grid.json").read_text())["runs"] + [
+        {"run_id": f"{n}_bs16_seed1", "params": RunConfig(norm=n, batch_size=16, seed=1, epochs=2).dict()}
+        for n in ("batch", "group")]  # planned, no record yet
+    records.write_json(folder / "grid.json", planned)
     text = summary_text(tmp_path, "camp", monkeypatch)
     assert "4 of 7 runs" in text and "**1 run without a result and 2 runs not run yet**, left out of every mean" in text

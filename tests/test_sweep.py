@@ -512,10 +512,7 @@ def test_a_sweep_suspended_longer_than_a_workers_time_to_live_goes_on_when_resum
     in-process worker is not removed as silent, and the grid's next run starts and finishes (it hung, workerless)."""
     grid = write_grid(tmp_path, "pause", {**TINY, "epochs": 20}, {"seed": [0, 1]}, jobs=1)
     out, runs, log = tmp_path / "reports", tmp_path / "reports" / "pause" / "runs", tmp_path / "sweep.log"
-    with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "normlib.sweep", str(grid), "--out", str(out), "--no-report"],
-                                cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
-                                env={**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "2s"})
+    proc = start_sweep(grid, out, log, "--no-report", env={"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "2s"})
     try:
         wait_until(lambda: locked_runs(runs), proc, log, timeout=patient(120))  # the first run's kernel has started
         proc.send_signal(signal.SIGSTOP)

@@ -61,10 +61,10 @@ def title_section(grids: list, metric: str, k: int = K) -> list:
     ended = pd.concat([g.ok.get("prov_ended", pd.Series(dtype=object)) for g in grids]).dropna().str[:10]
     dates = "" if ended.empty else f"Runs ended {ended.min()}" + (
         "" if ended.min() == ended.max() else f" to {ended.max()}") + ". "
-    missing = pd.concat([status_table(g.runs, g.expected).status for g in grids])
-    unrun = int((missing == "missing").sum())  # planned, no record yet (a campaign in progress)
-    without = [plural(len(missing) - unrun, "run") + " without a result"] * (len(missing) > unrun) + \
-        [plural(unrun, "run") + " not run yet"] * (unrun > 0)
+    statuses = pd.concat([status_table(g.runs, g.expected).status for g in grids])
+    unrun = int((statuses == "missing").sum())  # planned, no record yet (a campaign in progress)
+    counts = {"without a result": len(statuses) - unrun, "not run yet": unrun}
+    without = [f"{plural(n, 'run')} {words}" for words, n in counts.items() if n]
     main = grids[0]
     others = f" and {plural(len(grids) - 1, 'further grid')} (listed under Methods)" if len(grids) > 1 else ""
     return [f"# {report_title(main)}\n\nMain grid `{main.name}` ({main.description or 'no description'}): "

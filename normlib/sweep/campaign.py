@@ -105,7 +105,8 @@ def in_flight(source, params) -> str:
     runs, planned = Path(source) / grid["name"] / "runs", dict(grid["runs"])
     lines = ["| run | checkpoint saved (UTC) | epochs done | into the next epoch (images) | test accuracy after each "
              "epoch (%) |", "|---|---|---:|---:|---|"]
-    for rid in [r for r in planned if r not in complete(runs.parent, planned)]:
+    done = set(complete(runs.parent, planned))  # read once: every planned run's record
+    for rid in [r for r in planned if r not in done]:
         ckpt = runs / f"{rid}.json.ckpt.pt"
         if not ckpt.exists():
             continue

@@ -211,9 +211,9 @@ def spec_errors(spec: dict, where: str) -> list:
             errors.append(f"{where}: {key}={_short(value)}: must be of type {GRID_KEYS[key].__name__}")
         elif key == "jobs" and value < 1:
             errors.append(f"{where}: jobs={value!r}: must be >= 1")
-        elif key == "metric" and value not in report_metrics():
-            errors.append(f"{where}: metric={_short(value)}: allowed {', '.join(report_metrics())} (the report's "
-                          f"primary metric)")
+        elif key == "metric" and value not in (allowed := report_metrics()):
+            errors.append(f"{where}: metric={_short(value)}: allowed {', '.join(allowed)} (the report's primary "
+                          f"metric)")
     return errors
 
 

@@ -36,10 +36,11 @@ def finished_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def start_sweep(grid: Path, out: Path, log: Path, *args) -> subprocess.Popen:
+def start_sweep(grid: Path, out: Path, log: Path, *args, env: dict = None) -> subprocess.Popen:
+    """The sweep's command in the background (`env`: variables set for it beside this process's)."""
     with open(log, "w") as f:  # a file, not a pipe: nobody has to drain it while we wait
         return subprocess.Popen([sys.executable, "-m", "normlib.sweep", str(grid), "--out", str(out), *args],
-                                cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+                                cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
 
 
 def patient(seconds: float) -> float:
